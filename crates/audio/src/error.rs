@@ -1,0 +1,18 @@
+use thiserror::Error;
+
+/// Why audio could not be decoded. Every variant is a client problem, reported as DATA-0000.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum AudioError {
+    /// A format hark recognises but this build cannot decode yet.
+    #[error("{what} audio is not supported by this build of hark yet; send linear16, linear32, mulaw, alaw or WAV")]
+    Unsupported { what: String },
+    /// Bytes that are not any audio format hark knows.
+    #[error("the stream does not start with a known audio header ({found}); for headerless audio set `encoding` and `sample_rate`")]
+    UnknownContainer { found: String },
+    /// A header that is recognisably broken.
+    #[error("invalid {what} header: {detail}")]
+    BadHeader { what: &'static str, detail: String },
+    /// The resampler refused the rates.
+    #[error("cannot resample {from_hz} Hz to {to_hz} Hz: {detail}")]
+    Resample { from_hz: u32, to_hz: u32, detail: String },
+}
