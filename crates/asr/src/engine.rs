@@ -1,0 +1,60 @@
+//! The engine trait and the data that crosses it.
+
+use crate::error::AsrError;
+
+/// Identity of a loaded model, reported in every Results `metadata` and in Metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelDescriptor {
+    /// Name clients select with `?model=`, e.g. `whisper-base.en`.
+    pub name: String,
+    pub version: String,
+    /// Architecture, e.g. `whisper`.
+    pub arch: String,
+    /// Stable id for this model build (a UUID string).
+    pub uuid: String,
+}
+
+/// Per-window decoding options taken from the session's query parameters.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DecodeOptions {
+    /// BCP-47 language, or `None` to detect it.
+    pub language: Option<String>,
+    /// Terms to bias recognition towards (`keyterm`).
+    pub keyterms: Vec<String>,
+}
+
+/// One window of mono audio at the engine's sample rate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioWindow {
+    pub samples: Vec<f32>,
+    pub options: DecodeOptions,
+}
+
+/// One recognised word, timed relative to the start of its window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WordTiming {
+    /// Written form as the model produced it, e.g. `Hello,`.
+    pub text: String,
+    pub start_s: f32,
+    pub end_s: f32,
+    pub confidence: f32,
+}
+
+/// What an engine heard in one window.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Transcript {
+    pub words: Vec<WordTiming>,
+    /// Probability that the window holds no speech.
+    pub no_speech_prob: f32,
+}
+
+/// A speech-to-text model. Owned by exactly one inference thread, so methods take `&mut self`.
+pub trait Engine: Send {
+    fn descriptor(&self) -> &ModelDescriptor;
+    /// The sample rate windows must be in, e.g. 16 000.
+    fn sample_rate_hz(&self) -> u32;
+    /// The longest window the model accepts, in samples.
+    fn max_window_samples(&self) -> usize;
+    /// Transcribe every window of the batch in one model call; one [`Transcript`] per window, in order.
+    fn transcribe_batch(&mut self, windows: &[AudioWindow]) -> Result<Vec<Transcript>, AsrError>;
+}

@@ -1,0 +1,25 @@
+//! # hark-asr — the seam between sessions and speech engines
+//!
+//! What this crate does:
+//! - defines the [`Engine`] trait every model implements (`hark-asr-whisper`, later others): it
+//!   transcribes a **batch** of audio windows in one call;
+//! - runs each engine on one inference thread ([`Scheduler`]): it sleeps until work arrives,
+//!   gathers every queued window (up to a batch limit) and runs them as one batch; admission is by
+//!   stream slots, and a stream that cannot get one is refused, never slowed down;
+//! - cuts each channel's audio into windows on the audio clock ([`Segmenter`]);
+//! - maps `?model=` names (including Deepgram's `nova-3`, `general`, `None`) to loaded engines
+//!   ([`ModelRegistry`]).
+//!
+//! What it does not do: HTTP/WebSocket, audio decoding, text formatting, or model maths.
+
+mod engine;
+mod error;
+mod registry;
+mod scheduler;
+mod segmenter;
+
+pub use engine::{AudioWindow, DecodeOptions, Engine, ModelDescriptor, Transcript, WordTiming};
+pub use error::AsrError;
+pub use registry::{ModelRegistry, DEEPGRAM_MODEL_NAMES};
+pub use scheduler::{Reply, Scheduler, SchedulerConfig, StreamSlot};
+pub use segmenter::{Segment, Segmenter};

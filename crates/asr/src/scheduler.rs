@@ -1,0 +1,186 @@
+//! One inference thread per engine: wake on work, batch everything queued, reply per window.
+
+use crate::engine::{AudioWindow, Engine, ModelDescriptor, Transcript};
+use crate::error::AsrError;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+
+/// Called once with the transcript of a submitted window (on the inference thread: keep it cheap).
+pub type Reply = Box<dyn FnOnce(Result<Transcript, AsrError>) + Send>;
+
+struct Job {
+    window: AudioWindow,
+    reply: Reply,
+}
+
+/// Capacity settings (inert data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchedulerConfig {
+    /// Concurrent streams (channels) admitted; one more is refused.
+    pub max_streams: usize,
+    /// Most windows run in one model call.
+    pub max_batch: usize,
+    /// Windows that may wait in the queue.
+    pub queue_capacity: usize,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            max_streams: 64,
+            max_batch: 16,
+            queue_capacity: 256,
+        }
+    }
+}
+
+struct Shared {
+    descriptor: ModelDescriptor,
+    sample_rate_hz: u32,
+    max_window_samples: usize,
+    config: SchedulerConfig,
+    streams_in_use: AtomicUsize,
+    batches_run: AtomicU64,
+    windows_run: AtomicU64,
+}
+
+/// Handle to an engine's inference thread. Cheap to clone; the thread stops when the last handle goes.
+#[derive(Clone)]
+pub struct Scheduler {
+    tx: SyncSender<Job>,
+    shared: Arc<Shared>,
+}
+
+/// A held stream slot; released on drop.
+pub struct StreamSlot {
+    shared: Arc<Shared>,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.shared.streams_in_use.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Scheduler {
+    /// Start the inference thread for `engine`.
+    pub fn spawn(engine: Box<dyn Engine>, config: SchedulerConfig) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            descriptor: engine.descriptor().clone(),
+            sample_rate_hz: engine.sample_rate_hz(),
+            max_window_samples: engine.max_window_samples(),
+            config,
+            streams_in_use: AtomicUsize::new(0),
+            batches_run: AtomicU64::new(0),
+            windows_run: AtomicU64::new(0),
+        });
+        let (tx, rx) = sync_channel(config.queue_capacity.max(1));
+        let thread_shared = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name(format!("hark-infer-{}", shared.descriptor.name))
+            .spawn(move || run(engine, rx, &thread_shared))?;
+        Ok(Self { tx, shared })
+    }
+
+    pub fn descriptor(&self) -> &ModelDescriptor {
+        &self.shared.descriptor
+    }
+
+    pub fn sample_rate_hz(&self) -> u32 {
+        self.shared.sample_rate_hz
+    }
+
+    pub fn max_window_samples(&self) -> usize {
+        self.shared.max_window_samples
+    }
+
+    pub fn config(&self) -> SchedulerConfig {
+        self.shared.config
+    }
+
+    /// Streams currently holding a slot.
+    pub fn streams_in_use(&self) -> usize {
+        self.shared.streams_in_use.load(Ordering::Acquire)
+    }
+
+    /// (model calls, windows transcribed) since start.
+    pub fn counters(&self) -> (u64, u64) {
+        (
+            self.shared.batches_run.load(Ordering::Relaxed),
+            self.shared.windows_run.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Reserve `n` stream slots at once (one per channel), or refuse.
+    pub fn acquire(&self, n: usize) -> Result<Vec<StreamSlot>, AsrError> {
+        let max = self.shared.config.max_streams;
+        let mut used = self.shared.streams_in_use.load(Ordering::Acquire);
+        loop {
+            if used + n > max {
+                return Err(AsrError::AtCapacity {
+                    model: self.shared.descriptor.name.clone(),
+                    capacity: max,
+                });
+            }
+            match self.shared.streams_in_use.compare_exchange(used, used + n, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(now) => used = now,
+            }
+        }
+        Ok((0..n).map(|_| StreamSlot { shared: Arc::clone(&self.shared) }).collect())
+    }
+
+    /// Queue a window; `reply` is called with its transcript. Never blocks.
+    pub fn submit(&self, window: AudioWindow, reply: Reply) -> Result<(), AsrError> {
+        let model = || self.shared.descriptor.name.clone();
+        self.tx.try_send(Job { window, reply }).map_err(|e| match e {
+            TrySendError::Full(_) => AsrError::QueueFull { model: model() },
+            TrySendError::Disconnected(_) => AsrError::EngineStopped { model: model() },
+        })
+    }
+}
+
+fn run(mut engine: Box<dyn Engine>, rx: Receiver<Job>, shared: &Shared) {
+    let max_batch = shared.config.max_batch.max(1);
+    // `recv` blocks until work arrives: no polling.
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let (windows, replies): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.window, j.reply)).unzip();
+        let model = shared.descriptor.name.clone();
+        let result = catch_unwind(AssertUnwindSafe(|| engine.transcribe_batch(&windows)))
+            .unwrap_or_else(|_| Err(AsrError::Engine { model: model.clone(), detail: "engine panicked".into() }));
+        shared.batches_run.fetch_add(1, Ordering::Relaxed);
+        shared.windows_run.fetch_add(windows.len() as u64, Ordering::Relaxed);
+        match result {
+            Ok(transcripts) if transcripts.len() == replies.len() => {
+                for (reply, t) in replies.into_iter().zip(transcripts) {
+                    reply(Ok(t));
+                }
+            }
+            Ok(transcripts) => {
+                let detail = format!("{} transcripts for {} windows", transcripts.len(), replies.len());
+                tracing::error!(model = %model, %detail, "engine broke the batch contract");
+                for reply in replies {
+                    reply(Err(AsrError::Engine { model: model.clone(), detail: detail.clone() }));
+                }
+            }
+            Err(e) => {
+                tracing::error!(model = %model, error = %e, "batch failed");
+                for reply in replies {
+                    reply(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

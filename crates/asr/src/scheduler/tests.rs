@@ -1,0 +1,95 @@
+use super::*;
+use crate::engine::{DecodeOptions, WordTiming};
+use std::sync::mpsc::channel;
+use std::sync::{Arc, Barrier, Mutex};
+
+/// Records batch sizes; the first call waits on a barrier so later jobs pile up behind it.
+struct Recorder {
+    descriptor: ModelDescriptor,
+    batches: Arc<Mutex<Vec<usize>>>,
+    gate: Option<(std::sync::mpsc::Sender<()>, Arc<Barrier>)>,
+}
+
+impl Engine for Recorder {
+    fn descriptor(&self) -> &ModelDescriptor {
+        &self.descriptor
+    }
+    fn sample_rate_hz(&self) -> u32 {
+        16_000
+    }
+    fn max_window_samples(&self) -> usize {
+        16_000
+    }
+    fn transcribe_batch(&mut self, windows: &[AudioWindow]) -> Result<Vec<Transcript>, AsrError> {
+        if let Some((entered, release)) = self.gate.take() {
+            let _ = entered.send(());
+            release.wait();
+        }
+        if windows.iter().any(|w| w.samples.is_empty()) {
+            panic!("empty window");
+        }
+        self.batches.lock().map(|mut b| b.push(windows.len())).ok();
+        Ok(windows
+            .iter()
+            .map(|w| Transcript {
+                words: vec![WordTiming { text: format!("n{}", w.samples.len()), start_s: 0.0, end_s: 0.1, confidence: 1.0 }],
+                no_speech_prob: 0.0,
+            })
+            .collect())
+    }
+}
+
+fn descriptor() -> ModelDescriptor {
+    ModelDescriptor { name: "rec".into(), version: "1".into(), arch: "test".into(), uuid: "u".into() }
+}
+
+fn window(n: usize) -> AudioWindow {
+    AudioWindow { samples: vec![0.0; n], options: DecodeOptions::default() }
+}
+
+#[test]
+fn queued_windows_run_as_one_batch_in_order() {
+    let batches = Arc::new(Mutex::new(Vec::new()));
+    let gate = Arc::new(Barrier::new(2));
+    let (entered_tx, entered) = channel();
+    let engine = Recorder { descriptor: descriptor(), batches: Arc::clone(&batches), gate: Some((entered_tx, Arc::clone(&gate))) };
+    let s = Scheduler::spawn(Box::new(engine), SchedulerConfig { max_streams: 4, max_batch: 8, queue_capacity: 16 }).expect("spawn");
+    let (tx, rx) = channel();
+    for n in 1..=6 {
+        let tx = tx.clone();
+        s.submit(window(n), Box::new(move |r| { let _ = tx.send(r.map(|t| t.words[0].text.clone())); })).expect("submit");
+        if n == 1 {
+            entered.recv().expect("engine busy with the first window");
+        }
+    }
+    gate.wait(); // the first batch (1 window) finishes; the other five were queued behind it
+    let got: Vec<_> = (0..6).map(|_| rx.recv().expect("reply").expect("ok")).collect();
+    assert_eq!(got, ["n1", "n2", "n3", "n4", "n5", "n6"]);
+    assert_eq!(*batches.lock().expect("lock"), vec![1, 5]);
+    assert_eq!(s.counters(), (2, 6));
+}
+
+#[test]
+fn slots_are_admission_control() {
+    let engine = Recorder { descriptor: descriptor(), batches: Arc::default(), gate: None };
+    let s = Scheduler::spawn(Box::new(engine), SchedulerConfig { max_streams: 3, max_batch: 8, queue_capacity: 16 }).expect("spawn");
+    let a = s.acquire(2).expect("two slots");
+    assert!(matches!(s.acquire(2), Err(AsrError::AtCapacity { capacity: 3, .. })));
+    let b = s.acquire(1).expect("last slot");
+    assert_eq!(s.streams_in_use(), 3);
+    drop(a);
+    drop(b);
+    assert_eq!(s.streams_in_use(), 0);
+}
+
+#[test]
+fn a_panicking_engine_reports_an_error_and_keeps_serving() {
+    let engine = Recorder { descriptor: descriptor(), batches: Arc::default(), gate: None };
+    let s = Scheduler::spawn(Box::new(engine), SchedulerConfig::default()).expect("spawn");
+    let (tx, rx) = channel();
+    let tx2 = tx.clone();
+    s.submit(window(0), Box::new(move |r| { let _ = tx.send(r.is_ok()); })).expect("submit");
+    assert!(!rx.recv().expect("reply"));
+    s.submit(window(5), Box::new(move |r| { let _ = tx2.send(r.is_ok()); })).expect("submit");
+    assert!(rx.recv().expect("reply"));
+}

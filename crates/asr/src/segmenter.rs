@@ -1,0 +1,84 @@
+//! Cuts one channel's engine-rate audio into windows on the audio clock.
+//!
+//! This is the simplest honest policy: a window is transcribed when it reaches the model's
+//! maximum length, or when the client asks (`Finalize`, `CloseStream`). Successive windows tile
+//! the timeline exactly. Voice-activity endpointing and interim results refine this later.
+
+/// A window of audio and where it sits on the channel's timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    /// First sample's index on the audio clock (engine rate).
+    pub start_sample: u64,
+    pub samples: Vec<f32>,
+}
+
+/// Buffers one channel and hands out [`Segment`]s.
+#[derive(Debug, Clone)]
+pub struct Segmenter {
+    max_window_samples: usize,
+    buf: Vec<f32>,
+    start_sample: u64,
+}
+
+impl Segmenter {
+    pub fn new(max_window_samples: usize) -> Self {
+        Self {
+            max_window_samples: max_window_samples.max(1),
+            buf: Vec::new(),
+            start_sample: 0,
+        }
+    }
+
+    /// Samples on the clock so far (emitted and buffered).
+    pub fn clock_samples(&self) -> u64 {
+        self.start_sample + self.buf.len() as u64
+    }
+
+    /// Samples waiting for the next window.
+    pub fn buffered_samples(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Add audio; returns every window that filled up.
+    pub fn push(&mut self, mut samples: &[f32]) -> Vec<Segment> {
+        let mut full = Vec::new();
+        while !samples.is_empty() {
+            let room = self.max_window_samples - self.buf.len();
+            let take = room.min(samples.len());
+            self.buf.extend_from_slice(&samples[..take]);
+            samples = &samples[take..];
+            if self.buf.len() == self.max_window_samples {
+                full.push(self.flush());
+            }
+        }
+        full
+    }
+
+    /// Hand out whatever is buffered (possibly nothing) as a window.
+    pub fn flush(&mut self) -> Segment {
+        let samples = std::mem::take(&mut self.buf);
+        let seg = Segment {
+            start_sample: self.start_sample,
+            samples,
+        };
+        self.start_sample += seg.samples.len() as u64;
+        seg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_tile_the_timeline() {
+        let mut s = Segmenter::new(10);
+        let mut segs = s.push(&[0.0; 7]);
+        segs.extend(s.push(&[0.0; 25]));
+        segs.push(s.flush());
+        segs.push(s.flush());
+        let spans: Vec<_> = segs.iter().map(|g| (g.start_sample, g.samples.len())).collect();
+        assert_eq!(spans, vec![(0, 10), (10, 10), (20, 10), (30, 2), (32, 0)]);
+        assert_eq!(s.clock_samples(), 32);
+    }
+}
