@@ -11,13 +11,45 @@ use std::collections::BTreeMap;
 
 /// Deepgram model names (PROTOCOL.md §2) that resolve to the default model.
 pub const DEEPGRAM_MODEL_NAMES: &[&str] = &[
-    "nova-3", "nova-3-general", "nova-3-medical", "nova-2", "nova-2-general", "nova-2-meeting",
-    "nova-2-finance", "nova-2-conversationalai", "nova-2-voicemail", "nova-2-video", "nova-2-medical",
-    "nova-2-drivethru", "nova-2-automotive", "nova-2-phonecall", "nova", "nova-general", "nova-phonecall",
-    "nova-medical", "enhanced", "enhanced-general", "enhanced-meeting", "enhanced-phonecall",
-    "enhanced-finance", "base", "base-general", "general", "meeting", "phonecall", "finance",
-    "conversationalai", "voicemail", "video", "custom", "whisper", "whisper-tiny", "whisper-base",
-    "whisper-small", "whisper-medium", "whisper-large",
+    "nova-3",
+    "nova-3-general",
+    "nova-3-medical",
+    "nova-2",
+    "nova-2-general",
+    "nova-2-meeting",
+    "nova-2-finance",
+    "nova-2-conversationalai",
+    "nova-2-voicemail",
+    "nova-2-video",
+    "nova-2-medical",
+    "nova-2-drivethru",
+    "nova-2-automotive",
+    "nova-2-phonecall",
+    "nova",
+    "nova-general",
+    "nova-phonecall",
+    "nova-medical",
+    "enhanced",
+    "enhanced-general",
+    "enhanced-meeting",
+    "enhanced-phonecall",
+    "enhanced-finance",
+    "base",
+    "base-general",
+    "general",
+    "meeting",
+    "phonecall",
+    "finance",
+    "conversationalai",
+    "voicemail",
+    "video",
+    "custom",
+    "whisper",
+    "whisper-tiny",
+    "whisper-base",
+    "whisper-small",
+    "whisper-medium",
+    "whisper-large",
 ];
 
 /// The loaded models and how names reach them.
@@ -67,12 +99,17 @@ impl ModelRegistry {
                 .and_then(|d| self.models.get(d))
                 .ok_or(AsrError::NoModel)
         };
-        let Some(name) = requested else { return default() };
+        let Some(name) = requested else {
+            return default();
+        };
         if let Some(s) = self.models.get(name) {
             return Ok(s);
         }
         if let Some(target) = self.aliases.get(name) {
-            return self.models.get(target).ok_or_else(|| AsrError::UnknownModel(name.to_owned()));
+            return self
+                .models
+                .get(target)
+                .ok_or_else(|| AsrError::UnknownModel(name.to_owned()));
         }
         // Multichannel per-channel model lists (`a:b`, Rust SDK) use the first name.
         if let Some((first, _)) = name.split_once(':') {

@@ -124,21 +124,32 @@ impl Scheduler {
                     capacity: max,
                 });
             }
-            match self.shared.streams_in_use.compare_exchange(used, used + n, Ordering::AcqRel, Ordering::Acquire) {
+            match self.shared.streams_in_use.compare_exchange(
+                used,
+                used + n,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => break,
                 Err(now) => used = now,
             }
         }
-        Ok((0..n).map(|_| StreamSlot { shared: Arc::clone(&self.shared) }).collect())
+        Ok((0..n)
+            .map(|_| StreamSlot {
+                shared: Arc::clone(&self.shared),
+            })
+            .collect())
     }
 
     /// Queue a window; `reply` is called with its transcript. Never blocks.
     pub fn submit(&self, window: AudioWindow, reply: Reply) -> Result<(), AsrError> {
         let model = || self.shared.descriptor.name.clone();
-        self.tx.try_send(Job { window, reply }).map_err(|e| match e {
-            TrySendError::Full(_) => AsrError::QueueFull { model: model() },
-            TrySendError::Disconnected(_) => AsrError::EngineStopped { model: model() },
-        })
+        self.tx
+            .try_send(Job { window, reply })
+            .map_err(|e| match e {
+                TrySendError::Full(_) => AsrError::QueueFull { model: model() },
+                TrySendError::Disconnected(_) => AsrError::EngineStopped { model: model() },
+            })
     }
 }
 
@@ -153,12 +164,20 @@ fn run(mut engine: Box<dyn Engine>, rx: Receiver<Job>, shared: &Shared) {
                 Err(_) => break,
             }
         }
-        let (windows, replies): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.window, j.reply)).unzip();
+        let (windows, replies): (Vec<_>, Vec<_>) =
+            jobs.into_iter().map(|j| (j.window, j.reply)).unzip();
         let model = shared.descriptor.name.clone();
         let result = catch_unwind(AssertUnwindSafe(|| engine.transcribe_batch(&windows)))
-            .unwrap_or_else(|_| Err(AsrError::Engine { model: model.clone(), detail: "engine panicked".into() }));
+            .unwrap_or_else(|_| {
+                Err(AsrError::Engine {
+                    model: model.clone(),
+                    detail: "engine panicked".into(),
+                })
+            });
         shared.batches_run.fetch_add(1, Ordering::Relaxed);
-        shared.windows_run.fetch_add(windows.len() as u64, Ordering::Relaxed);
+        shared
+            .windows_run
+            .fetch_add(windows.len() as u64, Ordering::Relaxed);
         match result {
             Ok(transcripts) if transcripts.len() == replies.len() => {
                 for (reply, t) in replies.into_iter().zip(transcripts) {
@@ -166,10 +185,17 @@ fn run(mut engine: Box<dyn Engine>, rx: Receiver<Job>, shared: &Shared) {
                 }
             }
             Ok(transcripts) => {
-                let detail = format!("{} transcripts for {} windows", transcripts.len(), replies.len());
+                let detail = format!(
+                    "{} transcripts for {} windows",
+                    transcripts.len(),
+                    replies.len()
+                );
                 tracing::error!(model = %model, %detail, "engine broke the batch contract");
                 for reply in replies {
-                    reply(Err(AsrError::Engine { model: model.clone(), detail: detail.clone() }));
+                    reply(Err(AsrError::Engine {
+                        model: model.clone(),
+                        detail: detail.clone(),
+                    }));
                 }
             }
             Err(e) => {

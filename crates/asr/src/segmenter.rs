@@ -77,7 +77,10 @@ mod tests {
         segs.extend(s.push(&[0.0; 25]));
         segs.push(s.flush());
         segs.push(s.flush());
-        let spans: Vec<_> = segs.iter().map(|g| (g.start_sample, g.samples.len())).collect();
+        let spans: Vec<_> = segs
+            .iter()
+            .map(|g| (g.start_sample, g.samples.len()))
+            .collect();
         assert_eq!(spans, vec![(0, 10), (10, 10), (20, 10), (30, 2), (32, 0)]);
         assert_eq!(s.clock_samples(), 32);
     }

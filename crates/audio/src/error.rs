@@ -14,5 +14,9 @@ pub enum AudioError {
     BadHeader { what: &'static str, detail: String },
     /// The resampler refused the rates.
     #[error("cannot resample {from_hz} Hz to {to_hz} Hz: {detail}")]
-    Resample { from_hz: u32, to_hz: u32, detail: String },
+    Resample {
+        from_hz: u32,
+        to_hz: u32,
+        detail: String,
+    },
 }

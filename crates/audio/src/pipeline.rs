@@ -52,9 +52,10 @@ impl AudioPipeline {
         let declared = match encoding {
             None => None,
             Some(e) => {
-                let format = SampleFormat::from_encoding(e).ok_or_else(|| AudioError::Unsupported {
-                    what: format!("encoding={e}"),
-                })?;
+                let format =
+                    SampleFormat::from_encoding(e).ok_or_else(|| AudioError::Unsupported {
+                        what: format!("encoding={e}"),
+                    })?;
                 let sample_rate_hz = sample_rate_hz.ok_or_else(|| AudioError::BadHeader {
                     what: "stream",
                     detail: format!("encoding={e} needs sample_rate"),
@@ -97,7 +98,9 @@ impl AudioPipeline {
     /// Seconds of audio received: whole input frames / input rate (the audio clock).
     pub fn duration_s(&self) -> f64 {
         match &self.state {
-            State::Decoding { decoder, spec, .. } => decoder.frames_decoded() as f64 / f64::from(spec.sample_rate_hz),
+            State::Decoding { decoder, spec, .. } => {
+                decoder.frames_decoded() as f64 / f64::from(spec.sample_rate_hz)
+            }
             State::Probing(_) => 0.0,
         }
     }
@@ -128,7 +131,11 @@ impl AudioPipeline {
     /// if more bytes are needed.
     fn probe(&mut self, buf: Vec<u8>) -> Result<Option<Vec<u8>>, AudioError> {
         let kind = sniff(&buf);
-        if kind == Sniffed::Wav || (buf.len() < SNIFF_BYTES && (b"RIFF".starts_with(&buf[..buf.len().min(4)]) || b"RF64".starts_with(&buf[..buf.len().min(4)]))) {
+        if kind == Sniffed::Wav
+            || (buf.len() < SNIFF_BYTES
+                && (b"RIFF".starts_with(&buf[..buf.len().min(4)])
+                    || b"RF64".starts_with(&buf[..buf.len().min(4)])))
+        {
             return match parse_wav_header(&buf)? {
                 Some(h) => {
                     self.start(h.spec)?;
@@ -149,8 +156,12 @@ impl AudioPipeline {
                 self.state = State::Probing(buf);
                 Ok(None)
             }
-            Sniffed::Unknown => Err(AudioError::UnknownContainer { found: describe(&buf) }),
-            other => Err(AudioError::Unsupported { what: other.name().to_owned() }),
+            Sniffed::Unknown => Err(AudioError::UnknownContainer {
+                found: describe(&buf),
+            }),
+            other => Err(AudioError::Unsupported {
+                what: other.name().to_owned(),
+            }),
         }
     }
 
@@ -176,21 +187,38 @@ impl AudioPipeline {
     }
 
     fn decode(&mut self, bytes: &[u8]) {
-        let State::Decoding { decoder, spec, resamplers } = &mut self.state else { return };
+        let State::Decoding {
+            decoder,
+            spec,
+            resamplers,
+        } = &mut self.state
+        else {
+            return;
+        };
         self.interleaved.clear();
         let frames = decoder.push(bytes, &mut self.interleaved);
         if frames == 0 {
             return;
         }
         let ch = usize::from(spec.channels);
-        for (i, (resampler, out)) in resamplers.iter_mut().zip(self.outputs.iter_mut()).enumerate() {
+        for (i, (resampler, out)) in resamplers
+            .iter_mut()
+            .zip(self.outputs.iter_mut())
+            .enumerate()
+        {
             self.channel_in.clear();
             match self.mode {
-                ChannelMode::Split => self.channel_in.extend(self.interleaved.iter().skip(i).step_by(ch)),
-                ChannelMode::MixDown if ch == 1 => self.channel_in.extend_from_slice(&self.interleaved),
-                ChannelMode::MixDown => self
+                ChannelMode::Split => self
                     .channel_in
-                    .extend(self.interleaved.chunks_exact(ch).map(|f| f.iter().sum::<f32>() / ch as f32)),
+                    .extend(self.interleaved.iter().skip(i).step_by(ch)),
+                ChannelMode::MixDown if ch == 1 => {
+                    self.channel_in.extend_from_slice(&self.interleaved)
+                }
+                ChannelMode::MixDown => self.channel_in.extend(
+                    self.interleaved
+                        .chunks_exact(ch)
+                        .map(|f| f.iter().sum::<f32>() / ch as f32),
+                ),
             }
             resampler.push(&self.channel_in, out);
         }
@@ -203,7 +231,11 @@ impl AudioPipeline {
             o.clear();
         }
         if let State::Decoding { resamplers, .. } = &mut self.state {
-            for (i, (r, out)) in resamplers.iter_mut().zip(self.outputs.iter_mut()).enumerate() {
+            for (i, (r, out)) in resamplers
+                .iter_mut()
+                .zip(self.outputs.iter_mut())
+                .enumerate()
+            {
                 if channel.is_none_or(|c| c == i) {
                     r.flush(out);
                 }

@@ -104,16 +104,25 @@ impl RawDecoder {
                 let v = i32::from_le_bytes([0, b[0], b[1], b[2]]) >> 8;
                 v as f32 / 8_388_608.0
             })),
-            SampleFormat::S32Le => out.extend(
-                samples.map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32 / 2_147_483_648.0),
-            ),
+            SampleFormat::S32Le => out
+                .extend(samples.map(|b| {
+                    i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32 / 2_147_483_648.0
+                })),
             SampleFormat::F32Le => out.extend(samples.map(|b| {
                 let v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                if v.is_finite() { v.clamp(-1.0, 1.0) } else { 0.0 }
+                if v.is_finite() {
+                    v.clamp(-1.0, 1.0)
+                } else {
+                    0.0
+                }
             })),
             SampleFormat::F64Le => out.extend(samples.map(|b| {
                 let v = f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-                if v.is_finite() { v.clamp(-1.0, 1.0) as f32 } else { 0.0 }
+                if v.is_finite() {
+                    v.clamp(-1.0, 1.0) as f32
+                } else {
+                    0.0
+                }
             })),
             SampleFormat::Mulaw | SampleFormat::Alaw => {
                 if let Some(table) = &self.table {

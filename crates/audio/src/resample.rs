@@ -60,8 +60,9 @@ impl StreamResampler {
             let chunk = (from_hz / CHUNK_PER_SECOND).max(16) as usize;
             let g = gcd(from_hz, to_hz);
             if from_hz / g <= MAX_FFT_TERM && to_hz / g <= MAX_FFT_TERM {
-                let r = Fft::<f32>::new(from_hz as usize, to_hz as usize, chunk, 1, FixedSync::Input)
-                    .map_err(|e| err(&e))?;
+                let r =
+                    Fft::<f32>::new(from_hz as usize, to_hz as usize, chunk, 1, FixedSync::Input)
+                        .map_err(|e| err(&e))?;
                 Some(Box::new(r))
             } else {
                 let params = SincInterpolationParameters::new(128, WindowFunction::BlackmanHarris2);
@@ -93,7 +94,8 @@ impl StreamResampler {
     }
 
     fn expected_out(&self) -> u64 {
-        (self.in_since_reset * u64::from(self.to_hz) + u64::from(self.from_hz) / 2) / u64::from(self.from_hz)
+        (self.in_since_reset * u64::from(self.to_hz) + u64::from(self.from_hz) / 2)
+            / u64::from(self.from_hz)
     }
 
     /// Resample `input`, appending whatever output is ready to `out`.
@@ -110,7 +112,12 @@ impl StreamResampler {
             if self.pending.len() - consumed < need {
                 break;
             }
-            let n = Self::run(inner.as_mut(), &self.pending[consumed..consumed + need], None, &mut self.scratch);
+            let n = Self::run(
+                inner.as_mut(),
+                &self.pending[consumed..consumed + need],
+                None,
+                &mut self.scratch,
+            );
             consumed += need;
             self.emit(n, out, u64::MAX);
         }
@@ -128,7 +135,9 @@ impl StreamResampler {
         let mut guard = 0;
         while self.out_since_reset < expected && guard < 64 {
             guard += 1;
-            let Some(mut inner) = self.inner.take() else { return };
+            let Some(mut inner) = self.inner.take() else {
+                return;
+            };
             let need = inner.input_frames_next();
             let take = self.pending.len().min(need);
             let mut chunk = self.pending[..take].to_vec();
@@ -148,7 +157,12 @@ impl StreamResampler {
         self.out_since_reset = 0;
     }
 
-    fn run(inner: &mut dyn Resampler<f32>, input: &[f32], idx: Option<&Indexing>, scratch: &mut Vec<f32>) -> usize {
+    fn run(
+        inner: &mut dyn Resampler<f32>,
+        input: &[f32],
+        idx: Option<&Indexing>,
+        scratch: &mut Vec<f32>,
+    ) -> usize {
         let out_frames = inner.output_frames_next();
         scratch.clear();
         scratch.resize(out_frames, 0.0);
@@ -180,7 +194,9 @@ mod tests {
     use std::f32::consts::PI;
 
     fn sine(hz: f32, rate: u32, n: usize) -> Vec<f32> {
-        (0..n).map(|i| (2.0 * PI * hz * i as f32 / rate as f32).sin() * 0.5).collect()
+        (0..n)
+            .map(|i| (2.0 * PI * hz * i as f32 / rate as f32).sin() * 0.5)
+            .collect()
     }
 
     fn check(from: u32, to: u32) {
@@ -208,12 +224,18 @@ mod tests {
         }
         let det = ss * cc - sc * sc;
         let (a, b) = ((ys * cc - yc * sc) / det, (yc * ss - ys * sc) / det);
-        let resid: f32 = mid.clone().map(|i| (out[i] - a * (w * i as f32).sin() - b * (w * i as f32).cos()).powi(2)).sum::<f32>();
+        let resid: f32 = mid
+            .clone()
+            .map(|i| (out[i] - a * (w * i as f32).sin() - b * (w * i as f32).cos()).powi(2))
+            .sum::<f32>();
         let resid = (resid / mid.len() as f32).sqrt();
         let amplitude = a.hypot(b);
         let lag_samples = (-b).atan2(a).abs() / w;
         assert!(resid < 0.002, "{from}->{to} residual {resid}");
-        assert!((amplitude - 0.5).abs() < 0.01, "{from}->{to} amplitude {amplitude}");
+        assert!(
+            (amplitude - 0.5).abs() < 0.01,
+            "{from}->{to} amplitude {amplitude}"
+        );
         assert!(lag_samples < 1.0, "{from}->{to} lag {lag_samples} samples");
     }
 

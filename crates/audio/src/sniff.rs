@@ -69,7 +69,10 @@ pub fn sniff(prefix: &[u8]) -> Sniffed {
 pub fn describe(prefix: &[u8]) -> String {
     let head: Vec<String> = prefix.iter().take(8).map(|b| format!("{b:02x}")).collect();
     if prefix.first() == Some(&b'{') {
-        format!("bytes starting `{}`, which looks like JSON sent as a binary frame", head.join(" "))
+        format!(
+            "bytes starting `{}`, which looks like JSON sent as a binary frame",
+            head.join(" ")
+        )
     } else {
         format!("bytes starting {}", head.join(" "))
     }

@@ -40,10 +40,26 @@ fn sample_format(tag: u16, bits: u16) -> Result<SampleFormat, AudioError> {
         (3, 64) => SampleFormat::F64Le,
         (6, 8) => SampleFormat::Alaw,
         (7, 8) => SampleFormat::Mulaw,
-        (1 | 3 | 6 | 7, _) => return Err(bad(format!("{bits}-bit samples are not valid for format tag {tag}"))),
-        (0x55, _) => return Err(AudioError::Unsupported { what: "MP3-in-WAV".into() }),
-        (0x11, _) | (0x02, _) => return Err(AudioError::Unsupported { what: "ADPCM WAV".into() }),
-        _ => return Err(AudioError::Unsupported { what: format!("WAV format tag {tag:#06x}") }),
+        (1 | 3 | 6 | 7, _) => {
+            return Err(bad(format!(
+                "{bits}-bit samples are not valid for format tag {tag}"
+            )))
+        }
+        (0x55, _) => {
+            return Err(AudioError::Unsupported {
+                what: "MP3-in-WAV".into(),
+            })
+        }
+        (0x11, _) | (0x02, _) => {
+            return Err(AudioError::Unsupported {
+                what: "ADPCM WAV".into(),
+            })
+        }
+        _ => {
+            return Err(AudioError::Unsupported {
+                what: format!("WAV format tag {tag:#06x}"),
+            })
+        }
     })
 }
 
@@ -58,7 +74,9 @@ fn parse_fmt(chunk: &[u8]) -> Result<StreamSpec, AudioError> {
     if tag == 0xFFFE {
         // WAVE_FORMAT_EXTENSIBLE: the real tag is the first two bytes of the sub-format GUID.
         if chunk.len() < 40 {
-            return Err(bad("WAVE_FORMAT_EXTENSIBLE `fmt ` chunk shorter than 40 bytes"));
+            return Err(bad(
+                "WAVE_FORMAT_EXTENSIBLE `fmt ` chunk shorter than 40 bytes",
+            ));
         }
         tag = u16_at(chunk, 24);
     }
@@ -101,13 +119,19 @@ pub fn parse_wav_header(buf: &[u8]) -> Result<Option<WavHeader>, AudioError> {
         let body = at + 8;
         if id == b"data" {
             return match spec {
-                Some(spec) => Ok(Some(WavHeader { spec, data_offset: body })),
+                Some(spec) => Ok(Some(WavHeader {
+                    spec,
+                    data_offset: body,
+                })),
                 None => Err(bad("`data` chunk before `fmt ` chunk")),
             };
         }
         if body + size > buf.len() {
             if body + size > MAX_HEADER_BYTES {
-                return Err(bad(format!("chunk `{}` of {size} bytes before the audio", String::from_utf8_lossy(id))));
+                return Err(bad(format!(
+                    "chunk `{}` of {size} bytes before the audio",
+                    String::from_utf8_lossy(id)
+                )));
             }
             break;
         }
@@ -127,7 +151,13 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    pub(crate) fn header(tag: u16, channels: u16, rate: u32, bits: u16, extra_chunk: bool) -> Vec<u8> {
+    pub(crate) fn header(
+        tag: u16,
+        channels: u16,
+        rate: u32,
+        bits: u16,
+        extra_chunk: bool,
+    ) -> Vec<u8> {
         let mut h = Vec::new();
         h.extend_from_slice(b"RIFF\xff\xff\xff\xffWAVE");
         if extra_chunk {
@@ -150,14 +180,23 @@ mod tests {
         for cut in 0..h.len() {
             assert_eq!(parse_wav_header(&h[..cut]).ok(), Some(None), "cut {cut}");
         }
-        let parsed = parse_wav_header(&h).ok().flatten().map(|w| (w.spec, w.data_offset));
-        let spec = StreamSpec { format: SampleFormat::S16Le, sample_rate_hz: 22_050, channels: 2 };
+        let parsed = parse_wav_header(&h)
+            .ok()
+            .flatten()
+            .map(|w| (w.spec, w.data_offset));
+        let spec = StreamSpec {
+            format: SampleFormat::S16Le,
+            sample_rate_hz: 22_050,
+            channels: 2,
+        };
         assert_eq!(parsed, Some((spec, h.len())));
     }
 
     #[test]
     fn formats_and_refusals() {
-        let fmt = |tag, bits| parse_wav_header(&header(tag, 1, 8000, bits, false)).map(|h| h.map(|h| h.spec.format));
+        let fmt = |tag, bits| {
+            parse_wav_header(&header(tag, 1, 8000, bits, false)).map(|h| h.map(|h| h.spec.format))
+        };
         assert_eq!(fmt(7, 8), Ok(Some(SampleFormat::Mulaw)));
         assert_eq!(fmt(6, 8), Ok(Some(SampleFormat::Alaw)));
         assert_eq!(fmt(3, 32), Ok(Some(SampleFormat::F32Le)));
@@ -168,10 +207,22 @@ mod tests {
 
     #[test]
     fn the_starter_kit_wav_parses() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/starter-kit/preamble.wav");
-        let Ok(bytes) = std::fs::read(path) else { return };
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/data/starter-kit/preamble.wav"
+        );
+        let Ok(bytes) = std::fs::read(path) else {
+            return;
+        };
         let h = parse_wav_header(&bytes).ok().flatten().map(|h| h.spec);
-        assert_eq!(h, Some(StreamSpec { format: SampleFormat::S16Le, sample_rate_hz: 22_050, channels: 1 }));
+        assert_eq!(
+            h,
+            Some(StreamSpec {
+                format: SampleFormat::S16Le,
+                sample_rate_hz: 22_050,
+                channels: 1
+            })
+        );
     }
 
     proptest! {

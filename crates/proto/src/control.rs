@@ -47,20 +47,30 @@ fn parse_channel(v: Option<&Value>) -> Result<Option<u16>, ControlError> {
             .map(Some)
             .ok_or_else(|| invalid("Finalize", "`channel` must be a non-negative integer")),
         Some(Value::Array(a)) => parse_channel(a.first()),
-        Some(_) => Err(invalid("Finalize", "`channel` must be a non-negative integer")),
+        Some(_) => Err(invalid(
+            "Finalize",
+            "`channel` must be a non-negative integer",
+        )),
     }
 }
 
 fn parse_features(obj: &serde_json::Map<String, Value>) -> Result<ConfigureFeatures, ControlError> {
     let mut f = ConfigureFeatures::default();
     for (k, v) in obj {
-        let flag = v.as_bool().ok_or_else(|| invalid("Configure", format!("`{k}` must be a boolean")))?;
+        let flag = v
+            .as_bool()
+            .ok_or_else(|| invalid("Configure", format!("`{k}` must be a boolean")))?;
         match k.as_str() {
             "numerals" | "numbers" => f.numerals = Some(flag),
             "punctuate" => f.punctuate = Some(flag),
             "smart_format" => f.smart_format = Some(flag),
             "profanity_filter" => f.profanity_filter = Some(flag),
-            other => return Err(invalid("Configure", format!("unsupported feature `{other}`"))),
+            other => {
+                return Err(invalid(
+                    "Configure",
+                    format!("unsupported feature `{other}`"),
+                ))
+            }
         }
     }
     Ok(f)
@@ -68,9 +78,13 @@ fn parse_features(obj: &serde_json::Map<String, Value>) -> Result<ConfigureFeatu
 
 /// Parse one text frame.
 pub fn parse_control(text: &str) -> Result<ControlMessage, ControlError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| ControlError::NotJson(e.to_string()))?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| ControlError::NotJson(e.to_string()))?;
     let obj = value.as_object().ok_or(ControlError::MissingType)?;
-    let kind = obj.get("type").and_then(Value::as_str).ok_or(ControlError::MissingType)?;
+    let kind = obj
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or(ControlError::MissingType)?;
     match kind {
         "KeepAlive" => Ok(ControlMessage::KeepAlive),
         "CloseStream" => Ok(ControlMessage::CloseStream),
@@ -83,7 +97,9 @@ pub fn parse_control(text: &str) -> Result<ControlMessage, ControlError> {
                 match obj.get(key) {
                     None | Some(Value::Null) => {}
                     Some(Value::Object(m)) => features = parse_features(m)?,
-                    Some(_) => return Err(invalid("Configure", format!("`{key}` must be an object"))),
+                    Some(_) => {
+                        return Err(invalid("Configure", format!("`{key}` must be an object")))
+                    }
                 }
             }
             let keyterms = match obj.get("keyterms") {
@@ -93,9 +109,16 @@ pub fn parse_control(text: &str) -> Result<ControlMessage, ControlError> {
                         .iter()
                         .map(|t| t.as_str().map(str::to_owned))
                         .collect::<Option<Vec<_>>>()
-                        .ok_or_else(|| invalid("Configure", "`keyterms` must be an array of strings"))?,
+                        .ok_or_else(|| {
+                            invalid("Configure", "`keyterms` must be an array of strings")
+                        })?,
                 ),
-                Some(_) => return Err(invalid("Configure", "`keyterms` must be an array of strings")),
+                Some(_) => {
+                    return Err(invalid(
+                        "Configure",
+                        "`keyterms` must be an array of strings",
+                    ))
+                }
             };
             Ok(ControlMessage::Configure { features, keyterms })
         }
@@ -116,8 +139,14 @@ mod tests {
 
     #[test]
     fn known_messages() {
-        assert_eq!(parse_control(r#"{"type":"KeepAlive"}"#), Ok(ControlMessage::KeepAlive));
-        assert_eq!(parse_control(r#"{"type":"CloseStream"}"#), Ok(ControlMessage::CloseStream));
+        assert_eq!(
+            parse_control(r#"{"type":"KeepAlive"}"#),
+            Ok(ControlMessage::KeepAlive)
+        );
+        assert_eq!(
+            parse_control(r#"{"type":"CloseStream"}"#),
+            Ok(ControlMessage::CloseStream)
+        );
         assert_eq!(
             parse_control(r#"{"type":"Finalize"}"#),
             Ok(ControlMessage::Finalize { channel: None })
@@ -126,25 +155,44 @@ mod tests {
             parse_control(r#"{ "type": "Finalize", "channel": 1 }"#),
             Ok(ControlMessage::Finalize { channel: Some(1) })
         );
-        assert_eq!(parse_control(r#"{"type":"Sync","id":7}"#), Ok(ControlMessage::Sync { id: 7 }));
+        assert_eq!(
+            parse_control(r#"{"type":"Sync","id":7}"#),
+            Ok(ControlMessage::Sync { id: 7 })
+        );
     }
 
     #[test]
     fn configure_accepts_features_processors_and_keyterms() {
-        let m = parse_control(r#"{"type":"Configure","features":{"numerals":true}}"#).unwrap_or(ControlMessage::KeepAlive);
-        assert!(matches!(m, ControlMessage::Configure { ref features, .. } if features.numerals == Some(true)));
-        let m = parse_control(r#"{"type":"Configure","processors":{"numerals":false},"keyterms":["a b"]}"#)
+        let m = parse_control(r#"{"type":"Configure","features":{"numerals":true}}"#)
             .unwrap_or(ControlMessage::KeepAlive);
-        assert!(matches!(m, ControlMessage::Configure { ref features, ref keyterms }
-            if features.numerals == Some(false) && keyterms.as_deref() == Some(&["a b".to_owned()][..])));
+        assert!(
+            matches!(m, ControlMessage::Configure { ref features, .. } if features.numerals == Some(true))
+        );
+        let m = parse_control(
+            r#"{"type":"Configure","processors":{"numerals":false},"keyterms":["a b"]}"#,
+        )
+        .unwrap_or(ControlMessage::KeepAlive);
+        assert!(
+            matches!(m, ControlMessage::Configure { ref features, ref keyterms }
+            if features.numerals == Some(false) && keyterms.as_deref() == Some(&["a b".to_owned()][..]))
+        );
     }
 
     #[test]
     fn bad_frames_are_typed_errors() {
-        assert!(matches!(parse_control("{nope"), Err(ControlError::NotJson(_))));
+        assert!(matches!(
+            parse_control("{nope"),
+            Err(ControlError::NotJson(_))
+        ));
         assert_eq!(parse_control("[1,2]"), Err(ControlError::MissingType));
-        assert_eq!(parse_control(r#"{"type":3}"#), Err(ControlError::MissingType));
-        assert_eq!(parse_control(r#"{"type":"Bogus"}"#), Err(ControlError::UnknownType("Bogus".into())));
+        assert_eq!(
+            parse_control(r#"{"type":3}"#),
+            Err(ControlError::MissingType)
+        );
+        assert_eq!(
+            parse_control(r#"{"type":"Bogus"}"#),
+            Err(ControlError::UnknownType("Bogus".into()))
+        );
         assert!(parse_control(r#"{"type":"Finalize","channel":"x"}"#).is_err());
         assert!(parse_control(r#"{"type":"Configure","features":{"numerals":"yes"}}"#).is_err());
     }

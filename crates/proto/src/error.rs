@@ -89,7 +89,9 @@ pub enum ControlError {
     NotJson(String),
     #[error("text frame is JSON but not an object with a string `type` field")]
     MissingType,
-    #[error("unknown message type `{0}`; expected KeepAlive, Finalize, CloseStream, Configure or Sync")]
+    #[error(
+        "unknown message type `{0}`; expected KeepAlive, Finalize, CloseStream, Configure or Sync"
+    )]
     UnknownType(String),
     #[error("invalid `{kind}` message: {detail}")]
     InvalidField { kind: &'static str, detail: String },

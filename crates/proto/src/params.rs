@@ -140,7 +140,10 @@ fn parse_bool(key: &str, value: &str) -> Result<bool, ApiError> {
 
 fn parse_u32(key: &str, value: &str) -> Result<u32, ApiError> {
     value.trim().parse::<u32>().map_err(|_| {
-        ApiError::invalid_param(key, format!("expected a non-negative integer, got `{value}`"))
+        ApiError::invalid_param(
+            key,
+            format!("expected a non-negative integer, got `{value}`"),
+        )
     })
 }
 
@@ -164,9 +167,16 @@ fn valid_language(value: &str) -> bool {
         && parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
-fn set_extra(extra: &mut Vec<(String, String)>, key: String, value: String) -> Result<(), ApiError> {
+fn set_extra(
+    extra: &mut Vec<(String, String)>,
+    key: String,
+    value: String,
+) -> Result<(), ApiError> {
     if key.is_empty() {
-        return Err(ApiError::invalid_param("extra", "the key must not be empty"));
+        return Err(ApiError::invalid_param(
+            "extra",
+            "the key must not be empty",
+        ));
     }
     if key.len() + value.len() + 1 > MAX_EXTRA_PAIR_CHARS {
         return Err(ApiError::invalid_param(
@@ -194,7 +204,12 @@ impl ListenParams {
         Ok(p)
     }
 
-    fn apply(&mut self, key: &str, value: &str, endpointing_given: &mut bool) -> Result<(), ApiError> {
+    fn apply(
+        &mut self,
+        key: &str,
+        value: &str,
+        endpointing_given: &mut bool,
+    ) -> Result<(), ApiError> {
         match key {
             "model" => {
                 self.model = match value.trim() {
@@ -210,7 +225,10 @@ impl ListenParams {
                     let names: Vec<_> = Encoding::ALL.iter().map(|e| e.as_str()).collect();
                     ApiError::invalid_param(
                         key,
-                        format!("unknown encoding `{value}`; expected one of {}", names.join(", ")),
+                        format!(
+                            "unknown encoding `{value}`; expected one of {}",
+                            names.join(", ")
+                        ),
                     )
                 })?;
                 self.encoding = Some(e);
@@ -259,7 +277,9 @@ impl ListenParams {
             "filler_words" => self.filler_words = parse_bool(key, value)?,
             "measurements" => self.measurements = parse_bool(key, value)?,
             "redact" => {
-                if let Some(r) = Redact::parse(value.trim()).map_err(|e| ApiError::invalid_param(key, e))? {
+                if let Some(r) =
+                    Redact::parse(value.trim()).map_err(|e| ApiError::invalid_param(key, e))?
+                {
                     if !self.redact.contains(&r) {
                         self.redact.push(r);
                     }
@@ -269,12 +289,12 @@ impl ListenParams {
             "diarize_model" => {
                 match value.trim() {
                     "latest" | "v1" => {}
-                    other => {
-                        return Err(ApiError::invalid_param(
-                            key,
-                            format!("`{other}` is not available on streaming; expected `latest` or `v1`"),
-                        ))
-                    }
+                    other => return Err(ApiError::invalid_param(
+                        key,
+                        format!(
+                            "`{other}` is not available on streaming; expected `latest` or `v1`"
+                        ),
+                    )),
                 }
                 self.diarize_model = Some(value.trim().to_owned());
             }
@@ -293,9 +313,13 @@ impl ListenParams {
             }
             "callback" => self.callback = Some(nonempty(key, value)?),
             "callback_method" => {
-                self.callback_method = Some(CallbackMethod::parse(value.trim()).ok_or_else(|| {
-                    ApiError::invalid_param(key, format!("expected POST, PUT, GET or DELETE, got `{value}`"))
-                })?)
+                self.callback_method =
+                    Some(CallbackMethod::parse(value.trim()).ok_or_else(|| {
+                        ApiError::invalid_param(
+                            key,
+                            format!("expected POST, PUT, GET or DELETE, got `{value}`"),
+                        )
+                    })?)
             }
             "mip_opt_out" => self.mip_opt_out = parse_bool(key, value)?,
             "log_data" => self.mip_opt_out = !parse_bool(key, value)?,
@@ -341,22 +365,37 @@ impl ListenParams {
         if self.search.len() > MAX_SEARCH_TERMS {
             return Err(ApiError::invalid_param(
                 "search",
-                format!("at most {MAX_SEARCH_TERMS} terms, got {}", self.search.len()),
+                format!(
+                    "at most {MAX_SEARCH_TERMS} terms, got {}",
+                    self.search.len()
+                ),
             ));
         }
         if self.replace.len() > MAX_REPLACE_RULES {
             return Err(ApiError::invalid_param(
                 "replace",
-                format!("at most {MAX_REPLACE_RULES} rules, got {}", self.replace.len()),
+                format!(
+                    "at most {MAX_REPLACE_RULES} rules, got {}",
+                    self.replace.len()
+                ),
             ));
         }
-        let keyterm_tokens: usize = self.keyterm.iter().map(|t| t.split_whitespace().count()).sum();
+        let keyterm_tokens: usize = self
+            .keyterm
+            .iter()
+            .map(|t| t.split_whitespace().count())
+            .sum();
         if keyterm_tokens > MAX_KEYTERM_TOKENS {
             return Err(ApiError::bad_request(
                 "Keyterm limit exceeded. The maximum number of tokens across all keyterms is 500.",
             ));
         }
-        if !self.keywords.is_empty() && self.model.as_deref().is_some_and(|m| m.starts_with("nova-3")) {
+        if !self.keywords.is_empty()
+            && self
+                .model
+                .as_deref()
+                .is_some_and(|m| m.starts_with("nova-3"))
+        {
             return Err(ApiError::invalid_param(
                 "keywords",
                 "Keywords are not supported for Nova-3. Please use `keyterm` instead.",

@@ -32,7 +32,12 @@ impl Engine for Recorder {
         Ok(windows
             .iter()
             .map(|w| Transcript {
-                words: vec![WordTiming { text: format!("n{}", w.samples.len()), start_s: 0.0, end_s: 0.1, confidence: 1.0 }],
+                words: vec![WordTiming {
+                    text: format!("n{}", w.samples.len()),
+                    start_s: 0.0,
+                    end_s: 0.1,
+                    confidence: 1.0,
+                }],
                 no_speech_prob: 0.0,
             })
             .collect())
@@ -40,11 +45,19 @@ impl Engine for Recorder {
 }
 
 fn descriptor() -> ModelDescriptor {
-    ModelDescriptor { name: "rec".into(), version: "1".into(), arch: "test".into(), uuid: "u".into() }
+    ModelDescriptor {
+        name: "rec".into(),
+        version: "1".into(),
+        arch: "test".into(),
+        uuid: "u".into(),
+    }
 }
 
 fn window(n: usize) -> AudioWindow {
-    AudioWindow { samples: vec![0.0; n], options: DecodeOptions::default() }
+    AudioWindow {
+        samples: vec![0.0; n],
+        options: DecodeOptions::default(),
+    }
 }
 
 #[test]
@@ -52,18 +65,38 @@ fn queued_windows_run_as_one_batch_in_order() {
     let batches = Arc::new(Mutex::new(Vec::new()));
     let gate = Arc::new(Barrier::new(2));
     let (entered_tx, entered) = channel();
-    let engine = Recorder { descriptor: descriptor(), batches: Arc::clone(&batches), gate: Some((entered_tx, Arc::clone(&gate))) };
-    let s = Scheduler::spawn(Box::new(engine), SchedulerConfig { max_streams: 4, max_batch: 8, queue_capacity: 16 }).expect("spawn");
+    let engine = Recorder {
+        descriptor: descriptor(),
+        batches: Arc::clone(&batches),
+        gate: Some((entered_tx, Arc::clone(&gate))),
+    };
+    let s = Scheduler::spawn(
+        Box::new(engine),
+        SchedulerConfig {
+            max_streams: 4,
+            max_batch: 8,
+            queue_capacity: 16,
+        },
+    )
+    .expect("spawn");
     let (tx, rx) = channel();
     for n in 1..=6 {
         let tx = tx.clone();
-        s.submit(window(n), Box::new(move |r| { let _ = tx.send(r.map(|t| t.words[0].text.clone())); })).expect("submit");
+        s.submit(
+            window(n),
+            Box::new(move |r| {
+                let _ = tx.send(r.map(|t| t.words[0].text.clone()));
+            }),
+        )
+        .expect("submit");
         if n == 1 {
             entered.recv().expect("engine busy with the first window");
         }
     }
     gate.wait(); // the first batch (1 window) finishes; the other five were queued behind it
-    let got: Vec<_> = (0..6).map(|_| rx.recv().expect("reply").expect("ok")).collect();
+    let got: Vec<_> = (0..6)
+        .map(|_| rx.recv().expect("reply").expect("ok"))
+        .collect();
     assert_eq!(got, ["n1", "n2", "n3", "n4", "n5", "n6"]);
     assert_eq!(*batches.lock().expect("lock"), vec![1, 5]);
     assert_eq!(s.counters(), (2, 6));
@@ -71,10 +104,25 @@ fn queued_windows_run_as_one_batch_in_order() {
 
 #[test]
 fn slots_are_admission_control() {
-    let engine = Recorder { descriptor: descriptor(), batches: Arc::default(), gate: None };
-    let s = Scheduler::spawn(Box::new(engine), SchedulerConfig { max_streams: 3, max_batch: 8, queue_capacity: 16 }).expect("spawn");
+    let engine = Recorder {
+        descriptor: descriptor(),
+        batches: Arc::default(),
+        gate: None,
+    };
+    let s = Scheduler::spawn(
+        Box::new(engine),
+        SchedulerConfig {
+            max_streams: 3,
+            max_batch: 8,
+            queue_capacity: 16,
+        },
+    )
+    .expect("spawn");
     let a = s.acquire(2).expect("two slots");
-    assert!(matches!(s.acquire(2), Err(AsrError::AtCapacity { capacity: 3, .. })));
+    assert!(matches!(
+        s.acquire(2),
+        Err(AsrError::AtCapacity { capacity: 3, .. })
+    ));
     let b = s.acquire(1).expect("last slot");
     assert_eq!(s.streams_in_use(), 3);
     drop(a);
@@ -84,12 +132,28 @@ fn slots_are_admission_control() {
 
 #[test]
 fn a_panicking_engine_reports_an_error_and_keeps_serving() {
-    let engine = Recorder { descriptor: descriptor(), batches: Arc::default(), gate: None };
+    let engine = Recorder {
+        descriptor: descriptor(),
+        batches: Arc::default(),
+        gate: None,
+    };
     let s = Scheduler::spawn(Box::new(engine), SchedulerConfig::default()).expect("spawn");
     let (tx, rx) = channel();
     let tx2 = tx.clone();
-    s.submit(window(0), Box::new(move |r| { let _ = tx.send(r.is_ok()); })).expect("submit");
+    s.submit(
+        window(0),
+        Box::new(move |r| {
+            let _ = tx.send(r.is_ok());
+        }),
+    )
+    .expect("submit");
     assert!(!rx.recv().expect("reply"));
-    s.submit(window(5), Box::new(move |r| { let _ = tx2.send(r.is_ok()); })).expect("submit");
+    s.submit(
+        window(5),
+        Box::new(move |r| {
+            let _ = tx2.send(r.is_ok());
+        }),
+    )
+    .expect("submit");
     assert!(rx.recv().expect("reply"));
 }

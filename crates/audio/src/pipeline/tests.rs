@@ -17,7 +17,14 @@ fn wav_header(channels: u16, rate: u32) -> Vec<u8> {
 
 #[test]
 fn raw_linear16_splits_channels_and_counts_the_clock() {
-    let mut p = AudioPipeline::new(Some(Encoding::Linear16), Some(16_000), 2, 16_000, ChannelMode::Split).expect("pipeline");
+    let mut p = AudioPipeline::new(
+        Some(Encoding::Linear16),
+        Some(16_000),
+        2,
+        16_000,
+        ChannelMode::Split,
+    )
+    .expect("pipeline");
     let bytes = pcm16(&[100, -100, 200, -200, 300]);
     let out = p.push(&bytes).expect("push").to_vec();
     assert_eq!(out.len(), 2);
@@ -31,7 +38,14 @@ fn raw_linear16_splits_channels_and_counts_the_clock() {
 
 #[test]
 fn mixdown_averages() {
-    let mut p = AudioPipeline::new(Some(Encoding::Linear16), Some(16_000), 2, 16_000, ChannelMode::MixDown).expect("pipeline");
+    let mut p = AudioPipeline::new(
+        Some(Encoding::Linear16),
+        Some(16_000),
+        2,
+        16_000,
+        ChannelMode::MixDown,
+    )
+    .expect("pipeline");
     let out = p.push(&pcm16(&[16384, 0])).expect("push").to_vec();
     assert_eq!(out, vec![vec![0.25]]);
 }
@@ -41,14 +55,22 @@ fn wav_header_is_found_with_or_without_encoding_and_one_byte_at_a_time() {
     for encoding in [None, Some(Encoding::Linear16)] {
         let mut bytes = wav_header(1, 8_000);
         bytes.extend(pcm16(&[1000; 800]));
-        let mut p = AudioPipeline::new(encoding, Some(44_100), 1, 16_000, ChannelMode::MixDown).expect("pipeline");
+        let mut p = AudioPipeline::new(encoding, Some(44_100), 1, 16_000, ChannelMode::MixDown)
+            .expect("pipeline");
         let mut total = 0;
         for b in &bytes {
-            total += p.push(std::slice::from_ref(b)).expect("push").first().map_or(0, Vec::len);
+            total += p
+                .push(std::slice::from_ref(b))
+                .expect("push")
+                .first()
+                .map_or(0, Vec::len);
         }
         total += p.flush(None)[0].len();
         assert_eq!(p.spec().map(|s| s.sample_rate_hz), Some(8_000));
-        assert_eq!(total, 1600, "{encoding:?}: 800 frames at 8 kHz → 1600 at 16 kHz");
+        assert_eq!(
+            total, 1600,
+            "{encoding:?}: 800 frames at 8 kHz → 1600 at 16 kHz"
+        );
         assert_eq!(p.duration_s(), 0.1);
     }
 }
@@ -56,24 +78,50 @@ fn wav_header_is_found_with_or_without_encoding_and_one_byte_at_a_time() {
 #[test]
 fn unknown_and_unsupported_containers_are_errors() {
     let mut p = AudioPipeline::new(None, None, 1, 16_000, ChannelMode::MixDown).expect("pipeline");
-    assert!(matches!(p.push(b"OggS\0\x02\0\0\0\0\0\0\0\0"), Err(AudioError::Unsupported { .. })));
+    assert!(matches!(
+        p.push(b"OggS\0\x02\0\0\0\0\0\0\0\0"),
+        Err(AudioError::Unsupported { .. })
+    ));
     let mut p = AudioPipeline::new(None, None, 1, 16_000, ChannelMode::MixDown).expect("pipeline");
-    assert!(matches!(p.push(br#"{"type":"KeepAlive"}"#), Err(AudioError::UnknownContainer { .. })));
-    assert!(AudioPipeline::new(Some(Encoding::Opus), Some(48_000), 1, 16_000, ChannelMode::MixDown).is_err());
+    assert!(matches!(
+        p.push(br#"{"type":"KeepAlive"}"#),
+        Err(AudioError::UnknownContainer { .. })
+    ));
+    assert!(AudioPipeline::new(
+        Some(Encoding::Opus),
+        Some(48_000),
+        1,
+        16_000,
+        ChannelMode::MixDown
+    )
+    .is_err());
 }
 
 #[test]
 fn declared_raw_audio_is_not_mistaken_for_a_container() {
     // μ-law bytes that happen to start like JSON are still audio when encoding is declared.
-    let mut p = AudioPipeline::new(Some(Encoding::Mulaw), Some(8_000), 1, 8_000, ChannelMode::MixDown).expect("pipeline");
+    let mut p = AudioPipeline::new(
+        Some(Encoding::Mulaw),
+        Some(8_000),
+        1,
+        8_000,
+        ChannelMode::MixDown,
+    )
+    .expect("pipeline");
     let out = p.push(br#"{"type":"KeepAlive"}"#).expect("push");
     assert_eq!(out[0].len(), 20);
 }
 
 #[test]
 fn the_starter_kit_files_decode_to_their_known_durations() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/starter-kit/");
-    let (Ok(wav), Ok(raw)) = (std::fs::read(format!("{dir}preamble.wav")), std::fs::read(format!("{dir}preamble.raw"))) else {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/starter-kit/"
+    );
+    let (Ok(wav), Ok(raw)) = (
+        std::fs::read(format!("{dir}preamble.wav")),
+        std::fs::read(format!("{dir}preamble.raw")),
+    ) else {
         return;
     };
     let mut p = AudioPipeline::new(None, None, 1, 16_000, ChannelMode::MixDown).expect("pipeline");
@@ -85,7 +133,14 @@ fn the_starter_kit_files_decode_to_their_known_durations() {
     let frames = (wav.len() - 44) / 2;
     assert_eq!(p.duration_s(), frames as f64 / 22_050.0);
     assert_eq!(n as u64, (frames as u64 * 16_000 + 11_025) / 22_050);
-    let mut p = AudioPipeline::new(Some(Encoding::Linear16), Some(8_000), 1, 16_000, ChannelMode::MixDown).expect("pipeline");
+    let mut p = AudioPipeline::new(
+        Some(Encoding::Linear16),
+        Some(8_000),
+        1,
+        16_000,
+        ChannelMode::MixDown,
+    )
+    .expect("pipeline");
     p.push(&raw).expect("raw");
     assert_eq!(p.duration_s(), raw.len() as f64 / 2.0 / 8_000.0);
 }

@@ -41,8 +41,15 @@ fn results() -> ServerMessage {
 fn results_keys_are_in_deepgram_order_with_float32_numbers() {
     let json = results().to_json();
     let order = [
-        "\"type\":\"Results\"", "\"channel_index\":[0,1]", "\"duration\":1.0799375", "\"start\":12.08",
-        "\"is_final\":true", "\"speech_final\":false", "\"channel\":", "\"metadata\":", "\"from_finalize\":false",
+        "\"type\":\"Results\"",
+        "\"channel_index\":[0,1]",
+        "\"duration\":1.0799375",
+        "\"start\":12.08",
+        "\"is_final\":true",
+        "\"speech_final\":false",
+        "\"channel\":",
+        "\"metadata\":",
+        "\"from_finalize\":false",
     ];
     let mut at = 0;
     for key in order {

@@ -54,7 +54,10 @@ fn legacy_sdk_values_are_tolerated() {
 #[test]
 fn extra_both_forms_and_unknown_keys() {
     let p = ok("extra=a:1&extra%5Bb%5D=2&extra[a]=3&my_custom=x&endpointing=false");
-    assert_eq!(p.extra, vec![("a".into(), "3".into()), ("b".into(), "2".into())]);
+    assert_eq!(
+        p.extra,
+        vec![("a".into(), "3".into()), ("b".into(), "2".into())]
+    );
     assert_eq!(p.unknown, vec![("my_custom".into(), "x".into())]);
     assert_eq!(p.endpointing, Endpointing::Disabled);
     assert_eq!(ok("extra=url:http://x/y").extra[0].1, "http://x/y");
@@ -101,7 +104,10 @@ fn headered_encodings_do_not_need_a_rate() {
 
 #[test]
 fn keyterm_limit() {
-    let many = (0..501).map(|i| format!("keyterm=w{i}")).collect::<Vec<_>>().join("&");
+    let many = (0..501)
+        .map(|i| format!("keyterm=w{i}"))
+        .collect::<Vec<_>>()
+        .join("&");
     assert!(err(&many).err_msg.contains("Keyterm limit exceeded"));
 }
 

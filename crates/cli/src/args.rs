@@ -1,0 +1,68 @@
+//! Command-line interface. These flag and variable names are relied on by scripts and docs.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hark",
+    version,
+    about = "A self-hosted, Deepgram-compatible real-time speech-to-text server"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the speech-to-text server (Deepgram's /v1/listen over WebSocket).
+    Serve(ServeArgs),
+    /// Run the Live Streaming Starter Kit's mock server: count and save the audio it receives.
+    Mock(MockArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "HARK_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Local model directory in the Hugging Face layout (config.json, model.safetensors, tokenizer.json).
+    #[arg(long, env = "HARK_MODEL")]
+    pub model: Option<PathBuf>,
+    /// API key clients must send as `Authorization: Token KEY` (repeatable). With none, auth is off.
+    #[arg(long = "api-key", value_name = "KEY")]
+    pub api_keys: Vec<String>,
+    /// Comma-separated API keys (added to --api-key).
+    #[arg(
+        long,
+        env = "HARK_API_KEYS",
+        hide_env_values = true,
+        value_name = "KEYS"
+    )]
+    pub api_keys_env: Option<String>,
+    /// TOML config file with any of: api_keys, idle_timeout_ms, drain_timeout_ms, max_in_flight_windows,
+    /// max_message_bytes. Flags and environment variables override it.
+    #[arg(long, env = "HARK_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Close a stream with NET-0001 after this many milliseconds without any audio or text frame.
+    #[arg(long, value_name = "MS")]
+    pub idle_timeout_ms: Option<u64>,
+    /// On SIGTERM/Ctrl-C, let open streams finish for this many milliseconds before closing them.
+    #[arg(long, value_name = "MS")]
+    pub drain_timeout_ms: Option<u64>,
+    /// Concurrent streams (channels) per model; one more is refused with 429.
+    #[arg(long, default_value_t = 64)]
+    pub max_streams: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct MockArgs {
+    /// Address to listen on (any URL path is accepted, as the Starter Kit's client connects to `/`).
+    #[arg(long, env = "HARK_MOCK_LISTEN", default_value = "127.0.0.1:5000")]
+    pub listen: SocketAddr,
+    /// Directory where received audio is saved.
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}

@@ -1,0 +1,112 @@
+//! Wiring for each subcommand.
+
+use crate::args::{Cli, Command, MockArgs, ServeArgs};
+use anyhow::{bail, Context};
+use hark_asr::ModelRegistry;
+use hark_server::{Server, ServerConfig};
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Mock(args) => mock(args).await,
+    }
+}
+
+fn server_config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+        }
+        None => ServerConfig::default(),
+    };
+    config.api_keys.extend(args.api_keys.iter().cloned());
+    if let Some(list) = &args.api_keys_env {
+        config.api_keys.extend(
+            list.split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    if let Some(ms) = args.idle_timeout_ms {
+        config.idle_timeout_ms = ms;
+    }
+    if let Some(ms) = args.drain_timeout_ms {
+        config.drain_timeout_ms = ms;
+    }
+    Ok(config)
+}
+
+/// Load the models this build can run. No engine is compiled in yet, so this refuses clearly
+/// instead of pretending to transcribe.
+fn load_models(args: &ServeArgs) -> anyhow::Result<ModelRegistry> {
+    let _ = args.max_streams;
+    match &args.model {
+        Some(dir) => bail!(
+            "cannot load the model in {}: this build of hark has no speech engine yet (the Whisper engine, \
+             hark-asr-whisper, is the next milestone). `hark mock` runs the Starter Kit mock server meanwhile.",
+            dir.display()
+        ),
+        None => bail!(
+            "no speech engine is available in this build of hark yet, so `hark serve` will not start rather than \
+             pretend to transcribe. The Whisper engine (`--model DIR`) is the next milestone; `hark mock` runs the \
+             Starter Kit mock server meanwhile."
+        ),
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = server_config(&args)?;
+    let registry = load_models(&args)?;
+    let server = Server::new(config, registry);
+    if !server.auth_enabled() {
+        tracing::warn!("no API key configured (--api-key / HARK_API_KEYS): authentication is OFF");
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    tracing::info!(addr = %listener.local_addr()?, "hark listening on /v1/listen");
+    server.serve(listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn mock(args: MockArgs) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    tracing::info!(addr = %listener.local_addr()?, dir = %args.dir.display(), "hark mock server listening (any path)");
+    axum_serve(listener, hark_server::mock::router(args.dir)).await
+}
+
+async fn axum_serve(
+    listener: tokio::net::TcpListener,
+    router: hark_server::Router,
+) -> anyhow::Result<()> {
+    hark_server::serve_router(listener, router, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested: draining");
+}

@@ -1,0 +1,42 @@
+//! Server settings (inert serde data; `hark serve` fills it from flags, env and an optional TOML file).
+
+use serde::Deserialize;
+use std::time::Duration;
+
+/// Settings for one hark server.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// API keys accepted as `Token KEY`. Empty: authentication is off.
+    pub api_keys: Vec<String>,
+    /// Close a session with NET-0001 after this long without any audio or text frame.
+    pub idle_timeout_ms: u64,
+    /// On shutdown, let open streams finish for this long before flushing and closing them.
+    pub drain_timeout_ms: u64,
+    /// Windows a session may have queued for the model before it stops reading its socket.
+    pub max_in_flight_windows: usize,
+    /// Largest WebSocket message accepted, in bytes.
+    pub max_message_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            api_keys: Vec::new(),
+            idle_timeout_ms: 10_000,
+            drain_timeout_ms: 30_000,
+            max_in_flight_windows: 4,
+            max_message_bytes: 8 << 20,
+        }
+    }
+}
+
+impl ServerConfig {
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+
+    pub fn drain_timeout(&self) -> Duration {
+        Duration::from_millis(self.drain_timeout_ms)
+    }
+}

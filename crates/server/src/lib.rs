@@ -1,0 +1,144 @@
+//! # hark-server — Deepgram's live `/v1/listen` API over WebSocket
+//!
+//! What this crate does:
+//! - the axum app: `GET /v1/listen` (WebSocket upgrade after auth, parameter and capacity checks),
+//!   `/metrics` (Prometheus), `/healthz`, `/readyz`;
+//! - one task per socket running the session lifecycle of PROTOCOL.md (control messages, idle
+//!   timeout, CloseStream flush, Metadata, close codes);
+//! - graceful drain: on shutdown, refuse new streams, let open ones finish, then flush and close;
+//! - `hark mock`: the Live Streaming Starter Kit's mock server ([`mock`]).
+//!
+//! What it does not do: model maths (engines sit behind `hark-asr`), audio decoding (`hark-audio`),
+//! or the wire format itself (`hark-proto`).
+
+mod auth;
+mod config;
+mod http_error;
+mod listen;
+pub mod metrics;
+pub mod mock;
+mod session;
+
+pub use axum::Router;
+pub use config::ServerConfig;
+
+/// Serve any router (e.g. [`mock::router`]) until `shutdown` resolves.
+pub async fn serve_router(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+use axum::routing::get;
+use hark_asr::ModelRegistry;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+
+/// Shared by every request of one server.
+pub(crate) struct AppState {
+    pub config: ServerConfig,
+    pub keys: auth::KeyStore,
+    pub registry: ModelRegistry,
+    pub draining: AtomicBool,
+    pub active_sessions: AtomicUsize,
+    pub sessions_done: Notify,
+    /// Flips to `true` when the drain deadline passes: sessions flush and close.
+    pub stop_tx: watch::Sender<bool>,
+}
+
+/// A configured server, ready to serve on a listener.
+pub struct Server {
+    state: Arc<AppState>,
+}
+
+impl Server {
+    pub fn new(config: ServerConfig, registry: ModelRegistry) -> Self {
+        let keys = auth::KeyStore::new(&config.api_keys);
+        let (stop_tx, _) = watch::channel(false);
+        Self {
+            state: Arc::new(AppState {
+                config,
+                keys,
+                registry,
+                draining: AtomicBool::new(false),
+                active_sessions: AtomicUsize::new(0),
+                sessions_done: Notify::new(),
+                stop_tx,
+            }),
+        }
+    }
+
+    /// Is authentication on (at least one API key configured)?
+    pub fn auth_enabled(&self) -> bool {
+        self.state.keys.enabled()
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/v1/listen", get(listen::handler))
+            .route("/metrics", get(listen::metrics))
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(listen::ready))
+            .with_state(Arc::clone(&self.state))
+    }
+
+    /// Serve until `shutdown` resolves, then drain: new streams get 503, open streams may finish
+    /// for `drain_timeout_ms`, after which they are flushed (results + Metadata) and closed 1001.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let _ = metrics::handle();
+        let state = Arc::clone(&self.state);
+        let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();
+        let drain_state = Arc::clone(&state);
+        tokio::spawn(async move {
+            shutdown.await;
+            drain_state.draining.store(true, Ordering::SeqCst);
+            let _ = drain_tx.send(());
+        });
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(async move {
+                let _ = drain_rx.await;
+            })
+            .await?;
+        let wait_idle = async {
+            while state.active_sessions.load(Ordering::SeqCst) > 0 {
+                let notified = state.sessions_done.notified();
+                if state.active_sessions.load(Ordering::SeqCst) == 0 {
+                    break;
+                }
+                notified.await;
+            }
+        };
+        if tokio::time::timeout(state.config.drain_timeout(), wait_idle)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                open = state.active_sessions.load(Ordering::SeqCst),
+                "drain timeout: closing open streams"
+            );
+            let _ = state.stop_tx.send(true);
+            let closing = async {
+                while state.active_sessions.load(Ordering::SeqCst) > 0 {
+                    let notified = state.sessions_done.notified();
+                    if state.active_sessions.load(Ordering::SeqCst) == 0 {
+                        break;
+                    }
+                    notified.await;
+                }
+            };
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), closing).await;
+        }
+        Ok(())
+    }
+}

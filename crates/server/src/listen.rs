@@ -1,0 +1,153 @@
+//! `GET /v1/listen`: every check that can refuse a client happens here, before the upgrade.
+
+use crate::auth::{chosen_protocol, credential, offered_protocols};
+use crate::http_error::refusal;
+use crate::session::{self, SessionSetup};
+use crate::{metrics as m, AppState};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hark_asr::AsrError;
+use hark_proto::{ApiError, ListenParams};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+fn refuse(error: &ApiError, request_id: &str, why: &'static str) -> Response {
+    metrics::counter!(m::HANDSHAKES_REFUSED_TOTAL, "reason" => why).increment(1);
+    tracing::info!(request_id, status = error.status, err_code = error.err_code, err_msg = %error.err_msg, "handshake refused");
+    refusal(error, request_id)
+}
+
+/// CORS headers Deepgram sends on the 101 (PROTOCOL.md §1).
+fn add_cors(response: &mut Response, headers: &HeaderMap) {
+    let Some(origin) = headers.get("origin").cloned() else {
+        return;
+    };
+    let h = response.headers_mut();
+    h.insert("access-control-allow-origin", origin);
+    h.insert(
+        "access-control-allow-credentials",
+        HeaderValue::from_static("true"),
+    );
+    h.insert(
+        "vary",
+        HeaderValue::from_static(
+            "origin, access-control-request-method, access-control-request-headers",
+        ),
+    );
+    h.insert(
+        "access-control-expose-headers",
+        HeaderValue::from_static(
+            "dg-model-name,dg-model-uuid,dg-char-count,dg-request-id,dg-error",
+        ),
+    );
+}
+
+pub async fn handler(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let protocols = offered_protocols(&headers);
+    if !state.keys.allows(credential(&headers, &protocols).as_ref()) {
+        return refuse(&ApiError::invalid_auth(), &request_id, "auth");
+    }
+    let params = match ListenParams::from_query(query.as_deref().unwrap_or("")) {
+        Ok(p) => p,
+        Err(e) => return refuse(&e, &request_id, "params"),
+    };
+    if !hark_audio::supports_encoding(params.encoding) {
+        let e = ApiError::bad_request(format!(
+            "encoding={} is not supported by this build of hark yet; use linear16, linear32, mulaw, alaw or WAV",
+            params.encoding.map_or("", |e| e.as_str())
+        ));
+        return refuse(&e, &request_id, "encoding");
+    }
+    if state.draining.load(Ordering::SeqCst) {
+        let e = ApiError::unavailable(
+            "This server is shutting down; connect again to reach another instance.",
+        );
+        return refuse(&e, &request_id, "draining");
+    }
+    let scheduler = match state.registry.resolve(params.model.as_deref()) {
+        Ok(s) => s.clone(),
+        Err(AsrError::UnknownModel(name)) => {
+            let e = ApiError::bad_request(format!("No such model/language/tier combination found. (model `{name}` is not loaded on this server)"));
+            return refuse(&e, &request_id, "model");
+        }
+        Err(e) => return refuse(&ApiError::unavailable(e.to_string()), &request_id, "model"),
+    };
+    let upgrade = match upgrade {
+        Ok(u) => u,
+        Err(rejection) => {
+            let e = ApiError {
+                status: StatusCode::UPGRADE_REQUIRED.as_u16(),
+                err_code: "UPGRADE_REQUIRED",
+                err_msg: format!("/v1/listen streams over WebSocket: {rejection}"),
+            };
+            return refuse(&e, &request_id, "not_websocket");
+        }
+    };
+    let slots = match scheduler.acquire(usize::from(params.result_channels())) {
+        Ok(s) => s,
+        Err(e) => return refuse(&ApiError::too_many_requests(e), &request_id, "capacity"),
+    };
+    let upgrade = match chosen_protocol(&protocols) {
+        Some(p) => upgrade.protocols([p]),
+        None => upgrade,
+    };
+    tracing::info!(request_id = %request_id, model = %scheduler.descriptor().name, encoding = ?params.encoding,
+        sample_rate = ?params.sample_rate_hz, channels = params.channels, unknown_params = params.unknown.len(), "stream accepted");
+    let setup = SessionSetup {
+        request_id: request_id.clone(),
+        params,
+        scheduler,
+        slots,
+        created: SystemTime::now(),
+    };
+    let session_state = Arc::clone(&state);
+    let mut response = upgrade
+        .max_message_size(state.config.max_message_bytes)
+        .on_failed_upgrade(|e| tracing::warn!(error = %e, "upgrade failed"))
+        .on_upgrade(move |socket| session::run(socket, setup, session_state))
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("dg-request-id", v);
+    }
+    add_cors(&mut response, &headers);
+    response
+}
+
+pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    for s in state.registry.schedulers() {
+        let model = s.descriptor().name.clone();
+        metrics::gauge!(m::MODEL_STREAMS_IN_USE, "model" => model.clone())
+            .set(s.streams_in_use() as f64);
+        let (batches, windows) = s.counters();
+        metrics::counter!(m::MODEL_BATCHES_TOTAL, "model" => model.clone()).absolute(batches);
+        metrics::counter!(m::MODEL_WINDOWS_TOTAL, "model" => model).absolute(windows);
+    }
+    match m::handle() {
+        Some(h) => ([("content-type", "text/plain; version=0.0.4")], h.render()).into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics recorder unavailable",
+        )
+            .into_response(),
+    }
+}
+
+pub async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    if state.draining.load(Ordering::SeqCst) {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response()
+    } else if state.registry.is_empty() {
+        (StatusCode::SERVICE_UNAVAILABLE, "no model loaded").into_response()
+    } else {
+        "ready".into_response()
+    }
+}

@@ -1,0 +1,24 @@
+//! Prometheus metrics (`/metrics`). Names follow `hark_<thing>_<unit>[_total]`.
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Install the process-wide recorder once; later servers in the same process share it.
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| PrometheusBuilder::new().install_recorder().ok())
+        .as_ref()
+}
+
+pub const SESSIONS_TOTAL: &str = "hark_sessions_total";
+pub const SESSIONS_ACTIVE: &str = "hark_sessions_active";
+pub const HANDSHAKES_REFUSED_TOTAL: &str = "hark_handshakes_refused_total";
+pub const AUDIO_RECEIVED_SECONDS_TOTAL: &str = "hark_audio_received_seconds_total";
+pub const AUDIO_RECEIVED_BYTES_TOTAL: &str = "hark_audio_received_bytes_total";
+pub const RESULTS_SENT_TOTAL: &str = "hark_results_sent_total";
+pub const SESSIONS_CLOSED_TOTAL: &str = "hark_sessions_closed_total";
+pub const MODEL_STREAMS_IN_USE: &str = "hark_model_streams_in_use";
+pub const MODEL_BATCHES_TOTAL: &str = "hark_model_batches_total";
+pub const MODEL_WINDOWS_TOTAL: &str = "hark_model_windows_total";

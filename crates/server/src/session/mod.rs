@@ -1,0 +1,402 @@
+//! One WebSocket session: frames in, audio through the pipeline and the engine, messages out.
+//!
+//! Lifecycle (PROTOCOL.md §5): every path ends with the queued Results, then `Metadata`, then a
+//! close frame — 1000 after `CloseStream` or an empty binary frame, 1011 NET-0001 after the idle
+//! timeout, 1008 DATA-0000 for undecodable audio, 1011 NET-0000 if the engine fails, 1001 when the
+//! server's drain deadline passes.
+
+mod results;
+
+use crate::{metrics as m, AppState};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::stream::{FuturesOrdered, StreamExt};
+use hark_asr::{AudioWindow, DecodeOptions, Scheduler, Segment, Segmenter, StreamSlot};
+use hark_audio::{AudioPipeline, ChannelMode};
+use hark_proto::{
+    close, parse_control, ConfigureSuccess, ControlMessage, ErrorMessage, ListenParams,
+    ServerMessage, SyncReply,
+};
+use results::{ResultContext, WindowInfo};
+use sha2::{Digest, Sha256};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::time::{sleep_until, Instant};
+
+/// Everything the handshake decided.
+pub struct SessionSetup {
+    pub request_id: String,
+    pub params: ListenParams,
+    pub scheduler: Scheduler,
+    /// Held for the session's lifetime: dropping them frees the engine's stream slots.
+    #[allow(dead_code)]
+    pub slots: Vec<StreamSlot>,
+    pub created: SystemTime,
+}
+
+/// A message that will be ready once the engine has answered.
+enum Outgoing {
+    Message(ServerMessage),
+    EngineFailed(String),
+}
+
+type Pending = Pin<Box<dyn Future<Output = Outgoing> + Send>>;
+
+/// How the session ends.
+struct End {
+    code: u16,
+    reason: String,
+    /// Send the audio hash (clean close) or `"incomplete"`.
+    complete: bool,
+    /// Flush buffered audio through the engine before Metadata.
+    flush: bool,
+}
+
+impl End {
+    fn close_stream(code: u16) -> Self {
+        Self {
+            code,
+            reason: String::new(),
+            complete: true,
+            flush: true,
+        }
+    }
+}
+
+struct Session {
+    setup: SessionSetup,
+    ctx: Arc<ResultContext>,
+    pipeline: AudioPipeline,
+    segmenters: Vec<Segmenter>,
+    hasher: Sha256,
+    pending: FuturesOrdered<Pending>,
+    options: DecodeOptions,
+}
+
+pub async fn run(mut socket: WebSocket, setup: SessionSetup, state: Arc<AppState>) {
+    state.active_sessions.fetch_add(1, Ordering::SeqCst);
+    metrics::counter!(m::SESSIONS_TOTAL).increment(1);
+    metrics::gauge!(m::SESSIONS_ACTIVE).increment(1.0);
+    let request_id = setup.request_id.clone();
+    match Session::new(setup) {
+        Ok(mut session) => session.drive(&mut socket, &state).await,
+        Err(e) => tracing::error!(request_id = %request_id, error = %e, "session setup failed"),
+    }
+    metrics::gauge!(m::SESSIONS_ACTIVE).decrement(1.0);
+    state.active_sessions.fetch_sub(1, Ordering::SeqCst);
+    state.sessions_done.notify_waiters();
+}
+
+impl Session {
+    fn new(setup: SessionSetup) -> Result<Self, hark_audio::AudioError> {
+        let p = &setup.params;
+        let mode = if p.multichannel {
+            ChannelMode::Split
+        } else {
+            ChannelMode::MixDown
+        };
+        let rate = setup.scheduler.sample_rate_hz();
+        let pipeline = AudioPipeline::new(p.encoding, p.sample_rate_hz, p.channels, rate, mode)?;
+        let ctx = Arc::new(ResultContext {
+            request_id: setup.request_id.clone(),
+            model: setup.scheduler.descriptor().clone(),
+            punctuate: p.punctuation_on(),
+            extra: p.extra.iter().cloned().collect(),
+            engine_rate_hz: rate,
+        });
+        let options = DecodeOptions {
+            language: (p.language != "multi").then(|| p.language.clone()),
+            keyterms: p.keyterm.clone(),
+        };
+        Ok(Self {
+            setup,
+            ctx,
+            pipeline,
+            segmenters: Vec::new(),
+            hasher: Sha256::new(),
+            pending: FuturesOrdered::new(),
+            options,
+        })
+    }
+
+    async fn drive(&mut self, socket: &mut WebSocket, state: &AppState) {
+        let idle_timeout = state.config.idle_timeout();
+        let max_in_flight = state.config.max_in_flight_windows.max(1);
+        let mut stop_rx = state.stop_tx.subscribe();
+        let idle = sleep_until(Instant::now() + idle_timeout);
+        tokio::pin!(idle);
+        let end = loop {
+            let reading = self.pending.len() < max_in_flight;
+            tokio::select! {
+                biased;
+                Some(out) = self.pending.next(), if !self.pending.is_empty() => {
+                    match out {
+                        Outgoing::Message(msg) => {
+                            if send(socket, &msg).await.is_err() { return; }
+                        }
+                        Outgoing::EngineFailed(detail) => {
+                            tracing::error!(request_id = %self.ctx.request_id, %detail, "engine failed");
+                            break End { code: close::INTERNAL, reason: close::NET0000_REASON.to_owned(), complete: false, flush: false };
+                        }
+                    }
+                    // The server was the slow side: do not count that time against the client.
+                    let fresh = Instant::now() + idle_timeout;
+                    if fresh > idle.deadline() { idle.as_mut().reset(fresh); }
+                }
+                () = &mut idle, if reading => {
+                    break End { code: close::INTERNAL, reason: close::NET0001_REASON.to_owned(), complete: false, flush: false };
+                }
+                _ = stop_rx.changed() => break End::close_stream(close::GOING_AWAY),
+                frame = socket.recv(), if reading => {
+                    let Some(Ok(frame)) = frame else { return };
+                    match frame {
+                        Message::Binary(bytes) => {
+                            idle.as_mut().reset(Instant::now() + idle_timeout);
+                            if bytes.is_empty() {
+                                break End::close_stream(close::NORMAL);
+                            }
+                            if let Err(e) = self.on_audio(&bytes) {
+                                let _ = send(socket, &error_message("DataError", e.to_string(), None, Some("DATA-0000"))).await;
+                                break End { code: close::DATA_ERROR, reason: close::data0000_reason(&e.to_string()), complete: true, flush: true };
+                            }
+                        }
+                        Message::Text(text) => {
+                            idle.as_mut().reset(Instant::now() + idle_timeout);
+                            match self.on_control(text.as_str()) {
+                                Ok(Some(reply)) => {
+                                    if send(socket, &reply).await.is_err() { return; }
+                                }
+                                Ok(None) => {}
+                                Err(end) => break end,
+                            }
+                        }
+                        Message::Close(_) => return,
+                        Message::Ping(_) | Message::Pong(_) => {}
+                    }
+                }
+            }
+        };
+        self.finish(socket, end).await;
+    }
+
+    fn output_channels(&mut self) -> u16 {
+        let n = self
+            .pipeline
+            .output_channels()
+            .unwrap_or(usize::from(self.setup.params.result_channels()));
+        if self.segmenters.len() < n {
+            let max = self.setup.scheduler.max_window_samples();
+            self.segmenters.resize_with(n, || Segmenter::new(max));
+        }
+        n as u16
+    }
+
+    fn on_audio(&mut self, bytes: &[u8]) -> Result<(), hark_audio::AudioError> {
+        self.hasher.update(bytes);
+        let outputs: Vec<Vec<f32>> = self.pipeline.push(bytes)?.to_vec();
+        self.feed(outputs, false);
+        Ok(())
+    }
+
+    /// Push new engine-rate audio into the segmenters and submit every full window.
+    fn feed(&mut self, outputs: Vec<Vec<f32>>, _flushing: bool) {
+        if outputs.iter().all(Vec::is_empty) {
+            return;
+        }
+        let channels = self.output_channels();
+        for (ch, samples) in outputs.iter().enumerate() {
+            let Some(seg) = self.segmenters.get_mut(ch) else {
+                continue;
+            };
+            for window in seg.push(samples) {
+                self.submit(ch as u16, channels, window, false);
+            }
+        }
+    }
+
+    /// Flush audio held anywhere in the pipeline and transcribe it now.
+    /// `from_finalize`: the last window of each channel answers a `Finalize` (sent even if empty).
+    fn flush(&mut self, channel: Option<u16>, from_finalize: bool) {
+        let outputs = self.pipeline.flush(channel.map(usize::from)).to_vec();
+        self.feed(outputs, true);
+        let channels = self.output_channels();
+        for ch in 0..channels {
+            if channel.is_some_and(|c| c != ch) {
+                continue;
+            }
+            let Some(seg) = self.segmenters.get_mut(usize::from(ch)) else {
+                continue;
+            };
+            let window = seg.flush();
+            if window.samples.is_empty() && !from_finalize {
+                continue;
+            }
+            self.submit(ch, channels, window, from_finalize);
+        }
+    }
+
+    fn submit(&mut self, channel: u16, channels: u16, segment: Segment, from_finalize: bool) {
+        let info = WindowInfo {
+            channel,
+            channels,
+            start_sample: segment.start_sample,
+            samples: segment.samples.len(),
+            from_finalize,
+        };
+        let ctx = Arc::clone(&self.ctx);
+        if segment.samples.is_empty() {
+            let msg = ServerMessage::Results(ctx.results(info, &hark_asr::Transcript::default()));
+            self.pending
+                .push_back(Box::pin(async move { Outgoing::Message(msg) }));
+            return;
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let window = AudioWindow {
+            samples: segment.samples,
+            options: self.options.clone(),
+        };
+        let submitted = self.setup.scheduler.submit(
+            window,
+            Box::new(move |r| {
+                let _ = tx.send(r);
+            }),
+        );
+        let fut: Pending = match submitted {
+            Ok(()) => Box::pin(async move {
+                match rx.await {
+                    Ok(Ok(t)) => Outgoing::Message(ServerMessage::Results(ctx.results(info, &t))),
+                    Ok(Err(e)) => Outgoing::EngineFailed(e.to_string()),
+                    Err(_) => Outgoing::EngineFailed("the engine dropped the window".into()),
+                }
+            }),
+            Err(e) => Box::pin(async move { Outgoing::EngineFailed(e.to_string()) }),
+        };
+        self.pending.push_back(fut);
+    }
+
+    /// Handle a text frame: `Ok(Some(reply))` to answer now, `Err(end)` to end the session.
+    fn on_control(&mut self, text: &str) -> Result<Option<ServerMessage>, End> {
+        match parse_control(text) {
+            Ok(ControlMessage::KeepAlive) => Ok(None),
+            Ok(ControlMessage::CloseStream) => Err(End::close_stream(close::NORMAL)),
+            Ok(ControlMessage::Finalize { channel }) => {
+                let channels = self.output_channels();
+                if let Some(c) = channel.filter(|c| *c >= channels) {
+                    return Ok(Some(error_message(
+                        "SchemaError",
+                        format!("Finalize channel {c} does not exist; this stream has {channels}"),
+                        Some(text),
+                        None,
+                    )));
+                }
+                self.flush(channel, true);
+                Ok(None)
+            }
+            Ok(ControlMessage::Configure {
+                features: _,
+                keyterms,
+            }) => {
+                if let Some(k) = &keyterms {
+                    self.options.keyterms = k.clone();
+                }
+                Ok(Some(ServerMessage::ConfigureSuccess(ConfigureSuccess {
+                    request_id: self.ctx.request_id.clone(),
+                    keyterms: keyterms.map(|_| self.options.keyterms.clone()),
+                })))
+            }
+            Ok(ControlMessage::Sync { id }) => Ok(Some(ServerMessage::Sync(SyncReply { id }))),
+            Err(e) => Ok(Some(error_message(
+                "SchemaError",
+                e.to_string(),
+                Some(text),
+                None,
+            ))),
+        }
+    }
+
+    async fn finish(&mut self, socket: &mut WebSocket, end: End) {
+        if end.flush {
+            self.flush(None, false);
+        }
+        let mut engine_failed = false;
+        while let Some(out) = self.pending.next().await {
+            match out {
+                Outgoing::Message(msg) => {
+                    if send(socket, &msg).await.is_err() {
+                        return;
+                    }
+                }
+                Outgoing::EngineFailed(_) => engine_failed = true,
+            }
+        }
+        let (code, reason) = if engine_failed && end.code == close::NORMAL {
+            (close::INTERNAL, close::NET0000_REASON.to_owned())
+        } else {
+            (end.code, end.reason)
+        };
+        let duration_s = self.pipeline.duration_s();
+        let channels = self
+            .pipeline
+            .spec()
+            .map_or(self.setup.params.channels, |s| s.channels);
+        let sha = end
+            .complete
+            .then(|| hex(&std::mem::take(&mut self.hasher).finalize()));
+        let meta = ServerMessage::Metadata(self.ctx.metadata(
+            self.setup.created,
+            sha,
+            duration_s,
+            channels,
+        ));
+        metrics::counter!(m::AUDIO_RECEIVED_SECONDS_TOTAL).increment(duration_s.round() as u64);
+        metrics::counter!(m::AUDIO_RECEIVED_BYTES_TOTAL).increment(self.pipeline.bytes_received());
+        metrics::counter!(m::SESSIONS_CLOSED_TOTAL, "code" => code.to_string()).increment(1);
+        tracing::info!(request_id = %self.ctx.request_id, code, duration_s, "stream closed");
+        if send(socket, &meta).await.is_err() {
+            return;
+        }
+        let frame = CloseFrame {
+            code,
+            reason: close::truncate_reason(&reason).into(),
+        };
+        if socket.send(Message::Close(Some(frame))).await.is_err() {
+            return;
+        }
+        // Wait briefly for the client's close reply so the closing handshake completes.
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(Ok(m)) = socket.recv().await {
+                if matches!(m, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}
+
+fn error_message(
+    variant: &str,
+    description: String,
+    offending: Option<&str>,
+    code: Option<&str>,
+) -> ServerMessage {
+    ServerMessage::Error(ErrorMessage {
+        variant: variant.to_owned(),
+        description,
+        message: offending.map(|t| t.chars().take(1000).collect()),
+        code: code.map(str::to_owned),
+    })
+}
+
+async fn send(socket: &mut WebSocket, msg: &ServerMessage) -> Result<(), axum::Error> {
+    if matches!(msg, ServerMessage::Results(_)) {
+        metrics::counter!(m::RESULTS_SENT_TOTAL).increment(1);
+    }
+    socket.send(Message::Text(msg.to_json().into())).await
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
