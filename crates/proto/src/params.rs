@@ -289,12 +289,14 @@ impl ListenParams {
             "diarize_model" => {
                 match value.trim() {
                     "latest" | "v1" => {}
-                    other => return Err(ApiError::invalid_param(
-                        key,
-                        format!(
+                    other => {
+                        return Err(ApiError::invalid_param(
+                            key,
+                            format!(
                             "`{other}` is not available on streaming; expected `latest` or `v1`"
                         ),
-                    )),
+                        ))
+                    }
                 }
                 self.diarize_model = Some(value.trim().to_owned());
             }

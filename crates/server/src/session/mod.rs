@@ -30,8 +30,7 @@ pub struct SessionSetup {
     pub request_id: String,
     pub params: ListenParams,
     pub scheduler: Scheduler,
-    /// Held for the session's lifetime: dropping them frees the engine's stream slots.
-    #[allow(dead_code)]
+    /// Held until the session's last message: dropping them frees the engine's stream slots.
     pub slots: Vec<StreamSlot>,
     pub created: SystemTime,
 }
@@ -361,7 +360,10 @@ impl Session {
             code,
             reason: close::truncate_reason(&reason).into(),
         };
-        if socket.send(Message::Close(Some(frame))).await.is_err() {
+        let sent = socket.send(Message::Close(Some(frame))).await;
+        // The stream is over: free its engine slots now, not after the client's close reply.
+        self.setup.slots.clear();
+        if sent.is_err() {
             return;
         }
         // Wait briefly for the client's close reply so the closing handshake completes.

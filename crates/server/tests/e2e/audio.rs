@@ -1,0 +1,183 @@
+//! Raw audio in every declared form reaches the engine intact, per channel, at the engine rate.
+
+use crate::support::*;
+use serde_json::json;
+
+async fn stream(url: &str, audio: &[u8], chunk: usize) -> Transcript2 {
+    let mut ws = open(url).await;
+    for c in audio.chunks(chunk.max(1)) {
+        send_bytes(&mut ws, c).await;
+    }
+    send_json(&mut ws, json!({"type": "CloseStream"})).await;
+    until_close(&mut ws).await
+}
+
+fn total_samples(t: &Transcript2, channel: u64) -> u64 {
+    t.of_type("Results")
+        .iter()
+        .filter(|r| r["channel_index"][0] == channel)
+        .map(|r| samples_in(r))
+        .sum()
+}
+
+#[tokio::test]
+async fn every_raw_encoding_at_odd_rates_and_chunkings() {
+    let s = start(Options::default()).await;
+    // (encoding, bytes per sample, rate, chunk bytes)
+    for (enc, bps, rate, chunk) in [
+        ("linear16", 2, 8000, 333),
+        ("linear32", 4, 44_100, 4097),
+        ("mulaw", 1, 8000, 160),
+        ("alaw", 1, 22_050, 1),
+        ("linear16", 2, 16_000, 3200),
+    ] {
+        let frames = rate as usize / 2 + 3; // half a second and a bit
+        let audio = vec![0x55u8; frames * bps];
+        let t = stream(
+            &s.url(&format!("encoding={enc}&sample_rate={rate}")),
+            &audio,
+            chunk,
+        )
+        .await;
+        let expected = (frames as u64 * 16_000 + rate / 2) / rate;
+        assert_eq!(total_samples(&t, 0), expected, "{enc}@{rate}");
+        let meta = &t.of_type("Metadata")[0];
+        assert_eq!(
+            meta["duration"].as_f64().map(|d| d as f32),
+            Some(frames as f32 / rate as f32),
+            "{enc}@{rate}"
+        );
+        assert_eq!(t.close.as_ref().map(|c| c.0), Some(1000));
+    }
+}
+
+#[tokio::test]
+async fn multichannel_gives_each_channel_its_own_results() {
+    let s = start(Options::default()).await;
+    // Left channel loud, right channel quiet, 0.75 s.
+    let audio = pcm16((0..12_000).flat_map(|_| [16_384i16, 1_638]));
+    let t = stream(
+        &s.url("encoding=linear16&sample_rate=16000&channels=2&multichannel=true"),
+        &audio,
+        1234,
+    )
+    .await;
+    assert_eq!(
+        (total_samples(&t, 0), total_samples(&t, 1)),
+        (12_000, 12_000)
+    );
+    let level = |ch: u64| {
+        t.of_type("Results")
+            .iter()
+            .find(|r| r["channel_index"] == json!([ch, 2]))
+            .map(|r| r["channel"]["alternatives"][0]["words"][1]["word"].clone())
+    };
+    assert_eq!(level(0), Some(json!("level500")));
+    assert_eq!(level(1), Some(json!("level50")));
+    assert_eq!(t.of_type("Metadata")[0]["channels"], 2);
+}
+
+#[tokio::test]
+async fn without_multichannel_channels_are_mixed_down() {
+    let s = start(Options::default()).await;
+    let audio = pcm16((0..1600).flat_map(|_| [16_384i16, 0]));
+    let t = stream(
+        &s.url("encoding=linear16&sample_rate=16000&channels=2"),
+        &audio,
+        4000,
+    )
+    .await;
+    let r = t.of_type("Results");
+    assert!(r.iter().all(|r| r["channel_index"] == json!([0, 1])));
+    assert_eq!(
+        r[0]["channel"]["alternatives"][0]["words"][1]["word"],
+        "level250"
+    );
+}
+
+#[tokio::test]
+async fn finalize_per_channel_only_flushes_that_channel() {
+    let s = start(Options::default()).await;
+    let mut ws =
+        open(&s.url("encoding=linear16&sample_rate=16000&channels=2&multichannel=true")).await;
+    send_bytes(&mut ws, &pcm16(vec![100; 3200])).await;
+    send_json(&mut ws, json!({"type": "Finalize", "channel": 1})).await;
+    let r = next_message(&mut ws).await.expect("read").expect("open");
+    assert_eq!(
+        (
+            r["channel_index"].clone(),
+            r["from_finalize"].as_bool(),
+            samples_in(&r)
+        ),
+        (json!([1, 2]), Some(true), 1600)
+    );
+    send_json(&mut ws, json!({"type": "CloseStream"})).await;
+    let t = until_close(&mut ws).await;
+    let rest = t.of_type("Results");
+    assert_eq!(rest.len(), 1);
+    assert_eq!(
+        (rest[0]["channel_index"].clone(), samples_in(rest[0])),
+        (json!([0, 2]), 1600)
+    );
+}
+
+#[tokio::test]
+async fn a_wav_file_is_recognised_with_or_without_encoding() {
+    let s = start(Options::default()).await;
+    let Some(wav) = shared_data("preamble.wav") else {
+        return;
+    };
+    let frames = (wav.len() - 44) / 2;
+    for q in ["", "encoding=linear16&sample_rate=16000"] {
+        let t = stream(&s.url(q), &wav, 8192).await;
+        let meta = &t.of_type("Metadata")[0];
+        assert_eq!(
+            meta["duration"].as_f64().map(|d| d as f32),
+            Some(frames as f32 / 22_050.0),
+            "{q}"
+        );
+        assert_eq!(
+            total_samples(&t, 0),
+            (frames as u64 * 16_000 + 11_025) / 22_050,
+            "the header is not played as audio ({q})"
+        );
+    }
+}
+
+#[tokio::test]
+async fn json_sent_as_a_binary_frame_is_audio() {
+    let s = start(Options::default()).await;
+    let frame = br#"{"type":"KeepAlive"}"#; // 20 bytes = 10 linear16 samples
+    let t = stream(&s.url("encoding=linear16&sample_rate=16000"), frame, 100).await;
+    assert_eq!(total_samples(&t, 0), 10);
+    assert_eq!(t.close.as_ref().map(|c| c.0), Some(1000));
+}
+
+#[tokio::test]
+async fn undecodable_audio_ends_with_data_0000_and_1008() {
+    let s = start(Options::default()).await;
+    for (q, bytes, says) in [
+        (
+            "",
+            br#"{"type":"KeepAlive"} sent as binary"#.to_vec(),
+            "JSON",
+        ),
+        ("", b"OggS\0\x02\0\0\0\0\0\0\0\0\0\0".to_vec(), "Ogg"),
+    ] {
+        let t = stream(&s.url(q), &bytes, 1000).await;
+        let (code, reason) = t.close.clone().expect("close frame");
+        assert_eq!(code, 1008);
+        assert!(reason.starts_with("DATA-0000"), "{reason}");
+        let err = &t.of_type("Error")[0];
+        assert!(
+            err["description"]
+                .as_str()
+                .is_some_and(|d| d.contains(says)),
+            "{err}"
+        );
+        assert_eq!(
+            t.messages.last().map(|m| m["type"].clone()),
+            Some(json!("Metadata"))
+        );
+    }
+}

@@ -1,0 +1,7 @@
+//! End-to-end tests: the real server on 127.0.0.1:0, spoken to over real WebSocket.
+
+mod audio;
+mod handshake;
+mod lifecycle;
+mod mock;
+mod support;

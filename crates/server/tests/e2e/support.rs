@@ -1,0 +1,277 @@
+//! Test harness: a real server on 127.0.0.1:0 with a test engine, and a real WebSocket client.
+
+use anyhow::{anyhow, Context};
+use futures_util::{SinkExt, StreamExt};
+use hark_asr::{
+    AsrError, AudioWindow, Engine, ModelDescriptor, ModelRegistry, Scheduler, SchedulerConfig,
+    Transcript, WordTiming,
+};
+use hark_server::{Server, ServerConfig};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderValue, Response};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub const RATE_HZ: u32 = 16_000;
+
+/// A test double: reports how many samples each window held and their mean absolute level, so
+/// tests can check exactly what audio reached the engine. Never shipped.
+pub struct CountingEngine {
+    descriptor: ModelDescriptor,
+    window_samples: usize,
+    delay: Duration,
+}
+
+impl Engine for CountingEngine {
+    fn descriptor(&self) -> &ModelDescriptor {
+        &self.descriptor
+    }
+    fn sample_rate_hz(&self) -> u32 {
+        RATE_HZ
+    }
+    fn max_window_samples(&self) -> usize {
+        self.window_samples
+    }
+    fn transcribe_batch(&mut self, windows: &[AudioWindow]) -> Result<Vec<Transcript>, AsrError> {
+        std::thread::sleep(self.delay);
+        Ok(windows
+            .iter()
+            .map(|w| {
+                let n = w.samples.len();
+                let level = w.samples.iter().map(|s| s.abs()).sum::<f32>() / n.max(1) as f32;
+                let len_s = n as f32 / RATE_HZ as f32;
+                Transcript {
+                    words: vec![
+                        WordTiming {
+                            text: format!("Samples{n},"),
+                            start_s: 0.0,
+                            end_s: len_s / 2.0,
+                            confidence: 0.9,
+                        },
+                        WordTiming {
+                            text: format!("Level{}.", (level * 1000.0).round() as u32),
+                            start_s: len_s / 2.0,
+                            end_s: len_s,
+                            confidence: 0.7,
+                        },
+                    ],
+                    no_speech_prob: 0.0,
+                }
+            })
+            .collect())
+    }
+}
+
+pub struct Options {
+    pub config: ServerConfig,
+    pub window_samples: usize,
+    pub delay: Duration,
+    pub max_streams: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            config: ServerConfig::default(),
+            window_samples: RATE_HZ as usize,
+            delay: Duration::ZERO,
+            max_streams: 16,
+        }
+    }
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    pub done: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl TestServer {
+    pub fn url(&self, query: &str) -> String {
+        format!("ws://{}/v1/listen?{query}", self.addr)
+    }
+
+    /// Start draining, as SIGTERM would.
+    pub fn shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub async fn start(opts: Options) -> TestServer {
+    let engine = CountingEngine {
+        descriptor: ModelDescriptor {
+            name: "test-engine".into(),
+            version: "0.0.1".into(),
+            arch: "counting".into(),
+            uuid: "00000000-0000-4000-8000-000000000001".into(),
+        },
+        window_samples: opts.window_samples,
+        delay: opts.delay,
+    };
+    let sched = Scheduler::spawn(
+        Box::new(engine),
+        SchedulerConfig {
+            max_streams: opts.max_streams,
+            max_batch: 8,
+            queue_capacity: 64,
+        },
+    )
+    .expect("spawn engine");
+    let mut registry = ModelRegistry::new();
+    registry.insert(sched);
+    let server = Server::new(opts.config, registry);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(server.serve(listener, async move {
+        let _ = rx.await;
+    }));
+    TestServer {
+        addr,
+        shutdown: Some(tx),
+        done,
+    }
+}
+
+pub async fn connect(
+    url: &str,
+    headers: &[(&str, &str)],
+) -> Result<(Ws, Response<Option<Vec<u8>>>), tokio_tungstenite::tungstenite::Error> {
+    let mut req = url.into_client_request()?;
+    for (k, v) in headers {
+        let name: tokio_tungstenite::tungstenite::http::HeaderName =
+            k.parse().expect("header name");
+        req.headers_mut()
+            .append(name, HeaderValue::from_str(v).expect("header value"));
+    }
+    tokio_tungstenite::connect_async(req).await
+}
+
+pub async fn open(url: &str) -> Ws {
+    connect(url, &[]).await.expect("handshake").0
+}
+
+/// An HTTP refusal: status, JSON body, headers.
+pub struct Refusal {
+    pub status: u16,
+    pub body: Value,
+    pub dg_error: Option<String>,
+    pub dg_request_id: Option<String>,
+}
+
+pub async fn refused(url: &str, headers: &[(&str, &str)]) -> Refusal {
+    match connect(url, headers).await {
+        Ok(_) => panic!("{url} should have been refused"),
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            let h = |name: &str| {
+                resp.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let body = resp
+                .body()
+                .as_deref()
+                .and_then(|b| serde_json::from_slice(b).ok())
+                .unwrap_or(Value::Null);
+            Refusal {
+                status: resp.status().as_u16(),
+                body,
+                dg_error: h("dg-error"),
+                dg_request_id: h("dg-request-id"),
+            }
+        }
+        Err(e) => panic!("{url}: unexpected error {e}"),
+    }
+}
+
+pub async fn send_json(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into()))
+        .await
+        .expect("send text");
+}
+
+pub async fn send_bytes(ws: &mut Ws, b: &[u8]) {
+    ws.send(Message::Binary(b.to_vec().into()))
+        .await
+        .expect("send binary");
+}
+
+/// What a session produced until the server closed it.
+#[derive(Debug)]
+pub struct Transcript2 {
+    pub messages: Vec<Value>,
+    pub close: Option<(u16, String)>,
+}
+
+impl Transcript2 {
+    pub fn of_type(&self, t: &str) -> Vec<&Value> {
+        self.messages.iter().filter(|m| m["type"] == t).collect()
+    }
+}
+
+/// Read the next JSON text message (skipping pings/pongs), or `None` when the server closes.
+pub async fn next_message(ws: &mut Ws) -> anyhow::Result<Result<Value, Option<(u16, String)>>> {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(15), ws.next())
+            .await
+            .context("no message within 15 s")?;
+        match frame {
+            None => return Ok(Err(None)),
+            Some(Err(e)) => return Err(anyhow!("socket error: {e}")),
+            Some(Ok(Message::Text(t))) => return Ok(Ok(serde_json::from_str(t.as_str())?)),
+            Some(Ok(Message::Close(c))) => {
+                return Ok(Err(c.map(|c| (u16::from(c.code), c.reason.to_string()))))
+            }
+            Some(Ok(Message::Binary(_))) => return Err(anyhow!("server sent a binary frame")),
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+/// Read every message until the close frame.
+pub async fn until_close(ws: &mut Ws) -> Transcript2 {
+    let mut messages = Vec::new();
+    loop {
+        match next_message(ws).await.expect("read") {
+            Ok(v) => messages.push(v),
+            Err(close) => {
+                // Finish the closing handshake as a real client does (sends our close reply).
+                let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                    while ws.next().await.is_some() {}
+                })
+                .await;
+                return Transcript2 { messages, close };
+            }
+        }
+    }
+}
+
+pub fn shared_data(name: &str) -> Option<Vec<u8>> {
+    std::fs::read(format!(
+        "{}/../../../shared/data/starter-kit/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .ok()
+}
+
+pub fn pcm16(samples: impl IntoIterator<Item = i16>) -> Vec<u8> {
+    samples.into_iter().flat_map(i16::to_le_bytes).collect()
+}
+
+/// The sample count the counting engine reported for a Results message.
+pub fn samples_in(results: &Value) -> u64 {
+    let w = results["channel"]["alternatives"][0]["words"][0]["word"]
+        .as_str()
+        .unwrap_or("samples0");
+    w.trim_start_matches("samples").parse().unwrap_or(0)
+}
