@@ -113,6 +113,8 @@ pub async fn handler(
     let session_state = Arc::clone(&state);
     let mut response = upgrade
         .max_message_size(state.config.max_message_bytes)
+        // Audio frames are a few KiB; tungstenite's 128 KiB default read buffer dominated idle memory.
+        .read_buffer_size(16 * 1024)
         .on_failed_upgrade(|e| tracing::warn!(error = %e, "upgrade failed"))
         .on_upgrade(move |socket| session::run(socket, setup, session_state))
         .into_response();
