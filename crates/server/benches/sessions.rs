@@ -248,4 +248,5 @@ async fn drive() {
     println!("largest N with every session served and p95 added latency < 50 ms: {best}");
 
     let _ = child.kill();
+    let _ = child.wait();
 }
