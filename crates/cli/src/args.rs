@@ -52,9 +52,6 @@ pub struct ServeArgs {
     /// On SIGTERM/Ctrl-C, let open streams finish for this many milliseconds before closing them.
     #[arg(long, value_name = "MS")]
     pub drain_timeout_ms: Option<u64>,
-    /// Concurrent streams (channels) per model; one more is refused with 429.
-    #[arg(long, default_value_t = 64)]
-    pub max_streams: usize,
 }
 
 #[derive(Debug, Args)]

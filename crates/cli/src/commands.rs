@@ -42,7 +42,6 @@ fn server_config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
 /// Load the models this build can run. No engine is compiled in yet, so this refuses clearly
 /// instead of pretending to transcribe.
 fn load_models(args: &ServeArgs) -> anyhow::Result<ModelRegistry> {
-    let _ = args.max_streams;
     match &args.model {
         Some(dir) => bail!(
             "cannot load the model in {}: this build of hark has no speech engine yet (the Whisper engine, \

@@ -136,6 +136,22 @@ pub fn parse_control(text: &str) -> Result<ControlMessage, ControlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_text_never_panics(text in ".{0,200}") {
+            let _ = parse_control(&text);
+        }
+
+        #[test]
+        fn arbitrary_json_objects_never_panic(kind in "[A-Za-z]{0,12}", field in "[a-z_]{1,10}", n in any::<i64>(), s in ".{0,20}") {
+            for v in [serde_json::json!({"type": kind, field.clone(): n}), serde_json::json!({"type": kind, field.clone(): s}),
+                      serde_json::json!({"type": "Configure", "features": {field.clone(): n}}), serde_json::json!({"type": "Finalize", "channel": n})] {
+                let _ = parse_control(&v.to_string());
+            }
+        }
+    }
 
     #[test]
     fn known_messages() {

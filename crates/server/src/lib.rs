@@ -110,35 +110,31 @@ impl Server {
                 let _ = drain_rx.await;
             })
             .await?;
-        let wait_idle = async {
-            while state.active_sessions.load(Ordering::SeqCst) > 0 {
-                let notified = state.sessions_done.notified();
-                if state.active_sessions.load(Ordering::SeqCst) == 0 {
-                    break;
-                }
-                notified.await;
-            }
-        };
-        if tokio::time::timeout(state.config.drain_timeout(), wait_idle)
+        let open = || state.active_sessions.load(Ordering::SeqCst);
+        if tokio::time::timeout(state.config.drain_timeout(), sessions_finished(&state))
             .await
             .is_err()
         {
             tracing::warn!(
-                open = state.active_sessions.load(Ordering::SeqCst),
-                "drain timeout: closing open streams"
+                open = open(),
+                "drain timeout: flushing and closing open streams"
             );
             let _ = state.stop_tx.send(true);
-            let closing = async {
-                while state.active_sessions.load(Ordering::SeqCst) > 0 {
-                    let notified = state.sessions_done.notified();
-                    if state.active_sessions.load(Ordering::SeqCst) == 0 {
-                        break;
-                    }
-                    notified.await;
-                }
-            };
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), closing).await;
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_secs(5), sessions_finished(&state))
+                    .await;
         }
         Ok(())
+    }
+}
+
+/// Resolves when no session is open.
+async fn sessions_finished(state: &AppState) {
+    loop {
+        let notified = state.sessions_done.notified();
+        if state.active_sessions.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        notified.await;
     }
 }

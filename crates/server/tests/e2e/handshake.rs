@@ -190,11 +190,7 @@ async fn a_stream_beyond_capacity_is_refused_with_429() {
 #[tokio::test]
 async fn plain_http_get_is_told_to_upgrade() {
     let s = start(Options::default()).await;
-    let mut tcp = tokio::net::TcpStream::connect(s.addr).await.expect("tcp");
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    tcp.write_all(b"GET /v1/listen?encoding=linear16&sample_rate=16000 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.expect("write");
-    let mut out = String::new();
-    tcp.read_to_string(&mut out).await.expect("read");
+    let out = http_get(s.addr, "/v1/listen?encoding=linear16&sample_rate=16000").await;
     assert!(out.starts_with("HTTP/1.1 426"), "{out}");
     assert!(out.contains("\"err_code\":\"UPGRADE_REQUIRED\""), "{out}");
     assert!(out.to_ascii_lowercase().contains("dg-request-id:"), "{out}");
@@ -207,24 +203,16 @@ async fn metrics_and_health_endpoints() {
     send_bytes(&mut ws, &pcm16(vec![0; 1600])).await;
     send_json(&mut ws, json!({"type": "CloseStream"})).await;
     until_close(&mut ws).await;
-    let get = |path: &'static str| async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut tcp = tokio::net::TcpStream::connect(s.addr).await.expect("tcp");
-        tcp.write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await
-        .expect("write");
-        let mut out = String::new();
-        tcp.read_to_string(&mut out).await.expect("read");
-        out
-    };
-    let metrics = get("/metrics").await;
+    let metrics = http_get(s.addr, "/metrics").await;
     assert!(metrics.contains("hark_sessions_total"), "{metrics}");
     assert!(
         metrics.contains("hark_model_windows_total{model=\"test-engine\"}"),
         "{metrics}"
     );
-    assert!(get("/readyz").await.starts_with("HTTP/1.1 200"));
-    assert!(get("/healthz").await.starts_with("HTTP/1.1 200"));
+    assert!(http_get(s.addr, "/readyz")
+        .await
+        .starts_with("HTTP/1.1 200"));
+    assert!(http_get(s.addr, "/healthz")
+        .await
+        .starts_with("HTTP/1.1 200"));
 }

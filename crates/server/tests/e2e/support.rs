@@ -275,3 +275,14 @@ pub fn samples_in(results: &Value) -> u64 {
         .unwrap_or("samples0");
     w.trim_start_matches("samples").parse().unwrap_or(0)
 }
+
+/// A plain HTTP/1.1 GET; returns the whole response as text.
+pub async fn http_get(addr: SocketAddr, path_and_query: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = TcpStream::connect(addr).await.expect("tcp");
+    let req = format!("GET {path_and_query} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    tcp.write_all(req.as_bytes()).await.expect("write");
+    let mut out = String::new();
+    tcp.read_to_string(&mut out).await.expect("read");
+    out
+}
