@@ -1,0 +1,185 @@
+//! Word timestamps from cross-attention, as OpenAI's `find_alignment`: the alignment heads'
+//! weights are normalised over tokens, median-filtered over time (width 7), averaged, and
+//! aligned to the audio by dynamic time warping. Encoder positions are 20 ms apart.
+
+use crate::model::Whisper;
+use candle_core::{IndexOp, Tensor};
+
+const MEDIAN_WIDTH: usize = 7;
+pub const SECONDS_PER_POSITION: f32 = 0.02;
+
+/// Dynamic time warping over a cost matrix `x` (`n × m`, row-major): the path as
+/// `(row, column)` pairs from the start, with OpenAI's tie-breaking and edge handling.
+pub fn dtw(x: &[f32], n: usize, m: usize) -> Vec<(isize, isize)> {
+    let w = m + 1;
+    let mut cost = vec![f32::INFINITY; (n + 1) * w];
+    let mut trace = vec![0u8; (n + 1) * w];
+    cost[0] = 0.0;
+    for j in 1..=m {
+        for i in 1..=n {
+            let (c0, c1, c2) = (
+                cost[(i - 1) * w + j - 1],
+                cost[(i - 1) * w + j],
+                cost[i * w + j - 1],
+            );
+            let (c, t) = if c0 < c1 && c0 < c2 {
+                (c0, 0)
+            } else if c1 < c0 && c1 < c2 {
+                (c1, 1)
+            } else {
+                (c2, 2)
+            };
+            cost[i * w + j] = x[(i - 1) * m + j - 1] + c;
+            trace[i * w + j] = t;
+        }
+    }
+    trace[..w].fill(2);
+    for i in 0..=n {
+        trace[i * w] = 1;
+    }
+    let (mut i, mut j) = (n, m);
+    let mut path = Vec::new();
+    while i > 0 || j > 0 {
+        path.push((i as isize - 1, j as isize - 1));
+        match trace[i * w + j] {
+            0 => {
+                i -= 1;
+                j -= 1;
+            }
+            1 => i -= 1,
+            _ => j -= 1,
+        }
+    }
+    path.reverse();
+    path
+}
+
+/// Median filter along each row (`n × m`), reflect-padded like OpenAI's `median_filter`.
+fn median_rows(x: &mut [f32], n: usize, m: usize) {
+    let pad = MEDIAN_WIDTH / 2;
+    if m <= pad {
+        return;
+    }
+    let mut window = [0f32; MEDIAN_WIDTH];
+    for r in 0..n {
+        let row: Vec<f32> = x[r * m..(r + 1) * m].to_vec();
+        let at = |k: isize| -> f32 {
+            let k = if k < 0 {
+                -k
+            } else if k >= m as isize {
+                2 * (m as isize - 1) - k
+            } else {
+                k
+            };
+            row[k.clamp(0, m as isize - 1) as usize]
+        };
+        for c in 0..m {
+            for (o, slot) in window.iter_mut().enumerate() {
+                *slot = at(c as isize + o as isize - pad as isize);
+            }
+            window.sort_by(f32::total_cmp);
+            x[r * m + c] = window[pad];
+        }
+    }
+}
+
+/// Start time of each text token and the end of the last one (`tokens.len() + 1` values, in
+/// seconds from the window start), for one window.
+///
+/// `audio`: encoder output `[1, S, d]`; `prompt` ends with `<|notimestamps|>`; `positions`: how
+/// many encoder positions hold real audio.
+pub fn token_times(
+    model: &Whisper,
+    audio: &Tensor,
+    prompt: &[u32],
+    tokens: &[u32],
+    eot: u32,
+    heads: &[[usize; 2]],
+    positions: usize,
+) -> candle_core::Result<Vec<f32>> {
+    let mut full = prompt.to_vec();
+    full.extend_from_slice(tokens);
+    full.push(eot);
+    let mut state = model.decoder.start(audio)?;
+    let ids = Tensor::from_vec(full.clone(), (1, full.len()), &model.device)?;
+    let (_, cross) = model.decoder.step(&ids, &mut state, true)?;
+    // Rows: <|notimestamps|> and the text tokens (OpenAI drops the sot sequence and the eot row).
+    let first = prompt.len() - 1;
+    let n = tokens.len() + 1;
+    let m = positions.min(audio.dim(1)?).max(1);
+    let mut matrix = vec![0f32; n * m];
+    let mut used = 0;
+    for &[layer, head] in heads {
+        let Some(w) = cross.get(layer) else { continue };
+        if head >= w.dim(1)? {
+            continue;
+        }
+        let w = w
+            .i((0, head))?
+            .narrow(0, first, n)?
+            .narrow(1, 0, m)?
+            .contiguous()?
+            .to_dtype(candle_core::DType::F32)?;
+        let mut h: Vec<f32> = w.flatten_all()?.to_vec1()?;
+        for c in 0..m {
+            let mean = (0..n).map(|r| h[r * m + c]).sum::<f32>() / n as f32;
+            let var = (0..n).map(|r| (h[r * m + c] - mean).powi(2)).sum::<f32>() / n as f32;
+            let std = var.sqrt().max(1e-10);
+            for r in 0..n {
+                h[r * m + c] = (h[r * m + c] - mean) / std;
+            }
+        }
+        median_rows(&mut h, n, m);
+        for (acc, v) in matrix.iter_mut().zip(&h) {
+            *acc += v;
+        }
+        used += 1;
+    }
+    let scale = -1.0 / used.max(1) as f32;
+    for v in &mut matrix {
+        *v *= scale;
+    }
+    let path = dtw(&matrix, n, m);
+    let mut times = Vec::with_capacity(n);
+    let mut prev_row = None;
+    for (row, col) in path {
+        if prev_row != Some(row) {
+            times.push(col.max(0) as f32 * SECONDS_PER_POSITION);
+            prev_row = Some(row);
+        }
+    }
+    times.truncate(n);
+    while times.len() < n {
+        times.push(m as f32 * SECONDS_PER_POSITION);
+    }
+    times.push(m as f32 * SECONDS_PER_POSITION);
+    Ok(times)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dtw_follows_the_cheap_diagonal() {
+        // 3 tokens over 6 frames: token k is cheap at frames 2k and 2k+1.
+        let (n, m) = (3, 6);
+        let x: Vec<f32> = (0..n * m)
+            .map(|i| if (i % m) / 2 == i / m { -1.0 } else { 1.0 })
+            .collect();
+        let path = dtw(&x, n, m);
+        assert_eq!(path.first(), Some(&(0, 0)));
+        assert_eq!(path.last(), Some(&(2, 5)));
+        let starts: Vec<isize> = (0..n as isize)
+            .map(|r| path.iter().find(|p| p.0 == r).map_or(-1, |p| p.1))
+            .collect();
+        assert_eq!(starts, vec![0, 2, 4]);
+    }
+
+    #[test]
+    fn median_filter_removes_spikes() {
+        let mut x = vec![0.0, 0.0, 0.0, 9.0, 0.0, 0.0, 0.0, 0.0];
+        median_rows(&mut x, 1, 8);
+        assert!(x.iter().all(|v| *v == 0.0));
+    }
+}

@@ -1,0 +1,259 @@
+//! [`WhisperEngine`]: a loaded Whisper model behind `hark_asr::Engine`.
+
+use crate::align::token_times;
+use crate::config::{GenerationConfig, WhisperConfig};
+use crate::decode::{greedy, DecodeConfig, Decoded};
+use crate::error::WhisperError;
+use crate::mel::{log_mel_spectrogram, HOP_SAMPLES};
+use crate::model::Whisper;
+use crate::tokenizer::WhisperTokenizer;
+use candle_core::{DType, Device};
+use candle_nn::VarBuilder;
+use hark_asr::{AsrError, AudioWindow, Engine, ModelDescriptor, Transcript, WordTiming};
+use std::path::Path;
+
+/// Above this no-speech probability (with a low average log-probability) a window is silence.
+const NO_SPEECH_THRESHOLD: f32 = 0.6;
+const LOGPROB_THRESHOLD: f32 = -1.0;
+
+pub struct WhisperEngine {
+    model: Whisper,
+    tokenizer: WhisperTokenizer,
+    generation: GenerationConfig,
+    descriptor: ModelDescriptor,
+    suppress: Vec<u32>,
+    begin_suppress: Vec<u32>,
+    alignment_heads: Vec<[usize; 2]>,
+    multilingual: bool,
+}
+
+/// A stable UUID-shaped id derived from the config text (FNV-1a), so restarts keep the same id.
+fn model_uuid(text: &str) -> String {
+    let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+    for b in text.bytes() {
+        h ^= u128::from(b);
+        h = h.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013B);
+    }
+    let s = format!("{h:032x}");
+    format!(
+        "{}-{}-4{}-8{}-{}",
+        &s[0..8],
+        &s[8..12],
+        &s[13..16],
+        &s[17..20],
+        &s[20..32]
+    )
+}
+
+impl WhisperEngine {
+    /// Load a model directory in the Hugging Face layout. `name` is what clients select with `?model=`.
+    pub fn load(dir: &Path, name: &str, device: Device) -> Result<Self, WhisperError> {
+        let config = WhisperConfig::load(&dir.join("config.json"))?;
+        let generation = GenerationConfig::load_or_default(&dir.join("generation_config.json"))?;
+        let tokenizer = WhisperTokenizer::load(&dir.join("tokenizer.json"))?;
+        let weights = dir.join("model.safetensors");
+        if !weights.exists() {
+            return Err(WhisperError::MissingFile {
+                path: weights.display().to_string(),
+                detail: "not found (sharded checkpoints are not supported yet)".into(),
+            });
+        }
+        let tensors = candle_core::safetensors::load(&weights, &device)
+            .map_err(|e| WhisperError::WeightMismatch(format!("{}: {e}", weights.display())))?;
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
+        let model = Whisper::load(config.clone(), vb, device)
+            .map_err(|e| WhisperError::WeightMismatch(e.to_string()))?;
+        let s = &tokenizer.specials;
+        let mut suppress: Vec<u32> = config
+            .suppress_tokens
+            .iter()
+            .chain(&generation.suppress_tokens)
+            .copied()
+            .collect();
+        // No timestamps mode: every special and timestamp token except end-of-text is suppressed.
+        suppress.extend((s.eot + 1..config.vocab_size as u32).filter(|t| *t != s.eot));
+        suppress.sort_unstable();
+        suppress.dedup();
+        let mut begin_suppress: Vec<u32> = config
+            .begin_suppress_tokens
+            .iter()
+            .chain(&generation.begin_suppress_tokens)
+            .copied()
+            .collect();
+        begin_suppress.push(s.eot);
+        let alignment_heads = if generation.alignment_heads.is_empty() {
+            let half = config.decoder_layers / 2;
+            (half..config.decoder_layers)
+                .flat_map(|l| (0..config.decoder_attention_heads).map(move |h| [l, h]))
+                .collect()
+        } else {
+            generation.alignment_heads.clone()
+        };
+        let multilingual = generation
+            .is_multilingual
+            .unwrap_or(tokenizer.language("fr").is_some());
+        let config_text = std::fs::read_to_string(dir.join("config.json")).unwrap_or_default();
+        let descriptor = ModelDescriptor {
+            name: name.to_owned(),
+            version: "hf".into(),
+            arch: "whisper".into(),
+            uuid: model_uuid(&config_text),
+        };
+        Ok(Self {
+            model,
+            tokenizer,
+            generation,
+            descriptor,
+            suppress,
+            begin_suppress,
+            alignment_heads,
+            multilingual,
+        })
+    }
+
+    /// The network (for parity tests and tools).
+    pub fn model(&self) -> &Whisper {
+        &self.model
+    }
+
+    pub fn config(&self) -> &WhisperConfig {
+        &self.model.config
+    }
+
+    pub fn tokenizer(&self) -> &WhisperTokenizer {
+        &self.tokenizer
+    }
+
+    pub fn generation(&self) -> &GenerationConfig {
+        &self.generation
+    }
+
+    fn prompt(&self, language: Option<&str>) -> Vec<u32> {
+        let s = &self.tokenizer.specials;
+        let mut p = vec![s.sot];
+        if self.multilingual {
+            if let Some(lang) = self.tokenizer.language(language.unwrap_or("en")) {
+                p.push(lang);
+            }
+            p.extend(s.transcribe);
+        }
+        p.push(s.no_timestamps);
+        p
+    }
+
+    /// Group tokens into words (a word starts at a token with a leading space) with times and confidence.
+    fn words(&self, d: &Decoded, times: &[f32]) -> Vec<WordTiming> {
+        let mut words: Vec<(String, usize, usize)> = Vec::new();
+        for (i, &t) in d.tokens.iter().enumerate() {
+            let text = self.tokenizer.token_text(t);
+            let starts_word = text.starts_with(' ') || words.is_empty();
+            let is_punct =
+                !text.trim().is_empty() && text.trim().chars().all(|c| c.is_ascii_punctuation());
+            match words.last_mut() {
+                Some(last) if !starts_word || (is_punct && !text.starts_with(' ')) => {
+                    last.0.push_str(&text);
+                    last.2 = i + 1;
+                }
+                _ => words.push((text, i, i + 1)),
+            }
+        }
+        words
+            .into_iter()
+            .filter(|(text, _, _)| !text.trim().is_empty())
+            .map(|(text, a, b)| {
+                let conf = d.probs[a..b].iter().sum::<f32>() / (b - a) as f32;
+                WordTiming {
+                    text: text.trim().to_owned(),
+                    start_s: times[a],
+                    end_s: times[b].max(times[a]),
+                    confidence: conf,
+                }
+            })
+            .collect()
+    }
+
+    fn run(&mut self, windows: &[AudioWindow]) -> candle_core::Result<Vec<Transcript>> {
+        let max = self.model.config.max_window_samples();
+        let longest = windows
+            .iter()
+            .map(|w| w.samples.len().min(max))
+            .max()
+            .unwrap_or(0);
+        // Whole encoder positions (two mel frames each), at least one.
+        let len = longest.div_ceil(2 * HOP_SAMPLES).max(1) * 2 * HOP_SAMPLES;
+        let frames = len / HOP_SAMPLES;
+        let n_mels = self.model.config.num_mel_bins;
+        let mels: Vec<Vec<f32>> = windows
+            .iter()
+            .map(|w| {
+                let mut s = w.samples[..w.samples.len().min(max)].to_vec();
+                s.resize(len, 0.0);
+                log_mel_spectrogram(&s, n_mels)
+            })
+            .collect();
+        let audio = self.model.encode(&mels, frames)?;
+        let language = windows.first().and_then(|w| w.options.language.clone());
+        let prompt = self.prompt(language.as_deref());
+        let cfg = DecodeConfig {
+            prompt: prompt.clone(),
+            eot: self.tokenizer.specials.eot,
+            no_speech: self.tokenizer.specials.no_speech,
+            suppress: self.suppress.clone(),
+            begin_suppress: self.begin_suppress.clone(),
+            max_tokens: 224,
+        };
+        let decoded = greedy(&self.model, &audio, &cfg)?;
+        let mut out = Vec::with_capacity(windows.len());
+        for (i, (d, w)) in decoded.iter().zip(windows).enumerate() {
+            let silent =
+                d.no_speech_prob > NO_SPEECH_THRESHOLD && d.avg_logprob < LOGPROB_THRESHOLD;
+            if d.tokens.is_empty() || silent || w.samples.is_empty() {
+                out.push(Transcript {
+                    words: vec![],
+                    no_speech_prob: d.no_speech_prob,
+                });
+                continue;
+            }
+            let positions = w.samples.len().min(max).div_ceil(2 * HOP_SAMPLES);
+            let one = audio.narrow(0, i, 1)?;
+            let times = token_times(
+                &self.model,
+                &one,
+                &prompt,
+                &d.tokens,
+                cfg.eot,
+                &self.alignment_heads,
+                positions,
+            )?;
+            out.push(Transcript {
+                words: self.words(d, &times),
+                no_speech_prob: d.no_speech_prob,
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl Engine for WhisperEngine {
+    fn descriptor(&self) -> &ModelDescriptor {
+        &self.descriptor
+    }
+
+    fn sample_rate_hz(&self) -> u32 {
+        crate::mel::SAMPLE_RATE_HZ
+    }
+
+    fn max_window_samples(&self) -> usize {
+        self.model.config.max_window_samples()
+    }
+
+    fn transcribe_batch(&mut self, windows: &[AudioWindow]) -> Result<Vec<Transcript>, AsrError> {
+        if windows.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.run(windows).map_err(|e| AsrError::Engine {
+            model: self.descriptor.name.clone(),
+            detail: e.to_string(),
+        })
+    }
+}

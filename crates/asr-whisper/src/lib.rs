@@ -1,0 +1,28 @@
+//! # hark-asr-whisper — the Whisper engine on candle
+//!
+//! What this crate does:
+//! - loads a Whisper checkpoint in the Hugging Face layout (`config.json`, `model.safetensors` in
+//!   f32/f16/bf16, `tokenizer.json`, `generation_config.json`), any size, 80 or 128 mel bins, with
+//!   the window length taken from `max_source_positions`;
+//! - computes OpenAI's log-mel spectrogram, in one go or incrementally ([`mel`]);
+//! - runs our own implementation of the network ([`model`]), batched, with cross-attention
+//!   weights available for alignment;
+//! - greedy decoding (suppress tokens, no-speech probability) and word timestamps by DTW over
+//!   the alignment heads' cross-attention, behind `hark_asr::Engine` ([`WhisperEngine`]).
+//!
+//! What it does not do: printing, networking, downloads, or the live streaming policy.
+
+mod align;
+pub mod config;
+mod decode;
+mod engine;
+mod error;
+pub mod mel;
+pub mod model;
+mod tokenizer;
+
+pub use align::{dtw, token_times};
+pub use decode::{greedy, DecodeConfig, Decoded};
+pub use engine::WhisperEngine;
+pub use error::WhisperError;
+pub use tokenizer::{Specials, WhisperTokenizer};

@@ -1,0 +1,312 @@
+//! The Whisper network (Hugging Face tensor names) on candle: a batched encoder and a batched,
+//! incremental decoder with a key/value cache that can also return cross-attention weights
+//! (for word timestamps).
+
+use crate::config::WhisperConfig;
+use candle_core::{DType, Device, Module, Result, Tensor, D};
+use candle_nn::{
+    conv1d, embedding, layer_norm, linear, linear_no_bias, Conv1d, Conv1dConfig, Embedding,
+    LayerNorm, Linear, VarBuilder,
+};
+
+struct Attention {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    out: Linear,
+    heads: usize,
+    scale: f64,
+}
+
+impl Attention {
+    fn load(d: usize, heads: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            q: linear(d, d, vb.pp("q_proj"))?,
+            k: linear_no_bias(d, d, vb.pp("k_proj"))?,
+            v: linear(d, d, vb.pp("v_proj"))?,
+            out: linear(d, d, vb.pp("out_proj"))?,
+            heads,
+            scale: ((d / heads) as f64).powf(-0.5),
+        })
+    }
+
+    /// `[B, T, d]` → `[B, H, T, d/H]`.
+    fn split(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, t, d) = x.dims3()?;
+        x.reshape((b, t, self.heads, d / self.heads))?
+            .transpose(1, 2)?
+            .contiguous()
+    }
+
+    fn kv(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        Ok((
+            self.split(&self.k.forward(x)?)?,
+            self.split(&self.v.forward(x)?)?,
+        ))
+    }
+
+    /// Attend from `x` to keys/values `k`, `v`; returns the output and the attention weights.
+    fn attend(
+        &self,
+        x: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        mask: Option<&Tensor>,
+    ) -> Result<(Tensor, Tensor)> {
+        let (b, t, d) = x.dims3()?;
+        let q = self.split(&(self.q.forward(x)? * self.scale)?)?;
+        let mut scores = q.matmul(&k.transpose(2, 3)?.contiguous()?)?;
+        if let Some(m) = mask {
+            scores = scores.broadcast_add(m)?;
+        }
+        let weights = candle_nn::ops::softmax_last_dim(&scores)?;
+        let out = weights.matmul(v)?.transpose(1, 2)?.reshape((b, t, d))?;
+        Ok((self.out.forward(&out)?, weights))
+    }
+}
+
+struct Mlp {
+    fc1: Linear,
+    fc2: Linear,
+}
+
+impl Mlp {
+    fn load(d: usize, ffn: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            fc1: linear(d, ffn, vb.pp("fc1"))?,
+            fc2: linear(ffn, d, vb.pp("fc2"))?,
+        })
+    }
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.fc2.forward(&self.fc1.forward(x)?.gelu_erf()?)
+    }
+}
+
+struct EncoderLayer {
+    attn: Attention,
+    attn_ln: LayerNorm,
+    mlp: Mlp,
+    mlp_ln: LayerNorm,
+}
+
+struct DecoderLayer {
+    attn: Attention,
+    attn_ln: LayerNorm,
+    cross: Attention,
+    cross_ln: LayerNorm,
+    mlp: Mlp,
+    mlp_ln: LayerNorm,
+}
+
+/// The encoder half.
+pub struct Encoder {
+    conv1: Conv1d,
+    conv2: Conv1d,
+    positions: Tensor,
+    layers: Vec<EncoderLayer>,
+    ln: LayerNorm,
+}
+
+/// The decoder half.
+pub struct Decoder {
+    tokens: Embedding,
+    positions: Tensor,
+    layers: Vec<DecoderLayer>,
+    ln: LayerNorm,
+}
+
+/// Per-batch decoding state: cross-attention keys/values (fixed) and the self-attention cache.
+pub struct DecoderState {
+    cross_kv: Vec<(Tensor, Tensor)>,
+    self_kv: Vec<Option<(Tensor, Tensor)>>,
+    len: usize,
+}
+
+impl DecoderState {
+    /// Tokens already in the cache.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Encoder {
+    fn load(c: &WhisperConfig, vb: VarBuilder) -> Result<Self> {
+        let d = c.d_model;
+        let conv = |stride| Conv1dConfig {
+            padding: 1,
+            stride,
+            ..Default::default()
+        };
+        let layers = (0..c.encoder_layers)
+            .map(|i| {
+                let vb = vb.pp(format!("layers.{i}"));
+                Ok(EncoderLayer {
+                    attn: Attention::load(d, c.encoder_attention_heads, vb.pp("self_attn"))?,
+                    attn_ln: layer_norm(d, 1e-5, vb.pp("self_attn_layer_norm"))?,
+                    mlp: Mlp::load(d, c.encoder_ffn_dim, vb.clone())?,
+                    mlp_ln: layer_norm(d, 1e-5, vb.pp("final_layer_norm"))?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            conv1: conv1d(c.num_mel_bins, d, 3, conv(1), vb.pp("conv1"))?,
+            conv2: conv1d(d, d, 3, conv(2), vb.pp("conv2"))?,
+            positions: vb.get((c.max_source_positions, d), "embed_positions.weight")?,
+            layers,
+            ln: layer_norm(d, 1e-5, vb.pp("layer_norm"))?,
+        })
+    }
+
+    /// `mel`: `[B, n_mels, frames]` with `frames ≤ 2 × max_source_positions` → `[B, frames/2, d]`.
+    pub fn forward(&self, mel: &Tensor) -> Result<Tensor> {
+        let x = self.conv1.forward(mel)?.gelu_erf()?;
+        let x = self.conv2.forward(&x)?.gelu_erf()?.transpose(1, 2)?;
+        let t = x.dim(1)?;
+        let mut x = x.broadcast_add(&self.positions.narrow(0, 0, t)?)?;
+        for l in &self.layers {
+            let h = l.attn_ln.forward(&x)?;
+            let (k, v) = l.attn.kv(&h)?;
+            x = (x + l.attn.attend(&h, &k, &v, None)?.0)?;
+            x = (&x + l.mlp.forward(&l.mlp_ln.forward(&x)?)?)?;
+        }
+        self.ln.forward(&x)
+    }
+}
+
+impl Decoder {
+    fn load(c: &WhisperConfig, vb: VarBuilder) -> Result<Self> {
+        let d = c.d_model;
+        let layers = (0..c.decoder_layers)
+            .map(|i| {
+                let vb = vb.pp(format!("layers.{i}"));
+                Ok(DecoderLayer {
+                    attn: Attention::load(d, c.decoder_attention_heads, vb.pp("self_attn"))?,
+                    attn_ln: layer_norm(d, 1e-5, vb.pp("self_attn_layer_norm"))?,
+                    cross: Attention::load(d, c.decoder_attention_heads, vb.pp("encoder_attn"))?,
+                    cross_ln: layer_norm(d, 1e-5, vb.pp("encoder_attn_layer_norm"))?,
+                    mlp: Mlp::load(d, c.decoder_ffn_dim, vb.clone())?,
+                    mlp_ln: layer_norm(d, 1e-5, vb.pp("final_layer_norm"))?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            tokens: embedding(c.vocab_size, d, vb.pp("embed_tokens"))?,
+            positions: vb.get((c.max_target_positions, d), "embed_positions.weight")?,
+            layers,
+            ln: layer_norm(d, 1e-5, vb.pp("layer_norm"))?,
+        })
+    }
+
+    /// Start decoding against an encoder output `[B, S, d]`.
+    pub fn start(&self, audio: &Tensor) -> Result<DecoderState> {
+        let cross_kv = self
+            .layers
+            .iter()
+            .map(|l| l.cross.kv(audio))
+            .collect::<Result<_>>()?;
+        Ok(DecoderState {
+            cross_kv,
+            self_kv: vec![None; self.layers.len()],
+            len: 0,
+        })
+    }
+
+    /// Feed `tokens` `[B, L]` (appended after the cached ones). Returns logits `[B, L, vocab]` and,
+    /// when asked, each layer's cross-attention weights `[B, H, L, S]`.
+    pub fn step(
+        &self,
+        tokens: &Tensor,
+        state: &mut DecoderState,
+        want_cross: bool,
+    ) -> Result<(Tensor, Vec<Tensor>)> {
+        let (_, l) = tokens.dims2()?;
+        let start = state.len;
+        let mut x = self
+            .tokens
+            .forward(tokens)?
+            .broadcast_add(&self.positions.narrow(0, start, l)?)?;
+        let mask = if l > 1 {
+            let total = start + l;
+            let m: Vec<f32> = (0..l)
+                .flat_map(|i| {
+                    (0..total).map(move |j| {
+                        if j > start + i {
+                            f32::NEG_INFINITY
+                        } else {
+                            0.0
+                        }
+                    })
+                })
+                .collect();
+            Some(Tensor::from_vec(m, (l, total), tokens.device())?.to_dtype(x.dtype())?)
+        } else {
+            None
+        };
+        let mut cross_weights = Vec::new();
+        for (i, layer) in self.layers.iter().enumerate() {
+            let h = layer.attn_ln.forward(&x)?;
+            let (k, v) = layer.attn.kv(&h)?;
+            let (k, v) = match state.self_kv[i].take() {
+                Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
+                None => (k, v),
+            };
+            x = (x + layer.attn.attend(&h, &k, &v, mask.as_ref())?.0)?;
+            state.self_kv[i] = Some((k, v));
+            let h = layer.cross_ln.forward(&x)?;
+            let (ck, cv) = &state.cross_kv[i];
+            let (out, w) = layer.cross.attend(&h, ck, cv, None)?;
+            x = (x + out)?;
+            if want_cross {
+                cross_weights.push(w);
+            }
+            x = (&x + layer.mlp.forward(&layer.mlp_ln.forward(&x)?)?)?;
+        }
+        state.len += l;
+        let x = self.ln.forward(&x)?;
+        let logits = x.broadcast_matmul(&self.tokens.embeddings().t()?)?;
+        Ok((logits, cross_weights))
+    }
+}
+
+/// A loaded Whisper network.
+pub struct Whisper {
+    pub config: WhisperConfig,
+    pub encoder: Encoder,
+    pub decoder: Decoder,
+    pub device: Device,
+}
+
+impl Whisper {
+    /// Build from a VarBuilder over HF-named tensors (weights are converted to `dtype`).
+    pub fn load(config: WhisperConfig, vb: VarBuilder, device: Device) -> Result<Self> {
+        let encoder = Encoder::load(&config, vb.pp("model.encoder"))?;
+        let decoder = Decoder::load(&config, vb.pp("model.decoder"))?;
+        Ok(Self {
+            config,
+            encoder,
+            decoder,
+            device,
+        })
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.decoder.positions.dtype()
+    }
+
+    /// Mel windows (each `n_mels × frames`, same frame count) → encoder output `[B, frames/2, d]`.
+    pub fn encode(&self, mels: &[Vec<f32>], frames: usize) -> Result<Tensor> {
+        let n_mels = self.config.num_mel_bins;
+        let flat: Vec<f32> = mels.iter().flat_map(|m| m.iter().copied()).collect();
+        let mel = Tensor::from_vec(flat, (mels.len(), n_mels, frames), &self.device)?
+            .to_dtype(self.dtype())?;
+        self.encoder.forward(&mel)
+    }
+}
+
+/// Index of the largest value in the last dimension, per row of a `[B, vocab]` tensor.
+pub fn argmax_rows(logits: &Tensor) -> Result<Vec<u32>> {
+    logits.argmax(D::Minus1)?.to_vec1::<u32>()
+}
