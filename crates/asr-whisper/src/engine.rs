@@ -111,6 +111,18 @@ impl WhisperEngine {
         })
     }
 
+    /// Load on the best device this build supports: the first CUDA GPU when built with the `cuda`
+    /// feature and one is present, else the CPU.
+    pub fn load_on_best_device(dir: &Path, name: &str) -> Result<Self, WhisperError> {
+        let device = Device::cuda_if_available(0)?;
+        Self::load(dir, name, device)
+    }
+
+    /// The device the model runs on, e.g. `Cpu`.
+    pub fn device_name(&self) -> String {
+        format!("{:?}", self.model.device.location())
+    }
+
     /// The network (for parity tests and tools).
     pub fn model(&self) -> &Whisper {
         &self.model

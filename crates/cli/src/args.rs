@@ -46,6 +46,13 @@ pub struct ServeArgs {
     /// max_message_bytes. Flags and environment variables override it.
     #[arg(long, env = "HARK_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Name clients use in `?model=` for this model (default: the directory's name). Deepgram names
+    /// such as `nova-3` and `general` always reach the default model.
+    #[arg(long, env = "HARK_MODEL_NAME")]
+    pub model_name: Option<String>,
+    /// Concurrent streams (channels) per model; one more is refused with 429.
+    #[arg(long, env = "HARK_MAX_STREAMS", default_value_t = 16)]
+    pub max_streams: usize,
     /// Close a stream with NET-0001 after this many milliseconds without any audio or text frame.
     #[arg(long, value_name = "MS")]
     pub idle_timeout_ms: Option<u64>,

@@ -2,7 +2,8 @@
 
 use crate::args::{Cli, Command, MockArgs, ServeArgs};
 use anyhow::{bail, Context};
-use hark_asr::ModelRegistry;
+use hark_asr::{ModelRegistry, Scheduler, SchedulerConfig};
+use hark_asr_whisper::WhisperEngine;
 use hark_server::{Server, ServerConfig};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -39,21 +40,37 @@ fn server_config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
     Ok(config)
 }
 
-/// Load the models this build can run. No engine is compiled in yet, so this refuses clearly
-/// instead of pretending to transcribe.
+/// Load the configured model and start its inference thread.
 fn load_models(args: &ServeArgs) -> anyhow::Result<ModelRegistry> {
-    match &args.model {
-        Some(dir) => bail!(
-            "cannot load the model in {}: this build of hark has no speech engine yet (the Whisper engine, \
-             hark-asr-whisper, is the next milestone). `hark mock` runs the Starter Kit mock server meanwhile.",
-            dir.display()
+    let Some(dir) = &args.model else {
+        bail!(
+            "no model configured. Pass --model DIR (or HARK_MODEL): a Whisper checkpoint in the Hugging Face layout \
+             (config.json, model.safetensors, tokenizer.json, generation_config.json), e.g. a downloaded \
+             openai/whisper-base.en. `hark mock` runs the Starter Kit mock server without a model."
+        )
+    };
+    let name = match &args.model_name {
+        Some(n) => n.clone(),
+        None => dir.file_name().map_or_else(
+            || "whisper".to_owned(),
+            |n| n.to_string_lossy().into_owned(),
         ),
-        None => bail!(
-            "no speech engine is available in this build of hark yet, so `hark serve` will not start rather than \
-             pretend to transcribe. The Whisper engine (`--model DIR`) is the next milestone; `hark mock` runs the \
-             Starter Kit mock server meanwhile."
-        ),
-    }
+    };
+    let started = std::time::Instant::now();
+    let engine = WhisperEngine::load_on_best_device(dir, &name)
+        .with_context(|| format!("loading the model in {}", dir.display()))?;
+    let c = engine.config();
+    tracing::info!(model = %name, device = %engine.device_name(), d_model = c.d_model, layers = c.encoder_layers + c.decoder_layers,
+        n_mels = c.num_mel_bins, window_s = c.max_window_samples() as f64 / 16_000.0, load_ms = started.elapsed().as_millis() as u64, "model loaded");
+    let config = SchedulerConfig {
+        max_streams: args.max_streams.max(1),
+        ..SchedulerConfig::default()
+    };
+    let scheduler =
+        Scheduler::spawn(Box::new(engine), config).context("starting the inference thread")?;
+    let mut registry = ModelRegistry::new();
+    registry.insert(scheduler);
+    Ok(registry)
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -36,48 +36,62 @@ fn serve_help_documents_every_option_and_variable() {
 }
 
 #[test]
-fn serve_refuses_to_pretend_without_an_engine() {
+fn serve_without_a_usable_model_explains_and_exits_2() {
     let out = hark()
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("HARK_MODEL")
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no speech engine"), "{err}");
+    assert!(
+        err.contains("no model configured") && err.contains("--model"),
+        "{err}"
+    );
     let out = hark()
         .args(["serve", "--model", "/nonexistent/model"])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/model"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/model/config.json"), "{err}");
+}
+
+/// Start `hark` with `args`; returns the child and the address from its "listening" log line.
+/// A watchdog kills the child after 60 s whatever happens, so a test can never hang.
+fn spawn_listening(args: &[&str]) -> (std::process::Child, String) {
+    let mut child = hark()
+        .args(args)
+        .env("HARK_LOG", "info")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id().to_string();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        let _ = Command::new("kill").args(["-9", &pid]).status();
+    });
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Keep reading the child's log for its whole life, so it never writes to a closed pipe.
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(a) = line.split("addr=").nth(1) {
+                let _ = tx.send(a.split_whitespace().next().unwrap_or_default().to_owned());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("a listening line with addr=");
+    (child, addr)
 }
 
 #[test]
 fn mock_listens_and_answers_http() {
     let dir = std::env::temp_dir().join(format!("hark-cli-mock-{}", std::process::id()));
-    let mut child = hark()
-        .args(["mock", "--listen", "127.0.0.1:0", "--dir"])
-        .arg(&dir)
-        .env("HARK_LOG", "info")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    // Watchdog: however the test goes, the child is gone within 30 s (reading its stdout then ends).
-    let pid = child.id().to_string();
-    std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_secs(30));
-        let _ = Command::new("kill").args(["-9", &pid]).status();
-    });
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let addr = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.split("addr=")
-                .nth(1)
-                .map(|a| a.split_whitespace().next().unwrap_or_default().to_owned())
-        })
-        .expect("listening line with addr=");
+    let dir = dir.to_string_lossy().into_owned();
+    let (mut child, addr) = spawn_listening(&["mock", "--listen", "127.0.0.1:0", "--dir", &dir]);
     let mut tcp = std::net::TcpStream::connect(&addr).expect("connect");
     tcp.write_all(b"GET /anything HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .expect("write");
@@ -88,5 +102,104 @@ fn mock_listens_and_answers_http() {
     assert!(
         reply.starts_with("HTTP/1.1 4"),
         "a plain GET is not a WebSocket upgrade: {reply}"
+    );
+}
+
+#[test]
+fn serve_with_a_whisper_model_transcribes_over_websocket() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let model = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../asr-whisper/fixtures/tiny-random"
+    );
+    let (mut child, addr) =
+        spawn_listening(&["serve", "--model", model, "--listen", "127.0.0.1:0"]);
+    // 3 s of the starter-kit preamble (8 kHz linear16); a synthetic tone if the shared data is absent.
+    let raw = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/starter-kit/preamble.raw"
+    ))
+    .map(|r| r[16_000..16_000 + 48_000].to_vec())
+    .unwrap_or_else(|_| {
+        (0..24_000)
+            .flat_map(|i: i32| (((i as f32 * 0.3).sin() * 8000.0) as i16).to_le_bytes())
+            .collect()
+    });
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let messages: Vec<serde_json::Value> = rt.block_on(async {
+        let url = format!(
+            "ws://{addr}/v1/listen?model=nova-3&encoding=linear16&sample_rate=8000&punctuate=true"
+        );
+        let (mut ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("handshake");
+        for c in raw.chunks(1600) {
+            ws.send(Message::Binary(c.to_vec().into()))
+                .await
+                .expect("audio");
+        }
+        ws.send(Message::Text(r#"{"type":"CloseStream"}"#.into()))
+            .await
+            .expect("close stream");
+        let mut out = Vec::new();
+        while let Ok(Some(Ok(m))) =
+            tokio::time::timeout(std::time::Duration::from_secs(30), ws.next()).await
+        {
+            match m {
+                Message::Text(t) => out.push(serde_json::from_str(t.as_str()).expect("json")),
+                Message::Close(c) => {
+                    out.push(serde_json::json!({"close": c.map(|c| u16::from(c.code))}));
+                    break;
+                }
+                _ => {}
+            }
+        }
+        out
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let results: Vec<_> = messages.iter().filter(|m| m["type"] == "Results").collect();
+    assert!(!results.is_empty(), "{messages:?}");
+    // The 2 s model window tiles 3 s of audio: finals at 0 and 2 s.
+    let spans: Vec<(f64, f64)> = results
+        .iter()
+        .map(|r| {
+            (
+                r["start"].as_f64().unwrap_or(-1.0),
+                r["duration"].as_f64().unwrap_or(-1.0),
+            )
+        })
+        .collect();
+    assert_eq!(spans, vec![(0.0, 2.0), (2.0, 1.0)]);
+    for r in &results {
+        assert_eq!(r["metadata"]["model_info"]["arch"], "whisper");
+        assert_eq!(r["metadata"]["model_info"]["name"], "tiny-random");
+        let start = r["start"].as_f64().unwrap_or(0.0);
+        let end = start + r["duration"].as_f64().unwrap_or(0.0);
+        for w in r["channel"]["alternatives"][0]["words"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let (ws, we) = (
+                w["start"].as_f64().unwrap_or(-1.0),
+                w["end"].as_f64().unwrap_or(-1.0),
+            );
+            assert!(
+                ws >= start - 1e-3 && we <= end + 1e-3 && we >= ws,
+                "word timing {w} outside [{start}, {end}]"
+            );
+            assert!(w["punctuated_word"].is_string());
+        }
+    }
+    let meta = messages
+        .iter()
+        .find(|m| m["type"] == "Metadata")
+        .expect("metadata");
+    assert_eq!(meta["duration"], 3.0);
+    assert_eq!(
+        messages.last().map(|m| m["close"].clone()),
+        Some(serde_json::json!(1000))
     );
 }
