@@ -55,7 +55,7 @@ impl Attention {
     ) -> Result<(Tensor, Tensor)> {
         let (b, t, d) = x.dims3()?;
         let q = self.split(&(self.q.forward(x)? * self.scale)?)?;
-        let mut scores = q.matmul(&k.transpose(2, 3)?.contiguous()?)?;
+        let mut scores = q.matmul(&k.transpose(2, 3)?)?;
         if let Some(m) = mask {
             scores = scores.broadcast_add(m)?;
         }
@@ -266,7 +266,16 @@ impl Decoder {
         }
         state.len += l;
         let x = self.ln.forward(&x)?;
-        let logits = x.broadcast_matmul(&self.tokens.embeddings().t()?)?;
+        // logits = x·Eᵀ, computed as (E·xᵀ)ᵀ so the large [vocab, d] matrix is never transposed or copied.
+        let (b, l, d) = x.dims3()?;
+        let xt = x.reshape((b * l, d))?.t()?.contiguous()?;
+        let logits = self
+            .tokens
+            .embeddings()
+            .matmul(&xt)?
+            .t()?
+            .contiguous()?
+            .reshape((b, l, ()))?;
         Ok((logits, cross_weights))
     }
 }

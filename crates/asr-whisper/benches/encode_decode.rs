@@ -1,0 +1,55 @@
+//! Rust side of `bench/whisper.sh` (not a test): encoder over one 30 s window plus 20 greedy decoder
+//! steps, on model directories given as arguments (`name=dir`). Prints `hark <name> encoder_ms
+//! decode20_ms`, medians of 5 warm runs.
+
+use candle_core::Device;
+use hark_asr_whisper::{greedy, DecodeConfig, WhisperEngine};
+use std::time::Instant;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    for arg in std::env::args().skip(1).filter(|a| a.contains('=')) {
+        let (name, dir) = arg.split_once('=').unwrap_or(("model", &arg));
+        let engine = match WhisperEngine::load(std::path::Path::new(dir), name, Device::Cpu) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("{name}: {e}");
+                continue;
+            }
+        };
+        let model = engine.model();
+        let frames = 3000;
+        let mel: Vec<f32> = (0..80 * frames)
+            .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0)
+            .collect();
+        let eot = engine.tokenizer().specials.eot;
+        let cfg = DecodeConfig {
+            prompt: vec![engine.tokenizer().specials.sot],
+            eot,
+            no_speech: None,
+            suppress: vec![eot],
+            begin_suppress: vec![],
+            max_tokens: 20,
+        };
+        let (mut enc_ms, mut dec_ms) = (Vec::new(), Vec::new());
+        for run in 0..6 {
+            let t0 = Instant::now();
+            let audio = model
+                .encode(std::slice::from_ref(&mel), frames)
+                .expect("encode");
+            let t1 = Instant::now();
+            let out = greedy(model, &audio, &cfg).expect("decode");
+            let t2 = Instant::now();
+            assert_eq!(out[0].tokens.len(), 20);
+            if run > 0 {
+                enc_ms.push((t1 - t0).as_secs_f64() * 1000.0);
+                dec_ms.push((t2 - t1).as_secs_f64() * 1000.0);
+            }
+        }
+        println!("hark {name} {:.1} {:.1}", median(enc_ms), median(dec_ms));
+    }
+}
