@@ -8,12 +8,14 @@
 //!   stream slots, and a stream that cannot get one is refused, never slowed down;
 //! - cuts each channel's audio into windows on the audio clock ([`Segmenter`]);
 //! - maps `?model=` names (including Deepgram's `nova-3`, `general`, `None`) to loaded engines
-//!   ([`ModelRegistry`]).
+//!   ([`ModelRegistry`]);
+//! - finds model files on disk and pulls them into the Hugging Face cache ([`models`]).
 //!
 //! What it does not do: HTTP/WebSocket, audio decoding, text formatting, or model maths.
 
 mod engine;
 mod error;
+pub mod models;
 mod registry;
 mod scheduler;
 mod segmenter;

@@ -21,6 +21,21 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run the Live Streaming Starter Kit's mock server: count and save the audio it receives.
     Mock(MockArgs),
+    /// Download models into the Hugging Face cache, or list the ones already there.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Download a model (e.g. `whisper-base.en` → openai/whisper-base.en) with a progress bar;
+    /// resumes an interrupted download and verifies every large file's SHA-256.
+    Pull {
+        /// Short name (`whisper-base.en`) or Hugging Face repository (`owner/name`).
+        name: String,
+    },
+    /// List complete models in the Hugging Face cache ($HF_HOME/hub).
+    List,
 }
 
 #[derive(Debug, Args)]
@@ -28,7 +43,8 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "HARK_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Local model directory in the Hugging Face layout (config.json, model.safetensors, tokenizer.json).
+    /// Model: a directory in the Hugging Face layout (config.json, model.safetensors, tokenizer.json,
+    /// generation_config.json), or the name of a model already pulled (`whisper-base.en`).
     #[arg(long, env = "HARK_MODEL")]
     pub model: Option<PathBuf>,
     /// API key clients must send as `Authorization: Token KEY` (repeatable). With none, auth is off.

@@ -1,6 +1,6 @@
 //! Wiring for each subcommand.
 
-use crate::args::{Cli, Command, MockArgs, ServeArgs};
+use crate::args::{Cli, Command, MockArgs, ModelsCommand, ServeArgs};
 use anyhow::{bail, Context};
 use hark_asr::{ModelRegistry, Scheduler, SchedulerConfig};
 use hark_asr_whisper::WhisperEngine;
@@ -10,7 +10,41 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Mock(args) => mock(args).await,
+        Command::Models(cmd) => tokio::task::spawn_blocking(move || models(cmd)).await?,
     }
+}
+
+fn models(cmd: ModelsCommand) -> anyhow::Result<()> {
+    match cmd {
+        ModelsCommand::Pull { name } => {
+            let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let dir = hark_asr::models::pull(&name, progress)?;
+            println!(
+                "{} is ready in {}",
+                hark_asr::models::repo_for(&name),
+                dir.display()
+            );
+            println!("run it with: hark serve --model {name}");
+        }
+        ModelsCommand::List => {
+            let found = hark_asr::models::list_local();
+            if found.is_empty() {
+                println!(
+                    "no models in {} (try `hark models pull whisper-base.en`)",
+                    hark_asr::models::cache_dir().display()
+                );
+            }
+            for m in found {
+                println!(
+                    "{:<40} {:>9.1} MB  {}",
+                    m.repo,
+                    m.bytes as f64 / 1e6,
+                    m.dir.display()
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn server_config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
@@ -49,15 +83,20 @@ fn load_models(args: &ServeArgs) -> anyhow::Result<ModelRegistry> {
              openai/whisper-base.en. `hark mock` runs the Starter Kit mock server without a model."
         )
     };
+    // A directory, or the name of a model already in the Hugging Face cache.
+    let requested = dir.to_string_lossy().into_owned();
+    let from_cache = !dir.is_dir();
+    let dir = hark_asr::models::find_local(&requested).unwrap_or_else(|| dir.clone());
     let name = match &args.model_name {
         Some(n) => n.clone(),
+        None if from_cache => requested,
         None => dir.file_name().map_or_else(
             || "whisper".to_owned(),
             |n| n.to_string_lossy().into_owned(),
         ),
     };
     let started = std::time::Instant::now();
-    let engine = WhisperEngine::load_on_best_device(dir, &name)
+    let engine = WhisperEngine::load_on_best_device(&dir, &name)
         .with_context(|| format!("loading the model in {}", dir.display()))?;
     let c = engine.config();
     tracing::info!(model = %name, device = %engine.device_name(), d_model = c.d_model, layers = c.encoder_layers + c.decoder_layers,

@@ -203,3 +203,80 @@ fn serve_with_a_whisper_model_transcribes_over_websocket() {
         Some(serde_json::json!(1000))
     );
 }
+
+#[test]
+fn models_pull_fails_fast_offline_and_says_how_to_place_a_model() {
+    let home = std::env::temp_dir().join(format!("hark-hf-offline-{}", std::process::id()));
+    let started = std::time::Instant::now();
+    let out = hark()
+        .args(["models", "pull", "whisper-tiny.en"])
+        .env("HF_HOME", &home)
+        .env("HF_ENDPOINT", "http://127.0.0.1:9")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("openai/whisper-tiny.en") && err.contains("place a model by hand"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "fails fast, not after long retries"
+    );
+}
+
+#[test]
+fn models_list_shows_cached_models_and_serve_accepts_their_names() {
+    let home = std::env::temp_dir().join(format!("hark-hf-home-{}", std::process::id()));
+    let snap = home.join("hub/models--hark--tiny-random/snapshots/0123");
+    std::fs::create_dir_all(&snap).expect("dir");
+    let fixture = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../asr-whisper/fixtures/tiny-random"
+    ));
+    for f in [
+        "config.json",
+        "generation_config.json",
+        "tokenizer.json",
+        "model.safetensors",
+    ] {
+        std::fs::copy(fixture.join(f), snap.join(f)).expect("copy");
+    }
+    let out = hark()
+        .args(["models", "list"])
+        .env("HF_HOME", &home)
+        .output()
+        .expect("run");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && listing.contains("hark/tiny-random") && listing.contains("0123"),
+        "{listing}"
+    );
+    let mut child = hark()
+        .args([
+            "serve",
+            "--model",
+            "hark/tiny-random",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("HF_HOME", &home)
+        .env("HARK_LOG", "info")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let loaded = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .take(20)
+        .find(|l| l.contains("model loaded"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        loaded.is_some_and(|l| l.contains("hark/tiny-random")),
+        "serve loads a cached model by name"
+    );
+    let _ = std::fs::remove_dir_all(&home);
+}
