@@ -34,6 +34,8 @@ fn main() {
             suppress: vec![eot],
             begin_suppress: vec![],
             max_tokens: 20,
+            temperature: 0.0,
+            seed: 0,
         };
         let (mut enc_ms, mut dec_ms) = (Vec::new(), Vec::new());
         for run in 0..6 {

@@ -2,12 +2,12 @@
 
 use crate::align::token_times;
 use crate::config::{GenerationConfig, WhisperConfig};
-use crate::decode::{greedy, DecodeConfig, Decoded};
+use crate::decode::{compression_ratio, greedy, DecodeConfig, Decoded};
 use crate::error::WhisperError;
 use crate::mel::{log_mel_spectrogram, HOP_SAMPLES};
 use crate::model::Whisper;
 use crate::tokenizer::WhisperTokenizer;
-use candle_core::{DType, Device};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use hark_asr::{AsrError, AudioWindow, Engine, ModelDescriptor, Transcript, WordTiming};
 use std::path::Path;
@@ -15,6 +15,8 @@ use std::path::Path;
 /// Above this no-speech probability (with a low average log-probability) a window is silence.
 const NO_SPEECH_THRESHOLD: f32 = 0.6;
 const LOGPROB_THRESHOLD: f32 = -1.0;
+const COMPRESSION_RATIO_THRESHOLD: f32 = 2.4;
+const TEMPERATURES: [f32; 6] = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
 
 pub struct WhisperEngine {
     model: Whisper,
@@ -140,9 +142,17 @@ impl WhisperEngine {
         &self.generation
     }
 
-    fn prompt(&self, language: Option<&str>) -> Vec<u32> {
+    /// `[<|startofprev|> key terms…] <|startoftranscript|> [<|lang|> <|transcribe|>] <|notimestamps|>`.
+    fn prompt(&self, language: Option<&str>, keyterms: &[String]) -> Vec<u32> {
         let s = &self.tokenizer.specials;
-        let mut p = vec![s.sot];
+        let mut p = Vec::new();
+        if let (Some(prev), false) = (s.sot_prev, keyterms.is_empty()) {
+            let ids = self.tokenizer.encode(&format!(" {}", keyterms.join(", ")));
+            let keep = (self.model.config.max_target_positions / 2).saturating_sub(1);
+            p.push(prev);
+            p.extend_from_slice(&ids[ids.len().saturating_sub(keep)..]);
+        }
+        p.push(s.sot);
         if self.multilingual {
             if let Some(lang) = self.tokenizer.language(language.unwrap_or("en")) {
                 p.push(lang);
@@ -151,6 +161,50 @@ impl WhisperEngine {
         }
         p.push(s.no_timestamps);
         p
+    }
+
+    /// Decode the windows `rows` of `audio` with OpenAI's temperature fallback: a window whose text
+    /// is too repetitive (compression ratio > 2.4) or too unlikely (mean log-probability < -1) is
+    /// decoded again at the next temperature, unless it looks like silence.
+    fn decode_with_fallback(
+        &self,
+        audio: &Tensor,
+        rows: &[usize],
+        prompt: &[u32],
+    ) -> candle_core::Result<Vec<Decoded>> {
+        let mut results: Vec<Option<Decoded>> = vec![None; rows.len()];
+        let mut todo: Vec<usize> = (0..rows.len()).collect();
+        for (k, &temperature) in TEMPERATURES.iter().enumerate() {
+            if todo.is_empty() {
+                break;
+            }
+            let ids: Vec<u32> = todo.iter().map(|&j| rows[j] as u32).collect();
+            let sub = audio.index_select(&Tensor::new(ids.as_slice(), audio.device())?, 0)?;
+            let cfg = DecodeConfig {
+                prompt: prompt.to_vec(),
+                eot: self.tokenizer.specials.eot,
+                no_speech: self.tokenizer.specials.no_speech,
+                suppress: self.suppress.clone(),
+                begin_suppress: self.begin_suppress.clone(),
+                max_tokens: 224,
+                temperature,
+                seed: k as u64,
+            };
+            let mut again = Vec::new();
+            for (&j, d) in todo.iter().zip(greedy(&self.model, &sub, &cfg)?) {
+                let silent =
+                    d.no_speech_prob > NO_SPEECH_THRESHOLD && d.avg_logprob < LOGPROB_THRESHOLD;
+                let poor = compression_ratio(&self.tokenizer.decode(&d.tokens))
+                    > COMPRESSION_RATIO_THRESHOLD
+                    || d.avg_logprob < LOGPROB_THRESHOLD;
+                results[j] = Some(d);
+                if poor && !silent {
+                    again.push(j);
+                }
+            }
+            todo = again;
+        }
+        Ok(results.into_iter().map(Option::unwrap_or_default).collect())
     }
 
     /// Group tokens into words (a word starts at a token with a leading space) with times and confidence.
@@ -204,19 +258,28 @@ impl WhisperEngine {
             })
             .collect();
         let audio = self.model.encode(&mels, frames)?;
-        let language = windows.first().and_then(|w| w.options.language.clone());
-        let prompt = self.prompt(language.as_deref());
-        let cfg = DecodeConfig {
-            prompt: prompt.clone(),
-            eot: self.tokenizer.specials.eot,
-            no_speech: self.tokenizer.specials.no_speech,
-            suppress: self.suppress.clone(),
-            begin_suppress: self.begin_suppress.clone(),
-            max_tokens: 224,
-        };
-        let decoded = greedy(&self.model, &audio, &cfg)?;
+        // Windows with the same prompt (language, key terms) decode together as one batch.
+        let mut groups: Vec<(Vec<u32>, Vec<usize>)> = Vec::new();
+        for (i, w) in windows.iter().enumerate() {
+            let p = self.prompt(w.options.language.as_deref(), &w.options.keyterms);
+            match groups.iter_mut().find(|(gp, _)| *gp == p) {
+                Some(g) => g.1.push(i),
+                None => groups.push((p, vec![i])),
+            }
+        }
+        let mut decoded: Vec<(Decoded, Vec<u32>)> =
+            vec![(Decoded::default(), Vec::new()); windows.len()];
+        for (prompt, rows) in &groups {
+            for (&i, d) in rows
+                .iter()
+                .zip(self.decode_with_fallback(&audio, rows, prompt)?)
+            {
+                decoded[i] = (d, prompt.clone());
+            }
+        }
         let mut out = Vec::with_capacity(windows.len());
-        for (i, (d, w)) in decoded.iter().zip(windows).enumerate() {
+        let eot = self.tokenizer.specials.eot;
+        for (i, ((d, prompt), w)) in decoded.iter().zip(windows).enumerate() {
             let silent =
                 d.no_speech_prob > NO_SPEECH_THRESHOLD && d.avg_logprob < LOGPROB_THRESHOLD;
             if d.tokens.is_empty() || silent || w.samples.is_empty() {
@@ -231,9 +294,9 @@ impl WhisperEngine {
             let times = token_times(
                 &self.model,
                 &one,
-                &prompt,
+                prompt,
                 &d.tokens,
-                cfg.eot,
+                eot,
                 &self.alignment_heads,
                 positions,
             )?;

@@ -7,7 +7,8 @@
 //! - computes OpenAI's log-mel spectrogram, in one go or incrementally ([`mel`]);
 //! - runs our own implementation of the network ([`model`]), batched, with cross-attention
 //!   weights available for alignment;
-//! - greedy decoding (suppress tokens, no-speech probability) and word timestamps by DTW over
+//! - greedy decoding with OpenAI's temperature fallback (compression-ratio and log-prob thresholds),
+//!   suppress tokens, no-speech probability, key terms as a `<|startofprev|>` prompt, and word timestamps by DTW over
 //!   the alignment heads' cross-attention, behind `hark_asr::Engine` ([`WhisperEngine`]).
 //!
 //! What it does not do: printing, networking, downloads, or the live streaming policy.
@@ -22,7 +23,7 @@ pub mod model;
 mod tokenizer;
 
 pub use align::{dtw, token_times};
-pub use decode::{greedy, DecodeConfig, Decoded};
+pub use decode::{compression_ratio, greedy, DecodeConfig, Decoded};
 pub use engine::WhisperEngine;
 pub use error::WhisperError;
 pub use tokenizer::{Specials, WhisperTokenizer};

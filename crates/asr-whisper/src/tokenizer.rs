@@ -8,6 +8,8 @@ use std::path::Path;
 pub struct Specials {
     pub sot: u32,
     pub eot: u32,
+    /// `<|startofprev|>`: starts a text prompt (previous text, key terms).
+    pub sot_prev: Option<u32>,
     pub no_timestamps: u32,
     pub transcribe: Option<u32>,
     pub no_speech: Option<u32>,
@@ -39,6 +41,7 @@ impl WhisperTokenizer {
         let specials = Specials {
             sot: need("<|startoftranscript|>")?,
             eot: need("<|endoftext|>")?,
+            sot_prev: id("<|startofprev|>"),
             no_timestamps: need("<|notimestamps|>")?,
             transcribe: id("<|transcribe|>"),
             no_speech: id("<|nospeech|>").or_else(|| id("<|nocaptions|>")),

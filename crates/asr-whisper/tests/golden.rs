@@ -112,6 +112,8 @@ fn encoder_decoder_and_greedy_match_transformers() {
         suppress: vec![],
         begin_suppress: vec![],
         max_tokens: 10,
+        temperature: 0.0,
+        seed: 0,
     };
     let out = greedy(model, &enc, &cfg).expect("greedy");
     assert_eq!(out[0].tokens, ids(&g["greedy"]));
@@ -198,4 +200,39 @@ fn loading_errors_name_the_problem() {
         .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(err.contains("do not match"), "{err}");
+}
+
+#[test]
+fn key_terms_become_a_prompt_and_languages_group_the_batch() {
+    let g = golden();
+    let audio = vec_f32(&g["audio_16k"]);
+    let mut e = engine();
+    let with_terms = DecodeOptions {
+        language: None,
+        keyterms: vec!["Constitution".into(), "We the People".into()],
+    };
+    let windows = vec![
+        AudioWindow {
+            samples: audio[..16_000].to_vec(),
+            options: with_terms,
+        },
+        AudioWindow {
+            samples: audio[16_000..32_000].to_vec(),
+            options: DecodeOptions::default(),
+        },
+    ];
+    let out = e
+        .transcribe_batch(&windows)
+        .expect("batch with two prompts");
+    assert_eq!(out.len(), 2);
+    for t in &out {
+        assert!(t
+            .words
+            .iter()
+            .all(|w| w.end_s <= 1.0 + 0.02 && w.start_s >= 0.0));
+    }
+    assert!(
+        e.tokenizer().specials.sot_prev.is_some(),
+        "the English vocabulary has <|startofprev|>"
+    );
 }
