@@ -82,20 +82,35 @@ impl Mlp {
     }
 }
 
-struct EncoderLayer {
+/// Self-attention and MLP with their pre-norms: the part encoder and decoder layers share.
+struct Block {
     attn: Attention,
     attn_ln: LayerNorm,
     mlp: Mlp,
     mlp_ln: LayerNorm,
 }
 
+impl Block {
+    fn load(d: usize, heads: usize, ffn: usize, vb: &VarBuilder) -> Result<Self> {
+        Ok(Self {
+            attn: Attention::load(d, heads, vb.pp("self_attn"))?,
+            attn_ln: layer_norm(d, 1e-5, vb.pp("self_attn_layer_norm"))?,
+            mlp: Mlp::load(d, ffn, vb.clone())?,
+            mlp_ln: layer_norm(d, 1e-5, vb.pp("final_layer_norm"))?,
+        })
+    }
+
+    fn mlp_residual(&self, x: &Tensor) -> Result<Tensor> {
+        x + self.mlp.forward(&self.mlp_ln.forward(x)?)?
+    }
+}
+
+type EncoderLayer = Block;
+
 struct DecoderLayer {
-    attn: Attention,
-    attn_ln: LayerNorm,
+    block: Block,
     cross: Attention,
     cross_ln: LayerNorm,
-    mlp: Mlp,
-    mlp_ln: LayerNorm,
 }
 
 /// The encoder half.
@@ -143,12 +158,7 @@ impl Encoder {
         let layers = (0..c.encoder_layers)
             .map(|i| {
                 let vb = vb.pp(format!("layers.{i}"));
-                Ok(EncoderLayer {
-                    attn: Attention::load(d, c.encoder_attention_heads, vb.pp("self_attn"))?,
-                    attn_ln: layer_norm(d, 1e-5, vb.pp("self_attn_layer_norm"))?,
-                    mlp: Mlp::load(d, c.encoder_ffn_dim, vb.clone())?,
-                    mlp_ln: layer_norm(d, 1e-5, vb.pp("final_layer_norm"))?,
-                })
+                EncoderLayer::load(d, c.encoder_attention_heads, c.encoder_ffn_dim, &vb)
             })
             .collect::<Result<_>>()?;
         Ok(Self {
@@ -170,7 +180,7 @@ impl Encoder {
             let h = l.attn_ln.forward(&x)?;
             let (k, v) = l.attn.kv(&h)?;
             x = (x + l.attn.attend(&h, &k, &v, None)?.0)?;
-            x = (&x + l.mlp.forward(&l.mlp_ln.forward(&x)?)?)?;
+            x = l.mlp_residual(&x)?;
         }
         self.ln.forward(&x)
     }
@@ -183,12 +193,9 @@ impl Decoder {
             .map(|i| {
                 let vb = vb.pp(format!("layers.{i}"));
                 Ok(DecoderLayer {
-                    attn: Attention::load(d, c.decoder_attention_heads, vb.pp("self_attn"))?,
-                    attn_ln: layer_norm(d, 1e-5, vb.pp("self_attn_layer_norm"))?,
+                    block: Block::load(d, c.decoder_attention_heads, c.decoder_ffn_dim, &vb)?,
                     cross: Attention::load(d, c.decoder_attention_heads, vb.pp("encoder_attn"))?,
                     cross_ln: layer_norm(d, 1e-5, vb.pp("encoder_attn_layer_norm"))?,
-                    mlp: Mlp::load(d, c.decoder_ffn_dim, vb.clone())?,
-                    mlp_ln: layer_norm(d, 1e-5, vb.pp("final_layer_norm"))?,
                 })
             })
             .collect::<Result<_>>()?;
@@ -247,13 +254,13 @@ impl Decoder {
         };
         let mut cross_weights = Vec::new();
         for (i, layer) in self.layers.iter().enumerate() {
-            let h = layer.attn_ln.forward(&x)?;
-            let (k, v) = layer.attn.kv(&h)?;
+            let h = layer.block.attn_ln.forward(&x)?;
+            let (k, v) = layer.block.attn.kv(&h)?;
             let (k, v) = match state.self_kv[i].take() {
                 Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
                 None => (k, v),
             };
-            x = (x + layer.attn.attend(&h, &k, &v, mask.as_ref())?.0)?;
+            x = (x + layer.block.attn.attend(&h, &k, &v, mask.as_ref())?.0)?;
             state.self_kv[i] = Some((k, v));
             let h = layer.cross_ln.forward(&x)?;
             let (ck, cv) = &state.cross_kv[i];
@@ -262,7 +269,7 @@ impl Decoder {
             if want_cross {
                 cross_weights.push(w);
             }
-            x = (&x + layer.mlp.forward(&layer.mlp_ln.forward(&x)?)?)?;
+            x = layer.block.mlp_residual(&x)?;
         }
         state.len += l;
         let x = self.ln.forward(&x)?;
