@@ -4,7 +4,7 @@ use crate::align::token_times;
 use crate::config::{GenerationConfig, WhisperConfig};
 use crate::decode::{compression_ratio, greedy, DecodeConfig, Decoded};
 use crate::error::WhisperError;
-use crate::mel::{log_mel_spectrogram, HOP_SAMPLES};
+use crate::mel::{MelFrontend, HOP_SAMPLES};
 use crate::model::Whisper;
 use crate::tokenizer::WhisperTokenizer;
 use candle_core::{DType, Device, Tensor};
@@ -20,6 +20,7 @@ const TEMPERATURES: [f32; 6] = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
 
 pub struct WhisperEngine {
     model: Whisper,
+    mel: MelFrontend,
     tokenizer: WhisperTokenizer,
     generation: GenerationConfig,
     descriptor: ModelDescriptor,
@@ -73,7 +74,7 @@ impl WhisperEngine {
             .copied()
             .collect();
         // No timestamps mode: every special and timestamp token except end-of-text is suppressed.
-        suppress.extend((s.eot + 1..config.vocab_size as u32).filter(|t| *t != s.eot));
+        suppress.extend(s.eot + 1..config.vocab_size as u32);
         suppress.sort_unstable();
         suppress.dedup();
         let mut begin_suppress: Vec<u32> = config
@@ -102,6 +103,7 @@ impl WhisperEngine {
             uuid: model_uuid(&config_text),
         };
         Ok(Self {
+            mel: MelFrontend::new(config.num_mel_bins),
             model,
             tokenizer,
             generation,
@@ -248,13 +250,12 @@ impl WhisperEngine {
         // Whole encoder positions (two mel frames each), at least one.
         let len = longest.div_ceil(2 * HOP_SAMPLES).max(1) * 2 * HOP_SAMPLES;
         let frames = len / HOP_SAMPLES;
-        let n_mels = self.model.config.num_mel_bins;
         let mels: Vec<Vec<f32>> = windows
             .iter()
             .map(|w| {
                 let mut s = w.samples[..w.samples.len().min(max)].to_vec();
                 s.resize(len, 0.0);
-                log_mel_spectrogram(&s, n_mels)
+                self.mel.log_mel(&s)
             })
             .collect();
         let audio = self.model.encode(&mels, frames)?;

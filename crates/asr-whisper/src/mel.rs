@@ -130,22 +130,43 @@ fn normalise(frames: &[f32], n_mels: usize) -> Vec<f32> {
     out
 }
 
-/// Whisper's log-mel spectrogram of one window: `n_mels × (len / 160)` values, mel-major.
+/// Batch log-mel for whole windows; holds the FFT plan and filterbank so each window costs only its frames.
+pub struct MelFrontend {
+    maker: FrameMaker,
+    n_mels: usize,
+    frames: Vec<f32>,
+}
+
+impl MelFrontend {
+    pub fn new(n_mels: usize) -> Self {
+        Self {
+            maker: FrameMaker::new(n_mels),
+            n_mels,
+            frames: Vec::new(),
+        }
+    }
+
+    /// Whisper's log-mel spectrogram of one window: `n_mels × (len / 160)` values, mel-major.
+    pub fn log_mel(&mut self, samples: &[f32]) -> Vec<f32> {
+        let n_frames = samples.len() / HOP_SAMPLES;
+        if n_frames == 0 {
+            return Vec::new();
+        }
+        self.frames.clear();
+        for t in 0..n_frames {
+            let start = (t * HOP_SAMPLES) as isize - (N_FFT / 2) as isize;
+            self.maker.frame(
+                (0..N_FFT as isize).map(|i| reflect(samples, start + i)),
+                &mut self.frames,
+            );
+        }
+        normalise(&self.frames, self.n_mels)
+    }
+}
+
+/// Whisper's log-mel spectrogram of one window (a one-off [`MelFrontend`]).
 pub fn log_mel_spectrogram(samples: &[f32], n_mels: usize) -> Vec<f32> {
-    let n_frames = samples.len() / HOP_SAMPLES;
-    if n_frames == 0 {
-        return Vec::new();
-    }
-    let mut maker = FrameMaker::new(n_mels);
-    let mut frames = Vec::with_capacity(n_frames * n_mels);
-    for t in 0..n_frames {
-        let start = (t * HOP_SAMPLES) as isize - (N_FFT / 2) as isize;
-        maker.frame(
-            (0..N_FFT as isize).map(|i| reflect(samples, start + i)),
-            &mut frames,
-        );
-    }
-    normalise(&frames, n_mels)
+    MelFrontend::new(n_mels).log_mel(samples)
 }
 
 /// Incremental log-mel frames for one stream.

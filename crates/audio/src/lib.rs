@@ -27,12 +27,3 @@ pub use pipeline::{AudioPipeline, ChannelMode};
 pub use raw::RawDecoder;
 pub use resample::StreamResampler;
 pub use wav::{parse_wav_header, WavHeader};
-
-/// Can this build decode audio declared with `encoding`? (`None` = containerised, sniffed.)
-pub fn supports_encoding(encoding: Option<hark_proto::Encoding>) -> bool {
-    use hark_proto::Encoding as E;
-    matches!(
-        encoding,
-        None | Some(E::Linear16 | E::Linear32 | E::Mulaw | E::Alaw)
-    )
-}

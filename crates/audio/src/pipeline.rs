@@ -171,18 +171,15 @@ impl AudioPipeline {
         for o in &mut self.outputs {
             o.clear();
         }
-        let samples = match &mut self.state {
-            State::Probing(buf) => {
-                let mut buf = std::mem::take(buf);
-                buf.extend_from_slice(bytes);
-                match self.probe(buf)? {
-                    Some(rest) => rest,
-                    None => return Ok(&self.outputs),
-                }
+        if let State::Probing(buf) = &mut self.state {
+            let mut buf = std::mem::take(buf);
+            buf.extend_from_slice(bytes);
+            if let Some(rest) = self.probe(buf)? {
+                self.decode(&rest);
             }
-            State::Decoding { .. } => bytes.to_vec(),
-        };
-        self.decode(&samples);
+        } else {
+            self.decode(bytes);
+        }
         Ok(&self.outputs)
     }
 
@@ -206,14 +203,16 @@ impl AudioPipeline {
             .zip(self.outputs.iter_mut())
             .enumerate()
         {
+            if self.mode == ChannelMode::MixDown && ch == 1 {
+                // Mono: nothing to split or mix.
+                resampler.push(&self.interleaved, out);
+                continue;
+            }
             self.channel_in.clear();
             match self.mode {
                 ChannelMode::Split => self
                     .channel_in
                     .extend(self.interleaved.iter().skip(i).step_by(ch)),
-                ChannelMode::MixDown if ch == 1 => {
-                    self.channel_in.extend_from_slice(&self.interleaved)
-                }
                 ChannelMode::MixDown => self.channel_in.extend(
                     self.interleaved
                         .chunks_exact(ch)

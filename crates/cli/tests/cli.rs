@@ -57,11 +57,10 @@ fn serve_without_a_usable_model_explains_and_exits_2() {
     assert!(err.contains("/nonexistent/model/config.json"), "{err}");
 }
 
-/// Start `hark` with `args`; returns the child and the address from its "listening" log line.
+/// Start a prepared `hark` command; returns the child and the address from its "listening" log line.
 /// A watchdog kills the child after 60 s whatever happens, so a test can never hang.
-fn spawn_listening(args: &[&str]) -> (std::process::Child, String) {
-    let mut child = hark()
-        .args(args)
+fn spawn_listening(cmd: &mut Command) -> (std::process::Child, String) {
+    let mut child = cmd
         .env("HARK_LOG", "info")
         .stdout(Stdio::piped())
         .spawn()
@@ -91,7 +90,8 @@ fn spawn_listening(args: &[&str]) -> (std::process::Child, String) {
 fn mock_listens_and_answers_http() {
     let dir = std::env::temp_dir().join(format!("hark-cli-mock-{}", std::process::id()));
     let dir = dir.to_string_lossy().into_owned();
-    let (mut child, addr) = spawn_listening(&["mock", "--listen", "127.0.0.1:0", "--dir", &dir]);
+    let (mut child, addr) =
+        spawn_listening(hark().args(["mock", "--listen", "127.0.0.1:0", "--dir", &dir]));
     let mut tcp = std::net::TcpStream::connect(&addr).expect("connect");
     tcp.write_all(b"GET /anything HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .expect("write");
@@ -114,7 +114,7 @@ fn serve_with_a_whisper_model_transcribes_over_websocket() {
         "/../asr-whisper/fixtures/tiny-random"
     );
     let (mut child, addr) =
-        spawn_listening(&["serve", "--model", model, "--listen", "127.0.0.1:0"]);
+        spawn_listening(hark().args(["serve", "--model", model, "--listen", "127.0.0.1:0"]));
     // 3 s of the starter-kit preamble (8 kHz linear16); a synthetic tone if the shared data is absent.
     let raw = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -253,30 +253,27 @@ fn models_list_shows_cached_models_and_serve_accepts_their_names() {
         out.status.success() && listing.contains("hark/tiny-random") && listing.contains("0123"),
         "{listing}"
     );
-    let mut child = hark()
-        .args([
-            "serve",
-            "--model",
-            "hark/tiny-random",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("HF_HOME", &home)
-        .env("HARK_LOG", "info")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let loaded = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .take(20)
-        .find(|l| l.contains("model loaded"));
+    let (mut child, addr) = spawn_listening(
+        hark()
+            .args([
+                "serve",
+                "--model",
+                "hark/tiny-random",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .env("HF_HOME", &home),
+    );
+    let mut tcp = std::net::TcpStream::connect(&addr).expect("connect");
+    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let mut metrics = String::new();
+    tcp.read_to_string(&mut metrics).expect("read");
     let _ = child.kill();
     let _ = child.wait();
     assert!(
-        loaded.is_some_and(|l| l.contains("hark/tiny-random")),
-        "serve loads a cached model by name"
+        metrics.contains("model=\"hark/tiny-random\""),
+        "serve loads a cached model by name and serves it under that name:\n{metrics}"
     );
     let _ = std::fs::remove_dir_all(&home);
 }

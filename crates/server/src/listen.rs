@@ -10,6 +10,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hark_asr::AsrError;
+use hark_audio::{AudioPipeline, ChannelMode};
 use hark_proto::{ApiError, ListenParams};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -61,13 +62,6 @@ pub async fn handler(
         Ok(p) => p,
         Err(e) => return refuse(&e, &request_id, "params"),
     };
-    if !hark_audio::supports_encoding(params.encoding) {
-        let e = ApiError::bad_request(format!(
-            "encoding={} is not supported by this build of hark yet; use linear16, linear32, mulaw, alaw or WAV",
-            params.encoding.map_or("", |e| e.as_str())
-        ));
-        return refuse(&e, &request_id, "encoding");
-    }
     if state.draining.load(Ordering::SeqCst) {
         let e = ApiError::unavailable(
             "This server is shutting down; connect again to reach another instance.",
@@ -81,6 +75,22 @@ pub async fn handler(
             return refuse(&e, &request_id, "model");
         }
         Err(e) => return refuse(&ApiError::unavailable(e.to_string()), &request_id, "model"),
+    };
+    // The audio front end validates encoding, rate and channels; its error is the refusal.
+    let mode = if params.multichannel {
+        ChannelMode::Split
+    } else {
+        ChannelMode::MixDown
+    };
+    let pipeline = match AudioPipeline::new(
+        params.encoding,
+        params.sample_rate_hz,
+        params.channels,
+        scheduler.sample_rate_hz(),
+        mode,
+    ) {
+        Ok(p) => p,
+        Err(e) => return refuse(&ApiError::bad_request(e), &request_id, "encoding"),
     };
     let upgrade = match upgrade {
         Ok(u) => u,
@@ -116,7 +126,7 @@ pub async fn handler(
         // Audio frames are a few KiB; tungstenite's 128 KiB default read buffer dominated idle memory.
         .read_buffer_size(16 * 1024)
         .on_failed_upgrade(|e| tracing::warn!(error = %e, "upgrade failed"))
-        .on_upgrade(move |socket| session::run(socket, setup, session_state))
+        .on_upgrade(move |socket| session::run(socket, setup, pipeline, session_state))
         .into_response();
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("dg-request-id", v);

@@ -2,9 +2,10 @@
 //!
 //! Accepts a WebSocket on any path with `?encoding&sample_rate&channels`, answers every binary
 //! frame with `{"msg":"Received N bytes of data"}` (and a warning when audio arrives faster than
-//! real time), and on `CloseStream` (or an empty binary frame) saves the bytes as `<name>.raw`,
-//! plus `<name>.wav` for linear16/mulaw/alaw, then replies with the file name and total bytes —
-//! the fields the kit's `client.py` reads.
+//! real time), and streams the bytes to `<name>.raw` as they arrive (memory stays bounded). On
+//! `CloseStream` (or an empty binary frame) it also writes `<name>.wav` for linear16, linear32,
+//! mulaw and alaw, then replies with the file name and total bytes — the fields the kit's
+//! `client.py` reads.
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
+use tokio::io::AsyncWriteExt;
 
 struct MockState {
     dir: PathBuf,
@@ -88,15 +90,28 @@ async fn session(
     let bytes_per_second = bytes_per_sample(&encoding)
         .map(|b| u64::from(b) * u64::from(sample_rate) * u64::from(channels));
     let started = Instant::now();
-    let mut audio = Vec::new();
+    // Audio goes straight to `<stem>.raw`: memory stays bounded however long the stream.
+    let n = state.counter.fetch_add(1, Ordering::Relaxed);
+    let stem = format!("hark-mock-{}-{n}", std::process::id());
+    let raw_path = state.dir.join(format!("{stem}.raw"));
+    let mut raw = match tokio::fs::create_dir_all(&state.dir).await {
+        Ok(()) => tokio::fs::File::create(&raw_path).await,
+        Err(e) => Err(e),
+    };
+    let mut total: u64 = 0;
     let mut warned = false;
     while let Some(Ok(frame)) = socket.recv().await {
         match frame {
             Message::Binary(b) if !b.is_empty() => {
-                audio.extend_from_slice(&b);
-                let mut msg = json!({ "msg": format!("Received {} bytes of data", audio.len()) });
+                total += b.len() as u64;
+                if let Ok(file) = raw.as_mut() {
+                    if let Err(e) = file.write_all(&b).await {
+                        raw = Err(e);
+                    }
+                }
+                let mut msg = json!({ "msg": format!("Received {total} bytes of data") });
                 if let Some(bps) = bytes_per_second.filter(|b| *b > 0) {
-                    let audio_s = audio.len() as f64 / bps as f64;
+                    let audio_s = total as f64 / bps as f64;
                     let elapsed_s = started.elapsed().as_secs_f64();
                     // Allow Deepgram's ~1.25× real time plus one second of burst.
                     if audio_s > elapsed_s * 1.25 + 1.0 && !warned {
@@ -127,56 +142,75 @@ async fn session(
             _ => {}
         }
     }
-    let n = state.counter.fetch_add(1, Ordering::Relaxed);
-    let stem = format!("hark-mock-{}-{n}", std::process::id());
-    match save(&state.dir, &stem, &audio, &encoding, sample_rate, channels) {
+    let saved = match raw {
+        Ok(mut file) => match file.flush().await {
+            Ok(()) => finish(&state.dir, &stem, total, &encoding, sample_rate, channels).await,
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    let reply = match saved {
         Ok(filename) => {
-            let _ = say(&mut socket, json!({"msg": format!("Saved audio data to {filename}"), "filename": filename, "total_bytes": audio.len()})).await;
+            json!({"msg": format!("Saved audio data to {filename}"), "filename": filename, "total_bytes": total})
         }
-        Err(e) => {
-            let _ = say(&mut socket, json!({"msg": format!("ERROR: could not save audio: {e}"), "total_bytes": audio.len()})).await;
-        }
-    }
+        Err(e) => json!({"msg": format!("ERROR: could not save audio: {e}"), "total_bytes": total}),
+    };
+    let _ = say(&mut socket, reply).await;
     let _ = socket.send(Message::Close(None)).await;
 }
 
-/// Write `<stem>.raw` and, when the encoding has a WAV form, `<stem>.wav`. Returns the name to report.
-fn save(
+/// `<stem>.raw` is complete; when the encoding has a WAV form, also write `<stem>.wav` (header
+/// plus a copy of the raw file). Returns the name to report.
+async fn finish(
     dir: &Path,
     stem: &str,
-    audio: &[u8],
+    total: u64,
     encoding: &str,
     sample_rate: u32,
     channels: u16,
 ) -> std::io::Result<String> {
-    std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join(format!("{stem}.raw")), audio)?;
     let tag = match encoding {
         "linear16" | "linear32" => 1u16,
         "alaw" => 6,
         "mulaw" => 7,
         _ => return Ok(format!("{stem}.raw")),
     };
-    let Some(bps) = bytes_per_sample(encoding) else {
+    let Some(bps) = bytes_per_sample(encoding).filter(|_| sample_rate > 0) else {
         return Ok(format!("{stem}.raw"));
     };
-    if sample_rate == 0 {
-        return Ok(format!("{stem}.raw"));
-    }
-    let data_len = u32::try_from(audio.len()).unwrap_or(u32::MAX);
-    let mut wav = Vec::with_capacity(audio.len() + 44);
-    wav.extend_from_slice(b"RIFF");
-    wav.extend_from_slice(&data_len.saturating_add(36).to_le_bytes());
-    wav.extend_from_slice(b"WAVEfmt \x10\0\0\0");
-    wav.extend_from_slice(&tag.to_le_bytes());
-    wav.extend_from_slice(&channels.to_le_bytes());
-    wav.extend_from_slice(&sample_rate.to_le_bytes());
-    wav.extend_from_slice(&(sample_rate * u32::from(bps) * u32::from(channels)).to_le_bytes());
-    wav.extend_from_slice(&(bps * channels).to_le_bytes());
-    wav.extend_from_slice(&(bps * 8).to_le_bytes());
-    wav.extend_from_slice(b"data");
-    wav.extend_from_slice(&data_len.to_le_bytes());
-    wav.extend_from_slice(audio);
-    std::fs::write(dir.join(format!("{stem}.wav")), wav)?;
+    let mut wav = tokio::fs::File::create(dir.join(format!("{stem}.wav"))).await?;
+    wav.write_all(&wav_header(tag, channels, sample_rate, bps, total))
+        .await?;
+    let mut raw = tokio::fs::File::open(dir.join(format!("{stem}.raw"))).await?;
+    tokio::io::copy(&mut raw, &mut wav).await?;
+    wav.flush().await?;
     Ok(format!("{stem}.wav"))
+}
+
+/// A 44-byte WAV header. Sizes saturate: client-chosen rates and channel counts cannot overflow.
+fn wav_header(
+    tag: u16,
+    channels: u16,
+    sample_rate: u32,
+    bytes_per_sample: u16,
+    data_bytes: u64,
+) -> Vec<u8> {
+    let sat = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+    let data_len = sat(data_bytes);
+    let block_align =
+        u16::try_from(u64::from(bytes_per_sample) * u64::from(channels)).unwrap_or(u16::MAX);
+    let byte_rate = sat(u64::from(sample_rate) * u64::from(block_align));
+    let mut h = Vec::with_capacity(44);
+    h.extend_from_slice(b"RIFF");
+    h.extend_from_slice(&data_len.saturating_add(36).to_le_bytes());
+    h.extend_from_slice(b"WAVEfmt \x10\0\0\0");
+    h.extend_from_slice(&tag.to_le_bytes());
+    h.extend_from_slice(&channels.to_le_bytes());
+    h.extend_from_slice(&sample_rate.to_le_bytes());
+    h.extend_from_slice(&byte_rate.to_le_bytes());
+    h.extend_from_slice(&block_align.to_le_bytes());
+    h.extend_from_slice(&(bytes_per_sample * 8).to_le_bytes());
+    h.extend_from_slice(b"data");
+    h.extend_from_slice(&data_len.to_le_bytes());
+    h
 }

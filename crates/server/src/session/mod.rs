@@ -11,7 +11,7 @@ use crate::{metrics as m, AppState};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use hark_asr::{AudioWindow, DecodeOptions, Scheduler, Segment, Segmenter, StreamSlot};
-use hark_audio::{AudioPipeline, ChannelMode};
+use hark_audio::AudioPipeline;
 use hark_proto::{
     close, parse_control, ConfigureSuccess, ControlMessage, ErrorMessage, ListenParams,
     ServerMessage, SyncReply,
@@ -68,36 +68,36 @@ struct Session {
     setup: SessionSetup,
     ctx: Arc<ResultContext>,
     pipeline: AudioPipeline,
+    /// Reused per frame: the pipeline's new samples per channel.
+    chunk: Vec<Vec<f32>>,
     segmenters: Vec<Segmenter>,
     hasher: Sha256,
     pending: FuturesOrdered<Pending>,
     options: DecodeOptions,
 }
 
-pub async fn run(mut socket: WebSocket, setup: SessionSetup, state: Arc<AppState>) {
+/// Run one session; `pipeline` is the audio front end the handshake built (and so validated).
+pub async fn run(
+    mut socket: WebSocket,
+    setup: SessionSetup,
+    pipeline: AudioPipeline,
+    state: Arc<AppState>,
+) {
     state.active_sessions.fetch_add(1, Ordering::SeqCst);
     metrics::counter!(m::SESSIONS_TOTAL).increment(1);
     metrics::gauge!(m::SESSIONS_ACTIVE).increment(1.0);
-    let request_id = setup.request_id.clone();
-    match Session::new(setup) {
-        Ok(mut session) => session.drive(&mut socket, &state).await,
-        Err(e) => tracing::error!(request_id = %request_id, error = %e, "session setup failed"),
-    }
+    Session::new(setup, pipeline)
+        .drive(&mut socket, &state)
+        .await;
     metrics::gauge!(m::SESSIONS_ACTIVE).decrement(1.0);
     state.active_sessions.fetch_sub(1, Ordering::SeqCst);
     state.sessions_done.notify_waiters();
 }
 
 impl Session {
-    fn new(setup: SessionSetup) -> Result<Self, hark_audio::AudioError> {
+    fn new(setup: SessionSetup, pipeline: AudioPipeline) -> Self {
         let p = &setup.params;
-        let mode = if p.multichannel {
-            ChannelMode::Split
-        } else {
-            ChannelMode::MixDown
-        };
         let rate = setup.scheduler.sample_rate_hz();
-        let pipeline = AudioPipeline::new(p.encoding, p.sample_rate_hz, p.channels, rate, mode)?;
         let ctx = Arc::new(ResultContext {
             request_id: setup.request_id.clone(),
             model: setup.scheduler.descriptor().clone(),
@@ -109,15 +109,16 @@ impl Session {
             language: (p.language != "multi").then(|| p.language.clone()),
             keyterms: p.keyterm.clone(),
         };
-        Ok(Self {
+        Self {
             setup,
             ctx,
             pipeline,
+            chunk: Vec::new(),
             segmenters: Vec::new(),
             hasher: Sha256::new(),
             pending: FuturesOrdered::new(),
             options,
-        })
+        }
     }
 
     async fn drive(&mut self, socket: &mut WebSocket, state: &AppState) {
@@ -194,18 +195,19 @@ impl Session {
 
     fn on_audio(&mut self, bytes: &[u8]) -> Result<(), hark_audio::AudioError> {
         self.hasher.update(bytes);
-        let outputs: Vec<Vec<f32>> = self.pipeline.push(bytes)?.to_vec();
-        self.feed(outputs, false);
+        copy_into(&mut self.chunk, self.pipeline.push(bytes)?);
+        self.feed();
         Ok(())
     }
 
-    /// Push new engine-rate audio into the segmenters and submit every full window.
-    fn feed(&mut self, outputs: Vec<Vec<f32>>, _flushing: bool) {
-        if outputs.iter().all(Vec::is_empty) {
+    /// Push the new engine-rate audio in `self.chunk` into the segmenters; submit every full window.
+    fn feed(&mut self) {
+        if self.chunk.iter().all(Vec::is_empty) {
             return;
         }
         let channels = self.output_channels();
-        for (ch, samples) in outputs.iter().enumerate() {
+        let chunk = std::mem::take(&mut self.chunk);
+        for (ch, samples) in chunk.iter().enumerate() {
             let Some(seg) = self.segmenters.get_mut(ch) else {
                 continue;
             };
@@ -213,13 +215,17 @@ impl Session {
                 self.submit(ch as u16, channels, window, false);
             }
         }
+        self.chunk = chunk;
     }
 
     /// Flush audio held anywhere in the pipeline and transcribe it now.
     /// `from_finalize`: the last window of each channel answers a `Finalize` (sent even if empty).
     fn flush(&mut self, channel: Option<u16>, from_finalize: bool) {
-        let outputs = self.pipeline.flush(channel.map(usize::from)).to_vec();
-        self.feed(outputs, true);
+        copy_into(
+            &mut self.chunk,
+            self.pipeline.flush(channel.map(usize::from)),
+        );
+        self.feed();
         let channels = self.output_channels();
         for ch in 0..channels {
             if channel.is_some_and(|c| c != ch) {
@@ -397,6 +403,15 @@ async fn send(socket: &mut WebSocket, msg: &ServerMessage) -> Result<(), axum::E
         metrics::counter!(m::RESULTS_SENT_TOTAL).increment(1);
     }
     socket.send(Message::Text(msg.to_json().into())).await
+}
+
+/// Copy per-channel samples into `dst`, reusing its allocations.
+fn copy_into(dst: &mut Vec<Vec<f32>>, src: &[Vec<f32>]) {
+    dst.resize_with(src.len(), Vec::new);
+    for (d, s) in dst.iter_mut().zip(src) {
+        d.clear();
+        d.extend_from_slice(s);
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -3,7 +3,7 @@
 use crate::support::*;
 use serde_json::json;
 
-async fn stream(url: &str, audio: &[u8], chunk: usize) -> Transcript2 {
+async fn stream(url: &str, audio: &[u8], chunk: usize) -> SessionLog {
     let mut ws = open(url).await;
     for c in audio.chunks(chunk.max(1)) {
         send_bytes(&mut ws, c).await;
@@ -12,7 +12,7 @@ async fn stream(url: &str, audio: &[u8], chunk: usize) -> Transcript2 {
     until_close(&mut ws).await
 }
 
-fn total_samples(t: &Transcript2, channel: u64) -> u64 {
+fn total_samples(t: &SessionLog, channel: u64) -> u64 {
     t.of_type("Results")
         .iter()
         .filter(|r| r["channel_index"][0] == channel)

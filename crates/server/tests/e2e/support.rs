@@ -208,12 +208,12 @@ pub async fn send_bytes(ws: &mut Ws, b: &[u8]) {
 
 /// What a session produced until the server closed it.
 #[derive(Debug)]
-pub struct Transcript2 {
+pub struct SessionLog {
     pub messages: Vec<Value>,
     pub close: Option<(u16, String)>,
 }
 
-impl Transcript2 {
+impl SessionLog {
     pub fn of_type(&self, t: &str) -> Vec<&Value> {
         self.messages.iter().filter(|m| m["type"] == t).collect()
     }
@@ -239,7 +239,7 @@ pub async fn next_message(ws: &mut Ws) -> anyhow::Result<Result<Value, Option<(u
 }
 
 /// Read every message until the close frame.
-pub async fn until_close(ws: &mut Ws) -> Transcript2 {
+pub async fn until_close(ws: &mut Ws) -> SessionLog {
     let mut messages = Vec::new();
     loop {
         match next_message(ws).await.expect("read") {
@@ -250,7 +250,7 @@ pub async fn until_close(ws: &mut Ws) -> Transcript2 {
                     while ws.next().await.is_some() {}
                 })
                 .await;
-                return Transcript2 { messages, close };
+                return SessionLog { messages, close };
             }
         }
     }
