@@ -18,6 +18,7 @@ pub mod config;
 mod decode;
 mod engine;
 mod error;
+mod kernels;
 pub mod mel;
 pub mod model;
 mod tokenizer;
