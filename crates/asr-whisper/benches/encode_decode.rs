@@ -29,6 +29,7 @@ fn main() {
         let eot = engine.tokenizer().specials.eot;
         let cfg = DecodeConfig {
             prompt: vec![engine.tokenizer().specials.sot],
+            sot_index: 0,
             eot,
             no_speech: None,
             suppress: vec![eot],
@@ -36,6 +37,7 @@ fn main() {
             max_tokens: 20,
             temperature: 0.0,
             seed: 0,
+            timestamps: None,
         };
         let (mut enc_ms, mut dec_ms) = (Vec::new(), Vec::new());
         for run in 0..6 {

@@ -86,12 +86,15 @@ fn median_rows(x: &mut [f32], n: usize, m: usize) {
 /// Start time of each text token and the end of the last one (`tokens.len() + 1` values, in
 /// seconds from the window start), for one window.
 ///
-/// `audio`: encoder output `[1, S, d]`; `prompt` ends with `<|notimestamps|>`; `positions`: how
-/// many encoder positions hold real audio.
+/// `audio`: encoder output `[1, S, d]`; `prompt` ends with `<|notimestamps|>` and has
+/// `<|startoftranscript|>` at `sot_index` (anything before it, such as a key-term prompt, takes no
+/// part); `positions`: how many encoder positions hold real audio.
+#[allow(clippy::too_many_arguments)]
 pub fn token_times(
     model: &Whisper,
     audio: &Tensor,
     prompt: &[u32],
+    sot_index: usize,
     tokens: &[u32],
     eot: u32,
     heads: &[[usize; 2]],
@@ -103,8 +106,11 @@ pub fn token_times(
     let mut state = model.decoder.start(audio)?;
     let ids = Tensor::from_vec(full.clone(), (1, full.len()), &model.device)?;
     let (_, cross) = model.decoder.step(&ids, &mut state, true)?;
-    // Rows: <|notimestamps|> and the text tokens (OpenAI drops the sot sequence and the eot row).
-    let first = prompt.len() - 1;
+    // As OpenAI: every row from <|startoftranscript|> to <|endoftext|> is normalised and filtered;
+    // the DTW then uses the rows of <|notimestamps|> and the text tokens.
+    let sot = sot_index.min(prompt.len().saturating_sub(1));
+    let rows = full.len() - sot;
+    let first = prompt.len() - 1 - sot;
     let n = tokens.len() + 1;
     let m = positions.min(audio.dim(1)?).max(1);
     let mut matrix = vec![0f32; n * m];
@@ -116,21 +122,32 @@ pub fn token_times(
         }
         let w = w
             .i((0, head))?
-            .narrow(0, first, n)?
+            .narrow(0, sot, rows)?
             .narrow(1, 0, m)?
             .contiguous()?
             .to_dtype(candle_core::DType::F32)?;
         let mut h: Vec<f32> = w.flatten_all()?.to_vec1()?;
+        // OpenAI takes the softmax over the real audio positions only; the weights here were
+        // normalised over every encoder position, so renormalise each row over the first `m`.
+        for row in h.chunks_exact_mut(m) {
+            let sum: f32 = row.iter().sum();
+            if sum > 0.0 {
+                row.iter_mut().for_each(|v| *v /= sum);
+            }
+        }
         for c in 0..m {
-            let mean = (0..n).map(|r| h[r * m + c]).sum::<f32>() / n as f32;
-            let var = (0..n).map(|r| (h[r * m + c] - mean).powi(2)).sum::<f32>() / n as f32;
+            let mean = (0..rows).map(|r| h[r * m + c]).sum::<f32>() / rows as f32;
+            let var = (0..rows)
+                .map(|r| (h[r * m + c] - mean).powi(2))
+                .sum::<f32>()
+                / rows as f32;
             let std = var.sqrt().max(1e-10);
-            for r in 0..n {
+            for r in 0..rows {
                 h[r * m + c] = (h[r * m + c] - mean) / std;
             }
         }
-        median_rows(&mut h, n, m);
-        for (acc, v) in matrix.iter_mut().zip(&h) {
+        median_rows(&mut h, rows, m);
+        for (acc, v) in matrix.iter_mut().zip(&h[first * m..(first + n) * m]) {
             *acc += v;
         }
         used += 1;

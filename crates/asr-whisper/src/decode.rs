@@ -1,7 +1,8 @@
-//! Batched greedy decoding with token probabilities and the no-speech probability.
+//! Batched greedy decoding with token probabilities and the no-speech probability, optionally
+//! with timestamp tokens under OpenAI's timestamp rules.
 
-use crate::model::Whisper;
-use candle_core::{Tensor, D};
+use crate::model::{DecoderState, Whisper};
+use candle_core::{DType, Tensor, D};
 
 /// What greedy decoding produced for one window.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -19,7 +20,10 @@ pub struct Decoded {
 /// Decoding knobs (inert data).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodeConfig {
+    /// `[<|startofprev|> …] <|startoftranscript|> …`: the tokens before sampling starts.
     pub prompt: Vec<u32>,
+    /// Position of `<|startoftranscript|>` in `prompt` (where the no-speech probability is read).
+    pub sot_index: usize,
     pub eot: u32,
     pub no_speech: Option<u32>,
     /// Tokens that may never be produced.
@@ -31,6 +35,97 @@ pub struct DecodeConfig {
     pub temperature: f32,
     /// Seed of the sampler (decoding is deterministic for a given seed).
     pub seed: u64,
+    /// Produce timestamp tokens (`<|0.00|>` …) under OpenAI's rules; `None`: text only.
+    pub timestamps: Option<TimestampRules>,
+}
+
+/// OpenAI's `ApplyTimestampRules`: timestamps come in pairs (except before end-of-text), never
+/// decrease, the first token is a timestamp no later than `max_initial_index`, and a timestamp is
+/// forced when their total probability beats every text token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimestampRules {
+    /// Id of `<|0.00|>`; every id from here up is a timestamp (20 ms steps).
+    pub begin: u32,
+    /// `<|notimestamps|>`, never produced in this mode.
+    pub no_timestamps: u32,
+    /// Latest first timestamp, in 20 ms steps (OpenAI: 50 = 1 s); `None`: no limit.
+    pub max_initial_index: Option<u32>,
+}
+
+impl TimestampRules {
+    /// Mask `row` (one window's logits) given the tokens sampled so far.
+    pub fn apply(&self, row: &mut [f32], sampled: &[u32], eot: u32) {
+        let begin = self.begin as usize;
+        let ninf = f32::NEG_INFINITY;
+        if let Some(v) = row.get_mut(self.no_timestamps as usize) {
+            *v = ninf;
+        }
+        let is_ts = |t: &u32| *t >= self.begin;
+        let last_ts = sampled.last().is_some_and(is_ts);
+        let penultimate_ts = sampled.len() < 2 || is_ts(&sampled[sampled.len() - 2]);
+        let len = row.len();
+        let text_end = begin.min(len);
+        if last_ts {
+            if penultimate_ts {
+                row[text_end..].fill(ninf);
+            } else {
+                row[..(eot as usize).min(len)].fill(ninf);
+            }
+        }
+        if let Some(&last) = sampled.iter().rev().find(|t| is_ts(t)) {
+            let upto = if last_ts && !penultimate_ts {
+                last
+            } else {
+                last + 1
+            };
+            row[text_end..(upto as usize).min(len).max(text_end)].fill(ninf);
+        }
+        if sampled.is_empty() {
+            row[..text_end].fill(ninf);
+            if let Some(m) = self.max_initial_index {
+                let first_banned = (begin + m as usize + 1).min(len);
+                row[first_banned..].fill(ninf);
+            }
+        }
+        let max = row.iter().copied().fold(ninf, f32::max);
+        if max == ninf {
+            return;
+        }
+        let log_z = max + row.iter().map(|v| (v - max).exp()).sum::<f32>().ln();
+        let ts = &row[text_end..];
+        let ts_max = ts.iter().copied().fold(ninf, f32::max);
+        let ts_logprob = if ts_max == ninf {
+            ninf
+        } else {
+            ts_max + ts.iter().map(|v| (v - ts_max).exp()).sum::<f32>().ln() - log_z
+        };
+        let text_max = row[..text_end].iter().copied().fold(ninf, f32::max) - log_z;
+        if ts_logprob > text_max {
+            row[..text_end].fill(ninf);
+        }
+    }
+}
+
+/// Split timestamp-mode tokens into `(start_s, end_s, text tokens)` segments.
+pub fn segments(tokens: &[u32], begin: u32) -> Vec<(f32, f32, Vec<u32>)> {
+    let secs = |t: u32| (t - begin) as f32 * 0.02;
+    let mut out = Vec::new();
+    let mut start = None;
+    let mut text = Vec::new();
+    for &t in tokens {
+        if t < begin {
+            text.push(t);
+        } else if let Some(s) = start.take() {
+            out.push((s, secs(t), std::mem::take(&mut text)));
+        } else {
+            start = Some(secs(t));
+        }
+    }
+    if !text.is_empty() {
+        let s = start.unwrap_or_else(|| out.last().map_or(0.0, |o: &(f32, f32, Vec<u32>)| o.1));
+        out.push((s, s, text));
+    }
+    out
 }
 
 /// OpenAI's repetition measure: UTF-8 bytes over zlib-compressed bytes (level 6).
@@ -86,6 +181,113 @@ fn choose(masked: &Tensor, t: f32, rng: &mut Rng) -> candle_core::Result<Vec<u32
         .collect())
 }
 
+/// The suppression masks and token budget of one decoding run (shared by greedy and beam search).
+pub(crate) struct Masks {
+    suppress: Tensor,
+    begin_suppress: Tensor,
+}
+
+impl Masks {
+    pub(crate) fn new(model: &Whisper, cfg: &DecodeConfig) -> candle_core::Result<Self> {
+        let vocab = model.config.vocab_size;
+        let mut mask = vec![0f32; vocab];
+        for &t in &cfg.suppress {
+            if let Some(m) = mask.get_mut(t as usize) {
+                *m = f32::NEG_INFINITY;
+            }
+        }
+        let suppress = Tensor::from_vec(mask.clone(), (1, vocab), &model.device)?;
+        for &t in &cfg.begin_suppress {
+            if let Some(m) = mask.get_mut(t as usize) {
+                *m = f32::NEG_INFINITY;
+            }
+        }
+        let begin_suppress = Tensor::from_vec(mask, (1, vocab), &model.device)?;
+        Ok(Self {
+            suppress,
+            begin_suppress,
+        })
+    }
+
+    /// How many tokens may be sampled after the prompt.
+    pub(crate) fn budget(&self, model: &Whisper, cfg: &DecodeConfig) -> usize {
+        cfg.max_tokens.min(
+            model
+                .config
+                .max_target_positions
+                .saturating_sub(cfg.prompt.len() + 1),
+        )
+    }
+
+    /// Run the prompt for `rows` rows: the logits at its last position `[rows, vocab]` (f32) and
+    /// each row's `<|nospeech|>` probability at the start-of-transcript position.
+    pub(crate) fn prompt(
+        &self,
+        model: &Whisper,
+        state: &mut DecoderState,
+        cfg: &DecodeConfig,
+        rows: usize,
+    ) -> candle_core::Result<(Tensor, Vec<f32>)> {
+        let prompt: Vec<u32> = (0..rows).flat_map(|_| cfg.prompt.iter().copied()).collect();
+        let prompt = Tensor::from_vec(prompt, (rows, cfg.prompt.len()), &model.device)?;
+        let (logits, _) = model.decoder.step(&prompt, state, false)?;
+        let logits = logits.to_dtype(DType::F32)?;
+        let no_speech: Vec<f32> = match cfg.no_speech {
+            Some(id) => candle_nn::ops::softmax_last_dim(
+                &logits
+                    .narrow(1, cfg.sot_index, 1)?
+                    .squeeze(1)?
+                    .contiguous()?,
+            )?
+            .narrow(1, id as usize, 1)?
+            .squeeze(1)?
+            .to_vec1()?,
+            None => vec![0.0; rows],
+        };
+        let last = logits
+            .narrow(1, cfg.prompt.len() - 1, 1)?
+            .squeeze(1)?
+            .contiguous()?;
+        Ok((last, no_speech))
+    }
+
+    /// The logits of sampling step `step` with suppression and timestamp rules applied; `sampled`
+    /// holds each row's tokens so far.
+    pub(crate) fn apply(
+        &self,
+        last: &Tensor,
+        step: usize,
+        cfg: &DecodeConfig,
+        sampled: &[&[u32]],
+    ) -> candle_core::Result<Tensor> {
+        let mask = if step == 0 {
+            &self.begin_suppress
+        } else {
+            &self.suppress
+        };
+        let masked = last.broadcast_add(mask)?;
+        let Some(rules) = &cfg.timestamps else {
+            return Ok(masked);
+        };
+        let (b, vocab) = masked.dims2()?;
+        let mut flat: Vec<f32> = masked.flatten_all()?.to_vec1()?;
+        for (row, seq) in flat.chunks_exact_mut(vocab).zip(sampled) {
+            rules.apply(row, seq, cfg.eot);
+        }
+        Tensor::from_vec(flat, (b, vocab), masked.device())
+    }
+}
+
+/// Feed one token per row; the next logits `[rows, vocab]` (f32).
+pub(crate) fn step_logits(
+    model: &Whisper,
+    feed: &Tensor,
+    state: &mut DecoderState,
+) -> candle_core::Result<Tensor> {
+    let (logits, _) = model.decoder.step(feed, state, false)?;
+    logits.squeeze(1)?.to_dtype(DType::F32)
+}
+
 /// Decode every item of the encoder output `audio` `[B, S, d]` (greedy, or sampled when `temperature > 0`).
 pub fn greedy(
     model: &Whisper,
@@ -93,61 +295,21 @@ pub fn greedy(
     cfg: &DecodeConfig,
 ) -> candle_core::Result<Vec<Decoded>> {
     let b = audio.dim(0)?;
-    let vocab = model.config.vocab_size;
     let mut state = model.decoder.start(audio)?;
-    let prompt: Vec<u32> = (0..b).flat_map(|_| cfg.prompt.iter().copied()).collect();
-    let prompt = Tensor::from_vec(prompt, (b, cfg.prompt.len()), &model.device)?;
-    let (logits, _) = model.decoder.step(&prompt, &mut state, false)?;
-    let logits = logits.to_dtype(candle_core::DType::F32)?;
-    let no_speech: Vec<f32> = match cfg.no_speech {
-        Some(id) => {
-            candle_nn::ops::softmax_last_dim(&logits.narrow(1, 0, 1)?.squeeze(1)?.contiguous()?)?
-                .narrow(1, id as usize, 1)?
-                .squeeze(1)?
-                .to_vec1()?
-        }
-        None => vec![0.0; b],
-    };
-    let mut last = logits
-        .narrow(1, cfg.prompt.len() - 1, 1)?
-        .squeeze(1)?
-        .contiguous()?;
-    let mut mask = vec![0f32; vocab];
-    for &t in &cfg.suppress {
-        if let Some(m) = mask.get_mut(t as usize) {
-            *m = f32::NEG_INFINITY;
-        }
-    }
-    let suppress = Tensor::from_vec(mask.clone(), (1, vocab), &model.device)?;
-    for &t in &cfg.begin_suppress {
-        if let Some(m) = mask.get_mut(t as usize) {
-            *m = f32::NEG_INFINITY;
-        }
-    }
-    let begin_suppress = Tensor::from_vec(mask, (1, vocab), &model.device)?;
+    let masks = Masks::new(model, cfg)?;
+    let (mut last, no_speech) = masks.prompt(model, &mut state, cfg, b)?;
     let mut out: Vec<Decoded> = no_speech
         .into_iter()
         .map(|p| Decoded {
-            tokens: vec![],
-            probs: vec![],
-            avg_logprob: 0.0,
             no_speech_prob: p,
+            ..Decoded::default()
         })
         .collect();
     let mut done = vec![false; b];
     let mut rng = Rng(cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-    let budget = cfg.max_tokens.min(
-        model
-            .config
-            .max_target_positions
-            .saturating_sub(cfg.prompt.len() + 1),
-    );
-    for step in 0..budget {
-        let masked = last.broadcast_add(if step == 0 {
-            &begin_suppress
-        } else {
-            &suppress
-        })?;
+    for step in 0..masks.budget(model, cfg) {
+        let sampled: Vec<&[u32]> = out.iter().map(|d| d.tokens.as_slice()).collect();
+        let masked = masks.apply(&last, step, cfg, &sampled)?;
         let probs = candle_nn::ops::softmax_last_dim(&masked)?;
         let next = choose(&masked, cfg.temperature, &mut rng)?;
         let p_next: Vec<f32> = probs
@@ -169,8 +331,7 @@ pub fn greedy(
             break;
         }
         let feed = Tensor::from_vec(feed, (b, 1), &model.device)?;
-        let (logits, _) = model.decoder.step(&feed, &mut state, false)?;
-        last = logits.squeeze(1)?.to_dtype(candle_core::DType::F32)?;
+        last = step_logits(model, &feed, &mut state)?;
     }
     for d in &mut out {
         let n = d.probs.len().max(1) as f32;

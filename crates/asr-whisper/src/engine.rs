@@ -1,6 +1,7 @@
 //! [`WhisperEngine`]: a loaded Whisper model behind `hark_asr::Engine`.
 
 use crate::align::token_times;
+use crate::beam::beam_search;
 use crate::config::{GenerationConfig, WhisperConfig};
 use crate::decode::{compression_ratio, greedy, DecodeConfig, Decoded};
 use crate::error::WhisperError;
@@ -28,6 +29,7 @@ pub struct WhisperEngine {
     begin_suppress: Vec<u32>,
     alignment_heads: Vec<[usize; 2]>,
     multilingual: bool,
+    beam_size: usize,
 }
 
 /// A stable UUID-shaped id derived from the config text (FNV-1a), so restarts keep the same id.
@@ -112,6 +114,7 @@ impl WhisperEngine {
             begin_suppress,
             alignment_heads,
             multilingual,
+            beam_size: 1,
         })
     }
 
@@ -120,6 +123,50 @@ impl WhisperEngine {
     pub fn load_on_best_device(dir: &Path, name: &str) -> Result<Self, WhisperError> {
         let device = Device::cuda_if_available(0)?;
         Self::load(dir, name, device)
+    }
+
+    /// Decode with `n` beams at temperature 0 (1, the default, is greedy decoding). Beam search
+    /// costs about `n` times the decoder time.
+    pub fn set_beam_size(&mut self, n: usize) {
+        self.beam_size = n.max(1);
+    }
+
+    /// Whether the model knows more than English (and so takes a language token).
+    pub fn is_multilingual(&self) -> bool {
+        self.multilingual
+    }
+
+    /// Spoken-language probabilities for each window of the encoder output `audio` `[B, S, d]`,
+    /// most likely first, as OpenAI's `detect_language`: the decoder's distribution after
+    /// `<|startoftranscript|>`, restricted to the language tokens. Empty for English-only models.
+    pub fn detect_language(&self, audio: &Tensor) -> candle_core::Result<Vec<Vec<(String, f32)>>> {
+        let langs = &self.tokenizer.specials.languages;
+        let b = audio.dim(0)?;
+        if !self.multilingual || langs.is_empty() {
+            return Ok(vec![Vec::new(); b]);
+        }
+        let mut state = self.model.decoder.start(audio)?;
+        let sot = Tensor::from_vec(vec![self.tokenizer.specials.sot; b], (b, 1), audio.device())?;
+        let (logits, _) = self.model.decoder.step(&sot, &mut state, false)?;
+        let ids: Vec<u32> = langs.iter().map(|(t, _)| *t).collect();
+        let ids = Tensor::new(ids.as_slice(), audio.device())?;
+        let picked = logits
+            .squeeze(1)?
+            .to_dtype(DType::F32)?
+            .index_select(&ids, 1)?;
+        let probs: Vec<Vec<f32>> = candle_nn::ops::softmax_last_dim(&picked)?.to_vec2()?;
+        Ok(probs
+            .into_iter()
+            .map(|row| {
+                let mut v: Vec<(String, f32)> = langs
+                    .iter()
+                    .zip(row)
+                    .map(|((_, code), p)| (code.clone(), p))
+                    .collect();
+                v.sort_by(|a, b| b.1.total_cmp(&a.1));
+                v
+            })
+            .collect())
     }
 
     /// The device the model runs on, e.g. `Cpu`.
@@ -184,6 +231,10 @@ impl WhisperEngine {
             let sub = audio.index_select(&Tensor::new(ids.as_slice(), audio.device())?, 0)?;
             let cfg = DecodeConfig {
                 prompt: prompt.to_vec(),
+                sot_index: prompt
+                    .iter()
+                    .position(|t| *t == self.tokenizer.specials.sot)
+                    .unwrap_or(0),
                 eot: self.tokenizer.specials.eot,
                 no_speech: self.tokenizer.specials.no_speech,
                 suppress: self.suppress.clone(),
@@ -191,9 +242,15 @@ impl WhisperEngine {
                 max_tokens: 224,
                 temperature,
                 seed: k as u64,
+                timestamps: None,
             };
             let mut again = Vec::new();
-            for (&j, d) in todo.iter().zip(greedy(&self.model, &sub, &cfg)?) {
+            let decoded = if temperature == 0.0 && self.beam_size > 1 {
+                beam_search(&self.model, &sub, &cfg, self.beam_size, 1.0)?
+            } else {
+                greedy(&self.model, &sub, &cfg)?
+            };
+            for (&j, d) in todo.iter().zip(decoded) {
                 let silent =
                     d.no_speech_prob > NO_SPEECH_THRESHOLD && d.avg_logprob < LOGPROB_THRESHOLD;
                 let poor = compression_ratio(&self.tokenizer.decode(&d.tokens))
@@ -259,10 +316,21 @@ impl WhisperEngine {
             })
             .collect();
         let audio = self.model.encode(&mels, frames)?;
+        // Multilingual models: windows without a language get the detected one.
+        let mut languages: Vec<Option<String>> =
+            windows.iter().map(|w| w.options.language.clone()).collect();
+        if self.multilingual && languages.iter().any(Option::is_none) {
+            let detected = self.detect_language(&audio)?;
+            for (l, d) in languages.iter_mut().zip(detected) {
+                if l.is_none() {
+                    *l = d.into_iter().next().map(|(code, _)| code);
+                }
+            }
+        }
         // Windows with the same prompt (language, key terms) decode together as one batch.
         let mut groups: Vec<(Vec<u32>, Vec<usize>)> = Vec::new();
         for (i, w) in windows.iter().enumerate() {
-            let p = self.prompt(w.options.language.as_deref(), &w.options.keyterms);
+            let p = self.prompt(languages[i].as_deref(), &w.options.keyterms);
             match groups.iter_mut().find(|(gp, _)| *gp == p) {
                 Some(g) => g.1.push(i),
                 None => groups.push((p, vec![i])),
@@ -287,15 +355,21 @@ impl WhisperEngine {
                 out.push(Transcript {
                     words: vec![],
                     no_speech_prob: d.no_speech_prob,
+                    language: languages[i].clone().filter(|_| self.multilingual),
                 });
                 continue;
             }
             let positions = w.samples.len().min(max).div_ceil(2 * HOP_SAMPLES);
             let one = audio.narrow(0, i, 1)?;
+            let sot_index = prompt
+                .iter()
+                .position(|t| *t == self.tokenizer.specials.sot)
+                .unwrap_or(0);
             let times = token_times(
                 &self.model,
                 &one,
                 prompt,
+                sot_index,
                 &d.tokens,
                 eot,
                 &self.alignment_heads,
@@ -304,6 +378,7 @@ impl WhisperEngine {
             out.push(Transcript {
                 words: self.words(d, &times),
                 no_speech_prob: d.no_speech_prob,
+                language: languages[i].clone().filter(|_| self.multilingual),
             });
         }
         Ok(out)

@@ -14,6 +14,7 @@
 //! What it does not do: printing, networking, downloads, or the live streaming policy.
 
 mod align;
+mod beam;
 pub mod config;
 mod decode;
 mod engine;
@@ -24,7 +25,8 @@ pub mod model;
 mod tokenizer;
 
 pub use align::{dtw, token_times};
-pub use decode::{compression_ratio, greedy, DecodeConfig, Decoded};
+pub use beam::beam_search;
+pub use decode::{compression_ratio, greedy, segments, DecodeConfig, Decoded, TimestampRules};
 pub use engine::WhisperEngine;
 pub use error::WhisperError;
 pub use tokenizer::{Specials, WhisperTokenizer};

@@ -224,6 +224,15 @@ impl DecoderState {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// Keep rows `rows` (`[R]` u32) of the self-attention cache, in that order (beam search).
+    pub fn reorder(&mut self, rows: &Tensor) -> Result<()> {
+        for (k, v) in self.self_kv.iter_mut().flatten() {
+            *k = k.index_select(rows, 0)?;
+            *v = v.index_select(rows, 0)?;
+        }
+        Ok(())
+    }
 }
 
 impl Encoder {

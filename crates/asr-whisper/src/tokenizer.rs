@@ -15,6 +15,8 @@ pub struct Specials {
     pub no_speech: Option<u32>,
     /// `<|0.00|>`, the first timestamp token, if the vocabulary has them.
     pub timestamp_begin: Option<u32>,
+    /// Language tokens in vocabulary order with their codes (`en`, `de`, …); empty for English-only.
+    pub languages: Vec<(u32, String)>,
 }
 
 pub struct WhisperTokenizer {
@@ -46,7 +48,19 @@ impl WhisperTokenizer {
             transcribe: id("<|transcribe|>"),
             no_speech: id("<|nospeech|>").or_else(|| id("<|nocaptions|>")),
             timestamp_begin: id("<|0.00|>"),
+            languages: Vec::new(),
         };
+        let mut specials = specials;
+        // Language tokens sit between <|startoftranscript|> and <|translate|> in every Whisper
+        // vocabulary (99 of them, 100 from large-v3 on).
+        if let Some(translate) = id("<|translate|>") {
+            for t in specials.sot + 1..translate {
+                let text = inner.id_to_token(t).unwrap_or_default();
+                if let Some(code) = text.strip_prefix("<|").and_then(|c| c.strip_suffix("|>")) {
+                    specials.languages.push((t, code.to_owned()));
+                }
+            }
+        }
         Ok(Self { inner, specials })
     }
 

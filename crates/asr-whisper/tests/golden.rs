@@ -6,55 +6,9 @@ use candle_core::{Device, Tensor};
 use hark_asr::{AudioWindow, DecodeOptions, Engine};
 use hark_asr_whisper::mel::{log_mel_spectrogram, MelStream};
 use hark_asr_whisper::{greedy, DecodeConfig, WhisperEngine, WhisperTokenizer};
-use std::collections::HashMap;
-use std::path::PathBuf;
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
-}
-
-fn golden() -> HashMap<String, Tensor> {
-    candle_core::safetensors::load(fixtures().join("golden.safetensors"), &Device::Cpu)
-        .expect("golden.safetensors")
-}
-
-fn vec_f32(t: &Tensor) -> Vec<f32> {
-    t.flatten_all()
-        .and_then(|t| t.to_dtype(candle_core::DType::F32))
-        .and_then(|t| t.to_vec1())
-        .expect("f32")
-}
-
-fn ids(t: &Tensor) -> Vec<u32> {
-    t.to_dtype(candle_core::DType::I64)
-        .and_then(|t| t.to_vec1::<i64>())
-        .expect("ids")
-        .into_iter()
-        .map(|v| v as u32)
-        .collect()
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
-fn rel_err(ours: &[f32], reference: &[f32]) -> f32 {
-    let scale = reference
-        .iter()
-        .map(|v| v.abs())
-        .fold(0.0, f32::max)
-        .max(1e-6);
-    max_abs_diff(ours, reference) / scale
-}
-
-fn engine() -> WhisperEngine {
-    WhisperEngine::load(&fixtures().join("tiny-random"), "tiny-random", Device::Cpu)
-        .expect("load fixture model")
-}
+mod support;
+use support::{engine, fixtures, golden, ids, max_abs_diff, rel_err, vec_f32};
 
 #[test]
 fn mel_matches_openai_whisper_for_80_and_128_bins() {
@@ -107,6 +61,7 @@ fn encoder_decoder_and_greedy_match_transformers() {
     let spec = &e.tokenizer().specials;
     let cfg = DecodeConfig {
         prompt: prefix,
+        sot_index: 0,
         eot: spec.eot,
         no_speech: None,
         suppress: vec![],
@@ -114,6 +69,7 @@ fn encoder_decoder_and_greedy_match_transformers() {
         max_tokens: 10,
         temperature: 0.0,
         seed: 0,
+        timestamps: None,
     };
     let out = greedy(model, &enc, &cfg).expect("greedy");
     assert_eq!(out[0].tokens, ids(&g["greedy"]));

@@ -46,6 +46,8 @@ pub struct Transcript {
     pub words: Vec<WordTiming>,
     /// Probability that the window holds no speech.
     pub no_speech_prob: f32,
+    /// The language the window was decoded in (given or detected), for multilingual models.
+    pub language: Option<String>,
 }
 
 /// A speech-to-text model. Owned by exactly one inference thread, so methods take `&mut self`.

@@ -39,6 +39,7 @@ impl Engine for Recorder {
                     confidence: 1.0,
                 }],
                 no_speech_prob: 0.0,
+                language: None,
             })
             .collect())
     }

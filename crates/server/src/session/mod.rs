@@ -102,6 +102,7 @@ impl Session {
             request_id: setup.request_id.clone(),
             model: setup.scheduler.descriptor().clone(),
             punctuate: p.punctuation_on(),
+            multi_language: p.language == "multi",
             extra: p.extra.iter().cloned().collect(),
             engine_rate_hz: rate,
         });

@@ -13,6 +13,8 @@ pub struct ResultContext {
     pub request_id: String,
     pub model: ModelDescriptor,
     pub punctuate: bool,
+    /// `language=multi`: report the language of each window and word.
+    pub multi_language: bool,
     pub extra: BTreeMap<String, String>,
     pub engine_rate_hz: u32,
 }
@@ -61,7 +63,10 @@ impl ResultContext {
                     start: clamp(t.start_s),
                     end: clamp(t.end_s.max(t.start_s)),
                     confidence: t.confidence.clamp(0.0, 1.0),
-                    language: None,
+                    language: self
+                        .multi_language
+                        .then(|| transcript.language.clone())
+                        .flatten(),
                     speaker: None,
                     punctuated_word: self.punctuate.then(|| t.text.trim().to_owned()),
                 })
@@ -74,7 +79,12 @@ impl ResultContext {
             is_final: true,
             speech_final: false,
             channel: Channel {
-                alternatives: vec![Alternative::from_words(words)],
+                alternatives: vec![Alternative {
+                    languages: self
+                        .multi_language
+                        .then(|| transcript.language.clone().into_iter().collect()),
+                    ..Alternative::from_words(words)
+                }],
             },
             metadata: ResultsMetadata {
                 request_id: self.request_id.clone(),

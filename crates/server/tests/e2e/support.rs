@@ -61,6 +61,7 @@ impl Engine for CountingEngine {
                         },
                     ],
                     no_speech_prob: 0.0,
+                    language: None,
                 }
             })
             .collect())

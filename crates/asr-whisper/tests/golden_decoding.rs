@@ -1,0 +1,222 @@
+//! Decoding parity with openai-whisper, through `fixtures/make_fixtures.py`: timestamp rules,
+//! beam search, word timings from `find_alignment`, and the multilingual 128-mel model (tokenizer,
+//! language detection, language-token prompts).
+
+use candle_core::{Device, Tensor};
+use hark_asr::{AudioWindow, DecodeOptions, Engine};
+use hark_asr_whisper::{
+    beam_search, greedy, segments, token_times, DecodeConfig, TimestampRules, WhisperEngine,
+};
+
+mod support;
+use support::{engine, fixtures, golden, ids, rel_err, vec_f32};
+
+/// The encoder output for the first 200 frames of a golden mel (`key`, `n_mels` rows).
+fn encode_first_200(e: &WhisperEngine, key: &str, n_mels: usize) -> Tensor {
+    let mel = vec_f32(&golden()[key]);
+    let frames = mel.len() / n_mels;
+    let first: Vec<f32> = (0..n_mels)
+        .flat_map(|m| mel[m * frames..m * frames + 200].to_vec())
+        .collect();
+    e.model().encode(&[first], 200).expect("encode")
+}
+
+fn config(e: &WhisperEngine, prompt: Vec<u32>, max_tokens: usize) -> DecodeConfig {
+    DecodeConfig {
+        prompt,
+        sot_index: 0,
+        eot: e.tokenizer().specials.eot,
+        no_speech: None,
+        suppress: vec![],
+        begin_suppress: vec![],
+        max_tokens,
+        temperature: 0.0,
+        seed: 0,
+        timestamps: None,
+    }
+}
+
+#[test]
+fn timestamp_rules_match_openai() {
+    let e = engine();
+    let enc = encode_first_200(&e, "mel80", 80);
+    let s = &e.tokenizer().specials;
+    let begin = s.timestamp_begin.expect("timestamps");
+    let mut cfg = config(&e, vec![s.sot], 16);
+    cfg.timestamps = Some(TimestampRules {
+        begin,
+        no_timestamps: s.no_timestamps,
+        max_initial_index: Some(50),
+    });
+    let out = greedy(e.model(), &enc, &cfg).expect("greedy");
+    let want: Vec<u32> = ids(&golden()["ts_greedy"])
+        .into_iter()
+        .filter(|t| *t != s.eot)
+        .collect();
+    assert_eq!(out[0].tokens, want);
+    // The reference sequence pairs its timestamps; segments read them back as seconds.
+    let segs = segments(&out[0].tokens, begin);
+    assert!(!segs.is_empty());
+    assert!((segs[0].0 - (want[0] - begin) as f32 * 0.02).abs() < 1e-6);
+    for w in segs.windows(2) {
+        assert!(w[0].0 <= w[0].1 && w[0].1 <= w[1].0, "{segs:?}");
+    }
+    assert_eq!(
+        segments(&[begin + 5, 100, 200, begin + 10, begin + 10, 300], begin),
+        vec![
+            (5.0 * 0.02, 10.0 * 0.02, vec![100, 200]),
+            (10.0 * 0.02, 10.0 * 0.02, vec![300])
+        ]
+    );
+}
+
+#[test]
+fn beam_search_matches_openai() {
+    let e = engine();
+    let enc = encode_first_200(&e, "mel80", 80);
+    let s = &e.tokenizer().specials;
+    let special = |t: &str| {
+        e.tokenizer()
+            .encode(t)
+            .first()
+            .copied()
+            .expect("special token")
+    };
+    // openai-whisper always suppresses these (suppress_tokens=[] adds nothing else).
+    let mut fixed = vec![
+        special("<|transcribe|>"),
+        special("<|translate|>"),
+        s.sot,
+        special("<|startofprev|>"),
+        special("<|startoflm|>"),
+    ];
+    fixed.extend(s.no_speech);
+    let mut cfg = config(&e, vec![s.sot, s.no_timestamps], 20);
+    cfg.suppress = fixed.clone();
+    cfg.begin_suppress = fixed;
+    let out = beam_search(e.model(), &enc, &cfg, 3, 1.0).expect("beam");
+    let g = golden();
+    assert_eq!(out[0].tokens, ids(&g["beam_tokens"]));
+    let want = vec_f32(&g["beam_avg_logprob"])[0];
+    assert!(
+        (out[0].avg_logprob - want).abs() < 1e-3,
+        "{} vs {want}",
+        out[0].avg_logprob
+    );
+    // One beam is greedy decoding.
+    let one = beam_search(e.model(), &enc, &cfg, 1, 1.0).expect("beam 1");
+    let greedy_out = greedy(e.model(), &enc, &cfg).expect("greedy");
+    assert_eq!(one[0].tokens, greedy_out[0].tokens);
+}
+
+#[test]
+fn word_timings_match_openai_find_alignment() {
+    let e = engine();
+    let enc = encode_first_200(&e, "mel80", 80);
+    let g = golden();
+    let s = &e.tokenizer().specials;
+    let tokens = ids(&g["align_tokens"]);
+    let frames = ids(&g["align_frames"])[0] as usize;
+    let times = token_times(
+        e.model(),
+        &enc,
+        &[s.sot, s.no_timestamps],
+        0,
+        &tokens,
+        s.eot,
+        &e.generation().alignment_heads,
+        frames / 2,
+    )
+    .expect("alignment");
+    let (starts, ends) = (vec_f32(&g["align_start"]), vec_f32(&g["align_end"]));
+    let mut at = 0;
+    for (k, len) in ids(&g["align_word_len"]).into_iter().enumerate() {
+        let (a, b) = (times[at], times[at + len as usize]);
+        assert!(
+            (a - starts[k]).abs() < 1e-4 && (b - ends[k]).abs() < 1e-4,
+            "word {k}: ours {a}-{b}, openai {}-{}",
+            starts[k],
+            ends[k]
+        );
+        at += len as usize;
+    }
+    assert_eq!(at, tokens.len());
+}
+
+fn ml_engine() -> WhisperEngine {
+    WhisperEngine::load(
+        &fixtures().join("tiny-random-ml"),
+        "tiny-random-ml",
+        Device::Cpu,
+    )
+    .expect("load multilingual fixture")
+}
+
+#[test]
+fn multilingual_128_mel_model_matches_the_references() {
+    let e = ml_engine();
+    let g = golden();
+    assert!(e.is_multilingual());
+    assert_eq!(e.config().num_mel_bins, 128);
+    // Tokenizer: ids identical to openai-whisper's multilingual tiktoken, and back to the text.
+    let text = " Wir, das Volk der Vereinigten Staaten — nous, le peuple — 我们人民, 1787.";
+    assert_eq!(e.tokenizer().encode(text), ids(&g["ml_sample_ids"]));
+    assert_eq!(e.tokenizer().decode(&e.tokenizer().encode(text)), text);
+    let langs = &e.tokenizer().specials.languages;
+    let mut want_ids = ids(&g["ml_lang_ids"]);
+    want_ids.sort_unstable();
+    assert_eq!(langs.iter().map(|(t, _)| *t).collect::<Vec<_>>(), want_ids);
+    assert_eq!((langs[0].1.as_str(), langs[99].1.as_str()), ("en", "yue"));
+    // Network on 128 mel bins with a language prompt.
+    let enc = encode_first_200(&e, "mel128", 128);
+    let prefix = ids(&g["ml_prefix"]);
+    assert_eq!(e.tokenizer().language("de-DE"), Some(prefix[1]));
+    let mut state = e.model().decoder.start(&enc).expect("start");
+    let t = Tensor::from_vec(prefix.clone(), (1, prefix.len()), &Device::Cpu).expect("t");
+    let (logits, _) = e.model().decoder.step(&t, &mut state, false).expect("step");
+    let last = logits.narrow(1, prefix.len() - 1, 1).expect("last");
+    let err = rel_err(&vec_f32(&last), &vec_f32(&g["ml_logits_last"]));
+    assert!(err <= 1e-4, "decoder logits relative error {err}");
+    // Language detection: the softmax of the reference's language logits (given in openai's
+    // order of language ids).
+    let ref_ids = ids(&g["ml_lang_ids"]);
+    let lang_logits = vec_f32(&g["ml_lang_logits"]);
+    let max = lang_logits.iter().copied().fold(f32::MIN, f32::max);
+    let z: f32 = lang_logits.iter().map(|v| (v - max).exp()).sum();
+    let detected = e.detect_language(&enc).expect("detect").remove(0);
+    assert_eq!(detected.len(), 100);
+    for (code, p) in &detected {
+        let id = langs.iter().find(|(_, c)| c == code).expect("code").0;
+        let k = ref_ids.iter().position(|t| *t == id).expect("id");
+        let want = (lang_logits[k] - max).exp() / z;
+        assert!((p - want).abs() < 1e-5, "{code}: {p} vs {want}");
+    }
+    assert!(detected.windows(2).all(|w| w[0].1 >= w[1].1));
+}
+
+#[test]
+fn multilingual_engine_detects_or_follows_the_language() {
+    let mut e = ml_engine();
+    let audio = vec_f32(&golden()["audio_16k"]);
+    let window = |language: Option<&str>| AudioWindow {
+        samples: audio[..32_000].to_vec(),
+        options: DecodeOptions {
+            language: language.map(str::to_owned),
+            keyterms: vec![],
+        },
+    };
+    let out = e
+        .transcribe_batch(&[window(None), window(Some("fr"))])
+        .expect("batch");
+    // The engine's own view of the window: its log-mel of the same 2 s.
+    let mel = hark_asr_whisper::mel::log_mel_spectrogram(&audio[..32_000], 128);
+    let frames = mel.len() / 128;
+    let enc = e.model().encode(&[mel], frames).expect("encode");
+    let top = e.detect_language(&enc).expect("detect")[0][0].0.clone();
+    assert_eq!(out[0].language.as_deref(), Some(top.as_str()));
+    assert_eq!(out[1].language.as_deref(), Some("fr"));
+    // English-only models report no language.
+    let mut en = engine();
+    let out = en.transcribe_batch(&[window(None)]).expect("en");
+    assert_eq!(out[0].language, None);
+}

@@ -1,0 +1,54 @@
+//! Shared by the golden tests: the fixture files and tensor helpers.
+#![allow(dead_code)]
+
+use candle_core::{Device, Tensor};
+use hark_asr_whisper::WhisperEngine;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+pub fn golden() -> HashMap<String, Tensor> {
+    candle_core::safetensors::load(fixtures().join("golden.safetensors"), &Device::Cpu)
+        .expect("golden.safetensors")
+}
+
+pub fn vec_f32(t: &Tensor) -> Vec<f32> {
+    t.flatten_all()
+        .and_then(|t| t.to_dtype(candle_core::DType::F32))
+        .and_then(|t| t.to_vec1())
+        .expect("f32")
+}
+
+pub fn ids(t: &Tensor) -> Vec<u32> {
+    t.to_dtype(candle_core::DType::I64)
+        .and_then(|t| t.to_vec1::<i64>())
+        .expect("ids")
+        .into_iter()
+        .map(|v| v as u32)
+        .collect()
+}
+
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+pub fn rel_err(ours: &[f32], reference: &[f32]) -> f32 {
+    let scale = reference
+        .iter()
+        .map(|v| v.abs())
+        .fold(0.0, f32::max)
+        .max(1e-6);
+    max_abs_diff(ours, reference) / scale
+}
+
+pub fn engine() -> WhisperEngine {
+    WhisperEngine::load(&fixtures().join("tiny-random"), "tiny-random", Device::Cpu)
+        .expect("load fixture model")
+}
