@@ -56,18 +56,14 @@ impl WhisperEngine {
         let config = WhisperConfig::load(&dir.join("config.json"))?;
         let generation = GenerationConfig::load_or_default(&dir.join("generation_config.json"))?;
         let tokenizer = WhisperTokenizer::load(&dir.join("tokenizer.json"))?;
-        let weights = dir.join("model.safetensors");
-        if !weights.exists() {
-            return Err(WhisperError::MissingFile {
-                path: weights.display().to_string(),
-                detail: "not found (sharded checkpoints are not supported yet)".into(),
-            });
-        }
-        let tensors = candle_core::safetensors::load(&weights, &device)
-            .map_err(|e| WhisperError::WeightMismatch(format!("{}: {e}", weights.display())))?;
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
-        let model = Whisper::load(config.clone(), vb, device)
-            .map_err(|e| WhisperError::WeightMismatch(e.to_string()))?;
+        let weights = crate::weights::load(dir, &device)?;
+        let source = weights.source.clone();
+        let mut quantized = weights.quantized;
+        let vb = VarBuilder::from_tensors(weights.dense, DType::F32, &device);
+        let mut model = Whisper::load(config.clone(), vb, device)
+            .map_err(|e| WhisperError::WeightMismatch(format!("{source}: {e}")))?;
+        let n_quantized = model.decoder.quantize(&mut quantized)?;
+        tracing::debug!(%source, n_quantized, "whisper weights loaded");
         let s = &tokenizer.specials;
         let mut suppress: Vec<u32> = config
             .suppress_tokens

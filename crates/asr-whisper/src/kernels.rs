@@ -10,6 +10,7 @@
 //!
 //! Other devices and dtypes (CUDA, f16) use candle's own operations.
 
+use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{
     CpuStorage, CustomOp1, CustomOp2, DType, Device, InplaceOp1, Layout, Result, Shape, Tensor,
 };
@@ -278,29 +279,56 @@ pub fn matmul_t(w: &Tensor, x: &Tensor) -> Result<Tensor> {
     w.matmul(&x.t()?.contiguous()?)?.t()?.contiguous()
 }
 
-/// A linear layer whose forward pass takes the matrix-vector fast path for a few rows (one
-/// decoding step of a few streams) and candle's batched matmul otherwise.
-pub struct Linear {
-    inner: candle_nn::Linear,
+/// A linear layer. Dense: the matrix-vector fast path for a few rows (one decoding step of a few
+/// streams), candle's batched matmul otherwise. Quantized: candle's quantized matmul (decoder only).
+pub enum Linear {
+    Dense(candle_nn::Linear),
+    Quantized {
+        weight: QMatMul,
+        bias: Option<Tensor>,
+    },
 }
 
 impl Linear {
     pub fn new(inner: candle_nn::Linear) -> Self {
-        Self { inner }
+        Self::Dense(inner)
+    }
+
+    /// The same layer with its weight replaced by `weight` (quantized), keeping the bias.
+    pub fn quantize(&mut self, weight: QTensor) -> Result<()> {
+        let bias = match self {
+            Self::Dense(l) => l.bias().cloned(),
+            Self::Quantized { bias, .. } => bias.clone(),
+        };
+        *self = Self::Quantized {
+            weight: QMatMul::from_qtensor(weight)?,
+            bias,
+        };
+        Ok(())
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let inner = match self {
+            Self::Dense(inner) => inner,
+            Self::Quantized { weight, bias } => {
+                let y = candle_core::Module::forward(weight, x)?;
+                return match bias {
+                    Some(b) => y.broadcast_add(b),
+                    None => Ok(y),
+                };
+            }
+        };
         let dims = x.dims();
         let (last, lead) = match dims.split_last() {
             Some((l, lead)) => (*l, lead),
             None => candle_core::bail!("linear: scalar input"),
         };
         let rows: usize = lead.iter().product();
-        if rows > MAX_GEMV_ROWS || !fast_path(x) || !fast_path(self.inner.weight()) {
-            return candle_core::Module::forward(&self.inner, x);
+        if rows > MAX_GEMV_ROWS || !fast_path(x) || !fast_path(inner.weight()) {
+            return candle_core::Module::forward(inner, x);
         }
-        let y = matmul_t(self.inner.weight(), &x.reshape((rows, last))?)?;
-        let y = match self.inner.bias() {
+        let y = matmul_t(inner.weight(), &x.reshape((rows, last))?)?;
+        let y = match inner.bias() {
             Some(b) => y.broadcast_add(b)?,
             None => y,
         };

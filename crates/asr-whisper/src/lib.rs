@@ -23,6 +23,7 @@ mod kernels;
 pub mod mel;
 pub mod model;
 mod tokenizer;
+pub mod weights;
 
 pub use align::{dtw, token_times};
 pub use beam::beam_search;

@@ -5,8 +5,10 @@
 use crate::config::WhisperConfig;
 use crate::kernels;
 use crate::kernels::Linear;
+use candle_core::quantized::QTensor;
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{embedding, layer_norm, Embedding, LayerNorm, VarBuilder};
+use std::collections::HashMap;
 
 fn linear(d_in: usize, d_out: usize, vb: VarBuilder) -> Result<Linear> {
     candle_nn::linear(d_in, d_out, vb).map(Linear::new)
@@ -204,6 +206,8 @@ pub struct Encoder {
 /// The decoder half.
 pub struct Decoder {
     tokens: Embedding,
+    /// The output projection, quantized (the embedding stays dense for lookups).
+    logits_q: Option<candle_core::quantized::QMatMul>,
     positions: Tensor,
     layers: Vec<DecoderLayer>,
     ln: LayerNorm,
@@ -283,11 +287,48 @@ impl Decoder {
             })
             .collect::<Result<_>>()?;
         Ok(Self {
+            logits_q: None,
             tokens: embedding(c.vocab_size, d, vb.pp("embed_tokens"))?,
             positions: vb.get((c.max_target_positions, d), "embed_positions.weight")?,
             layers,
             ln: layer_norm(d, 1e-5, vb.pp("layer_norm"))?,
         })
+    }
+
+    /// Swap in quantized weights (HF names, `model.decoder.` prefix) for the matrices a decoding
+    /// step multiplies; returns how many were swapped.
+    pub fn quantize(&mut self, weights: &mut HashMap<String, QTensor>) -> Result<usize> {
+        let mut n = 0;
+        let mut take = |name: String, l: &mut Linear| -> Result<()> {
+            if let Some(q) = weights.remove(&name) {
+                l.quantize(q)?;
+                n += 1;
+            }
+            Ok(())
+        };
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            let p = format!("model.decoder.layers.{i}");
+            let a = &mut layer.block.attn;
+            take(format!("{p}.self_attn.q_proj.weight"), &mut a.q)?;
+            take(format!("{p}.self_attn.k_proj.weight"), &mut a.k)?;
+            take(format!("{p}.self_attn.v_proj.weight"), &mut a.v)?;
+            take(format!("{p}.self_attn.out_proj.weight"), &mut a.out)?;
+            take(
+                format!("{p}.encoder_attn.q_proj.weight"),
+                &mut layer.cross.q,
+            )?;
+            take(
+                format!("{p}.encoder_attn.out_proj.weight"),
+                &mut layer.cross.out,
+            )?;
+            take(format!("{p}.fc1.weight"), &mut layer.block.mlp.fc1)?;
+            take(format!("{p}.fc2.weight"), &mut layer.block.mlp.fc2)?;
+        }
+        if let Some(q) = weights.remove("model.decoder.embed_tokens.weight") {
+            self.logits_q = Some(candle_core::quantized::QMatMul::from_qtensor(q)?);
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Start decoding against an encoder output `[B, S, d]`.
@@ -355,7 +396,11 @@ impl Decoder {
         state.len += l;
         let x = self.ln.forward(&x)?;
         let (b, l, d) = x.dims3()?;
-        let logits = kernels::matmul_t(self.tokens.embeddings(), &x.reshape((b * l, d))?)?;
+        let rows = x.reshape((b * l, d))?;
+        let logits = match &self.logits_q {
+            Some(q) => candle_core::Module::forward(q, &rows)?,
+            None => kernels::matmul_t(self.tokens.embeddings(), &rows)?,
+        };
         let logits = logits.reshape((b, l, ()))?;
         Ok((logits, cross_weights))
     }

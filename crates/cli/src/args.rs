@@ -36,6 +36,17 @@ pub enum ModelsCommand {
     },
     /// List complete models in the Hugging Face cache ($HF_HOME/hub).
     List,
+    /// Write a copy of a model with its decoder weights quantized (GGUF), for faster decoding on CPU.
+    /// The encoder stays f32. Serve the result with `hark serve --model OUT`.
+    Quantize {
+        /// Model directory or the name of a pulled model.
+        model: PathBuf,
+        /// Output directory (gets config, tokenizer and model.gguf).
+        out: PathBuf,
+        /// q8_0 (near-lossless), q5_0, q5_1, q4_0 or q4_1.
+        #[arg(long = "type", default_value = "q8_0")]
+        kind: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -66,6 +77,9 @@ pub struct ServeArgs {
     /// such as `nova-3` and `general` always reach the default model.
     #[arg(long, env = "HARK_MODEL_NAME")]
     pub model_name: Option<String>,
+    /// Beam search width at temperature 0 (1 = greedy). Costs about this many times the decoder time.
+    #[arg(long, env = "HARK_BEAM_SIZE", default_value_t = 1)]
+    pub beam_size: usize,
     /// Concurrent streams (channels) per model; one more is refused with 429.
     #[arg(long, env = "HARK_MAX_STREAMS", default_value_t = 16)]
     pub max_streams: usize,

@@ -43,6 +43,23 @@ fn models(cmd: ModelsCommand) -> anyhow::Result<()> {
                 );
             }
         }
+        ModelsCommand::Quantize { model, out, kind } => {
+            let Some(dtype) = hark_asr_whisper::weights::parse_quantization(&kind) else {
+                bail!("unknown quantization `{kind}`: use q8_0, q5_0, q5_1, q4_0 or q4_1");
+            };
+            let requested = model.to_string_lossy().into_owned();
+            let src = hark_asr::models::find_local(&requested).unwrap_or(model);
+            let report = hark_asr_whisper::weights::quantize_model(&src, &out, dtype)
+                .with_context(|| format!("quantizing {}", src.display()))?;
+            println!(
+                "wrote {} ({:.1} MB): {} decoder matrices as {kind}, {} tensors f32",
+                out.join("model.gguf").display(),
+                report.bytes_written as f64 / 1e6,
+                report.quantized_tensors,
+                report.dense_tensors
+            );
+            println!("run it with: hark serve --model {}", out.display());
+        }
     }
     Ok(())
 }
@@ -96,8 +113,9 @@ fn load_models(args: &ServeArgs) -> anyhow::Result<ModelRegistry> {
         ),
     };
     let started = std::time::Instant::now();
-    let engine = WhisperEngine::load_on_best_device(&dir, &name)
+    let mut engine = WhisperEngine::load_on_best_device(&dir, &name)
         .with_context(|| format!("loading the model in {}", dir.display()))?;
+    engine.set_beam_size(args.beam_size);
     let c = engine.config();
     tracing::info!(model = %name, device = %engine.device_name(), d_model = c.d_model, layers = c.encoder_layers + c.decoder_layers,
         n_mels = c.num_mel_bins, window_s = c.max_window_samples() as f64 / 16_000.0, load_ms = started.elapsed().as_millis() as u64, "model loaded");

@@ -277,3 +277,48 @@ fn models_list_shows_cached_models_and_serve_accepts_their_names() {
     );
     let _ = std::fs::remove_dir_all(&home);
 }
+
+#[test]
+fn models_quantize_writes_a_servable_gguf_model() {
+    let out_dir = std::env::temp_dir().join(format!("hark-quantized-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../asr-whisper/fixtures/tiny-random"
+    );
+    let bad = hark()
+        .args(["models", "quantize", fixture])
+        .arg(&out_dir)
+        .args(["--type", "q3_k"])
+        .output()
+        .expect("run");
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown quantization"));
+    let ok = hark()
+        .args(["models", "quantize", fixture])
+        .arg(&out_dir)
+        .output()
+        .expect("run");
+    let said = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success() && said.contains("17 decoder matrices as q8_0"),
+        "{said}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let (mut child, addr) =
+        spawn_listening(hark().args(["serve", "--model"]).arg(&out_dir).args([
+            "--beam-size",
+            "3",
+            "--listen",
+            "127.0.0.1:0",
+        ]));
+    let mut tcp = std::net::TcpStream::connect(&addr).expect("connect");
+    tcp.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let mut reply = String::new();
+    tcp.read_to_string(&mut reply).expect("read");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    let _ = std::fs::remove_dir_all(&out_dir);
+}

@@ -1,0 +1,153 @@
+//! Weight formats beyond one `model.safetensors`: sharded checkpoints and quantized GGUF files,
+//! each built here from the fixture model in the real file format.
+
+use candle_core::{Device, Tensor};
+use hark_asr::{AudioWindow, DecodeOptions, Engine};
+use hark_asr_whisper::weights::{parse_quantization, quantize_model};
+use hark_asr_whisper::WhisperEngine;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+mod support;
+use support::{fixtures, golden, ids, rel_err, vec_f32};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hark-weights-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn copy_text_files(to: &Path) {
+    for f in ["config.json", "generation_config.json", "tokenizer.json"] {
+        std::fs::copy(fixtures().join("tiny-random").join(f), to.join(f)).expect("copy");
+    }
+}
+
+/// Decoder logits at the golden prefix, for the model in `dir`.
+fn prefix_logits(dir: &Path) -> Vec<f32> {
+    let e = WhisperEngine::load(dir, "m", Device::Cpu).expect("load");
+    let g = golden();
+    let mel = vec_f32(&g["mel80"]);
+    let frames = mel.len() / 80;
+    let first: Vec<f32> = (0..80)
+        .flat_map(|m| mel[m * frames..m * frames + 200].to_vec())
+        .collect();
+    let enc = e.model().encode(&[first], 200).expect("encode");
+    let prefix = ids(&g["prefix"]);
+    let mut state = e.model().decoder.start(&enc).expect("start");
+    let t = Tensor::from_vec(prefix.clone(), (1, prefix.len()), &Device::Cpu).expect("t");
+    let (logits, _) = e.model().decoder.step(&t, &mut state, false).expect("step");
+    vec_f32(&logits.narrow(1, prefix.len() - 1, 1).expect("last"))
+}
+
+#[test]
+fn sharded_checkpoints_load_like_one_file() {
+    let dir = scratch("sharded");
+    copy_text_files(&dir);
+    let all = candle_core::safetensors::load(
+        fixtures().join("tiny-random/model.safetensors"),
+        &Device::Cpu,
+    )
+    .expect("fixture weights");
+    let (mut a, mut b) = (HashMap::new(), HashMap::new());
+    let mut map = serde_json::Map::new();
+    for (k, v) in all {
+        let shard = if k.contains("encoder") {
+            "model-00001-of-00002.safetensors"
+        } else {
+            "model-00002-of-00002.safetensors"
+        };
+        map.insert(k.clone(), shard.into());
+        if k.contains("encoder") {
+            &mut a
+        } else {
+            &mut b
+        }
+        .insert(k, v);
+    }
+    candle_core::safetensors::save(&a, dir.join("model-00001-of-00002.safetensors")).expect("a");
+    candle_core::safetensors::save(&b, dir.join("model-00002-of-00002.safetensors")).expect("b");
+    let index = serde_json::json!({ "metadata": {}, "weight_map": map });
+    std::fs::write(dir.join("model.safetensors.index.json"), index.to_string()).expect("index");
+    let err = rel_err(&prefix_logits(&dir), &vec_f32(&golden()["logits_last"]));
+    assert!(err <= 1e-4, "sharded logits relative error {err}");
+
+    std::fs::remove_file(dir.join("model-00002-of-00002.safetensors")).expect("rm");
+    let msg = WhisperEngine::load(&dir, "m", Device::Cpu)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        msg.contains("model-00002-of-00002.safetensors") && msg.contains("shard"),
+        "{msg}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn quantized_gguf_models_load_and_stay_close_to_f32() {
+    let dir = scratch("q8");
+    let q8 = parse_quantization("Q8_0").expect("q8_0");
+    assert_eq!(parse_quantization("q3_k"), None);
+    let report = quantize_model(&fixtures().join("tiny-random"), &dir, q8).expect("quantize");
+    // Per decoder layer: self q/k/v/out, cross q/out, fc1, fc2; plus the output projection.
+    assert_eq!(report.quantized_tensors, 2 * 8 + 1);
+    assert!(dir.join("model.gguf").exists() && dir.join("tokenizer.json").exists());
+
+    let reference = vec_f32(&golden()["logits_last"]);
+    let err8 = rel_err(&prefix_logits(&dir), &reference);
+    assert!(
+        err8 > 0.0 && err8 <= 0.02,
+        "q8_0 logits relative error {err8}"
+    );
+    let q4_dir = scratch("q4");
+    quantize_model(
+        &fixtures().join("tiny-random"),
+        &q4_dir,
+        parse_quantization("q4_0").expect("q4_0"),
+    )
+    .expect("quantize q4");
+    let err4 = rel_err(&prefix_logits(&q4_dir), &reference);
+    assert!(
+        err4 > err8 && err4 <= 0.15,
+        "q4_0 error {err4} vs q8_0 {err8}"
+    );
+
+    // The engine runs on it end to end.
+    let mut e = WhisperEngine::load(&dir, "q8", Device::Cpu).expect("load q8");
+    let audio = vec_f32(&golden()["audio_16k"]);
+    let out = e
+        .transcribe_batch(&[AudioWindow {
+            samples: audio[..32_000].to_vec(),
+            options: DecodeOptions::default(),
+        }])
+        .expect("transcribe");
+    assert_eq!(out.len(), 1);
+
+    // Two GGUF files and no model.gguf: refuse to guess.
+    std::fs::rename(dir.join("model.gguf"), dir.join("a.gguf")).expect("mv");
+    std::fs::copy(dir.join("a.gguf"), dir.join("b.gguf")).expect("cp");
+    let msg = WhisperEngine::load(&dir, "m", Device::Cpu)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(msg.contains("a.gguf, b.gguf"), "{msg}");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&q4_dir);
+}
+
+#[test]
+fn a_directory_without_weights_says_what_it_looked_for() {
+    let dir = scratch("empty");
+    copy_text_files(&dir);
+    let msg = WhisperEngine::load(&dir, "m", Device::Cpu)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        msg.contains("model.safetensors") && msg.contains("index.json") && msg.contains(".gguf"),
+        "{msg}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
