@@ -1,15 +1,17 @@
 //! # hark-asr-whisper — the Whisper engine on candle
 //!
 //! What this crate does:
-//! - loads a Whisper checkpoint in the Hugging Face layout (`config.json`, `model.safetensors` in
-//!   f32/f16/bf16, `tokenizer.json`, `generation_config.json`), any size, 80 or 128 mel bins, with
-//!   the window length taken from `max_source_positions`;
+//! - loads a Whisper checkpoint in the Hugging Face layout (`config.json`, `tokenizer.json`,
+//!   `generation_config.json`; weights as `model.safetensors` in f32/f16/bf16, a sharded checkpoint,
+//!   or GGUF with quantized decoder matrices — [`weights`], which also writes such files), any
+//!   size, 80 or 128 mel bins, with the window length taken from `max_source_positions`;
 //! - computes OpenAI's log-mel spectrogram, in one go or incrementally ([`mel`]);
 //! - runs our own implementation of the network ([`model`]), batched, with cross-attention
-//!   weights available for alignment;
-//! - greedy decoding with OpenAI's temperature fallback (compression-ratio and log-prob thresholds),
-//!   suppress tokens, no-speech probability, key terms as a `<|startofprev|>` prompt, and word timestamps by DTW over
-//!   the alignment heads' cross-attention, behind `hark_asr::Engine` ([`WhisperEngine`]).
+//!   weights available for alignment, and CPU fast paths where candle's kernels are slow;
+//! - greedy decoding or beam search ([`beam_search`]) with OpenAI's temperature fallback, suppress
+//!   tokens, timestamp rules, no-speech probability, key terms as a `<|startofprev|>` prompt,
+//!   language detection, and word timestamps by DTW over the alignment heads' cross-attention,
+//!   behind `hark_asr::Engine` ([`WhisperEngine`]).
 //!
 //! What it does not do: printing, networking, downloads, or the live streaming policy.
 
