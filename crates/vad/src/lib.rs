@@ -1,0 +1,308 @@
+//! # hark-vad — voice activity detection for live transcription
+//!
+//! What this crate does:
+//! - scores fixed-size frames of 16 kHz mono audio with a pluggable [`FrameScorer`]; the default is
+//!   [`Earshot`] (a small neural network compiled into the `earshot` crate: nothing to download,
+//!   ~2,400× faster than real time on one core);
+//! - turns those scores into speech/silence decisions with a moving-average smoother and
+//!   hysteresis ([`Vad`]): speech starts after `min_speech_ms` above the onset threshold and ends
+//!   when the smoothed score falls below the (lower) offset threshold, so a single noisy frame
+//!   neither opens nor closes an utterance;
+//! - reports [`VadEvent`]s on the sample clock of the audio it was given, accepting any chunking.
+//!
+//! What it does not do: resampling (feed it 16 kHz), endpointing policy (how long a silence ends an
+//! utterance is the session's decision, from [`Vad::silence_samples`]), or any I/O.
+
+use std::collections::VecDeque;
+
+/// The only rate the scorers take.
+pub const SAMPLE_RATE_HZ: u32 = 16_000;
+
+/// Scores frames of 16 kHz mono audio in [-1, 1]: the probability (0–1) that each holds speech.
+pub trait FrameScorer: Send {
+    /// Samples per frame.
+    fn frame_samples(&self) -> usize;
+    /// Score one frame of exactly `frame_samples()` samples.
+    fn score(&mut self, frame: &[f32]) -> f32;
+    /// Forget all context (a new, unrelated stream).
+    fn reset(&mut self);
+}
+
+/// The earshot network: 256-sample (16 ms) frames.
+pub struct Earshot {
+    detector: Box<earshot::Detector>,
+    clamped: Vec<f32>,
+}
+
+impl Earshot {
+    pub const FRAME_SAMPLES: usize = 256;
+
+    pub fn new() -> Self {
+        Self {
+            detector: earshot::Detector::default_boxed(),
+            clamped: vec![0.0; Self::FRAME_SAMPLES],
+        }
+    }
+}
+
+impl Default for Earshot {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FrameScorer for Earshot {
+    fn frame_samples(&self) -> usize {
+        Self::FRAME_SAMPLES
+    }
+
+    fn score(&mut self, frame: &[f32]) -> f32 {
+        for (c, s) in self.clamped.iter_mut().zip(frame) {
+            *c = s.clamp(-1.0, 1.0);
+        }
+        self.detector.predict_f32(&self.clamped).clamp(0.0, 1.0)
+    }
+
+    fn reset(&mut self) {
+        self.detector.reset();
+    }
+}
+
+/// Thresholds and timing of [`Vad`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VadConfig {
+    /// Smoothed score at or above which speech may start.
+    pub onset: f32,
+    /// Smoothed score below which speech ends (lower than `onset`: hysteresis).
+    pub offset: f32,
+    /// Frames in the moving average.
+    pub smoothing_frames: usize,
+    /// Speech must stay above `onset` this long before it counts.
+    pub min_speech_ms: u32,
+}
+
+impl Default for VadConfig {
+    fn default() -> Self {
+        Self {
+            onset: 0.5,
+            offset: 0.4,
+            smoothing_frames: 5,
+            min_speech_ms: 64,
+        }
+    }
+}
+
+/// A change of state, at a sample position of the stream (16 kHz, from 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VadEvent {
+    SpeechStart { sample: u64 },
+    SpeechEnd { sample: u64 },
+}
+
+/// Speech/silence tracking for one stream.
+pub struct Vad {
+    scorer: Box<dyn FrameScorer>,
+    config: VadConfig,
+    frame: usize,
+    pending: Vec<f32>,
+    scores: VecDeque<f32>,
+    sum: f32,
+    /// Samples scored so far (whole frames).
+    scored: u64,
+    in_speech: bool,
+    /// Start of the current run of frames above onset while not in speech.
+    run_start: Option<u64>,
+    /// End of the last frame whose own score reached `onset` during speech: where speech ended.
+    /// (earshot's score decays slowly into silence, so the smoothed decision comes later.)
+    last_voiced_end: Option<u64>,
+}
+
+impl Vad {
+    pub fn new(scorer: Box<dyn FrameScorer>, config: VadConfig) -> Self {
+        let frame = scorer.frame_samples().max(1);
+        Self {
+            scorer,
+            config,
+            frame,
+            pending: Vec::with_capacity(frame),
+            scores: VecDeque::with_capacity(config.smoothing_frames.max(1)),
+            sum: 0.0,
+            scored: 0,
+            in_speech: false,
+            run_start: None,
+            last_voiced_end: None,
+        }
+    }
+
+    /// Earshot with the default thresholds.
+    pub fn earshot() -> Self {
+        Self::new(Box::new(Earshot::new()), VadConfig::default())
+    }
+
+    /// How far the moving average lags behind the audio, in samples.
+    fn lag(&self) -> u64 {
+        (self.config.smoothing_frames.max(1) as u64 - 1) * self.frame as u64 / 2
+    }
+
+    /// Feed 16 kHz samples (any chunk size); state changes are appended to `events`.
+    pub fn push(&mut self, samples: &[f32], events: &mut Vec<VadEvent>) {
+        let mut rest = samples;
+        while !rest.is_empty() {
+            let take = (self.frame - self.pending.len()).min(rest.len());
+            self.pending.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.pending.len() == self.frame {
+                let score = self.scorer.score(&self.pending);
+                self.pending.clear();
+                self.step(score, events);
+            }
+        }
+    }
+
+    fn step(&mut self, score: f32, events: &mut Vec<VadEvent>) {
+        let width = self.config.smoothing_frames.max(1);
+        self.scores.push_back(score);
+        self.sum += score;
+        if self.scores.len() > width {
+            self.sum -= self.scores.pop_front().unwrap_or(0.0);
+        }
+        let smoothed = self.sum / self.scores.len() as f32;
+        let frame_start = self.scored;
+        self.scored += self.frame as u64;
+        // The average is centred `lag` samples before the newest frame.
+        let centre_start = frame_start.saturating_sub(self.lag());
+        let centre_end = self.scored.saturating_sub(self.lag());
+        if self.in_speech {
+            if score >= self.config.onset {
+                self.last_voiced_end = Some(self.scored);
+            }
+            if smoothed < self.config.offset {
+                self.in_speech = false;
+                let end = self.last_voiced_end.unwrap_or(centre_start);
+                events.push(VadEvent::SpeechEnd { sample: end });
+            }
+            return;
+        }
+        if smoothed >= self.config.onset {
+            let start = *self.run_start.get_or_insert(centre_start);
+            let needed = u64::from(self.config.min_speech_ms) * u64::from(SAMPLE_RATE_HZ) / 1000;
+            if centre_end - start >= needed {
+                self.in_speech = true;
+                self.run_start = None;
+                self.last_voiced_end = Some(centre_end);
+                events.push(VadEvent::SpeechStart { sample: start });
+            }
+        } else {
+            self.run_start = None;
+        }
+    }
+
+    /// Whether the stream is in speech now.
+    pub fn in_speech(&self) -> bool {
+        self.in_speech
+    }
+
+    /// Samples given so far (scored or waiting for a whole frame).
+    pub fn samples_seen(&self) -> u64 {
+        self.scored + self.pending.len() as u64
+    }
+
+    /// End of the last speech, if any was heard.
+    pub fn last_voiced_end(&self) -> Option<u64> {
+        self.last_voiced_end
+    }
+
+    /// Length of the current silence after speech (0 while in speech or before any speech).
+    pub fn silence_samples(&self) -> u64 {
+        match (self.in_speech, self.last_voiced_end) {
+            (false, Some(end)) => self.scored.saturating_sub(end),
+            _ => 0,
+        }
+    }
+
+    /// Forget everything (a new stream).
+    pub fn reset(&mut self) {
+        self.scorer.reset();
+        self.pending.clear();
+        self.scores.clear();
+        self.sum = 0.0;
+        self.scored = 0;
+        self.in_speech = false;
+        self.run_start = None;
+        self.last_voiced_end = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Scores a frame 1.0 when its first sample is above 0.5: a scripted stand-in for a network.
+    struct Loud;
+    impl FrameScorer for Loud {
+        fn frame_samples(&self) -> usize {
+            100
+        }
+        fn score(&mut self, frame: &[f32]) -> f32 {
+            if frame[0] > 0.5 {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        fn reset(&mut self) {}
+    }
+
+    fn run(signal: &[f32], chunk: usize, config: VadConfig) -> Vec<VadEvent> {
+        let mut vad = Vad::new(Box::new(Loud), config);
+        let mut events = Vec::new();
+        for c in signal.chunks(chunk) {
+            vad.push(c, &mut events);
+        }
+        events
+    }
+
+    fn signal(parts: &[(f32, usize)]) -> Vec<f32> {
+        parts
+            .iter()
+            .flat_map(|&(v, n)| std::iter::repeat_n(v, n))
+            .collect()
+    }
+
+    #[test]
+    fn hysteresis_and_minimum_length_shape_the_events() {
+        let config = VadConfig {
+            onset: 0.5,
+            offset: 0.3,
+            smoothing_frames: 1,
+            min_speech_ms: 20, // 320 samples = 4 frames of 100
+        };
+        // A 2-frame blip is ignored; 10 frames of speech start at 1000 and end at 2000.
+        let s = signal(&[(0.0, 500), (1.0, 200), (0.0, 300), (1.0, 1000), (0.0, 1000)]);
+        let want = vec![
+            VadEvent::SpeechStart { sample: 1000 },
+            VadEvent::SpeechEnd { sample: 2000 },
+        ];
+        for chunk in [1, 37, 100, 4096] {
+            assert_eq!(run(&s, chunk, config), want, "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn silence_is_measured_from_the_last_voiced_frame() {
+        let config = VadConfig {
+            smoothing_frames: 1,
+            min_speech_ms: 0,
+            ..VadConfig::default()
+        };
+        let mut vad = Vad::new(Box::new(Loud), config);
+        let mut ev = Vec::new();
+        vad.push(&signal(&[(1.0, 300), (0.0, 750)]), &mut ev);
+        assert!(!vad.in_speech());
+        assert_eq!(vad.last_voiced_end(), Some(300));
+        assert_eq!(vad.silence_samples(), 700, "whole frames only");
+        assert_eq!(vad.samples_seen(), 1050);
+        vad.reset();
+        assert_eq!((vad.samples_seen(), vad.last_voiced_end()), (0, None));
+    }
+}
