@@ -72,7 +72,8 @@ impl WhisperConfig {
             path: path.display().to_string(),
             detail,
         };
-        if c.d_model % c.encoder_attention_heads != 0 || c.d_model % c.decoder_attention_heads != 0
+        if !c.d_model.is_multiple_of(c.encoder_attention_heads)
+            || !c.d_model.is_multiple_of(c.decoder_attention_heads)
         {
             return Err(bad(format!(
                 "d_model {} is not divisible by the attention heads",

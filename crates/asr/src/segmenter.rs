@@ -54,6 +54,14 @@ impl Segmenter {
         full
     }
 
+    /// A copy of what is buffered, without consuming it (for interim results).
+    pub fn snapshot(&self) -> Segment {
+        Segment {
+            start_sample: self.start_sample,
+            samples: self.buf.clone(),
+        }
+    }
+
     /// Hand out whatever is buffered (possibly nothing) as a window.
     pub fn flush(&mut self) -> Segment {
         let samples = std::mem::take(&mut self.buf);

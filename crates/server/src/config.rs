@@ -17,6 +17,11 @@ pub struct ServerConfig {
     pub max_in_flight_windows: usize,
     /// Largest WebSocket message accepted, in bytes.
     pub max_message_bytes: usize,
+    /// Run voice activity detection on every stream: endpointing, `SpeechStarted`, and no model
+    /// time spent on windows without speech. Off: every window is decoded, no endpoints.
+    pub vad: bool,
+    /// Cadence of interim results (`interim_results=true`), in milliseconds of audio.
+    pub interim_ms: u32,
 }
 
 impl Default for ServerConfig {
@@ -27,6 +32,8 @@ impl Default for ServerConfig {
             drain_timeout_ms: 30_000,
             max_in_flight_windows: 4,
             max_message_bytes: 8 << 20,
+            vad: true,
+            interim_ms: 1000,
         }
     }
 }

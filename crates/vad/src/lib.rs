@@ -10,10 +10,16 @@
 //!   neither opens nor closes an utterance;
 //! - reports [`VadEvent`]s on the sample clock of the audio it was given, accepting any chunking.
 //!
-//! What it does not do: resampling (feed it 16 kHz), endpointing policy (how long a silence ends an
-//! utterance is the session's decision, from [`Vad::silence_samples`]), or any I/O.
+//! - declares speech starts and endpoints (`endpointing` ms of silence after speech) with
+//!   [`Endpointer`].
+//!
+//! What it does not do: resampling (feed it 16 kHz), word-timeline events (`UtteranceEnd` needs
+//! recognised words: the session owns it), or any I/O.
 
 use std::collections::VecDeque;
+
+mod endpoint;
+pub use endpoint::{EndpointEvent, Endpointer};
 
 /// The only rate the scorers take.
 pub const SAMPLE_RATE_HZ: u32 = 16_000;

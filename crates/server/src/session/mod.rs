@@ -5,22 +5,24 @@
 //! timeout, 1008 DATA-0000 for undecodable audio, 1011 NET-0000 if the engine fails, 1001 when the
 //! server's drain deadline passes.
 
+mod live;
 mod results;
 
 use crate::{metrics as m, AppState};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::stream::{FuturesOrdered, StreamExt};
-use hark_asr::{AudioWindow, DecodeOptions, Scheduler, Segment, Segmenter, StreamSlot};
+use hark_asr::{AudioWindow, DecodeOptions, Scheduler, Segment, StreamSlot};
 use hark_audio::AudioPipeline;
 use hark_proto::{
-    close, parse_control, ConfigureSuccess, ControlMessage, ErrorMessage, ListenParams,
-    ServerMessage, SyncReply,
+    close, parse_control, ConfigureSuccess, ControlMessage, Endpointing, ErrorMessage,
+    ListenParams, ServerMessage, SpeechStarted, SyncReply, UtteranceEnd,
 };
+use live::{Cut, LiveChannel, LivePolicy};
 use results::{ResultContext, WindowInfo};
 use sha2::{Digest, Sha256};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::time::{sleep_until, Instant};
@@ -42,6 +44,17 @@ enum Outgoing {
 }
 
 type Pending = Pin<Box<dyn Future<Output = Outgoing> + Send>>;
+
+/// What a submitted window is for.
+struct Kind {
+    is_final: bool,
+    speech_final: bool,
+    from_finalize: bool,
+    /// Run the model (false: the VAD heard no speech; answer with an empty result).
+    decode: bool,
+    /// An interim's in-flight flag, cleared when its result is ready.
+    interim_done: Option<Arc<AtomicBool>>,
+}
 
 /// How the session ends.
 struct End {
@@ -70,7 +83,9 @@ struct Session {
     pipeline: AudioPipeline,
     /// Reused per frame: the pipeline's new samples per channel.
     chunk: Vec<Vec<f32>>,
-    segmenters: Vec<Segmenter>,
+    policy: LivePolicy,
+    channels: Vec<LiveChannel>,
+    cuts: Vec<Cut>,
     hasher: Sha256,
     pending: FuturesOrdered<Pending>,
     options: DecodeOptions,
@@ -86,7 +101,7 @@ pub async fn run(
     state.active_sessions.fetch_add(1, Ordering::SeqCst);
     metrics::counter!(m::SESSIONS_TOTAL).increment(1);
     metrics::gauge!(m::SESSIONS_ACTIVE).increment(1.0);
-    Session::new(setup, pipeline)
+    Session::new(setup, pipeline, &state.config)
         .drive(&mut socket, &state)
         .await;
     metrics::gauge!(m::SESSIONS_ACTIVE).decrement(1.0);
@@ -95,9 +110,21 @@ pub async fn run(
 }
 
 impl Session {
-    fn new(setup: SessionSetup, pipeline: AudioPipeline) -> Self {
+    fn new(setup: SessionSetup, pipeline: AudioPipeline, config: &crate::ServerConfig) -> Self {
         let p = &setup.params;
         let rate = setup.scheduler.sample_rate_hz();
+        let policy = LivePolicy {
+            max_window_samples: setup.scheduler.max_window_samples(),
+            vad: config.vad,
+            vad_rate_ok: rate == hark_vad::SAMPLE_RATE_HZ,
+            endpointing_ms: match p.endpointing {
+                Endpointing::Disabled => None,
+                Endpointing::SilenceMs(ms) => Some(ms),
+            },
+            interim_samples: p
+                .interim_results
+                .then(|| (u64::from(config.interim_ms.max(100)) * u64::from(rate) / 1000) as usize),
+        };
         let ctx = Arc::new(ResultContext {
             request_id: setup.request_id.clone(),
             model: setup.scheduler.descriptor().clone(),
@@ -115,7 +142,9 @@ impl Session {
             ctx,
             pipeline,
             chunk: Vec::new(),
-            segmenters: Vec::new(),
+            policy,
+            channels: Vec::new(),
+            cuts: Vec::new(),
             hasher: Sha256::new(),
             pending: FuturesOrdered::new(),
             options,
@@ -135,7 +164,11 @@ impl Session {
                 Some(out) = self.pending.next(), if !self.pending.is_empty() => {
                     match out {
                         Outgoing::Message(msg) => {
+                            self.note_words(&msg);
                             if send(socket, &msg).await.is_err() { return; }
+                            if let Some(ue) = self.utterance_end() {
+                                if send(socket, &ue).await.is_err() { return; }
+                            }
                         }
                         Outgoing::EngineFailed(detail) => {
                             tracing::error!(request_id = %self.ctx.request_id, %detail, "engine failed");
@@ -162,6 +195,9 @@ impl Session {
                                 let _ = send(socket, &error_message("DataError", e.to_string(), None, Some("DATA-0000"))).await;
                                 break End { code: close::DATA_ERROR, reason: close::data0000_reason(&e.to_string()), complete: true, flush: true };
                             }
+                            if let Some(ue) = self.utterance_end() {
+                                if send(socket, &ue).await.is_err() { return; }
+                            }
                         }
                         Message::Text(text) => {
                             idle.as_mut().reset(Instant::now() + idle_timeout);
@@ -187,9 +223,9 @@ impl Session {
             .pipeline
             .output_channels()
             .unwrap_or(usize::from(self.setup.params.result_channels()));
-        if self.segmenters.len() < n {
-            let max = self.setup.scheduler.max_window_samples();
-            self.segmenters.resize_with(n, || Segmenter::new(max));
+        if self.channels.len() < n {
+            let policy = self.policy;
+            self.channels.resize_with(n, || LiveChannel::new(&policy));
         }
         n as u16
     }
@@ -201,22 +237,69 @@ impl Session {
         Ok(())
     }
 
-    /// Push the new engine-rate audio in `self.chunk` into the segmenters; submit every full window.
+    /// Run the new engine-rate audio in `self.chunk` through each channel's live policy.
     fn feed(&mut self) {
         if self.chunk.iter().all(Vec::is_empty) {
             return;
         }
         let channels = self.output_channels();
         let chunk = std::mem::take(&mut self.chunk);
+        let mut cuts = std::mem::take(&mut self.cuts);
         for (ch, samples) in chunk.iter().enumerate() {
-            let Some(seg) = self.segmenters.get_mut(ch) else {
+            let Some(live) = self.channels.get_mut(ch) else {
                 continue;
             };
-            for window in seg.push(samples) {
-                self.submit(ch as u16, channels, window, false);
+            cuts.clear();
+            live.push(samples, &self.policy, &mut cuts);
+            for cut in cuts.drain(..) {
+                self.on_cut(ch as u16, channels, cut, false);
             }
         }
+        self.cuts = cuts;
         self.chunk = chunk;
+    }
+
+    fn on_cut(&mut self, channel: u16, channels: u16, cut: Cut, from_finalize: bool) {
+        match cut {
+            Cut::SpeechStarted { sample } => {
+                if self.setup.params.vad_events {
+                    let msg = ServerMessage::SpeechStarted(SpeechStarted {
+                        channel: [channel, channels],
+                        timestamp: (sample as f64 / f64::from(self.ctx.engine_rate_hz)) as f32,
+                    });
+                    self.pending
+                        .push_back(Box::pin(async move { Outgoing::Message(msg) }));
+                }
+            }
+            Cut::Interim(segment) => {
+                let flag = self
+                    .channels
+                    .get(usize::from(channel))
+                    .map(LiveChannel::interim_flag);
+                let kind = Kind {
+                    is_final: false,
+                    speech_final: false,
+                    from_finalize: false,
+                    decode: true,
+                    interim_done: flag,
+                };
+                self.submit(channel, channels, segment, kind);
+            }
+            Cut::Final {
+                segment,
+                speech_final,
+                decode,
+            } => {
+                let kind = Kind {
+                    is_final: true,
+                    speech_final,
+                    from_finalize,
+                    decode,
+                    interim_done: None,
+                };
+                self.submit(channel, channels, segment, kind);
+            }
+        }
     }
 
     /// Flush audio held anywhere in the pipeline and transcribe it now.
@@ -232,27 +315,31 @@ impl Session {
             if channel.is_some_and(|c| c != ch) {
                 continue;
             }
-            let Some(seg) = self.segmenters.get_mut(usize::from(ch)) else {
+            let Some(live) = self.channels.get_mut(usize::from(ch)) else {
                 continue;
             };
-            let window = seg.flush();
-            if window.samples.is_empty() && !from_finalize {
+            let cut = live.finalize();
+            if matches!(&cut, Cut::Final { segment, .. } if segment.samples.is_empty())
+                && !from_finalize
+            {
                 continue;
             }
-            self.submit(ch, channels, window, from_finalize);
+            self.on_cut(ch, channels, cut, from_finalize);
         }
     }
 
-    fn submit(&mut self, channel: u16, channels: u16, segment: Segment, from_finalize: bool) {
+    fn submit(&mut self, channel: u16, channels: u16, segment: Segment, kind: Kind) {
         let info = WindowInfo {
             channel,
             channels,
             start_sample: segment.start_sample,
             samples: segment.samples.len(),
-            from_finalize,
+            from_finalize: kind.from_finalize,
+            is_final: kind.is_final,
+            speech_final: kind.speech_final,
         };
         let ctx = Arc::clone(&self.ctx);
-        if segment.samples.is_empty() {
+        if segment.samples.is_empty() || !kind.decode {
             let msg = ServerMessage::Results(ctx.results(info, &hark_asr::Transcript::default()));
             self.pending
                 .push_back(Box::pin(async move { Outgoing::Message(msg) }));
@@ -269,17 +356,65 @@ impl Session {
                 let _ = tx.send(r);
             }),
         );
+        let done = kind.interim_done;
         let fut: Pending = match submitted {
             Ok(()) => Box::pin(async move {
-                match rx.await {
+                let out = match rx.await {
                     Ok(Ok(t)) => Outgoing::Message(ServerMessage::Results(ctx.results(info, &t))),
                     Ok(Err(e)) => Outgoing::EngineFailed(e.to_string()),
                     Err(_) => Outgoing::EngineFailed("the engine dropped the window".into()),
+                };
+                if let Some(flag) = done {
+                    flag.store(false, Ordering::SeqCst);
                 }
+                out
             }),
             Err(e) => Box::pin(async move { Outgoing::EngineFailed(e.to_string()) }),
         };
         self.pending.push_back(fut);
+    }
+
+    /// Remember where the last recognised word of a channel ended (for `UtteranceEnd`).
+    fn note_words(&mut self, msg: &ServerMessage) {
+        let ServerMessage::Results(r) = msg else {
+            return;
+        };
+        let last = r
+            .channel
+            .alternatives
+            .first()
+            .and_then(|a| a.words.last())
+            .map(|w| f64::from(w.end));
+        if let (Some(end), Some(live)) =
+            (last, self.channels.get_mut(usize::from(r.channel_index[0])))
+        {
+            live.last_word_end_s = Some(end);
+            live.utterance_open = true;
+        }
+    }
+
+    /// `UtteranceEnd` for the first channel whose last word is `utterance_end_ms` behind its audio
+    /// clock, once every result in flight has been sent (so it always follows the words it ends).
+    fn utterance_end(&mut self) -> Option<ServerMessage> {
+        let gap_s = f64::from(self.setup.params.utterance_end_ms?) / 1000.0;
+        if !self.pending.is_empty() {
+            return None;
+        }
+        let rate = f64::from(self.ctx.engine_rate_hz);
+        let channels = self.channels.len() as u16;
+        for (ch, live) in self.channels.iter_mut().enumerate() {
+            let Some(end) = live.last_word_end_s.filter(|_| live.utterance_open) else {
+                continue;
+            };
+            if live.clock_samples() as f64 / rate - end >= gap_s {
+                live.utterance_open = false;
+                return Some(ServerMessage::UtteranceEnd(UtteranceEnd {
+                    channel: [ch as u16, channels],
+                    last_word_end: end as f32,
+                }));
+            }
+        }
+        None
     }
 
     /// Handle a text frame: `Ok(Some(reply))` to answer now, `Err(end)` to end the session.

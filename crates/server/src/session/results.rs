@@ -27,6 +27,8 @@ pub struct WindowInfo {
     pub start_sample: u64,
     pub samples: usize,
     pub from_finalize: bool,
+    pub is_final: bool,
+    pub speech_final: bool,
 }
 
 impl ResultContext {
@@ -38,7 +40,7 @@ impl ResultContext {
         }
     }
 
-    /// A final Results for one window. Word times move from window-relative to the audio clock.
+    /// A Results for one window (final or interim). Word times move from window-relative to the audio clock.
     pub fn results(&self, w: WindowInfo, transcript: &Transcript) -> Results {
         let rate = f64::from(self.engine_rate_hz);
         let start_s = w.start_sample as f64 / rate;
@@ -76,8 +78,8 @@ impl ResultContext {
             channel_index: [w.channel, w.channels],
             duration: duration_s as f32,
             start: start_s as f32,
-            is_final: true,
-            speech_final: false,
+            is_final: w.is_final,
+            speech_final: w.speech_final,
             channel: Channel {
                 alternatives: vec![Alternative {
                     languages: self

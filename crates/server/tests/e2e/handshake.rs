@@ -8,6 +8,7 @@ fn with_keys() -> Options {
     Options {
         config: ServerConfig {
             api_keys: vec!["k-one".into(), "k-two".into()],
+            vad: false,
             ..ServerConfig::default()
         },
         ..Options::default()

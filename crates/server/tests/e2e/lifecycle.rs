@@ -14,6 +14,7 @@ fn quick_idle(ms: u64) -> Options {
     Options {
         config: ServerConfig {
             idle_timeout_ms: ms,
+            vad: false,
             ..ServerConfig::default()
         },
         ..Options::default()
@@ -311,6 +312,7 @@ async fn the_drain_deadline_flushes_and_closes_open_streams_with_1001() {
     let mut s = start(Options {
         config: ServerConfig {
             drain_timeout_ms: 200,
+            vad: false,
             ..ServerConfig::default()
         },
         ..Options::default()

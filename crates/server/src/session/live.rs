@@ -1,0 +1,154 @@
+//! The live policy of one channel: when its audio is decoded and what each decode is for.
+//!
+//! - Audio accumulates in a segment that starts where the previous final ended, so finals tile
+//!   the timeline and never rewrite each other.
+//! - An endpoint (VAD: `endpointing` ms of silence after speech) closes the segment with
+//!   `speech_final:true`; a full model window closes it with `speech_final:false`; `Finalize` and
+//!   the end of the stream close it with `from_finalize` / at close.
+//! - With `interim_results`, a segment holding speech is decoded about every `interim_ms` of new
+//!   audio as `is_final:false` (same `start`, growing `duration`), at most one in flight.
+//! - A segment in which the VAD heard no speech is answered without running the model.
+
+use hark_asr::{Segment, Segmenter};
+use hark_vad::{EndpointEvent, Endpointer, Vad};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// What the session must do for a channel.
+#[derive(Debug)]
+pub enum Cut {
+    /// Send `SpeechStarted` (when the client asked for `vad_events`).
+    SpeechStarted { sample: u64 },
+    /// Decode this snapshot of the open segment as an interim result.
+    Interim(Segment),
+    /// The segment is closed: a final result (decoded only when `decode`).
+    Final {
+        segment: Segment,
+        speech_final: bool,
+        decode: bool,
+    },
+}
+
+/// Session-wide settings of the policy.
+#[derive(Debug, Clone, Copy)]
+pub struct LivePolicy {
+    pub max_window_samples: usize,
+    /// `None`: no VAD (every segment is decoded, no endpoints or speech events).
+    pub vad: bool,
+    /// Engine rate is 16 kHz (the VAD's rate); otherwise the VAD stays off.
+    pub vad_rate_ok: bool,
+    pub endpointing_ms: Option<u32>,
+    /// Interim cadence in samples; `None`: no interims.
+    pub interim_samples: Option<usize>,
+}
+
+pub struct LiveChannel {
+    seg: Segmenter,
+    endpointer: Option<Endpointer>,
+    speech_in_segment: bool,
+    since_interim: usize,
+    interim_in_flight: Arc<AtomicBool>,
+    events: Vec<EndpointEvent>,
+    /// End of the last recognised word (seconds), for `UtteranceEnd`.
+    pub last_word_end_s: Option<f64>,
+    /// Words have arrived since the last `UtteranceEnd`.
+    pub utterance_open: bool,
+}
+
+impl LiveChannel {
+    pub fn new(policy: &LivePolicy) -> Self {
+        let endpointer = (policy.vad && policy.vad_rate_ok)
+            .then(|| Endpointer::new(Vad::earshot(), policy.endpointing_ms));
+        Self {
+            seg: Segmenter::new(policy.max_window_samples),
+            endpointer,
+            speech_in_segment: false,
+            since_interim: 0,
+            interim_in_flight: Arc::new(AtomicBool::new(false)),
+            events: Vec::new(),
+            last_word_end_s: None,
+            utterance_open: false,
+        }
+    }
+
+    /// Samples on this channel's clock so far.
+    pub fn clock_samples(&self) -> u64 {
+        self.seg.clock_samples()
+    }
+
+    /// Cleared when an interim's result has been produced.
+    pub fn interim_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.interim_in_flight)
+    }
+
+    fn has_speech(&self) -> bool {
+        self.endpointer.is_none() || self.speech_in_segment
+    }
+
+    fn close(&mut self, speech_final: bool) -> Cut {
+        let decode = self.has_speech();
+        let segment = self.seg.flush();
+        self.since_interim = 0;
+        if let Some(e) = &mut self.endpointer {
+            e.clear();
+            self.speech_in_segment = e.in_speech();
+        }
+        Cut::Final {
+            segment,
+            speech_final,
+            decode,
+        }
+    }
+
+    /// Add engine-rate audio; the decisions it causes are appended to `out` in order.
+    pub fn push(&mut self, samples: &[f32], policy: &LivePolicy, out: &mut Vec<Cut>) {
+        let mut endpoint = false;
+        if let Some(e) = &mut self.endpointer {
+            self.events.clear();
+            e.push(samples, &mut self.events);
+            for ev in &self.events {
+                match *ev {
+                    EndpointEvent::SpeechStarted { sample } => {
+                        self.speech_in_segment = true;
+                        out.push(Cut::SpeechStarted { sample });
+                    }
+                    EndpointEvent::Endpoint { .. } => endpoint = true,
+                }
+            }
+        }
+        for segment in self.seg.push(samples) {
+            // A full window: this segment was cut by length, not by a pause.
+            let decode = self.has_speech();
+            self.since_interim = 0;
+            if let Some(e) = &mut self.endpointer {
+                e.clear();
+                self.speech_in_segment = e.in_speech();
+            }
+            out.push(Cut::Final {
+                segment,
+                speech_final: false,
+                decode,
+            });
+        }
+        if endpoint && self.seg.buffered_samples() > 0 {
+            out.push(self.close(true));
+            return;
+        }
+        self.since_interim += samples.len();
+        if let Some(every) = policy.interim_samples {
+            if self.since_interim >= every
+                && self.has_speech()
+                && self.seg.buffered_samples() > 0
+                && !self.interim_in_flight.swap(true, Ordering::SeqCst)
+            {
+                self.since_interim = 0;
+                out.push(Cut::Interim(self.seg.snapshot()));
+            }
+        }
+    }
+
+    /// Close the open segment now (`Finalize`, end of stream).
+    pub fn finalize(&mut self) -> Cut {
+        self.close(false)
+    }
+}
