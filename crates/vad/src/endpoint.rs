@@ -64,6 +64,11 @@ impl Endpointer {
         self.awaiting_endpoint || self.vad.in_speech()
     }
 
+    /// End of the last speech heard (16 kHz samples).
+    pub fn last_voiced_end(&self) -> Option<u64> {
+        self.vad.last_voiced_end()
+    }
+
     /// Whether the VAD is in speech right now.
     pub fn in_speech(&self) -> bool {
         self.vad.in_speech()

@@ -53,6 +53,8 @@ pub struct LiveChannel {
     pub last_word_end_s: Option<f64>,
     /// Words have arrived since the last `UtteranceEnd`.
     pub utterance_open: bool,
+    /// How far results (interim or final) have covered this channel's audio, in seconds.
+    pub decoded_until_s: f64,
 }
 
 impl LiveChannel {
@@ -68,6 +70,27 @@ impl LiveChannel {
             events: Vec::new(),
             last_word_end_s: None,
             utterance_open: false,
+            decoded_until_s: 0.0,
+        }
+    }
+
+    /// Up to where (seconds) this channel is known to hold no words after the last one: what
+    /// results have covered, or — when the VAD is on, hears silence now and every speech it
+    /// heard has been decoded — the whole clock.
+    pub fn known_until_s(&self, rate_hz: u32) -> f64 {
+        let clock_s = self.clock_samples() as f64 / f64::from(rate_hz);
+        match &self.endpointer {
+            Some(e) if !e.in_speech() => {
+                let speech_end_s = e
+                    .last_voiced_end()
+                    .map_or(0.0, |s| s as f64 / f64::from(hark_vad::SAMPLE_RATE_HZ));
+                if speech_end_s <= self.decoded_until_s {
+                    clock_s
+                } else {
+                    self.decoded_until_s
+                }
+            }
+            _ => self.decoded_until_s,
         }
     }
 

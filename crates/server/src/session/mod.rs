@@ -385,28 +385,32 @@ impl Session {
             .first()
             .and_then(|a| a.words.last())
             .map(|w| f64::from(w.end));
-        if let (Some(end), Some(live)) =
-            (last, self.channels.get_mut(usize::from(r.channel_index[0])))
-        {
+        let Some(live) = self.channels.get_mut(usize::from(r.channel_index[0])) else {
+            return;
+        };
+        live.decoded_until_s = live
+            .decoded_until_s
+            .max(f64::from(r.start) + f64::from(r.duration));
+        if let Some(end) = last {
             live.last_word_end_s = Some(end);
             live.utterance_open = true;
         }
     }
 
-    /// `UtteranceEnd` for the first channel whose last word is `utterance_end_ms` behind its audio
-    /// clock, once every result in flight has been sent (so it always follows the words it ends).
+    /// `UtteranceEnd` for the first channel known to hold no words for `utterance_end_ms` after
+    /// its last word, once every result in flight has been sent (so it follows the words it ends).
     fn utterance_end(&mut self) -> Option<ServerMessage> {
         let gap_s = f64::from(self.setup.params.utterance_end_ms?) / 1000.0;
         if !self.pending.is_empty() {
             return None;
         }
-        let rate = f64::from(self.ctx.engine_rate_hz);
+        let rate_hz = self.ctx.engine_rate_hz;
         let channels = self.channels.len() as u16;
         for (ch, live) in self.channels.iter_mut().enumerate() {
             let Some(end) = live.last_word_end_s.filter(|_| live.utterance_open) else {
                 continue;
             };
-            if live.clock_samples() as f64 / rate - end >= gap_s {
+            if live.known_until_s(rate_hz) - end >= gap_s {
                 live.utterance_open = false;
                 return Some(ServerMessage::UtteranceEnd(UtteranceEnd {
                     channel: [ch as u16, channels],

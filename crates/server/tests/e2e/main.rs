@@ -3,5 +3,6 @@
 mod audio;
 mod handshake;
 mod lifecycle;
+mod live;
 mod mock;
 mod support;

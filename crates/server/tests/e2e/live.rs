@@ -1,0 +1,287 @@
+//! Live transcription with the VAD on: endpointing, SpeechStarted, interim results,
+//! UtteranceEnd and silence gating, on real speech (the starter-kit preamble, 8 kHz linear16)
+//! with inserted pauses of known length. The counting engine's words are not speech, but every
+//! timing, ordering and flush rule is checked.
+
+use crate::support::*;
+use hark_server::ServerConfig;
+use serde_json::{json, Value};
+
+const RATE: usize = 8_000;
+const FRAME: usize = 128; // 16 ms
+
+fn live_server() -> Options {
+    Options {
+        config: ServerConfig::default(), // VAD on, as in production
+        window_samples: 8 * RATE_HZ as usize,
+        ..Options::default()
+    }
+}
+
+/// The preamble as 8 kHz samples, or `None` when the shared data is absent.
+fn preamble() -> Option<Vec<i16>> {
+    let raw = shared_data("preamble.raw")?;
+    Some(
+        raw.chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]))
+            .collect(),
+    )
+}
+
+fn frame_energy(x: &[i16], k: usize) -> f64 {
+    x[k * FRAME..(k + 1) * FRAME]
+        .iter()
+        .map(|s| f64::from(*s).powi(2))
+        .sum()
+}
+
+/// The quietest 16 ms boundary within ±0.8 s of `around_s`.
+fn quiet_cut(x: &[i16], around_s: f64) -> usize {
+    let c = (around_s * RATE as f64) as usize / FRAME;
+    (c - 50..c + 50)
+        .min_by(|a, b| frame_energy(x, *a).total_cmp(&frame_energy(x, *b)))
+        .unwrap_or(c)
+        * FRAME
+}
+
+/// First and last loud sample of `x` (frames within 35 dB of the loudest), in seconds.
+fn speech_span_s(x: &[i16]) -> (f64, f64) {
+    let n = x.len() / FRAME;
+    let e: Vec<f64> = (0..n).map(|k| frame_energy(x, k)).collect();
+    let peak = e.iter().copied().fold(0.0, f64::max);
+    let loud = |k: &usize| e[*k] > peak * 10f64.powf(-35.0 / 10.0);
+    let first = (0..n).find(loud).unwrap_or(0);
+    let last = (0..n).rev().find(loud).unwrap_or(0) + 1;
+    (
+        (first * FRAME) as f64 / RATE as f64,
+        (last * FRAME) as f64 / RATE as f64,
+    )
+}
+
+/// Silence (s), speech, silence (s), speech… as one signal, with each speech part's span.
+fn compose(parts: &[(f64, Option<&[i16]>)]) -> (Vec<i16>, Vec<(f64, f64)>) {
+    let mut out = Vec::new();
+    let mut spans = Vec::new();
+    for (silence_s, speech) in parts {
+        out.extend(std::iter::repeat_n(
+            0i16,
+            (silence_s * RATE as f64) as usize,
+        ));
+        if let Some(s) = speech {
+            let at = out.len() as f64 / RATE as f64;
+            let (a, b) = speech_span_s(s);
+            spans.push((at + a, at + b));
+            out.extend_from_slice(s);
+        }
+    }
+    (out, spans)
+}
+
+async fn stream(addr_url: &str, audio: &[i16]) -> SessionLog {
+    let mut ws = open(addr_url).await;
+    for c in audio.chunks(800) {
+        send_bytes(&mut ws, &pcm16(c.iter().copied())).await;
+    }
+    send_json(&mut ws, json!({"type": "CloseStream"})).await;
+    until_close(&mut ws).await
+}
+
+fn f(v: &Value, key: &str) -> f64 {
+    v[key].as_f64().unwrap_or(f64::NAN)
+}
+
+fn words(r: &Value) -> usize {
+    r["channel"]["alternatives"][0]["words"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+fn assert_finals_tile(finals: &[&Value], total_s: f64) {
+    let mut at = 0.0;
+    for r in finals {
+        assert!((f(r, "start") - at).abs() < 1e-3, "finals tile: {r}");
+        at = f(r, "start") + f(r, "duration");
+    }
+    assert!(
+        (at - total_s).abs() < 1e-3,
+        "finals end at {at}, audio {total_s}"
+    );
+}
+
+#[tokio::test]
+async fn endpointing_closes_utterances_and_silence_is_not_decoded() {
+    let Some(p) = preamble() else { return };
+    let a = &p[..quiet_cut(&p, 6.0)];
+    let (audio, spans) = compose(&[(1.0, Some(a)), (1.5, None)]);
+    let total_s = audio.len() as f64 / RATE as f64;
+    let s = start(live_server()).await;
+    let url = s.url("encoding=linear16&sample_rate=8000&endpointing=300&vad_events=true");
+    let log = stream(&url, &audio).await;
+    assert_eq!(log.close.as_ref().map(|c| c.0), Some(1000));
+
+    let started = log.of_type("SpeechStarted");
+    assert!(!started.is_empty(), "{:?}", log.messages);
+    // Not in the pause before the recording, not late. (earshot hears the recording's room tone
+    // before the first word as speech onset: up to 0.3 s early here.)
+    let first = f(started[0], "timestamp");
+    assert!(
+        first >= 1.0 - 0.05 && first <= spans[0].0 + 0.25,
+        "speech starts at {first}; recording at 1.0, first word at {}",
+        spans[0].0
+    );
+    assert_eq!(started[0]["channel"], json!([0, 1]));
+
+    let finals: Vec<&Value> = log
+        .of_type("Results")
+        .into_iter()
+        .filter(|r| r["is_final"] == true)
+        .collect();
+    assert_finals_tile(&finals, total_s);
+    // The last utterance ends with an endpoint 300 ms (plus the VAD's decision time) after speech.
+    let endpoint = finals
+        .iter()
+        .rev()
+        .find(|r| r["speech_final"] == true)
+        .expect("an endpoint");
+    let end = f(endpoint, "start") + f(endpoint, "duration");
+    assert!(
+        end >= spans[0].1 + 0.3 - 0.1 && end <= spans[0].1 + 0.3 + 0.4,
+        "endpoint final ends at {end}; speech ended at {}",
+        spans[0].1
+    );
+    assert!(words(endpoint) > 0, "speech is decoded");
+    // The trailing silence is answered without running the model.
+    let last = finals.last().expect("finals");
+    assert_eq!(words(last), 0, "{last}");
+    assert_eq!(last["speech_final"], false);
+    // Each SpeechStarted comes before the results that cover it.
+    let idx = |m: &Value| log.messages.iter().position(|x| std::ptr::eq(x, m));
+    for sp in &started {
+        let t = f(sp, "timestamp");
+        let covering = finals
+            .iter()
+            .find(|r| f(r, "start") <= t && t < f(r, "start") + f(r, "duration"))
+            .expect("a final covers the start");
+        assert!(
+            idx(sp) < idx(covering),
+            "SpeechStarted {t} after its result"
+        );
+    }
+    assert_eq!(f(log.of_type("Metadata")[0], "duration"), total_s);
+}
+
+#[tokio::test]
+async fn interim_results_grow_then_the_final_takes_over() {
+    let Some(p) = preamble() else { return };
+    let a = &p[..quiet_cut(&p, 6.0)];
+    let (audio, _) = compose(&[(0.3, Some(a)), (1.0, None)]);
+    let s = start(live_server()).await;
+    let url = s.url("encoding=linear16&sample_rate=8000&endpointing=300&interim_results=true");
+    let log = stream(&url, &audio).await;
+    let results = log.of_type("Results");
+    let interims: Vec<&&Value> = results.iter().filter(|r| r["is_final"] == false).collect();
+    assert!(
+        interims.len() >= 3,
+        "about one interim per second of speech: {results:?}"
+    );
+    // Interims of one segment keep their start, grow, and are followed by a final with that start.
+    let mut i = 0;
+    while i < results.len() {
+        if results[i]["is_final"] == false {
+            let seg_start = f(results[i], "start");
+            let mut dur = 0.0;
+            while results[i]["is_final"] == false {
+                assert_eq!(f(results[i], "start"), seg_start);
+                assert!(f(results[i], "duration") > dur, "interims grow");
+                assert_eq!(results[i]["speech_final"], false);
+                dur = f(results[i], "duration");
+                i += 1;
+            }
+            assert_eq!(
+                f(results[i], "start"),
+                seg_start,
+                "the final closes the segment"
+            );
+            assert!(f(results[i], "duration") >= dur);
+        }
+        i += 1;
+    }
+}
+
+#[tokio::test]
+async fn utterance_end_follows_the_last_word() {
+    let Some(p) = preamble() else { return };
+    let a = &p[..quiet_cut(&p, 4.0)];
+    let (audio, _) = compose(&[(0.5, Some(a)), (2.5, None)]);
+    let s = start(live_server()).await;
+    let url = s.url(
+        "encoding=linear16&sample_rate=8000&interim_results=true&utterance_end_ms=1000&endpointing=300",
+    );
+    let log = stream(&url, &audio).await;
+    let ue = log.of_type("UtteranceEnd");
+    assert_eq!(
+        ue.len(),
+        1,
+        "one utterance, one UtteranceEnd: {:?}",
+        log.messages
+    );
+    let at = log
+        .messages
+        .iter()
+        .position(|m| m["type"] == "UtteranceEnd")
+        .unwrap_or(0);
+    let last_word_end = log.messages[..at]
+        .iter()
+        .rev()
+        .filter(|m| m["type"] == "Results" && words(m) > 0)
+        .filter_map(|m| {
+            m["channel"]["alternatives"][0]["words"]
+                .as_array()?
+                .last()?["end"]
+                .as_f64()
+        })
+        .next()
+        .expect("words before the UtteranceEnd");
+    assert!((f(ue[0], "last_word_end") - last_word_end).abs() < 1e-3);
+    assert_eq!(ue[0]["channel"], json!([0, 1]));
+    assert!(
+        log.messages[at + 1..]
+            .iter()
+            .all(|m| m["type"] != "Results" || words(m) == 0),
+        "no words after the UtteranceEnd"
+    );
+}
+
+#[tokio::test]
+async fn endpointing_false_and_silence_only_streams() {
+    let Some(p) = preamble() else { return };
+    let a = &p[..quiet_cut(&p, 4.0)];
+    let (audio, _) = compose(&[(0.5, Some(a)), (1.5, None)]);
+    let s = start(live_server()).await;
+    let log = stream(
+        &s.url("encoding=linear16&sample_rate=8000&endpointing=false&vad_events=true"),
+        &audio,
+    )
+    .await;
+    assert!(log
+        .of_type("Results")
+        .iter()
+        .all(|r| r["speech_final"] == false));
+    assert!(!log.of_type("SpeechStarted").is_empty());
+
+    let silence = vec![0i16; 3 * RATE];
+    let log = stream(
+        &s.url("encoding=linear16&sample_rate=8000&vad_events=true&interim_results=true"),
+        &silence,
+    )
+    .await;
+    assert!(log.of_type("SpeechStarted").is_empty());
+    let results = log.of_type("Results");
+    assert!(
+        !results.is_empty()
+            && results
+                .iter()
+                .all(|r| words(r) == 0 && r["is_final"] == true)
+    );
+    assert_finals_tile(&results, 3.0);
+}
