@@ -35,6 +35,7 @@ fn main() {
             suppress: vec![eot],
             begin_suppress: vec![],
             max_tokens: 20,
+            row_max_tokens: vec![],
             temperature: 0.0,
             seed: 0,
             timestamps: None,

@@ -31,6 +31,8 @@ pub struct DecodeConfig {
     /// Tokens that may not be produced first.
     pub begin_suppress: Vec<u32>,
     pub max_tokens: usize,
+    /// Per-row limits for greedy decoding (each also capped by `max_tokens`); empty: none.
+    pub row_max_tokens: Vec<usize>,
     /// 0 = greedy; above 0, tokens are sampled from `softmax(logits / temperature)`.
     pub temperature: f32,
     /// Seed of the sampler (decoding is deterministic for a given seed).
@@ -325,6 +327,13 @@ pub fn greedy(
                 out[i].tokens.push(next[i]);
                 out[i].probs.push(p_next[i]);
                 feed.push(next[i]);
+                if cfg
+                    .row_max_tokens
+                    .get(i)
+                    .is_some_and(|&limit| out[i].tokens.len() >= limit)
+                {
+                    done[i] = true;
+                }
             }
         }
         if done.iter().all(|d| *d) {

@@ -18,6 +18,9 @@ const NO_SPEECH_THRESHOLD: f32 = 0.6;
 const LOGPROB_THRESHOLD: f32 = -1.0;
 const COMPRESSION_RATIO_THRESHOLD: f32 = 2.4;
 const TEMPERATURES: [f32; 6] = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
+/// A window may yield at most this many tokens per second of audio (plus a few): fast speech is
+/// about 5, so this only stops runaway repetition from costing a full token budget.
+const MAX_TOKENS_PER_SECOND: f32 = 8.0;
 
 pub struct WhisperEngine {
     model: Whisper,
@@ -30,6 +33,8 @@ pub struct WhisperEngine {
     alignment_heads: Vec<[usize; 2]>,
     multilingual: bool,
     beam_size: usize,
+    max_tokens: usize,
+    fallback: bool,
 }
 
 /// A stable UUID-shaped id derived from the config text (FNV-1a), so restarts keep the same id.
@@ -111,6 +116,8 @@ impl WhisperEngine {
             alignment_heads,
             multilingual,
             beam_size: 1,
+            max_tokens: 224,
+            fallback: true,
         })
     }
 
@@ -125,6 +132,16 @@ impl WhisperEngine {
     /// costs about `n` times the decoder time.
     pub fn set_beam_size(&mut self, n: usize) {
         self.beam_size = n.max(1);
+    }
+
+    /// At most `n` text tokens per window (default 224, OpenAI's limit).
+    pub fn set_max_tokens(&mut self, n: usize) {
+        self.max_tokens = n.max(1);
+    }
+
+    /// Turn OpenAI's temperature fallback on (default) or off (one greedy/beam pass per window).
+    pub fn set_temperature_fallback(&mut self, on: bool) {
+        self.fallback = on;
     }
 
     /// Whether the model knows more than English (and so takes a language token).
@@ -216,10 +233,16 @@ impl WhisperEngine {
         audio: &Tensor,
         rows: &[usize],
         prompt: &[u32],
+        seconds: &[f32],
     ) -> candle_core::Result<Vec<Decoded>> {
         let mut results: Vec<Option<Decoded>> = vec![None; rows.len()];
         let mut todo: Vec<usize> = (0..rows.len()).collect();
-        for (k, &temperature) in TEMPERATURES.iter().enumerate() {
+        let temperatures = if self.fallback {
+            &TEMPERATURES[..]
+        } else {
+            &TEMPERATURES[..1]
+        };
+        for (k, &temperature) in temperatures.iter().enumerate() {
             if todo.is_empty() {
                 break;
             }
@@ -235,7 +258,11 @@ impl WhisperEngine {
                 no_speech: self.tokenizer.specials.no_speech,
                 suppress: self.suppress.clone(),
                 begin_suppress: self.begin_suppress.clone(),
-                max_tokens: 224,
+                max_tokens: self.max_tokens,
+                row_max_tokens: todo
+                    .iter()
+                    .map(|&j| (seconds[rows[j]] * MAX_TOKENS_PER_SECOND).ceil() as usize + 4)
+                    .collect(),
                 temperature,
                 seed: k as u64,
                 timestamps: None,
@@ -323,6 +350,10 @@ impl WhisperEngine {
                 }
             }
         }
+        let seconds: Vec<f32> = windows
+            .iter()
+            .map(|w| w.samples.len().min(max) as f32 / crate::mel::SAMPLE_RATE_HZ as f32)
+            .collect();
         // Windows with the same prompt (language, key terms) decode together as one batch.
         let mut groups: Vec<(Vec<u32>, Vec<usize>)> = Vec::new();
         for (i, w) in windows.iter().enumerate() {
@@ -337,7 +368,7 @@ impl WhisperEngine {
         for (prompt, rows) in &groups {
             for (&i, d) in rows
                 .iter()
-                .zip(self.decode_with_fallback(&audio, rows, prompt)?)
+                .zip(self.decode_with_fallback(&audio, rows, prompt, &seconds)?)
             {
                 decoded[i] = (d, prompt.clone());
             }

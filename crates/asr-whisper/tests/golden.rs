@@ -67,6 +67,7 @@ fn encoder_decoder_and_greedy_match_transformers() {
         suppress: vec![],
         begin_suppress: vec![],
         max_tokens: 10,
+        row_max_tokens: vec![],
         temperature: 0.0,
         seed: 0,
         timestamps: None,

@@ -30,6 +30,7 @@ fn config(e: &WhisperEngine, prompt: Vec<u32>, max_tokens: usize) -> DecodeConfi
         suppress: vec![],
         begin_suppress: vec![],
         max_tokens,
+        row_max_tokens: vec![],
         temperature: 0.0,
         seed: 0,
         timestamps: None,
@@ -219,4 +220,18 @@ fn multilingual_engine_detects_or_follows_the_language() {
     let mut en = engine();
     let out = en.transcribe_batch(&[window(None)]).expect("en");
     assert_eq!(out[0].language, None);
+}
+
+#[test]
+fn per_row_token_limits_stop_each_window_on_its_own() {
+    let e = engine();
+    let enc = encode_first_200(&e, "mel80", 80);
+    let both = Tensor::cat(&[&enc, &enc], 0).expect("batch");
+    let s = &e.tokenizer().specials;
+    let mut cfg = config(&e, vec![s.sot, s.no_timestamps], 10);
+    cfg.row_max_tokens = vec![3, 5];
+    let out = greedy(e.model(), &both, &cfg).expect("greedy");
+    // The random model never ends on its own (10 greedy tokens in the golden), so the limits bind.
+    assert_eq!((out[0].tokens.len(), out[1].tokens.len()), (3, 5));
+    assert_eq!(out[0].tokens[..], out[1].tokens[..3]);
 }

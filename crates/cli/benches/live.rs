@@ -1,0 +1,269 @@
+//! Live transcription benchmark (not a test): `bench/live.sh`, or
+//! `cargo bench -p hark --bench live -- tiny=DIR base=DIR`.
+//!
+//! For each model directory it starts a server (this binary re-run as a separate process, with
+//! the real Whisper engine on CPU) and, for each N, N clients that each stream the starter-kit
+//! preamble with 1.2 s pauses inserted (8 kHz linear16, 100 ms chunks, real-time pace) with
+//! `endpointing=300&interim_results=true`, then `Finalize` and `CloseStream`. Reported per N:
+//! - finalize latency p50/p95: for endpoint finals (`speech_final:true`), from the moment the
+//!   client sent the audio that the final ends with to the final's arrival; for `Finalize`, from
+//!   the message to the `from_finalize` final;
+//! - interim cadence: p50 gap between successive interim results of a stream;
+//! - CPU per stream: the server's CPU time over the audio streamed, as % of one core;
+//! - real time: whether every stream kept up (p95 finalize latency ≤ 1 s).
+//!
+//! Random weights never emit end-of-text, so the engine here stops each window at 24 tokens (about
+//! what real speech of a few seconds yields) and does not retry at higher temperatures.
+//! Env: `HARK_BENCH_STEPS` (default 1,2,4,6), `HARK_BENCH_PAUSE_S` (default 1.2).
+
+use futures_util::{SinkExt, StreamExt};
+use hark_asr::{ModelRegistry, Scheduler, SchedulerConfig};
+use hark_asr_whisper::WhisperEngine;
+use hark_server::{Server, ServerConfig};
+use std::io::{BufRead, BufReader};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+const RATE: usize = 8_000;
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    if let Ok(dir) = std::env::var("HARK_BENCH_SERVE") {
+        rt.block_on(run_server(dir));
+        return;
+    }
+    let models: Vec<(String, String)> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.split_once('=').map(|(n, d)| (n.to_owned(), d.to_owned())))
+        .collect();
+    if models.is_empty() {
+        eprintln!("usage: live tiny=DIR [base=DIR] (bench/live.sh makes the models)");
+        return;
+    }
+    println!("| model | N | endpoint final p50 ms | p95 ms | Finalize p95 ms | interim gap p50 ms | CPU per stream | real time |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (name, dir) in models {
+        rt.block_on(drive(&name, &dir));
+    }
+}
+
+async fn run_server(dir: String) {
+    let mut engine = WhisperEngine::load(
+        std::path::Path::new(&dir),
+        "bench",
+        candle_core::Device::Cpu,
+    )
+    .expect("model");
+    engine.set_max_tokens(24);
+    engine.set_temperature_fallback(false);
+    let sched = Scheduler::spawn(
+        Box::new(engine),
+        SchedulerConfig {
+            max_streams: 64,
+            ..SchedulerConfig::default()
+        },
+    )
+    .expect("engine");
+    let mut registry = ModelRegistry::new();
+    registry.insert(sched);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    println!("{}", listener.local_addr().expect("addr"));
+    let config = ServerConfig {
+        idle_timeout_ms: 120_000,
+        ..ServerConfig::default()
+    };
+    Server::new(config, registry)
+        .serve(listener, std::future::pending())
+        .await
+        .expect("serve");
+}
+
+/// The preamble cut at its quietest points near 6 s and 12 s, with noise pauses between pieces.
+fn audio() -> Vec<i16> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/starter-kit/preamble.raw"
+    );
+    let raw = std::fs::read(path).expect("shared/data/starter-kit/preamble.raw");
+    let x: Vec<i16> = raw
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    let energy = |k: usize| -> i64 {
+        x[k * 128..(k + 1) * 128]
+            .iter()
+            .map(|s| i64::from(*s).pow(2))
+            .sum()
+    };
+    let cut = |s: usize| {
+        let c = s * RATE / 128;
+        (c - 50..c + 50).min_by_key(|k| energy(*k)).unwrap_or(c) * 128
+    };
+    let (a, b) = (cut(6), cut(12));
+    let pause = (env_or("HARK_BENCH_PAUSE_S", 1.2f64) * RATE as f64) as usize;
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut out = Vec::new();
+    for piece in [&x[..a], &x[a..b], &x[b..]] {
+        out.extend_from_slice(piece);
+        out.extend((0..pause).map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            ((seed >> 58) as i16) - 32
+        }));
+    }
+    out
+}
+
+#[derive(Default)]
+struct StreamStats {
+    endpoint_ms: Vec<f64>,
+    finalize_ms: Vec<f64>,
+    interim_gaps_ms: Vec<f64>,
+}
+
+async fn client(url: String, audio: std::sync::Arc<Vec<i16>>) -> Option<StreamStats> {
+    let (ws, _) = tokio_tungstenite::connect_async(url).await.ok()?;
+    let (mut tx, mut rx) = ws.split();
+    let t0 = Instant::now();
+    let (fin_tx, mut fin_rx) = tokio::sync::oneshot::channel::<Instant>();
+    let reader = tokio::spawn(async move {
+        let mut st = StreamStats::default();
+        let mut last_interim: Option<Instant> = None;
+        let mut finalize_sent: Option<Instant> = None;
+        while let Some(Ok(m)) = rx.next().await {
+            let now = Instant::now();
+            if finalize_sent.is_none() {
+                finalize_sent = fin_rx.try_recv().ok();
+            }
+            let Message::Text(t) = m else {
+                if matches!(m, Message::Close(_)) {
+                    break;
+                }
+                continue;
+            };
+            let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap_or_default();
+            if v["type"] != "Results" {
+                continue;
+            }
+            if v["is_final"] == false {
+                if let Some(prev) = last_interim.replace(now) {
+                    st.interim_gaps_ms.push((now - prev).as_secs_f64() * 1000.0);
+                }
+            } else if v["from_finalize"] == true {
+                if let Some(sent) = finalize_sent {
+                    st.finalize_ms.push((now - sent).as_secs_f64() * 1000.0);
+                }
+            } else if v["speech_final"] == true {
+                let end_s =
+                    v["start"].as_f64().unwrap_or(0.0) + v["duration"].as_f64().unwrap_or(0.0);
+                let sent = t0 + Duration::from_secs_f64(end_s);
+                st.endpoint_ms
+                    .push(now.saturating_duration_since(sent).as_secs_f64() * 1000.0);
+                last_interim = None;
+            }
+        }
+        st
+    });
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    for c in audio.chunks(RATE / 10) {
+        tick.tick().await;
+        let bytes: Vec<u8> = c.iter().flat_map(|s| s.to_le_bytes()).collect();
+        tx.send(Message::Binary(bytes.into())).await.ok()?;
+    }
+    let _ = fin_tx.send(Instant::now());
+    tx.send(Message::Text(r#"{"type":"Finalize"}"#.into()))
+        .await
+        .ok()?;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tx.send(Message::Text(r#"{"type":"CloseStream"}"#.into()))
+        .await
+        .ok()?;
+    reader.await.ok()
+}
+
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(vec![], |(_, r)| r.split_whitespace().collect());
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| {
+        f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()
+    });
+    ticks / 100.0
+}
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+async fn drive(name: &str, dir: &str) {
+    let exe = std::env::current_exe().expect("exe");
+    let mut child = std::process::Command::new(exe)
+        .env("HARK_BENCH_SERVE", dir)
+        .env("HARK_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("address");
+    let url = format!(
+        "ws://{}/v1/listen?encoding=linear16&sample_rate=8000&endpointing=300&interim_results=true",
+        line.trim()
+    );
+    let audio = std::sync::Arc::new(audio());
+    let audio_s = audio.len() as f64 / RATE as f64;
+    let steps: Vec<usize> = std::env::var("HARK_BENCH_STEPS")
+        .unwrap_or_else(|_| "1,2,4,6".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    for n in steps {
+        let cpu0 = cpu_seconds(child.id());
+        let tasks: Vec<_> = (0..n)
+            .map(|_| tokio::spawn(client(url.clone(), std::sync::Arc::clone(&audio))))
+            .collect();
+        let mut all = StreamStats::default();
+        for t in tasks {
+            if let Ok(Some(s)) = t.await {
+                all.endpoint_ms.extend(s.endpoint_ms);
+                all.finalize_ms.extend(s.finalize_ms);
+                all.interim_gaps_ms.extend(s.interim_gaps_ms);
+            }
+        }
+        let cpu = (cpu_seconds(child.id()) - cpu0) / (n as f64 * audio_s) * 100.0;
+        let p95 = percentile(&mut all.endpoint_ms, 0.95);
+        let fin95 = percentile(&mut all.finalize_ms, 0.95);
+        println!(
+            "| {name} | {n} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1}% | {} |",
+            percentile(&mut all.endpoint_ms, 0.5),
+            p95,
+            fin95,
+            percentile(&mut all.interim_gaps_ms, 0.5),
+            cpu,
+            if p95 <= 1000.0 && fin95 <= 1000.0 {
+                "yes"
+            } else {
+                "no"
+            }
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
