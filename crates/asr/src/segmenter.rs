@@ -54,6 +54,11 @@ impl Segmenter {
         full
     }
 
+    /// Where the buffered audio starts on the clock.
+    pub fn snapshot_start(&self) -> u64 {
+        self.start_sample
+    }
+
     /// A copy of what is buffered, without consuming it (for interim results).
     pub fn snapshot(&self) -> Segment {
         Segment {

@@ -8,11 +8,17 @@
 //! - With `interim_results`, a segment holding speech is decoded about every `interim_ms` of new
 //!   audio as `is_final:false` (same `start`, growing `duration`), at most one in flight.
 //! - A segment in which the VAD heard no speech is answered without running the model.
+//! - At an endpoint, if the latest interim of the segment already covered all of its speech (what
+//!   followed is silence), that interim's transcript becomes the final at once: no second decode,
+//!   and the final arrives as soon as the endpoint is decided.
 
-use hark_asr::{Segment, Segmenter};
+use hark_asr::{Segment, Segmenter, Transcript};
 use hark_vad::{EndpointEvent, Endpointer, Vad};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+/// The latest interim result of a channel: segment start, samples covered, transcript.
+pub type InterimCache = Arc<Mutex<Option<(u64, usize, Transcript)>>>;
 
 /// What the session must do for a channel.
 #[derive(Debug)]
@@ -26,6 +32,8 @@ pub enum Cut {
         segment: Segment,
         speech_final: bool,
         decode: bool,
+        /// Use this transcript instead of decoding (an interim that covered all the speech).
+        reuse: Option<Transcript>,
     },
 }
 
@@ -48,6 +56,7 @@ pub struct LiveChannel {
     speech_in_segment: bool,
     since_interim: usize,
     interim_in_flight: Arc<AtomicBool>,
+    interim_cache: InterimCache,
     events: Vec<EndpointEvent>,
     /// End of the last recognised word (seconds), for `UtteranceEnd`.
     pub last_word_end_s: Option<f64>,
@@ -67,6 +76,7 @@ impl LiveChannel {
             speech_in_segment: false,
             since_interim: 0,
             interim_in_flight: Arc::new(AtomicBool::new(false)),
+            interim_cache: Arc::new(Mutex::new(None)),
             events: Vec::new(),
             last_word_end_s: None,
             utterance_open: false,
@@ -104,13 +114,31 @@ impl LiveChannel {
         Arc::clone(&self.interim_in_flight)
     }
 
+    /// Where an interim's result is kept for the endpoint that may follow.
+    pub fn interim_cache(&self) -> InterimCache {
+        Arc::clone(&self.interim_cache)
+    }
+
+    /// The cached interim, if it belongs to the open segment and reaches `speech_end`.
+    fn reusable(&self, speech_end: u64) -> Option<Transcript> {
+        let start = self.seg.snapshot_start();
+        let cache = self.interim_cache.lock().ok()?;
+        match cache.as_ref() {
+            Some((s, len, t)) if *s == start && s + *len as u64 >= speech_end => Some(t.clone()),
+            _ => None,
+        }
+    }
+
     fn has_speech(&self) -> bool {
         self.endpointer.is_none() || self.speech_in_segment
     }
 
-    fn close(&mut self, speech_final: bool) -> Cut {
+    fn close(&mut self, speech_final: bool, reuse: Option<Transcript>) -> Cut {
         let decode = self.has_speech();
         let segment = self.seg.flush();
+        if let Ok(mut c) = self.interim_cache.lock() {
+            *c = None;
+        }
         self.since_interim = 0;
         if let Some(e) = &mut self.endpointer {
             e.clear();
@@ -120,12 +148,13 @@ impl LiveChannel {
             segment,
             speech_final,
             decode,
+            reuse,
         }
     }
 
     /// Add engine-rate audio; the decisions it causes are appended to `out` in order.
     pub fn push(&mut self, samples: &[f32], policy: &LivePolicy, out: &mut Vec<Cut>) {
-        let mut endpoint = false;
+        let mut endpoint = None;
         if let Some(e) = &mut self.endpointer {
             self.events.clear();
             e.push(samples, &mut self.events);
@@ -135,7 +164,7 @@ impl LiveChannel {
                         self.speech_in_segment = true;
                         out.push(Cut::SpeechStarted { sample });
                     }
-                    EndpointEvent::Endpoint { .. } => endpoint = true,
+                    EndpointEvent::Endpoint { speech_end } => endpoint = Some(speech_end),
                 }
             }
         }
@@ -147,14 +176,19 @@ impl LiveChannel {
                 e.clear();
                 self.speech_in_segment = e.in_speech();
             }
+            if let Ok(mut c) = self.interim_cache.lock() {
+                *c = None;
+            }
             out.push(Cut::Final {
                 segment,
                 speech_final: false,
                 decode,
+                reuse: None,
             });
         }
-        if endpoint && self.seg.buffered_samples() > 0 {
-            out.push(self.close(true));
+        if let Some(speech_end) = endpoint.filter(|_| self.seg.buffered_samples() > 0) {
+            let reuse = self.reusable(speech_end);
+            out.push(self.close(true, reuse));
             return;
         }
         self.since_interim += samples.len();
@@ -172,6 +206,6 @@ impl LiveChannel {
 
     /// Close the open segment now (`Finalize`, end of stream).
     pub fn finalize(&mut self) -> Cut {
-        self.close(false)
+        self.close(false, None)
     }
 }

@@ -54,6 +54,8 @@ struct Kind {
     decode: bool,
     /// An interim's in-flight flag, cleared when its result is ready.
     interim_done: Option<Arc<AtomicBool>>,
+    /// Where an interim's transcript is kept for reuse by the final.
+    interim_cache: Option<live::InterimCache>,
 }
 
 /// How the session ends.
@@ -272,16 +274,14 @@ impl Session {
                 }
             }
             Cut::Interim(segment) => {
-                let flag = self
-                    .channels
-                    .get(usize::from(channel))
-                    .map(LiveChannel::interim_flag);
+                let live = self.channels.get(usize::from(channel));
                 let kind = Kind {
                     is_final: false,
                     speech_final: false,
                     from_finalize: false,
                     decode: true,
-                    interim_done: flag,
+                    interim_done: live.map(LiveChannel::interim_flag),
+                    interim_cache: live.map(LiveChannel::interim_cache),
                 };
                 self.submit(channel, channels, segment, kind);
             }
@@ -289,6 +289,7 @@ impl Session {
                 segment,
                 speech_final,
                 decode,
+                reuse,
             } => {
                 let kind = Kind {
                     is_final: true,
@@ -296,8 +297,12 @@ impl Session {
                     from_finalize,
                     decode,
                     interim_done: None,
+                    interim_cache: None,
                 };
-                self.submit(channel, channels, segment, kind);
+                match reuse {
+                    Some(t) => self.ready_results(channel, channels, &segment, &kind, &t),
+                    None => self.submit(channel, channels, segment, kind),
+                }
             }
         }
     }
@@ -328,8 +333,8 @@ impl Session {
         }
     }
 
-    fn submit(&mut self, channel: u16, channels: u16, segment: Segment, kind: Kind) {
-        let info = WindowInfo {
+    fn window_info(channel: u16, channels: u16, segment: &Segment, kind: &Kind) -> WindowInfo {
+        WindowInfo {
             channel,
             channels,
             start_sample: segment.start_sample,
@@ -337,14 +342,33 @@ impl Session {
             from_finalize: kind.from_finalize,
             is_final: kind.is_final,
             speech_final: kind.speech_final,
-        };
-        let ctx = Arc::clone(&self.ctx);
+        }
+    }
+
+    /// Queue a Results whose transcript is already known (no model run).
+    fn ready_results(
+        &mut self,
+        channel: u16,
+        channels: u16,
+        segment: &Segment,
+        kind: &Kind,
+        t: &hark_asr::Transcript,
+    ) {
+        let info = Self::window_info(channel, channels, segment, kind);
+        let msg = ServerMessage::Results(self.ctx.results(info, t));
+        self.pending
+            .push_back(Box::pin(async move { Outgoing::Message(msg) }));
+    }
+
+    fn submit(&mut self, channel: u16, channels: u16, segment: Segment, kind: Kind) {
         if segment.samples.is_empty() || !kind.decode {
-            let msg = ServerMessage::Results(ctx.results(info, &hark_asr::Transcript::default()));
-            self.pending
-                .push_back(Box::pin(async move { Outgoing::Message(msg) }));
+            let empty = hark_asr::Transcript::default();
+            self.ready_results(channel, channels, &segment, &kind, &empty);
             return;
         }
+        let info = Self::window_info(channel, channels, &segment, &kind);
+        let ctx = Arc::clone(&self.ctx);
+        let covered = (segment.start_sample, segment.samples.len());
         let (tx, rx) = tokio::sync::oneshot::channel();
         let window = AudioWindow {
             samples: segment.samples,
@@ -357,10 +381,16 @@ impl Session {
             }),
         );
         let done = kind.interim_done;
+        let cache = kind.interim_cache;
         let fut: Pending = match submitted {
             Ok(()) => Box::pin(async move {
                 let out = match rx.await {
-                    Ok(Ok(t)) => Outgoing::Message(ServerMessage::Results(ctx.results(info, &t))),
+                    Ok(Ok(t)) => {
+                        if let Some(Ok(mut c)) = cache.as_ref().map(|c| c.lock()) {
+                            *c = Some((covered.0, covered.1, t.clone()));
+                        }
+                        Outgoing::Message(ServerMessage::Results(ctx.results(info, &t)))
+                    }
                     Ok(Err(e)) => Outgoing::EngineFailed(e.to_string()),
                     Err(_) => Outgoing::EngineFailed("the engine dropped the window".into()),
                 };

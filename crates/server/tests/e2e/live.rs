@@ -285,3 +285,36 @@ async fn endpointing_false_and_silence_only_streams() {
     );
     assert_finals_tile(&results, 3.0);
 }
+
+#[tokio::test]
+async fn an_endpoint_reuses_the_interim_that_already_covered_the_speech() {
+    let Some(p) = preamble() else { return };
+    let a = &p[..quiet_cut(&p, 4.0)];
+    let (audio, _) = compose(&[(0.5, Some(a)), (1.5, None)]);
+    let mut opts = live_server();
+    opts.config.interim_ms = 250; // an interim surely lands between speech end and the endpoint
+    let s = start(opts).await;
+    let log = stream(
+        &s.url("encoding=linear16&sample_rate=8000&endpointing=300&interim_results=true"),
+        &audio,
+    )
+    .await;
+    let results = log.of_type("Results");
+    let at = results
+        .iter()
+        .position(|r| r["speech_final"] == true)
+        .expect("an endpoint");
+    let (fin, before) = (results[at], results[at - 1]);
+    assert_eq!(
+        before["is_final"], false,
+        "an interim precedes the endpoint"
+    );
+    // The counting engine reports the samples it decoded: the final carries the interim's words,
+    // decoded from less audio than the final spans (the rest is the silence before the endpoint).
+    assert_eq!(
+        fin["channel"]["alternatives"][0]["words"],
+        before["channel"]["alternatives"][0]["words"]
+    );
+    assert!(f(fin, "duration") > f(before, "duration"));
+    assert!(samples_in(fin) < (f(fin, "duration") * f64::from(RATE_HZ)) as u64);
+}
