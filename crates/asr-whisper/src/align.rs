@@ -105,7 +105,7 @@ pub fn token_times(
     full.push(eot);
     let mut state = model.decoder.start(audio)?;
     let ids = Tensor::from_vec(full.clone(), (1, full.len()), &model.device)?;
-    let (_, cross) = model.decoder.step(&ids, &mut state, true)?;
+    let cross = model.decoder.cross_attention(&ids, &mut state)?;
     // As OpenAI: every row from <|startoftranscript|> to <|endoftext|> is normalised and filtered;
     // the DTW then uses the rows of <|notimestamps|> and the text tokens.
     let sot = sot_index.min(prompt.len().saturating_sub(1));

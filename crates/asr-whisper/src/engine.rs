@@ -18,8 +18,8 @@ const NO_SPEECH_THRESHOLD: f32 = 0.6;
 const LOGPROB_THRESHOLD: f32 = -1.0;
 const COMPRESSION_RATIO_THRESHOLD: f32 = 2.4;
 const TEMPERATURES: [f32; 6] = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
-/// A window may yield at most this many tokens per second of audio (plus a few): fast speech is
-/// about 5, so this only stops runaway repetition from costing a full token budget.
+/// By default a window may yield at most this many tokens per second of audio (plus a few): fast
+/// speech is about 5, so this only stops runaway repetition from costing a full token budget.
 const MAX_TOKENS_PER_SECOND: f32 = 8.0;
 
 pub struct WhisperEngine {
@@ -34,6 +34,7 @@ pub struct WhisperEngine {
     multilingual: bool,
     beam_size: usize,
     max_tokens: usize,
+    max_tokens_per_second: f32,
     fallback: bool,
 }
 
@@ -117,6 +118,7 @@ impl WhisperEngine {
             multilingual,
             beam_size: 1,
             max_tokens: 224,
+            max_tokens_per_second: MAX_TOKENS_PER_SECOND,
             fallback: true,
         })
     }
@@ -137,6 +139,11 @@ impl WhisperEngine {
     /// At most `n` text tokens per window (default 224, OpenAI's limit).
     pub fn set_max_tokens(&mut self, n: usize) {
         self.max_tokens = n.max(1);
+    }
+
+    /// At most `rate` tokens per second of window audio, plus 4 (default 8).
+    pub fn set_max_tokens_per_second(&mut self, rate: f32) {
+        self.max_tokens_per_second = rate.max(0.0);
     }
 
     /// Turn OpenAI's temperature fallback on (default) or off (one greedy/beam pass per window).
@@ -261,7 +268,7 @@ impl WhisperEngine {
                 max_tokens: self.max_tokens,
                 row_max_tokens: todo
                     .iter()
-                    .map(|&j| (seconds[rows[j]] * MAX_TOKENS_PER_SECOND).ceil() as usize + 4)
+                    .map(|&j| (seconds[rows[j]] * self.max_tokens_per_second).ceil() as usize + 4)
                     .collect(),
                 temperature,
                 seed: k as u64,

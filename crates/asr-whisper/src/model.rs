@@ -353,6 +353,34 @@ impl Decoder {
         state: &mut DecoderState,
         want_cross: bool,
     ) -> Result<(Tensor, Vec<Tensor>)> {
+        let (x, cross_weights) = self.hidden(tokens, state, want_cross)?;
+        let (b, l, d) = x.dims3()?;
+        let rows = x.reshape((b * l, d))?;
+        let logits = match &self.logits_q {
+            Some(q) => candle_core::Module::forward(q, &rows)?,
+            None => kernels::matmul_t(self.tokens.embeddings(), &rows)?,
+        };
+        let logits = logits.reshape((b, l, ()))?;
+        Ok((logits, cross_weights))
+    }
+
+    /// Feed `tokens` like [`Self::step`] but return only each layer's cross-attention weights,
+    /// skipping the output projection (word alignment needs no logits).
+    pub fn cross_attention(
+        &self,
+        tokens: &Tensor,
+        state: &mut DecoderState,
+    ) -> Result<Vec<Tensor>> {
+        Ok(self.hidden(tokens, state, true)?.1)
+    }
+
+    /// The decoder layers and final norm: hidden states `[B, L, d]` and cross-attention weights.
+    fn hidden(
+        &self,
+        tokens: &Tensor,
+        state: &mut DecoderState,
+        want_cross: bool,
+    ) -> Result<(Tensor, Vec<Tensor>)> {
         let (_, l) = tokens.dims2()?;
         let start = state.len;
         let mut x = self
@@ -394,15 +422,7 @@ impl Decoder {
             x = layer.block.mlp_residual(&x)?;
         }
         state.len += l;
-        let x = self.ln.forward(&x)?;
-        let (b, l, d) = x.dims3()?;
-        let rows = x.reshape((b * l, d))?;
-        let logits = match &self.logits_q {
-            Some(q) => candle_core::Module::forward(q, &rows)?,
-            None => kernels::matmul_t(self.tokens.embeddings(), &rows)?,
-        };
-        let logits = logits.reshape((b, l, ()))?;
-        Ok((logits, cross_weights))
+        Ok((self.ln.forward(&x)?, cross_weights))
     }
 }
 

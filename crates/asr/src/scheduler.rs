@@ -44,6 +44,8 @@ struct Shared {
     streams_in_use: AtomicUsize,
     batches_run: AtomicU64,
     windows_run: AtomicU64,
+    /// Windows submitted and not yet taken by the inference thread.
+    waiting: AtomicUsize,
 }
 
 /// Handle to an engine's inference thread. Cheap to clone; the thread stops when the last handle goes.
@@ -75,6 +77,7 @@ impl Scheduler {
             streams_in_use: AtomicUsize::new(0),
             batches_run: AtomicU64::new(0),
             windows_run: AtomicU64::new(0),
+            waiting: AtomicUsize::new(0),
         });
         let (tx, rx) = sync_channel(config.queue_capacity.max(1));
         let thread_shared = Arc::clone(&shared);
@@ -103,6 +106,11 @@ impl Scheduler {
     /// Streams currently holding a slot.
     pub fn streams_in_use(&self) -> usize {
         self.shared.streams_in_use.load(Ordering::Acquire)
+    }
+
+    /// Windows queued behind the one the engine is running now: a measure of overload.
+    pub fn waiting_windows(&self) -> usize {
+        self.shared.waiting.load(Ordering::Acquire)
     }
 
     /// (model calls, windows transcribed) since start.
@@ -144,12 +152,15 @@ impl Scheduler {
     /// Queue a window; `reply` is called with its transcript. Never blocks.
     pub fn submit(&self, window: AudioWindow, reply: Reply) -> Result<(), AsrError> {
         let model = || self.shared.descriptor.name.clone();
-        self.tx
-            .try_send(Job { window, reply })
-            .map_err(|e| match e {
+        // Counted before sending so the inference thread never takes it below zero.
+        self.shared.waiting.fetch_add(1, Ordering::AcqRel);
+        self.tx.try_send(Job { window, reply }).map_err(|e| {
+            self.shared.waiting.fetch_sub(1, Ordering::AcqRel);
+            match e {
                 TrySendError::Full(_) => AsrError::QueueFull { model: model() },
                 TrySendError::Disconnected(_) => AsrError::EngineStopped { model: model() },
-            })
+            }
+        })
     }
 }
 
@@ -164,6 +175,7 @@ fn run(mut engine: Box<dyn Engine>, rx: Receiver<Job>, shared: &Shared) {
                 Err(_) => break,
             }
         }
+        shared.waiting.fetch_sub(jobs.len(), Ordering::AcqRel);
         let (windows, replies): (Vec<_>, Vec<_>) =
             jobs.into_iter().map(|j| (j.window, j.reply)).unzip();
         let model = shared.descriptor.name.clone();

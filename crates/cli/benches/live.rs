@@ -10,10 +10,12 @@
 //!   the message to the `from_finalize` final;
 //! - interim cadence: p50 gap between successive interim results of a stream;
 //! - CPU per stream: the server's CPU time over the audio streamed, as % of one core;
+//! - windows per model call: how well the scheduler batched the streams;
 //! - real time: whether every stream kept up (p95 finalize latency ≤ 1 s).
 //!
-//! Random weights never emit end-of-text, so the engine here stops each window at 24 tokens (about
-//! what real speech of a few seconds yields) and does not retry at higher temperatures.
+//! Random weights never emit end-of-text, so the engine here stops each window where a real model
+//! would on English speech: 4 tokens per second of audio (+4), 24 at most; and it does not retry
+//! at higher temperatures. The decoding work per window is therefore about a real model's.
 //! Env: `HARK_BENCH_STEPS` (default 1,2,4,6), `HARK_BENCH_PAUSE_S` (default 1.2).
 
 use futures_util::{SinkExt, StreamExt};
@@ -47,8 +49,8 @@ fn main() {
         eprintln!("usage: live tiny=DIR [base=DIR] (bench/live.sh makes the models)");
         return;
     }
-    println!("| model | N | endpoint final p50 ms | p95 ms | Finalize p95 ms | interim gap p50 ms | CPU per stream | real time |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| model | N | endpoint final p50 ms | p95 ms | Finalize p95 ms | interim gap p50 ms | CPU per stream | windows per model call | real time |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for (name, dir) in models {
         rt.block_on(drive(&name, &dir));
     }
@@ -62,6 +64,7 @@ async fn run_server(dir: String) {
     )
     .expect("model");
     engine.set_max_tokens(24);
+    engine.set_max_tokens_per_second(4.0);
     engine.set_temperature_fallback(false);
     let sched = Scheduler::spawn(
         Box::new(engine),
@@ -203,6 +206,26 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks / 100.0
 }
 
+/// (model calls, windows) from the server's /metrics.
+fn model_counters(addr: &str) -> (f64, f64) {
+    use std::io::{Read, Write};
+    let mut text = String::new();
+    if let Ok(mut tcp) = std::net::TcpStream::connect(addr) {
+        let _ = tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let _ = tcp.read_to_string(&mut text);
+    }
+    let value = |name: &str| {
+        text.lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    (
+        value("hark_model_batches_total"),
+        value("hark_model_windows_total"),
+    )
+}
+
 fn percentile(v: &mut [f64], p: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;
@@ -223,9 +246,9 @@ async fn drive(name: &str, dir: &str) {
     BufReader::new(child.stdout.take().expect("stdout"))
         .read_line(&mut line)
         .expect("address");
+    let addr = line.trim().to_owned();
     let url = format!(
-        "ws://{}/v1/listen?encoding=linear16&sample_rate=8000&endpointing=300&interim_results=true",
-        line.trim()
+        "ws://{addr}/v1/listen?encoding=linear16&sample_rate=8000&endpointing=300&interim_results=true"
     );
     let audio = std::sync::Arc::new(audio());
     let audio_s = audio.len() as f64 / RATE as f64;
@@ -236,6 +259,7 @@ async fn drive(name: &str, dir: &str) {
         .collect();
     for n in steps {
         let cpu0 = cpu_seconds(child.id());
+        let (b0, w0) = model_counters(&addr);
         let tasks: Vec<_> = (0..n)
             .map(|_| tokio::spawn(client(url.clone(), std::sync::Arc::clone(&audio))))
             .collect();
@@ -248,10 +272,12 @@ async fn drive(name: &str, dir: &str) {
             }
         }
         let cpu = (cpu_seconds(child.id()) - cpu0) / (n as f64 * audio_s) * 100.0;
+        let (b1, w1) = model_counters(&addr);
+        let batch = (w1 - w0) / (b1 - b0).max(1.0);
         let p95 = percentile(&mut all.endpoint_ms, 0.95);
         let fin95 = percentile(&mut all.finalize_ms, 0.95);
         println!(
-            "| {name} | {n} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1}% | {} |",
+            "| {name} | {n} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1}% | {batch:.1} | {} |",
             percentile(&mut all.endpoint_ms, 0.5),
             p95,
             fin95,

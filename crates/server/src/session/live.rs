@@ -6,7 +6,8 @@
 //!   `speech_final:true`; a full model window closes it with `speech_final:false`; `Finalize` and
 //!   the end of the stream close it with `from_finalize` / at close.
 //! - With `interim_results`, a segment holding speech is decoded about every `interim_ms` of new
-//!   audio as `is_final:false` (same `start`, growing `duration`), at most one in flight.
+//!   audio as `is_final:false` (same `start`, growing `duration`), at most one in flight, and none
+//!   while the engine has a backlog: under load interims thin out so that finals stay on time.
 //! - A segment in which the VAD heard no speech is answered without running the model.
 //! - At an endpoint, if the latest interim of the segment already covered all of its speech (what
 //!   followed is silence), that interim's transcript becomes the final at once: no second decode,
@@ -153,7 +154,14 @@ impl LiveChannel {
     }
 
     /// Add engine-rate audio; the decisions it causes are appended to `out` in order.
-    pub fn push(&mut self, samples: &[f32], policy: &LivePolicy, out: &mut Vec<Cut>) {
+    /// `engine_busy`: windows are waiting for the model (no interim now).
+    pub fn push(
+        &mut self,
+        samples: &[f32],
+        policy: &LivePolicy,
+        engine_busy: bool,
+        out: &mut Vec<Cut>,
+    ) {
         let mut endpoint = None;
         if let Some(e) = &mut self.endpointer {
             self.events.clear();
@@ -194,6 +202,7 @@ impl LiveChannel {
         self.since_interim += samples.len();
         if let Some(every) = policy.interim_samples {
             if self.since_interim >= every
+                && !engine_busy
                 && self.has_speech()
                 && self.seg.buffered_samples() > 0
                 && !self.interim_in_flight.swap(true, Ordering::SeqCst)

@@ -252,7 +252,8 @@ impl Session {
                 continue;
             };
             cuts.clear();
-            live.push(samples, &self.policy, &mut cuts);
+            let busy = self.setup.scheduler.waiting_windows() > 0;
+            live.push(samples, &self.policy, busy, &mut cuts);
             for cut in cuts.drain(..) {
                 self.on_cut(ch as u16, channels, cut, false);
             }

@@ -78,9 +78,18 @@ fn compose(parts: &[(f64, Option<&[i16]>)]) -> (Vec<i16>, Vec<(f64, f64)>) {
 }
 
 async fn stream(addr_url: &str, audio: &[i16]) -> SessionLog {
+    stream_paced(addr_url, audio, std::time::Duration::ZERO).await
+}
+
+/// Stream with a pause after each 100 ms chunk (so the engine keeps up and interims are not
+/// skipped for load).
+async fn stream_paced(addr_url: &str, audio: &[i16], pause: std::time::Duration) -> SessionLog {
     let mut ws = open(addr_url).await;
     for c in audio.chunks(800) {
         send_bytes(&mut ws, &pcm16(c.iter().copied())).await;
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
     }
     send_json(&mut ws, json!({"type": "CloseStream"})).await;
     until_close(&mut ws).await
@@ -177,7 +186,7 @@ async fn interim_results_grow_then_the_final_takes_over() {
     let (audio, _) = compose(&[(0.3, Some(a)), (1.0, None)]);
     let s = start(live_server()).await;
     let url = s.url("encoding=linear16&sample_rate=8000&endpointing=300&interim_results=true");
-    let log = stream(&url, &audio).await;
+    let log = stream_paced(&url, &audio, std::time::Duration::from_millis(5)).await;
     let results = log.of_type("Results");
     let interims: Vec<&&Value> = results.iter().filter(|r| r["is_final"] == false).collect();
     assert!(
@@ -217,7 +226,7 @@ async fn utterance_end_follows_the_last_word() {
     let url = s.url(
         "encoding=linear16&sample_rate=8000&interim_results=true&utterance_end_ms=1000&endpointing=300",
     );
-    let log = stream(&url, &audio).await;
+    let log = stream_paced(&url, &audio, std::time::Duration::from_millis(5)).await;
     let ue = log.of_type("UtteranceEnd");
     assert_eq!(
         ue.len(),
@@ -294,9 +303,10 @@ async fn an_endpoint_reuses_the_interim_that_already_covered_the_speech() {
     let mut opts = live_server();
     opts.config.interim_ms = 250; // an interim surely lands between speech end and the endpoint
     let s = start(opts).await;
-    let log = stream(
+    let log = stream_paced(
         &s.url("encoding=linear16&sample_rate=8000&endpointing=300&interim_results=true"),
         &audio,
+        std::time::Duration::from_millis(5),
     )
     .await;
     let results = log.of_type("Results");
