@@ -84,22 +84,8 @@ impl Endpointer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{FrameScorer, VadConfig};
-
-    struct Loud;
-    impl FrameScorer for Loud {
-        fn frame_samples(&self) -> usize {
-            160
-        }
-        fn score(&mut self, frame: &[f32]) -> f32 {
-            if frame[0] > 0.5 {
-                1.0
-            } else {
-                0.0
-            }
-        }
-        fn reset(&mut self) {}
-    }
+    use crate::test_scorer::Loud;
+    use crate::VadConfig;
 
     fn endpointer(ms: Option<u32>) -> Endpointer {
         let cfg = VadConfig {
@@ -107,7 +93,7 @@ mod tests {
             min_speech_ms: 0,
             ..VadConfig::default()
         };
-        Endpointer::new(Vad::new(Box::new(Loud), cfg), ms)
+        Endpointer::new(Vad::new(Box::new(Loud(160)), cfg), ms)
     }
 
     fn feed(e: &mut Endpointer, parts: &[(f32, usize)]) -> Vec<EndpointEvent> {

@@ -240,14 +240,16 @@ impl Vad {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod test_scorer {
+    use super::FrameScorer;
 
-    /// Scores a frame 1.0 when its first sample is above 0.5: a scripted stand-in for a network.
-    struct Loud;
+    /// Scores a frame of `.0` samples 1.0 when its first sample is above 0.5: a scripted stand-in
+    /// for a network.
+    pub struct Loud(pub usize);
+
     impl FrameScorer for Loud {
         fn frame_samples(&self) -> usize {
-            100
+            self.0
         }
         fn score(&mut self, frame: &[f32]) -> f32 {
             if frame[0] > 0.5 {
@@ -258,9 +260,16 @@ mod tests {
         }
         fn reset(&mut self) {}
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::test_scorer::Loud;
 
     fn run(signal: &[f32], chunk: usize, config: VadConfig) -> Vec<VadEvent> {
-        let mut vad = Vad::new(Box::new(Loud), config);
+        let mut vad = Vad::new(Box::new(Loud(100)), config);
         let mut events = Vec::new();
         for c in signal.chunks(chunk) {
             vad.push(c, &mut events);
@@ -301,7 +310,7 @@ mod tests {
             min_speech_ms: 0,
             ..VadConfig::default()
         };
-        let mut vad = Vad::new(Box::new(Loud), config);
+        let mut vad = Vad::new(Box::new(Loud(100)), config);
         let mut ev = Vec::new();
         vad.push(&signal(&[(1.0, 300), (0.0, 750)]), &mut ev);
         assert!(!vad.in_speech());
