@@ -69,8 +69,12 @@ pub struct LiveChannel {
 
 impl LiveChannel {
     pub fn new(policy: &LivePolicy) -> Self {
-        let endpointer = (policy.vad && policy.vad_rate_ok)
-            .then(|| Endpointer::new(Vad::earshot(), policy.endpointing_ms));
+        let vad = (policy.vad && policy.vad_rate_ok).then(Vad::earshot);
+        Self::with_vad(policy, vad)
+    }
+
+    fn with_vad(policy: &LivePolicy, vad: Option<Vad>) -> Self {
+        let endpointer = vad.map(|v| Endpointer::new(v, policy.endpointing_ms));
         Self {
             seg: Segmenter::new(policy.max_window_samples),
             endpointer,
@@ -216,5 +220,119 @@ impl LiveChannel {
     /// Close the open segment now (`Finalize`, end of stream).
     pub fn finalize(&mut self) -> Cut {
         self.close(false, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hark_asr::WordTiming;
+    use hark_vad::{FrameScorer, VadConfig};
+
+    /// Speech wherever the first sample of a 160-sample frame is above 0.5.
+    struct Scripted;
+    impl FrameScorer for Scripted {
+        fn frame_samples(&self) -> usize {
+            160
+        }
+        fn score(&mut self, frame: &[f32]) -> f32 {
+            if frame[0] > 0.5 {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        fn reset(&mut self) {}
+    }
+
+    fn channel() -> (LiveChannel, LivePolicy) {
+        let policy = LivePolicy {
+            max_window_samples: 16_000 * 30,
+            vad: true,
+            vad_rate_ok: true,
+            endpointing_ms: Some(300),
+            interim_samples: Some(4_000),
+        };
+        let cfg = VadConfig {
+            smoothing_frames: 1,
+            min_speech_ms: 0,
+            ..VadConfig::default()
+        };
+        let vad = Vad::new(Box::new(Scripted), cfg);
+        (LiveChannel::with_vad(&policy, Some(vad)), policy)
+    }
+
+    fn feed(live: &mut LiveChannel, policy: &LivePolicy, value: f32, n: usize) -> Vec<Cut> {
+        let mut out = Vec::new();
+        for c in vec![value; n].chunks(1_600) {
+            live.push(c, policy, false, &mut out);
+        }
+        out
+    }
+
+    fn transcript(word: &str) -> Transcript {
+        Transcript {
+            words: vec![WordTiming {
+                text: word.into(),
+                start_s: 0.0,
+                end_s: 0.5,
+                confidence: 0.9,
+            }],
+            ..Transcript::default()
+        }
+    }
+
+    /// Answer every interim in `cuts` as the session would when its result arrives.
+    fn answer_interims(live: &LiveChannel, cuts: &[Cut]) {
+        for c in cuts {
+            if let Cut::Interim(seg) = c {
+                let t = transcript(&format!("upto{}", seg.samples.len()));
+                *live.interim_cache().lock().expect("lock") =
+                    Some((seg.start_sample, seg.samples.len(), t));
+                live.interim_flag().store(false, Ordering::SeqCst);
+            }
+        }
+    }
+
+    fn endpoint_final(cuts: &[Cut]) -> Option<&Option<Transcript>> {
+        cuts.iter().find_map(|c| match c {
+            Cut::Final {
+                speech_final: true,
+                reuse,
+                ..
+            } => Some(reuse),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn an_endpoint_reuses_an_interim_that_covered_the_speech() {
+        let (mut live, policy) = channel();
+        // 1 s of speech (interims every 4000 samples), then 0.25 s of silence: one more interim.
+        let cuts = feed(&mut live, &policy, 1.0, 16_000);
+        answer_interims(&live, &cuts);
+        let cuts = feed(&mut live, &policy, 0.0, 4_000);
+        answer_interims(&live, &cuts);
+        assert!(endpoint_final(&cuts).is_none(), "no endpoint yet");
+        let cuts = feed(&mut live, &policy, 0.0, 3_200);
+        let reuse = endpoint_final(&cuts).expect("an endpoint");
+        // The reused interim is one taken after the speech ended (at 16000 samples).
+        let covered: usize = reuse
+            .as_ref()
+            .and_then(|t| t.words[0].text.strip_prefix("upto")?.parse().ok())
+            .expect("an interim reused");
+        assert!(covered >= 16_000, "{covered}");
+    }
+
+    #[test]
+    fn an_interim_that_stopped_before_the_speech_ended_is_not_reused() {
+        let (mut live, policy) = channel();
+        let cuts = feed(&mut live, &policy, 1.0, 12_000);
+        answer_interims(&live, &cuts);
+        // More speech that no interim has covered, then silence up to the endpoint.
+        live.interim_flag().store(true, Ordering::SeqCst); // an interim is in flight
+        feed(&mut live, &policy, 1.0, 3_000);
+        let cuts = feed(&mut live, &policy, 0.0, 6_400);
+        assert_eq!(endpoint_final(&cuts), Some(&None));
     }
 }

@@ -296,12 +296,15 @@ async fn endpointing_false_and_silence_only_streams() {
 }
 
 #[tokio::test]
-async fn an_endpoint_reuses_the_interim_that_already_covered_the_speech() {
+async fn an_endpoint_final_is_the_covering_interim_or_a_full_decode() {
+    // Whether an interim lands between the end of speech and the endpoint depends on timing (the
+    // unit tests in session/live.rs pin both cases down); over the wire, either way the final
+    // must be consistent: the interim's words verbatim, or a decode of the whole segment.
     let Some(p) = preamble() else { return };
     let a = &p[..quiet_cut(&p, 4.0)];
     let (audio, _) = compose(&[(0.5, Some(a)), (1.5, None)]);
     let mut opts = live_server();
-    opts.config.interim_ms = 250; // an interim surely lands between speech end and the endpoint
+    opts.config.interim_ms = 250;
     let s = start(opts).await;
     let log = stream_paced(
         &s.url("encoding=linear16&sample_rate=8000&endpointing=300&interim_results=true"),
@@ -314,17 +317,15 @@ async fn an_endpoint_reuses_the_interim_that_already_covered_the_speech() {
         .iter()
         .position(|r| r["speech_final"] == true)
         .expect("an endpoint");
-    let (fin, before) = (results[at], results[at - 1]);
-    assert_eq!(
-        before["is_final"], false,
-        "an interim precedes the endpoint"
-    );
-    // The counting engine reports the samples it decoded: the final carries the interim's words,
-    // decoded from less audio than the final spans (the rest is the silence before the endpoint).
-    assert_eq!(
-        fin["channel"]["alternatives"][0]["words"],
-        before["channel"]["alternatives"][0]["words"]
-    );
-    assert!(f(fin, "duration") > f(before, "duration"));
-    assert!(samples_in(fin) < (f(fin, "duration") * f64::from(RATE_HZ)) as u64);
+    let fin = results[at];
+    let decoded_all = samples_in(fin) == (f(fin, "duration") * f64::from(RATE_HZ)).round() as u64;
+    if !decoded_all {
+        let before = results[at - 1];
+        assert_eq!(before["is_final"], false, "only an interim can be reused");
+        assert_eq!(
+            fin["channel"]["alternatives"][0]["words"],
+            before["channel"]["alternatives"][0]["words"]
+        );
+        assert!(f(fin, "duration") > f(before, "duration"));
+    }
 }
