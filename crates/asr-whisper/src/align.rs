@@ -100,6 +100,9 @@ pub fn token_times(
     heads: &[[usize; 2]],
     positions: usize,
 ) -> candle_core::Result<Vec<f32>> {
+    if prompt.is_empty() {
+        candle_core::bail!("token_times: the prompt must hold at least <|notimestamps|>");
+    }
     let mut full = prompt.to_vec();
     full.extend_from_slice(tokens);
     full.push(eot);

@@ -84,8 +84,7 @@ impl Endpointer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_scorer::Loud;
-    use crate::VadConfig;
+    use crate::{EnergyGate, VadConfig};
 
     fn endpointer(ms: Option<u32>) -> Endpointer {
         let cfg = VadConfig {
@@ -93,7 +92,11 @@ mod tests {
             min_speech_ms: 0,
             ..VadConfig::default()
         };
-        Endpointer::new(Vad::new(Box::new(Loud(160)), cfg), ms)
+        let gate = EnergyGate {
+            frame_samples: 160,
+            threshold_rms: 0.5,
+        };
+        Endpointer::new(Vad::new(Box::new(gate), cfg), ms)
     }
 
     fn feed(e: &mut Endpointer, parts: &[(f32, usize)]) -> Vec<EndpointEvent> {

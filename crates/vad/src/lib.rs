@@ -74,6 +74,31 @@ impl FrameScorer for Earshot {
     }
 }
 
+/// A plain energy gate: a frame is speech (score 1) when its RMS reaches `threshold_rms`, else
+/// silence (0). Only for clean, close-talk audio (it cannot tell speech from noise) and for tests
+/// that script the VAD's input; earshot is the default.
+pub struct EnergyGate {
+    pub frame_samples: usize,
+    pub threshold_rms: f32,
+}
+
+impl FrameScorer for EnergyGate {
+    fn frame_samples(&self) -> usize {
+        self.frame_samples
+    }
+
+    fn score(&mut self, frame: &[f32]) -> f32 {
+        let power = frame.iter().map(|s| s * s).sum::<f32>() / frame.len().max(1) as f32;
+        if power.sqrt() >= self.threshold_rms {
+            1.0
+        } else {
+            0.0
+        }
+    }
+
+    fn reset(&mut self) {}
+}
+
 /// Thresholds and timing of [`Vad`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct VadConfig {
@@ -240,36 +265,19 @@ impl Vad {
 }
 
 #[cfg(test)]
-pub(crate) mod test_scorer {
-    use super::FrameScorer;
-
-    /// Scores a frame of `.0` samples 1.0 when its first sample is above 0.5: a scripted stand-in
-    /// for a network.
-    pub struct Loud(pub usize);
-
-    impl FrameScorer for Loud {
-        fn frame_samples(&self) -> usize {
-            self.0
-        }
-        fn score(&mut self, frame: &[f32]) -> f32 {
-            if frame[0] > 0.5 {
-                1.0
-            } else {
-                0.0
-            }
-        }
-        fn reset(&mut self) {}
-    }
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
 
-    use crate::test_scorer::Loud;
+    /// Frames of 100 samples: 1.0-valued audio is speech, 0.0 is silence.
+    fn gate() -> Box<EnergyGate> {
+        Box::new(EnergyGate {
+            frame_samples: 100,
+            threshold_rms: 0.5,
+        })
+    }
 
     fn run(signal: &[f32], chunk: usize, config: VadConfig) -> Vec<VadEvent> {
-        let mut vad = Vad::new(Box::new(Loud(100)), config);
+        let mut vad = Vad::new(gate(), config);
         let mut events = Vec::new();
         for c in signal.chunks(chunk) {
             vad.push(c, &mut events);
@@ -310,7 +318,7 @@ mod tests {
             min_speech_ms: 0,
             ..VadConfig::default()
         };
-        let mut vad = Vad::new(Box::new(Loud(100)), config);
+        let mut vad = Vad::new(gate(), config);
         let mut ev = Vec::new();
         vad.push(&signal(&[(1.0, 300), (0.0, 750)]), &mut ev);
         assert!(!vad.in_speech());

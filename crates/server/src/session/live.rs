@@ -18,8 +18,29 @@ use hark_vad::{EndpointEvent, Endpointer, Vad};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// The latest interim result of a channel: segment start, samples covered, transcript.
-pub type InterimCache = Arc<Mutex<Option<(u64, usize, Transcript)>>>;
+/// A channel's interim in flight, and the latest interim result (segment start, samples covered,
+/// transcript) kept for the endpoint that may follow. Shared with the future awaiting the model.
+#[derive(Default)]
+pub struct InterimState {
+    in_flight: AtomicBool,
+    latest: Mutex<Option<(u64, usize, Transcript)>>,
+}
+
+impl InterimState {
+    /// The interim covering `len` samples from `start` is answered (`None`: the engine failed).
+    pub fn finished(&self, start: u64, len: usize, transcript: Option<&Transcript>) {
+        if let (Some(t), Ok(mut latest)) = (transcript, self.latest.lock()) {
+            *latest = Some((start, len, t.clone()));
+        }
+        self.in_flight.store(false, Ordering::SeqCst);
+    }
+
+    fn forget(&self) {
+        if let Ok(mut latest) = self.latest.lock() {
+            *latest = None;
+        }
+    }
+}
 
 /// What the session must do for a channel.
 #[derive(Debug)]
@@ -42,10 +63,9 @@ pub enum Cut {
 #[derive(Debug, Clone, Copy)]
 pub struct LivePolicy {
     pub max_window_samples: usize,
-    /// `None`: no VAD (every segment is decoded, no endpoints or speech events).
+    /// Run the VAD (the server enables it and the engine rate is the VAD's 16 kHz). Off: every
+    /// segment is decoded, and there are no endpoints or speech events.
     pub vad: bool,
-    /// Engine rate is 16 kHz (the VAD's rate); otherwise the VAD stays off.
-    pub vad_rate_ok: bool,
     pub endpointing_ms: Option<u32>,
     /// Interim cadence in samples; `None`: no interims.
     pub interim_samples: Option<usize>,
@@ -56,8 +76,7 @@ pub struct LiveChannel {
     endpointer: Option<Endpointer>,
     speech_in_segment: bool,
     since_interim: usize,
-    interim_in_flight: Arc<AtomicBool>,
-    interim_cache: InterimCache,
+    interim: Arc<InterimState>,
     events: Vec<EndpointEvent>,
     /// End of the last recognised word (seconds), for `UtteranceEnd`.
     pub last_word_end_s: Option<f64>,
@@ -69,7 +88,7 @@ pub struct LiveChannel {
 
 impl LiveChannel {
     pub fn new(policy: &LivePolicy) -> Self {
-        let vad = (policy.vad && policy.vad_rate_ok).then(Vad::earshot);
+        let vad = policy.vad.then(Vad::earshot);
         Self::with_vad(policy, vad)
     }
 
@@ -80,8 +99,7 @@ impl LiveChannel {
             endpointer,
             speech_in_segment: false,
             since_interim: 0,
-            interim_in_flight: Arc::new(AtomicBool::new(false)),
-            interim_cache: Arc::new(Mutex::new(None)),
+            interim: Arc::new(InterimState::default()),
             events: Vec::new(),
             last_word_end_s: None,
             utterance_open: false,
@@ -114,20 +132,15 @@ impl LiveChannel {
         self.seg.clock_samples()
     }
 
-    /// Cleared when an interim's result has been produced.
-    pub fn interim_flag(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.interim_in_flight)
-    }
-
-    /// Where an interim's result is kept for the endpoint that may follow.
-    pub fn interim_cache(&self) -> InterimCache {
-        Arc::clone(&self.interim_cache)
+    /// The handle an interim's result is reported to.
+    pub fn interim(&self) -> Arc<InterimState> {
+        Arc::clone(&self.interim)
     }
 
     /// The cached interim, if it belongs to the open segment and reaches `speech_end`.
     fn reusable(&self, speech_end: u64) -> Option<Transcript> {
         let start = self.seg.snapshot_start();
-        let cache = self.interim_cache.lock().ok()?;
+        let cache = self.interim.latest.lock().ok()?;
         match cache.as_ref() {
             Some((s, len, t)) if *s == start && s + *len as u64 >= speech_end => Some(t.clone()),
             _ => None,
@@ -138,12 +151,16 @@ impl LiveChannel {
         self.endpointer.is_none() || self.speech_in_segment
     }
 
+    /// Close the open segment (decoded only if it held speech) and start the next one.
     fn close(&mut self, speech_final: bool, reuse: Option<Transcript>) -> Cut {
-        let decode = self.has_speech();
         let segment = self.seg.flush();
-        if let Ok(mut c) = self.interim_cache.lock() {
-            *c = None;
-        }
+        self.ended(segment, speech_final, reuse)
+    }
+
+    /// The final for a segment that has just left the buffer; resets the per-segment state.
+    fn ended(&mut self, segment: Segment, speech_final: bool, reuse: Option<Transcript>) -> Cut {
+        let decode = self.has_speech();
+        self.interim.forget();
         self.since_interim = 0;
         if let Some(e) = &mut self.endpointer {
             e.clear();
@@ -182,21 +199,8 @@ impl LiveChannel {
         }
         for segment in self.seg.push(samples) {
             // A full window: this segment was cut by length, not by a pause.
-            let decode = self.has_speech();
-            self.since_interim = 0;
-            if let Some(e) = &mut self.endpointer {
-                e.clear();
-                self.speech_in_segment = e.in_speech();
-            }
-            if let Ok(mut c) = self.interim_cache.lock() {
-                *c = None;
-            }
-            out.push(Cut::Final {
-                segment,
-                speech_final: false,
-                decode,
-                reuse: None,
-            });
+            let cut = self.ended(segment, false, None);
+            out.push(cut);
         }
         if let Some(speech_end) = endpoint.filter(|_| self.seg.buffered_samples() > 0) {
             let reuse = self.reusable(speech_end);
@@ -209,7 +213,7 @@ impl LiveChannel {
                 && !engine_busy
                 && self.has_speech()
                 && self.seg.buffered_samples() > 0
-                && !self.interim_in_flight.swap(true, Ordering::SeqCst)
+                && !self.interim.in_flight.swap(true, Ordering::SeqCst)
             {
                 self.since_interim = 0;
                 out.push(Cut::Interim(self.seg.snapshot()));
@@ -227,29 +231,12 @@ impl LiveChannel {
 mod tests {
     use super::*;
     use hark_asr::WordTiming;
-    use hark_vad::{FrameScorer, VadConfig};
-
-    /// Speech wherever the first sample of a 160-sample frame is above 0.5.
-    struct Scripted;
-    impl FrameScorer for Scripted {
-        fn frame_samples(&self) -> usize {
-            160
-        }
-        fn score(&mut self, frame: &[f32]) -> f32 {
-            if frame[0] > 0.5 {
-                1.0
-            } else {
-                0.0
-            }
-        }
-        fn reset(&mut self) {}
-    }
+    use hark_vad::{EnergyGate, VadConfig};
 
     fn channel() -> (LiveChannel, LivePolicy) {
         let policy = LivePolicy {
             max_window_samples: 16_000 * 30,
             vad: true,
-            vad_rate_ok: true,
             endpointing_ms: Some(300),
             interim_samples: Some(4_000),
         };
@@ -258,7 +245,12 @@ mod tests {
             min_speech_ms: 0,
             ..VadConfig::default()
         };
-        let vad = Vad::new(Box::new(Scripted), cfg);
+        // Scripted input: 1.0-valued audio is speech, 0.0 is silence.
+        let gate = EnergyGate {
+            frame_samples: 160,
+            threshold_rms: 0.5,
+        };
+        let vad = Vad::new(Box::new(gate), cfg);
         (LiveChannel::with_vad(&policy, Some(vad)), policy)
     }
 
@@ -287,9 +279,8 @@ mod tests {
         for c in cuts {
             if let Cut::Interim(seg) = c {
                 let t = transcript(&format!("upto{}", seg.samples.len()));
-                *live.interim_cache().lock().expect("lock") =
-                    Some((seg.start_sample, seg.samples.len(), t));
-                live.interim_flag().store(false, Ordering::SeqCst);
+                live.interim()
+                    .finished(seg.start_sample, seg.samples.len(), Some(&t));
             }
         }
     }
@@ -330,7 +321,7 @@ mod tests {
         let cuts = feed(&mut live, &policy, 1.0, 12_000);
         answer_interims(&live, &cuts);
         // More speech that no interim has covered, then silence up to the endpoint.
-        live.interim_flag().store(true, Ordering::SeqCst); // an interim is in flight
+        live.interim.in_flight.store(true, Ordering::SeqCst); // an interim is in flight
         feed(&mut live, &policy, 1.0, 3_000);
         let cuts = feed(&mut live, &policy, 0.0, 6_400);
         assert_eq!(endpoint_final(&cuts), Some(&None));

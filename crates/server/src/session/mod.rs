@@ -22,7 +22,7 @@ use results::{ResultContext, WindowInfo};
 use sha2::{Digest, Sha256};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::time::{sleep_until, Instant};
@@ -52,10 +52,8 @@ struct Kind {
     from_finalize: bool,
     /// Run the model (false: the VAD heard no speech; answer with an empty result).
     decode: bool,
-    /// An interim's in-flight flag, cleared when its result is ready.
-    interim_done: Option<Arc<AtomicBool>>,
-    /// Where an interim's transcript is kept for reuse by the final.
-    interim_cache: Option<live::InterimCache>,
+    /// An interim's channel state, told when its result is ready.
+    interim: Option<Arc<live::InterimState>>,
 }
 
 /// How the session ends.
@@ -117,8 +115,7 @@ impl Session {
         let rate = setup.scheduler.sample_rate_hz();
         let policy = LivePolicy {
             max_window_samples: setup.scheduler.max_window_samples(),
-            vad: config.vad,
-            vad_rate_ok: rate == hark_vad::SAMPLE_RATE_HZ,
+            vad: config.vad && rate == hark_vad::SAMPLE_RATE_HZ,
             endpointing_ms: match p.endpointing {
                 Endpointing::Disabled => None,
                 Endpointing::SilenceMs(ms) => Some(ms),
@@ -281,8 +278,7 @@ impl Session {
                     speech_final: false,
                     from_finalize: false,
                     decode: true,
-                    interim_done: live.map(LiveChannel::interim_flag),
-                    interim_cache: live.map(LiveChannel::interim_cache),
+                    interim: live.map(LiveChannel::interim),
                 };
                 self.submit(channel, channels, segment, kind);
             }
@@ -297,8 +293,7 @@ impl Session {
                     speech_final,
                     from_finalize,
                     decode,
-                    interim_done: None,
-                    interim_cache: None,
+                    interim: None,
                 };
                 match reuse {
                     Some(t) => self.ready_results(channel, channels, &segment, &kind, &t),
@@ -381,26 +376,29 @@ impl Session {
                 let _ = tx.send(r);
             }),
         );
-        let done = kind.interim_done;
-        let cache = kind.interim_cache;
+        let interim = kind.interim;
         let fut: Pending = match submitted {
             Ok(()) => Box::pin(async move {
-                let out = match rx.await {
-                    Ok(Ok(t)) => {
-                        if let Some(Ok(mut c)) = cache.as_ref().map(|c| c.lock()) {
-                            *c = Some((covered.0, covered.1, t.clone()));
-                        }
-                        Outgoing::Message(ServerMessage::Results(ctx.results(info, &t)))
-                    }
+                let result = rx.await;
+                let transcript = match &result {
+                    Ok(Ok(t)) => Some(t),
+                    _ => None,
+                };
+                if let Some(i) = &interim {
+                    i.finished(covered.0, covered.1, transcript);
+                }
+                match result {
+                    Ok(Ok(t)) => Outgoing::Message(ServerMessage::Results(ctx.results(info, &t))),
                     Ok(Err(e)) => Outgoing::EngineFailed(e.to_string()),
                     Err(_) => Outgoing::EngineFailed("the engine dropped the window".into()),
-                };
-                if let Some(flag) = done {
-                    flag.store(false, Ordering::SeqCst);
                 }
-                out
             }),
-            Err(e) => Box::pin(async move { Outgoing::EngineFailed(e.to_string()) }),
+            Err(e) => {
+                if let Some(i) = &interim {
+                    i.finished(covered.0, covered.1, None);
+                }
+                Box::pin(async move { Outgoing::EngineFailed(e.to_string()) })
+            }
         };
         self.pending.push_back(fut);
     }
