@@ -80,6 +80,11 @@ pub struct ServeArgs {
     /// Beam search width at temperature 0 (1 = greedy). Costs about this many times the decoder time.
     #[arg(long, env = "HARK_BEAM_SIZE", default_value_t = 1)]
     pub beam_size: usize,
+    /// OpenAI's temperature fallback: decode a window again at higher temperatures when the
+    /// result looks like a repetition loop or has a low log-probability. `false` bounds the
+    /// cost of a window to one pass (lower latency, somewhat less robust on hard audio).
+    #[arg(long, env = "HARK_TEMPERATURE_FALLBACK", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub temperature_fallback: bool,
     /// Concurrent streams (channels) per model; one more is refused with 429.
     #[arg(long, env = "HARK_MAX_STREAMS", default_value_t = 16)]
     pub max_streams: usize,

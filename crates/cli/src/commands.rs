@@ -116,6 +116,7 @@ fn load_models(args: &ServeArgs) -> anyhow::Result<ModelRegistry> {
     let mut engine = WhisperEngine::load_on_best_device(&dir, &name)
         .with_context(|| format!("loading the model in {}", dir.display()))?;
     engine.set_beam_size(args.beam_size);
+    engine.set_temperature_fallback(args.temperature_fallback);
     let c = engine.config();
     tracing::info!(model = %name, device = %engine.device_name(), d_model = c.d_model, layers = c.encoder_layers + c.decoder_layers,
         n_mels = c.num_mel_bins, window_s = c.max_window_samples() as f64 / 16_000.0, load_ms = started.elapsed().as_millis() as u64, "model loaded");

@@ -54,6 +54,8 @@ pub async fn handler(
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
+    // The full query can name key terms or tags a deployment may not want in its logs: debug only.
+    tracing::debug!(request_id = %request_id, query = query.as_deref().unwrap_or(""), "listen request");
     let protocols = offered_protocols(&headers);
     if !state.keys.allows(credential(&headers, &protocols).as_ref()) {
         return refuse(&ApiError::invalid_auth(), &request_id, "auth");

@@ -1,0 +1,132 @@
+"""Shared plumbing for the Python SDK drivers: audio, pacing and the checks every client must pass.
+
+Nothing here imports an SDK. A driver turns each message its SDK delivered into an `Event` by
+reading the SDK's own typed attributes (so a field the SDK cannot parse fails the case), then
+hands the list to `check_stream`.
+"""
+
+import dataclasses
+import os
+import struct
+import sys
+import time
+
+# Audio is sent at 20x real time in 0.25 s chunks: SDK users often stream files faster than real
+# time, and the suite stays quick.
+SPEEDUP = 20.0
+CHUNK_S = 0.25
+
+
+@dataclasses.dataclass
+class Audio:
+    data: bytes  # exactly what is sent, header included for WAV
+    bytes_per_s: int
+    duration_s: float
+    params: dict  # query parameters that describe it ({} for WAV: the server sniffs the header)
+
+
+def load_audio(case: str) -> Audio:
+    """`wav`: the starter-kit WAV as a file, header and all; `raw`: headerless s16le 8 kHz."""
+    root = os.environ["HARK_SHARED_DATA"]
+    if case == "raw":
+        data = open(os.path.join(root, "preamble.raw"), "rb").read()
+        return Audio(data, 16000, len(data) / 16000, {"encoding": "linear16", "sample_rate": 8000, "channels": 1})
+    data = open(os.path.join(root, "preamble.wav"), "rb").read()
+    rate, channels, bits, data_len = wav_format(data)
+    bps = rate * channels * bits // 8
+    return Audio(data, bps, data_len / bps, {})
+
+
+def wav_format(data: bytes):
+    """(rate, channels, bits, data bytes) from a canonical RIFF/WAVE header."""
+    pos, fmt = 12, None
+    while pos + 8 <= len(data):
+        tag, size = data[pos : pos + 4], struct.unpack("<I", data[pos + 4 : pos + 8])[0]
+        if tag == b"fmt ":
+            _, channels, rate, _, _, bits = struct.unpack("<HHIIHH", data[pos + 8 : pos + 24])
+            fmt = (rate, channels, bits)
+        if tag == b"data":
+            assert fmt, "WAV data before fmt"
+            return (*fmt, min(size, len(data) - pos - 8))
+        pos += 8 + size + (size & 1)
+    raise ValueError("no data chunk in WAV")
+
+
+def chunks(audio: Audio):
+    """(chunk, seconds to wait after sending it) over the whole file."""
+    step = max(1, int(audio.bytes_per_s * CHUNK_S))
+    for i in range(0, len(audio.data), step):
+        yield audio.data[i : i + step], CHUNK_S / SPEEDUP
+
+
+@dataclasses.dataclass
+class Event:
+    kind: str  # Results | Metadata | SpeechStarted | UtteranceEnd | Error | Unhandled
+    at: float = dataclasses.field(default_factory=time.monotonic)
+    is_final: bool = False
+    from_finalize: bool = False
+    start: float = 0.0
+    duration: float = 0.0
+    transcript: str = ""
+    extra: dict = dataclasses.field(default_factory=dict)
+    detail: str = ""
+
+
+def check_stream(events, audio: Audio, finalize_sent_at=None, close_code=None, want_extra=None):
+    """Every rule a streaming case must satisfy; returns a list of failures (empty = pass)."""
+    fails = []
+    kinds = [e.kind for e in events]
+    bad = [e for e in events if e.kind in ("Error", "Unhandled")]
+    if bad:
+        fails.append(f"unexpected {bad[0].kind} event: {bad[0].detail[:200]}")
+    finals = [e for e in events if e.kind == "Results" and e.is_final]
+    if not finals:
+        fails.append(f"no final Results (got {sorted(set(kinds))})")
+    if finalize_sent_at is not None and not any(e.from_finalize and e.at >= finalize_sent_at for e in finals):
+        fails.append("no from_finalize:true final after Finalize")
+    metas = [e for e in events if e.kind == "Metadata"]
+    if len(metas) != 1:
+        fails.append(f"{len(metas)} Metadata messages, want exactly 1")
+    elif abs(metas[0].duration - audio.duration_s) > 0.01:
+        fails.append(f"Metadata duration {metas[0].duration:.3f} s, sent {audio.duration_s:.3f} s")
+    if finals:
+        end = max(e.start + e.duration for e in finals)
+        if end < audio.duration_s - 0.05:
+            fails.append(f"finals end at {end:.2f} s of {audio.duration_s:.2f} s: a final was lost")
+    if metas and kinds.index("Metadata") < max(i for i, k in enumerate(kinds) if k == "Results"):
+        fails.append("Results after Metadata")
+    if close_code is not None and close_code != 1000:
+        fails.append(f"close code {close_code}, want 1000")
+    if want_extra:
+        got = [e.extra for e in events if e.kind == "Results" and e.extra]
+        if not got or any(g != want_extra for g in got):
+            fails.append(f"Results metadata.extra {got[:1]}, want {want_extra}")
+    return fails
+
+
+def report(fails) -> int:
+    """Driver exit: one line of reasons on stdout for the harness."""
+    if fails:
+        print("; ".join(fails))
+        return 1
+    print("ok")
+    return 0
+
+
+def env():
+    """(ws://host:port, http://host:port, API key) the harness started hark with."""
+    host = os.environ["HARK_HOSTPORT"]
+    return f"ws://{host}", f"http://{host}", os.environ["HARK_KEY"]
+
+
+def main(cases):
+    """Run `cases[sys.argv[1]]()`; any exception is a failure with its message."""
+    name = sys.argv[1] if len(sys.argv) > 1 else ""
+    if name not in cases:
+        print(f"unknown case {name!r}; cases: {', '.join(cases)}")
+        return 2
+    try:
+        return report(cases[name]())
+    except Exception as exc:  # a driver bug or an SDK exception: either way the case failed
+        print(f"{type(exc).__name__}: {str(exc)[:300]}")
+        return 1
