@@ -1,0 +1,65 @@
+// Driver for JS @deepgram/sdk 5.x: `new DeepgramClient({ apiKey, baseUrl: "ws://H:P" })`, then
+// `listen.v1.connect({...})`, `socket.connect()`, `await socket.waitForOpen()`.
+// 5.x reconnects (up to 30 times by default) on any close but 1000, so the harness counting one
+// handshake per case is what proves hark's clean close.
+// Usage: node sdk_v5.js CASE  (cases: wav, raw, bad-key, bad-param, passthrough)
+"use strict";
+
+const { DeepgramClient } = require("@deepgram/sdk");
+const { env, loadAudio, sleep, streamAudio, toEvent, checkStream, main } = require("./common");
+
+async function open(key, args) {
+  const client = new DeepgramClient({ apiKey: key, baseUrl: env().ws });
+  const socket = await client.listen.v1.connect(args);
+  return socket;
+}
+
+async function runStream(which, { extraArgs = {}, wantExtra } = {}) {
+  const audio = loadAudio(which);
+  const params = Object.fromEntries(Object.entries(audio.params).map(([k, v]) => [k, String(v)]));
+  const socket = await open(env().key, { model: "nova-3", interim_results: "true", punctuate: "true", ...params, ...extraArgs });
+  const events = [];
+  let closeCode;
+  const closed = new Promise((resolve) => socket.on("close", (ev) => resolve((closeCode = ev && ev.code))));
+  socket.on("message", (m) => events.push(toEvent(m)));
+  socket.on("error", (err) => events.push({ kind: "Error", at: Date.now(), detail: String(err && err.message) }));
+  socket.connect();
+  await socket.waitForOpen();
+  await streamAudio(audio, (b) => socket.sendMedia(b), () => socket.sendKeepAlive({ type: "KeepAlive" }));
+  const finalizeAt = Date.now();
+  socket.sendFinalize({ type: "Finalize" });
+  for (let i = 0; i < 750 && !events.some((e) => e.fromFinalize); i++) await sleep(20);
+  socket.sendCloseStream({ type: "CloseStream" });
+  await Promise.race([closed, sleep(15000)]);
+  // Give a reconnect (the 5.x reaction to a non-1000 close) time to show up in the server's log.
+  await sleep(300);
+  socket.close();
+  return checkStream(events, audio, { finalizeAt, closeCode, wantExtra });
+}
+
+async function expectRefusal(key, args) {
+  // One attempt: with the default 30 retries a refusal would be retried, not reported.
+  const socket = await open(key, { model: "nova-3", reconnectAttempts: 0, ...args });
+  const outcome = new Promise((resolve) => {
+    socket.on("open", () => resolve("open"));
+    socket.on("error", () => resolve("error"));
+    socket.on("close", () => resolve("close"));
+  });
+  socket.connect();
+  const got = await Promise.race([outcome, sleep(10000).then(() => "timeout")]);
+  socket.close();
+  // 5.x surfaces a refused handshake as an error/close event without the HTTP status.
+  return got === "error" || got === "close" ? [] : [`handshake ${got}, want a refusal`];
+}
+
+main({
+  wav: () => runStream("wav"),
+  raw: () => runStream("raw"),
+  "bad-key": () => expectRefusal("wrong-key", {}),
+  "bad-param": () => expectRefusal(env().key, { encoding: "linear16" }),
+  passthrough: () =>
+    runStream("raw", {
+      extraArgs: { extra: ["suite:conformance", "client:js"], tag: ["conformance", "second-tag"], keyterm: ["hark", "Deepgram"], queryParams: { custom_param: "kept" } },
+      wantExtra: { suite: "conformance", client: "js" },
+    }),
+});
