@@ -52,11 +52,13 @@ def wav_format(data: bytes):
     raise ValueError("no data chunk in WAV")
 
 
-def chunks(audio: Audio):
-    """(chunk, seconds to wait after sending it) over the whole file."""
+def chunks(audio: Audio, realtime_tail_s: float = 0.0):
+    """(chunk, seconds to wait after sending it) over the whole file; the last `realtime_tail_s`
+    seconds go at real time, as a live source would end."""
     step = max(1, int(audio.bytes_per_s * CHUNK_S))
+    tail_from = len(audio.data) - int(audio.bytes_per_s * realtime_tail_s)
     for i in range(0, len(audio.data), step):
-        yield audio.data[i : i + step], CHUNK_S / SPEEDUP
+        yield audio.data[i : i + step], CHUNK_S if i >= tail_from else CHUNK_S / SPEEDUP
 
 
 @dataclasses.dataclass

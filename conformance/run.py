@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""hark's conformance suite: the official Deepgram clients, installed from the public registries,
+stream real audio to a real `hark serve` and must work unchanged.
+
+    python3 conformance/run.py --hark PATH/TO/hark [--only SUBSTRING]
+
+Installs (cached under $HARK_CONFORMANCE_CACHE, default ~/.cache/hark/conformance):
+Python deepgram-sdk 3.x, 4.x, 5.x and 7.x in one virtualenv each (uv when available), JS
+@deepgram/sdk 4.x and 5.x with npm, and the Rust `deepgram` crate driver built with cargo.
+
+Each client runs each case as its own process (see the drivers in python/, js/ and rust/), which
+prints `ok` or its reasons. The harness adds what only the server can see, from hark's log:
+exactly one handshake per case (JS 5.x reconnects on any close but 1000), close code 1000, the
+HTTP status of refusals, and the query string of the pass-through case.
+Prints one PASS/FAIL line per client and case and `N passed, M failed`; exits 1 on any failure.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+CACHE = os.environ.get("HARK_CONFORMANCE_CACHE", os.path.expanduser("~/.cache/hark/conformance"))
+SHARED_DATA = os.environ.get("HARK_SHARED_DATA", os.path.join(REPO, "..", "shared", "data", "starter-kit"))
+KEY = "conformance-key"
+MODEL = os.path.join(REPO, "crates", "asr-whisper", "fixtures", "tiny-random")
+CASE_TIMEOUT_S = 60
+
+PY_SDKS = {"3": "deepgram-sdk>=3,<4", "4": "deepgram-sdk>=4,<5", "5": "deepgram-sdk>=5,<6", "7": "deepgram-sdk>=7,<8"}
+JS_SDKS = {"4": ["@deepgram/sdk@4", "ws@8"], "5": ["@deepgram/sdk@5"]}
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def run(cmd, **kw):
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
+
+
+def installed(marker, spec):
+    return os.path.exists(marker) and open(marker).read() == spec
+
+
+def setup_python(version):
+    """A virtualenv with deepgram-sdk `version`.x; returns its interpreter."""
+    venv = os.path.join(CACHE, f"py{version}")
+    python = os.path.join(venv, "bin", "python")
+    marker = os.path.join(venv, ".hark-spec")
+    if installed(marker, PY_SDKS[version]) and os.path.exists(python):
+        return python
+    shutil.rmtree(venv, ignore_errors=True)
+    uv = shutil.which("uv")
+    if uv:
+        run([uv, "venv", "-q", "--python", sys.executable, venv])
+        run([uv, "pip", "install", "-q", "--python", python, PY_SDKS[version]])
+    else:
+        run([sys.executable, "-m", "venv", venv])
+        run([python, "-m", "pip", "install", "-q", PY_SDKS[version]])
+    open(marker, "w").write(PY_SDKS[version])
+    return python
+
+
+def setup_js(version):
+    """node_modules with @deepgram/sdk `version`.x; returns the NODE_PATH to use."""
+    prefix = os.path.join(CACHE, f"js{version}")
+    modules = os.path.join(prefix, "node_modules")
+    marker = os.path.join(prefix, ".hark-spec")
+    spec = " ".join(JS_SDKS[version])
+    if installed(marker, spec) and os.path.isdir(modules):
+        return modules
+    shutil.rmtree(prefix, ignore_errors=True)
+    os.makedirs(prefix)
+    open(os.path.join(prefix, "package.json"), "w").write('{"name": "hark-conformance", "private": true}\n')
+    run(["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", prefix, *JS_SDKS[version]])
+    open(marker, "w").write(spec)
+    return modules
+
+
+def setup_rust():
+    """The Rust driver binary (the `deepgram` crate from crates.io)."""
+    target = os.path.join(CACHE, "rust-target")
+    manifest = os.path.join(HERE, "rust", "Cargo.toml")
+    env = dict(os.environ, CARGO_TARGET_DIR=target)
+    run(["cargo", "build", "--release", "--quiet", "--manifest-path", manifest], env=env)
+    return os.path.join(target, "release", "hark-conformance-rust")
+
+
+def version_of(cmd, env=None):
+    return subprocess.run(cmd, capture_output=True, text=True, env=env).stdout.strip() or "?"
+
+
+def node_has_websocket():
+    r = subprocess.run(["node", "--experimental-websocket", "-e", "process.exit(typeof WebSocket === 'function' ? 0 : 1)"], capture_output=True)
+    return r.returncode == 0
+
+
+STREAM = ["wav", "raw"]
+CUSTOM = {"custom_param": ["kept"]}
+REFUSALS = ["bad-key", "bad-param"]
+
+
+def clients(only):
+    """(label, argv prefix, extra env, cases, query expected on every streaming handshake, custom
+    query parameter expected in the pass-through case).
+    A family (python, js, rust) is installed only when `only` is empty or starts with its name."""
+    out = []
+    wanted = lambda family: not only or only.startswith(family)  # noqa: E731
+    for v in ("7", "5", "4", "3") if wanted("python") else ():
+        python = setup_python(v)
+        ver = version_of([python, "-c", "import importlib.metadata as m; print(m.version('deepgram-sdk'))"])
+        if v in ("7", "5"):
+            driver = [python, os.path.join(HERE, "python", "sdk_v5.py")]
+            # 5.x has no way to add a custom query parameter to the WebSocket request.
+            custom = {} if v == "5" else CUSTOM
+            out.append((f"python deepgram-sdk {ver} (sync)", driver, {}, STREAM + REFUSALS + ["passthrough"], {}, custom))
+            out.append((f"python deepgram-sdk {ver} (async)", driver, {}, ["async-wav", "async-raw"], {}, {}))
+        else:
+            driver = [python, os.path.join(HERE, "python", "sdk_v3.py")]
+            # Left unset, `model` is sent as the string None by 3.x (4.x leaves it out).
+            query = {"model": "None"} if v == "3" else {}
+            out.append((f"python deepgram-sdk {ver}", driver, {}, STREAM + ["flush"] + REFUSALS + ["passthrough"], query, CUSTOM))
+    for v in ("5", "4") if wanted("js") else ():
+        modules = setup_js(v)
+        env = {"NODE_PATH": modules}
+        ver = version_of(["node", "-p", "require('@deepgram/sdk/package.json').version"], dict(os.environ, **env))
+        driver = os.path.join(HERE, "js", f"sdk_v{v}.js")
+        cases = STREAM + REFUSALS + ["passthrough"]
+        if v == "5":
+            out.append((f"js @deepgram/sdk {ver}", ["node", driver], env, cases, {}, CUSTOM))
+        else:
+            out.append((f"js @deepgram/sdk {ver} (ws, header auth)", ["node", driver], env, cases, {}, CUSTOM))
+            if node_has_websocket():
+                label = f"js @deepgram/sdk {ver} (native WebSocket, subprotocol auth)"
+                out.append((label, ["node", "--experimental-websocket", driver], env, cases, {}, CUSTOM))
+            else:
+                log(f"SKIP js @deepgram/sdk {ver} (native WebSocket): node {version_of(['node', '--version'])} has no --experimental-websocket")
+    if wanted("rust"):
+        rust = setup_rust()
+        out.append(("rust deepgram 0.14", [rust], {}, STREAM + REFUSALS + ["passthrough"], {}, CUSTOM))
+    return out
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(hark, log_path):
+    port = free_port()
+    cmd = [hark, "serve", "--model", MODEL, "--api-key", KEY, "--listen", f"127.0.0.1:{port}",
+           # A random-weight model always "fails" OpenAI's fallback checks; one pass per window
+           # keeps the server ahead of 20x-real-time clients, as a trained model would be.
+           "--temperature-fallback", "false"]
+    env = dict(os.environ, HARK_LOG="info,hark_server::listen=debug")
+    proc = subprocess.Popen(cmd, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, env=env)
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
+            return proc, port
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+    proc.kill()
+    sys.exit(f"hark serve did not become ready; its log:\n{open(log_path).read()[-2000:]}")
+
+
+LINE = re.compile(r"(?P<msg>listen request|stream accepted|stream closed|handshake refused)")
+
+
+def server_checks(lines, case, expect_query, custom):
+    """What the server saw for one case: one handshake, close 1000 / the refusal status, the query."""
+    fails = []
+    requests = [l for l in lines if "listen request" in l]
+    if len(requests) != 1:
+        fails.append(f"server saw {len(requests)} handshakes, want exactly 1")
+    query = {}
+    if requests:
+        m = re.search(r'query="([^"]*)"', requests[0])
+        query = urllib.parse.parse_qs(m.group(1) if m else "", keep_blank_values=True)
+    if case in REFUSALS:
+        want = "401" if case == "bad-key" else "400"
+        refused = [l for l in lines if "handshake refused" in l]
+        if not any(f"status={want}" in l for l in refused):
+            fails.append(f"server log has no {want} refusal")
+        return fails
+    closed = [l for l in lines if "stream closed" in l]
+    if not closed:
+        fails.append("server log has no closed stream")
+    for l in closed:
+        code = re.search(r"code=(\d+)", l)
+        if code and code.group(1) != "1000":
+            fails.append(f"server closed with {code.group(1)}, want 1000")
+    for k, v in expect_query.items():
+        if query.get(k) != [v]:
+            fails.append(f"query {k}={query.get(k)}, want {v}")
+    if case == "passthrough":
+        extra = sorted(query.get("extra", []) + [f"{k[6:-1]}:{v[0]}" for k, v in query.items() if k.startswith("extra[")])
+        want = {"tag": ["conformance", "second-tag"], "keyterm": ["hark", "Deepgram"], **custom}
+        for k, v in want.items():
+            if sorted(query.get(k, [])) != sorted(v):
+                fails.append(f"query {k}={query.get(k)}, want {v}")
+        if len(extra) != 2 or not all(e.startswith(("suite:", "client:")) for e in extra):
+            fails.append(f"query extra={extra}, want suite:… and client:…")
+    return fails
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--hark", required=True, help="the hark binary to test")
+    ap.add_argument("--only", default="", help="run only clients whose label contains this (e.g. `python`, `js @deepgram/sdk 4`, `rust`)")
+    args = ap.parse_args()
+    if not os.path.exists(os.path.join(SHARED_DATA, "preamble.wav")):
+        sys.exit(f"no test audio at {SHARED_DATA} (set HARK_SHARED_DATA)")
+    os.makedirs(CACHE, exist_ok=True)
+    t0 = time.monotonic()
+    log("== installing clients (cached in %s)" % CACHE)
+    matrix = [c for c in clients(args.only) if args.only in c[0]]
+    log(f"   ready in {time.monotonic() - t0:.0f} s")
+    log_path = os.path.join(CACHE, "hark-serve.log")
+    server, port = start_server(args.hark, log_path)
+    passed = failed = 0
+    try:
+        for label, argv, extra_env, cases, expect_query, custom in matrix:
+            for case in cases:
+                offset = os.path.getsize(log_path)
+                env = dict(os.environ, **extra_env, HARK_HOSTPORT=f"127.0.0.1:{port}", HARK_KEY=KEY, HARK_SHARED_DATA=SHARED_DATA)
+                started = time.monotonic()
+                try:
+                    r = subprocess.run([*argv, case], capture_output=True, text=True, timeout=CASE_TIMEOUT_S, env=env)
+                    out = (r.stdout.strip().splitlines() or [""])[-1]
+                    fails = [] if r.returncode == 0 and out == "ok" else [out or f"exit {r.returncode}: {r.stderr.strip()[-300:]}"]
+                except subprocess.TimeoutExpired:
+                    fails = [f"timed out after {CASE_TIMEOUT_S} s"]
+                time.sleep(0.05)  # the server's last log line for this case
+                with open(log_path) as f:
+                    f.seek(offset)
+                    lines = [l for l in f.read().splitlines() if LINE.search(l)]
+                fails += server_checks(lines, case, expect_query, custom)
+                secs = time.monotonic() - started
+                if fails:
+                    failed += 1
+                    log(f"FAIL  {label}  {case}  ({secs:.1f} s): {'; '.join(fails)}")
+                else:
+                    passed += 1
+                    log(f"PASS  {label}  {case}  ({secs:.1f} s)")
+    finally:
+        server.terminate()
+        server.wait(10)
+    log(f"{passed} passed, {failed} failed  ({time.monotonic() - t0:.0f} s)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
