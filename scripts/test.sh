@@ -7,8 +7,17 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hark/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-# System packages the tests need: none yet (the server, decoders and tests are pure Rust).
-# Later suites (codecs, conformance clients, browser) install theirs here.
+# System packages: the conformance suite needs Python 3 (with venv) and Node.js >= 20 with npm;
+# install whichever is missing (Debian/Ubuntu).
+need=()
+command -v python3 >/dev/null || need+=(python3 python3-venv)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
+if ((${#need[@]})); then
+  echo "== apt-get install ${need[*]}"
+  SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${need[@]}"
+fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -16,4 +25,7 @@ echo "== cargo clippy (release, all targets, -D warnings)"
 cargo clippy --release --workspace --all-targets -- -D warnings
 echo "== cargo test --release"
 cargo test --release --workspace
+echo "== conformance: the official Deepgram SDKs against hark serve"
+cargo build --release -p hark
+python3 conformance/run.py --hark "$CARGO_TARGET_DIR/release/hark"
 echo "== all tests passed"

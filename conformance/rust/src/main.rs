@@ -29,12 +29,18 @@ fn load_audio(which: &str) -> Result<Audio, String> {
     if which == "raw" {
         let data = std::fs::read(format!("{root}/preamble.raw")).map_err(|e| e.to_string())?;
         let duration_s = data.len() as f64 / 16000.0;
-        return Ok(Audio { data, bytes_per_s: 16000, duration_s, raw: true });
+        return Ok(Audio {
+            data,
+            bytes_per_s: 16000,
+            duration_s,
+            raw: true,
+        });
     }
     let data = std::fs::read(format!("{root}/preamble.wav")).map_err(|e| e.to_string())?;
     let (mut pos, mut bytes_per_s) = (12usize, 0usize);
     while pos + 8 <= data.len() {
-        let size = u32::from_le_bytes([data[pos + 4], data[pos + 5], data[pos + 6], data[pos + 7]]) as usize;
+        let size = u32::from_le_bytes([data[pos + 4], data[pos + 5], data[pos + 6], data[pos + 7]])
+            as usize;
         let body = &data[pos + 8..];
         if &data[pos..pos + 4] == b"fmt " && body.len() >= 16 {
             let channels = u16::from_le_bytes([body[2], body[3]]) as usize;
@@ -44,7 +50,12 @@ fn load_audio(which: &str) -> Result<Audio, String> {
         }
         if &data[pos..pos + 4] == b"data" && bytes_per_s > 0 {
             let duration_s = size.min(body.len()) as f64 / bytes_per_s as f64;
-            return Ok(Audio { data, bytes_per_s, duration_s, raw: false });
+            return Ok(Audio {
+                data,
+                bytes_per_s,
+                duration_s,
+                raw: false,
+            });
         }
         pos += 8 + size + (size & 1);
     }
@@ -67,17 +78,29 @@ struct Seen {
 impl Seen {
     fn record(&mut self, response: Result<StreamResponse, DeepgramError>) {
         match response {
-            Ok(StreamResponse::TranscriptResponse { start, duration, is_final, from_finalize, channel, metadata, .. }) => {
+            Ok(StreamResponse::TranscriptResponse {
+                start,
+                duration,
+                is_final,
+                from_finalize,
+                channel,
+                metadata,
+                ..
+            }) => {
                 if channel.alternatives.is_empty() {
                     self.bad.push("Results without alternatives".into());
                 }
                 self.extras.push(metadata.extra);
                 if is_final {
-                    self.finals.push((start, duration, from_finalize, Instant::now()));
+                    self.finals
+                        .push((start, duration, from_finalize, Instant::now()));
                 }
             }
             Ok(StreamResponse::TerminalResponse { duration, .. }) => self.metadata.push(duration),
-            Ok(StreamResponse::SpeechStartedResponse { .. } | StreamResponse::UtteranceEndResponse { .. }) => {}
+            Ok(
+                StreamResponse::SpeechStartedResponse { .. }
+                | StreamResponse::UtteranceEndResponse { .. },
+            ) => {}
             Ok(other) => self.bad.push(format!("unparsed message: {other:?}")),
             Err(e) => self.bad.push(format!("stream error: {e}")),
         }
@@ -88,8 +111,9 @@ async fn run_stream(which: &str, passthrough: bool) -> Result<Vec<String>, Strin
     let audio = load_audio(which)?;
     let dg = client(&env("HARK_KEY")?)?;
     let mut options = Options::builder().model(Model::Nova3).punctuate(true);
-    let want_extra: HashMap<String, String> =
-        [("suite", "conformance"), ("client", "rust")].map(|(k, v)| (k.to_owned(), v.to_owned())).into();
+    let want_extra: HashMap<String, String> = [("suite", "conformance"), ("client", "rust")]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .into();
     if passthrough {
         options = options
             .extra(want_extra.clone())
@@ -98,15 +122,26 @@ async fn run_stream(which: &str, passthrough: bool) -> Result<Vec<String>, Strin
             .query_params([("custom_param".to_owned(), "kept".to_owned())]);
     }
     let transcription = dg.transcription();
-    let mut request = transcription.stream_request_with_options(options.build()).interim_results(true);
+    let mut request = transcription
+        .stream_request_with_options(options.build())
+        .interim_results(true);
     if audio.raw {
-        request = request.encoding(Encoding::Linear16).sample_rate(8000).channels(1);
+        request = request
+            .encoding(Encoding::Linear16)
+            .sample_rate(8000)
+            .channels(1);
     }
-    let mut handle = request.handle().await.map_err(|e| format!("connect: {e}"))?;
+    let mut handle = request
+        .handle()
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
     let mut seen = Seen::default();
     let step = (audio.bytes_per_s as f64 * CHUNK_S) as usize;
     for (i, chunk) in audio.data.chunks(step.max(1)).enumerate() {
-        handle.send_data(chunk.to_vec()).await.map_err(|e| e.to_string())?;
+        handle
+            .send_data(chunk.to_vec())
+            .await
+            .map_err(|e| e.to_string())?;
         if i == audio.data.len() / step.max(1) / 2 {
             handle.keep_alive().await.map_err(|e| e.to_string())?;
         }
@@ -138,15 +173,24 @@ async fn run_stream(which: &str, passthrough: bool) -> Result<Vec<String>, Strin
     }
     match seen.metadata.as_slice() {
         [d] if (d - audio.duration_s).abs() <= 0.01 => {}
-        [d] => fails.push(format!("Metadata duration {d:.3}, sent {:.3} s", audio.duration_s)),
+        [d] => fails.push(format!(
+            "Metadata duration {d:.3}, sent {:.3} s",
+            audio.duration_s
+        )),
         m => fails.push(format!("{} Metadata messages, want exactly 1", m.len())),
     }
     let end = seen.finals.iter().map(|f| f.0 + f.1).fold(0.0, f64::max);
     if end < audio.duration_s - 0.05 {
-        fails.push(format!("finals end at {end:.2} s of {:.2} s: a final was lost", audio.duration_s));
+        fails.push(format!(
+            "finals end at {end:.2} s of {:.2} s: a final was lost",
+            audio.duration_s
+        ));
     }
     if passthrough && seen.extras.iter().any(|e| e.as_ref() != Some(&want_extra)) {
-        fails.push(format!("Results metadata.extra {:?}, want {want_extra:?}", seen.extras.first()));
+        fails.push(format!(
+            "Results metadata.extra {:?}, want {want_extra:?}",
+            seen.extras.first()
+        ));
     }
     Ok(fails)
 }
@@ -155,7 +199,8 @@ async fn run_stream(which: &str, passthrough: bool) -> Result<Vec<String>, Strin
 async fn expect_refusal(key: &str, status: u16, bad_param: bool) -> Result<Vec<String>, String> {
     let dg = client(key)?;
     let transcription = dg.transcription();
-    let mut request = transcription.stream_request_with_options(Options::builder().model(Model::Nova3).build());
+    let mut request =
+        transcription.stream_request_with_options(Options::builder().model(Model::Nova3).build());
     if bad_param {
         request = request.encoding(Encoding::Linear16); // no sample_rate: headerless audio without a rate
     }
@@ -188,7 +233,9 @@ async fn main() -> std::process::ExitCode {
         "passthrough" => run_stream("raw", true).await,
         "bad-key" => expect_refusal("wrong-key", 401, false).await,
         "bad-param" => expect_refusal(&key, 400, true).await,
-        other => Err(format!("unknown case {other:?}; cases: wav, raw, passthrough, bad-key, bad-param")),
+        other => Err(format!(
+            "unknown case {other:?}; cases: wav, raw, passthrough, bad-key, bad-param"
+        )),
     };
     match outcome {
         Ok(fails) if fails.is_empty() => {
