@@ -193,6 +193,9 @@ def server_checks(lines, case, expect_query, custom):
         refused = [l for l in lines if "handshake refused" in l]
         if not any(f"status={want}" in l for l in refused):
             fails.append(f"server log has no {want} refusal")
+        # A helpful 400 names the parameter at fault (the same text goes out in dg-error).
+        if case == "bad-param" and not any("sample_rate" in l for l in refused):
+            fails.append("the 400 does not say that sample_rate is missing")
         return fails
     closed = [l for l in lines if "stream closed" in l]
     if not closed:
