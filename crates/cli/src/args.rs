@@ -21,6 +21,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run the Live Streaming Starter Kit's mock server: count and save the audio it receives.
     Mock(MockArgs),
+    /// Stream a file, a URL or stdin to hark, `hark mock` or Deepgram and print the transcript
+    /// (text, JSON lines, SRT or WebVTT). Exit code 0 on a clean close, 1 on an abnormal close or
+    /// connection failure, 2 on bad flags or input, 3 when the server refuses the connection.
+    Stream(Box<StreamArgs>),
     /// Download models into the Hugging Face cache, or list the ones already there.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -104,4 +108,118 @@ pub struct MockArgs {
     /// Directory where received audio is saved.
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct StreamArgs {
+    /// Audio to send: a file (any format; sent as-is unless --decode), `-` for stdin, or an
+    /// http(s):// URL (internet radio works: ICY metadata is stripped).
+    #[arg(short, long)]
+    pub input: String,
+    /// Server: ws://, wss://, http:// or https:// plus host[:port][/prefix]; `/v1/listen` is appended.
+    #[arg(long, env = "DEEPGRAM_HOST", default_value = "ws://127.0.0.1:8080")]
+    pub host: String,
+    /// API key (sent as `Authorization: Token KEY`, or as a subprotocol with --auth subprotocol).
+    #[arg(short, long, env = "DEEPGRAM_API_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+    /// How the key travels: `header` or `subprotocol` (what browsers do).
+    #[arg(long, default_value = "header")]
+    pub auth: String,
+
+    /// Headerless input: its encoding (linear16, linear32, mulaw, alaw, …); also sent as `encoding`.
+    #[arg(short, long)]
+    pub encoding: Option<String>,
+    /// Headerless input: its sample rate in Hz.
+    #[arg(short, long = "sample-rate")]
+    pub sample_rate: Option<u32>,
+    /// Headerless input: its channel count.
+    #[arg(short, long)]
+    pub channels: Option<u16>,
+    /// Decode the input here and send 16 kHz linear16 (instead of the file's own bytes).
+    #[arg(long)]
+    pub decode: bool,
+    /// Send as fast as the server accepts instead of at real time.
+    #[arg(long)]
+    pub fast: bool,
+    /// Send `KeepAlive` after this many seconds without sending anything.
+    #[arg(long, default_value_t = 3.0, value_name = "SECS")]
+    pub keepalive: f64,
+    /// Send `Finalize` once the input has been quiet for this many seconds.
+    #[arg(long, value_name = "SECS")]
+    pub finalize_after: Option<f64>,
+    /// Give up this many seconds after `CloseStream` if the server has not closed.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    pub close_timeout: f64,
+
+    /// Output format: text, json (one server message per line), srt or vtt.
+    #[arg(short, long, default_value = "text")]
+    pub format: String,
+    /// Append `[start - end]` to each final (text format).
+    #[arg(long, visible_alias = "ts")]
+    pub timestamps: bool,
+    /// Show interim results, updated in place (asks the server for interim_results=true).
+    #[arg(long)]
+    pub interim: bool,
+    /// Write the output (e.g. the subtitle file) here instead of stdout; for multichannel
+    /// subtitles, one file per channel: NAME.chN.EXT.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// No progress bar or status lines on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// `model` (e.g. nova-3, or the name hark serves).
+    #[arg(short, long)]
+    pub model: Option<String>,
+    /// `language` (e.g. en, multi).
+    #[arg(short, long)]
+    pub language: Option<String>,
+    /// `interim_results=true` (without showing them; see --interim).
+    #[arg(long)]
+    pub interim_results: bool,
+    /// `endpointing`: milliseconds of silence, or `false`.
+    #[arg(long, value_name = "MS|false")]
+    pub endpointing: Option<String>,
+    /// `utterance_end_ms`.
+    #[arg(long, value_name = "MS")]
+    pub utterance_end_ms: Option<u32>,
+    /// `vad_events=true`.
+    #[arg(long)]
+    pub vad_events: bool,
+    /// `smart_format=true`.
+    #[arg(long)]
+    pub smart_format: bool,
+    /// `punctuate=true`.
+    #[arg(long)]
+    pub punctuate: bool,
+    /// `diarize=true`.
+    #[arg(long)]
+    pub diarize: bool,
+    /// `multichannel=true`: each channel transcribed on its own; output per channel.
+    #[arg(long)]
+    pub multichannel: bool,
+    /// `redact` (repeatable): pci, pii, numbers, ssn, …
+    #[arg(long)]
+    pub redact: Vec<String>,
+    /// `replace` (repeatable): `find:replacement`.
+    #[arg(long)]
+    pub replace: Vec<String>,
+    /// `keyterm` (repeatable).
+    #[arg(long)]
+    pub keyterm: Vec<String>,
+    /// `keywords` (repeatable): `word:boost`.
+    #[arg(long)]
+    pub keywords: Vec<String>,
+    /// `search` (repeatable).
+    #[arg(long)]
+    pub search: Vec<String>,
+    /// `tag` (repeatable).
+    #[arg(long)]
+    pub tag: Vec<String>,
+    /// `extra` (repeatable): `key:value`, echoed back in metadata.
+    #[arg(long)]
+    pub extra: Vec<String>,
+    /// Any other query parameter (repeatable): `key=value`.
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
 }

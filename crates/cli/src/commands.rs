@@ -5,12 +5,16 @@ use anyhow::{bail, Context};
 use hark_asr::{ModelRegistry, Scheduler, SchedulerConfig};
 use hark_asr_whisper::WhisperEngine;
 use hark_server::{Server, ServerConfig};
+use std::process::ExitCode;
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve(args) => serve(args).await,
-        Command::Mock(args) => mock(args).await,
-        Command::Models(cmd) => tokio::task::spawn_blocking(move || models(cmd)).await?,
+        Command::Serve(args) => serve(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Mock(args) => mock(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Stream(args) => Ok(crate::stream::run(*args).await),
+        Command::Models(cmd) => tokio::task::spawn_blocking(move || models(cmd))
+            .await?
+            .map(|()| ExitCode::SUCCESS),
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod stream;
 
 use clap::Parser;
 
@@ -13,7 +14,9 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| "info".into()),
         )
         .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        // Logs go to stderr: stdout is for output (`hark stream` prints transcripts there).
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -23,7 +26,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     match runtime.block_on(commands::run(cli)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::from(2)

@@ -1,11 +1,9 @@
 //! The `hark` binary itself: documented flags, honest refusal without an engine, the mock server.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
+mod support;
 
-fn hark() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_hark"))
-}
+use std::io::{Read, Write};
+use support::{hark, spawn_listening};
 
 #[test]
 fn serve_help_documents_every_option_and_variable() {
@@ -55,35 +53,6 @@ fn serve_without_a_usable_model_explains_and_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/nonexistent/model/config.json"), "{err}");
-}
-
-/// Start a prepared `hark` command; returns the child and the address from its "listening" log line.
-/// A watchdog kills the child after 60 s whatever happens, so a test can never hang.
-fn spawn_listening(cmd: &mut Command) -> (std::process::Child, String) {
-    let mut child = cmd
-        .env("HARK_LOG", "info")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let pid = child.id().to_string();
-    std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_secs(60));
-        let _ = Command::new("kill").args(["-9", &pid]).status();
-    });
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    // Keep reading the child's log for its whole life, so it never writes to a closed pipe.
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(a) = line.split("addr=").nth(1) {
-                let _ = tx.send(a.split_whitespace().next().unwrap_or_default().to_owned());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(std::time::Duration::from_secs(60))
-        .expect("a listening line with addr=");
-    (child, addr)
 }
 
 #[test]

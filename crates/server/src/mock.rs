@@ -5,7 +5,8 @@
 //! real time), and streams the bytes to `<name>.raw` as they arrive (memory stays bounded). On
 //! `CloseStream` (or an empty binary frame) it also writes `<name>.wav` for linear16, linear32,
 //! mulaw and alaw, then replies with the file name and total bytes — the fields the kit's
-//! `client.py` reads.
+//! `client.py` reads — and closes with 1000. `<name>.request.json` records the request line
+//! (path and query), so a client's parameters can be checked as well as its audio.
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
@@ -35,9 +36,15 @@ pub fn router(dir: PathBuf) -> Router {
 async fn upgrade(
     State(state): State<Arc<MockState>>,
     RawQuery(query): RawQuery,
+    uri: axum::http::Uri,
     ws: WebSocketUpgrade,
 ) -> Response {
     let q = query.unwrap_or_default();
+    let request = json!({
+        "path": uri.path(),
+        "query": q,
+        "params": form_pairs(&q).map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+    });
     let get = |k: &str| form_pairs(&q).find(|(key, _)| key == k).map(|(_, v)| v);
     let encoding = get("encoding").unwrap_or_default();
     let sample_rate: u32 = get("sample_rate").and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -45,7 +52,7 @@ async fn upgrade(
         .and_then(|v| v.parse().ok())
         .filter(|c| *c > 0)
         .unwrap_or(1);
-    ws.on_upgrade(move |socket| session(socket, state, encoding, sample_rate, channels))
+    ws.on_upgrade(move |socket| session(socket, state, request, encoding, sample_rate, channels))
 }
 
 fn form_pairs(q: &str) -> impl Iterator<Item = (String, String)> + '_ {
@@ -71,6 +78,7 @@ async fn say(socket: &mut WebSocket, value: serde_json::Value) -> bool {
 async fn session(
     mut socket: WebSocket,
     state: Arc<MockState>,
+    request: serde_json::Value,
     encoding: String,
     sample_rate: u32,
     channels: u16,
@@ -98,6 +106,10 @@ async fn session(
         Ok(()) => tokio::fs::File::create(&raw_path).await,
         Err(e) => Err(e),
     };
+    let request_path = state.dir.join(format!("{stem}.request.json"));
+    if let Err(e) = tokio::fs::write(&request_path, request.to_string()).await {
+        tracing::warn!(error = %e, path = %request_path.display(), "cannot record the request");
+    }
     let mut total: u64 = 0;
     let mut warned = false;
     while let Some(Ok(frame)) = socket.recv().await {
@@ -156,7 +168,11 @@ async fn session(
         Err(e) => json!({"msg": format!("ERROR: could not save audio: {e}"), "total_bytes": total}),
     };
     let _ = say(&mut socket, reply).await;
-    let _ = socket.send(Message::Close(None)).await;
+    let normal = axum::extract::ws::CloseFrame {
+        code: 1000,
+        reason: "".into(),
+    };
+    let _ = socket.send(Message::Close(Some(normal))).await;
 }
 
 /// `<stem>.raw` is complete; when the encoding has a WAV form, also write `<stem>.wav` (header

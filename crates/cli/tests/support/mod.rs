@@ -1,0 +1,37 @@
+//! Shared by the binary's integration tests: run `hark`, and start a server from it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+pub fn hark() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_hark"))
+}
+
+/// Start a prepared `hark` command; returns the child and the address from its "listening" log line.
+/// A watchdog kills the child after 60 s whatever happens, so a test can never hang.
+pub fn spawn_listening(cmd: &mut Command) -> (std::process::Child, String) {
+    let mut child = cmd
+        .env("HARK_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id().to_string();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        let _ = Command::new("kill").args(["-9", &pid]).status();
+    });
+    let log = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Keep reading the child's log for its whole life, so it never writes to a closed pipe.
+    std::thread::spawn(move || {
+        for line in BufReader::new(log).lines().map_while(Result::ok) {
+            if let Some(a) = line.split("addr=").nth(1) {
+                let _ = tx.send(a.split_whitespace().next().unwrap_or_default().to_owned());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("a listening line with addr=");
+    (child, addr)
+}
