@@ -462,3 +462,90 @@ fn bad_flags_exit_2_before_connecting() {
     let out = stream(&["-i", "x.wav", "-f", "docx"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn decode_sends_16k_linear16_and_says_so() {
+    let dir = temp_dir("decode");
+    let (mut server, addr) = mock(&dir);
+    let wav = shared("preamble.wav");
+    let out = stream(&[
+        "-i",
+        wav.to_str().expect("utf8"),
+        "--decode",
+        "--fast",
+        "--host",
+        &format!("ws://{addr}"),
+    ]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let request = std::fs::read_to_string(only_file(&dir, ".request.json")).expect("request");
+    assert!(
+        request.contains("encoding=linear16&sample_rate=16000&channels=1"),
+        "{request}"
+    );
+    // 19.098 s at 16 kHz, 2 bytes a sample: the whole file, resampled, nothing lost or added.
+    let saved = std::fs::metadata(only_file(&dir, ".raw"))
+        .expect("saved")
+        .len() as f64;
+    assert!(
+        (saved / 32_000.0 - 19.098).abs() < 0.01,
+        "{} s",
+        saved / 32_000.0
+    );
+}
+
+#[test]
+fn stdin_gaps_get_keepalive_and_finalize_and_subprotocol_auth_works() {
+    use std::process::Stdio;
+    // The server closes idle streams after 1 s: only KeepAlive keeps this one open through a 2.5 s gap.
+    let (mut server, addr) = serve(&["--api-key", "k1", "--idle-timeout-ms", "1000"]);
+    let raw = std::fs::read(shared("preamble.raw")).expect("raw");
+    let mut child = hark()
+        .args([
+            "stream", "-i", "-", "-e", "linear16", "-s", "8000", "--fast", "-f", "json",
+        ])
+        .args([
+            "--host",
+            &format!("ws://{addr}"),
+            "-k",
+            "k1",
+            "--auth",
+            "subprotocol",
+        ])
+        .args(["--keepalive", "0.4", "--finalize-after", "0.5"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(&raw[..32_000]).expect("first second");
+    stdin.flush().expect("flush");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    stdin
+        .write_all(&raw[32_000..48_000])
+        .expect("half a second more");
+    drop(stdin);
+    let out = child.wait_with_output().expect("wait");
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let messages: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    let finalized: Vec<f64> = messages
+        .iter()
+        .filter(|m| m["from_finalize"] == true)
+        .map(|m| m["start"].as_f64().unwrap_or(-1.0) + m["duration"].as_f64().unwrap_or(-1.0))
+        .collect();
+    // The gap's Finalize flushed the first second before the rest arrived.
+    assert!(
+        finalized.iter().any(|end| (end - 2.0).abs() < 1e-3),
+        "{messages:?}"
+    );
+    let meta = messages.last().expect("messages");
+    assert_eq!(meta["type"], "Metadata");
+    assert_eq!(meta["duration"], 3.0);
+}
