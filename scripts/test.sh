@@ -8,8 +8,11 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hark/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 # System packages: the conformance suite needs Python 3 (with venv) and Node.js >= 20 with npm;
-# install whichever is missing (Debian/Ubuntu).
+# `hark stream -i mic` (cargo feature `mic`, built and tested here) needs ALSA's headers.
+# Install whichever is missing (Debian/Ubuntu).
 need=()
+command -v pkg-config >/dev/null || need+=(pkg-config)
+pkg-config --exists alsa 2>/dev/null || need+=(libasound2-dev)
 command -v python3 >/dev/null || need+=(python3 python3-venv)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
@@ -22,12 +25,12 @@ fi
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy (release, all targets, -D warnings)"
-cargo clippy --release --workspace --all-targets -- -D warnings
+cargo clippy --release --workspace --all-targets --features hark/mic -- -D warnings
 echo "== cargo test --release"
-cargo test --release --workspace
+cargo test --release --workspace --features hark/mic
 echo "== conformance: the official Deepgram SDKs against hark serve"
 # `cargo test` above built target/release/hark for the binary's integration tests; a separate
 # `cargo build -p hark` would resolve features differently and rebuild half the tree.
-[ -x "$CARGO_TARGET_DIR/release/hark" ] || cargo build --release -p hark
+[ -x "$CARGO_TARGET_DIR/release/hark" ] || cargo build --release -p hark --features mic
 python3 conformance/run.py --hark "$CARGO_TARGET_DIR/release/hark"
 echo "== all tests passed"

@@ -112,8 +112,9 @@ pub struct MockArgs {
 
 #[derive(Debug, Args)]
 pub struct StreamArgs {
-    /// Audio to send: a file (any format; sent as-is unless --decode), `-` for stdin, or an
-    /// http(s):// URL (internet radio works: ICY metadata is stripped).
+    /// Audio to send: a file (any format; sent as-is unless --decode), `-` for stdin, `mic` for
+    /// the default input device (builds with the `mic` feature), or an http(s):// URL (internet
+    /// radio works: ICY metadata is stripped).
     #[arg(short, long)]
     pub input: String,
     /// Server: ws://, wss://, http:// or https:// plus host[:port][/prefix]; `/v1/listen` is appended.

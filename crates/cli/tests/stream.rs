@@ -549,3 +549,19 @@ fn stdin_gaps_get_keepalive_and_finalize_and_subprotocol_auth_works() {
     assert_eq!(meta["type"], "Metadata");
     assert_eq!(meta["duration"], 3.0);
 }
+
+#[test]
+fn the_microphone_is_opened_or_its_absence_explained() {
+    let out = stream(&["-i", "mic", "--host", "ws://127.0.0.1:9"]);
+    let err = text(&out.stderr);
+    if cfg!(feature = "mic") {
+        // No capture device (CI): a clear error before connecting. With one: the mic opened and
+        // the (deliberately unreachable) server is what failed.
+        let no_device = out.status.code() == Some(2) && err.contains("microphone:");
+        let opened = out.status.code() == Some(1) && err.contains("cannot connect");
+        assert!(no_device || opened, "exit {:?}: {err}", out.status.code());
+    } else {
+        assert_eq!(out.status.code(), Some(2));
+        assert!(err.contains("--features mic"), "{err}");
+    }
+}

@@ -1,7 +1,7 @@
 //! # hark-client — stream audio to any Deepgram-compatible `/v1/listen` and render the results
 //!
 //! What this crate does (the engine of `hark stream`):
-//! - reads a file, stdin or an HTTP(S) URL (internet radio included: ICY metadata is stripped)
+//! - reads a file, stdin, the microphone or an HTTP(S) URL (internet radio included: ICY metadata is stripped)
 //!   ([`source`]);
 //! - sends it as-is, or decoded locally to 16 kHz linear16 (`--decode`), paced at real time on the
 //!   decoded audio clock or as fast as the server accepts ([`pacing`]);
@@ -11,12 +11,16 @@
 //!   and close so no final result is lost ([`session`]);
 //! - renders text, JSON lines, SRT or WebVTT, per channel for multichannel ([`output`]).
 //!
-//! What it does not do: microphone capture (not yet), decoding formats `hark-audio` cannot decode
-//! (they are sent as-is, unpaced), or anything server-side. Like the server, it is async (tokio);
+//! - with the `mic` feature, captures the default input device and shows a level meter ([`mic`]).
+//!
+//! What it does not do: decoding formats `hark-audio` cannot decode (they are sent as-is,
+//! unpaced), or anything server-side. Like the server, it is async (tokio);
 //! the formatting, ICY and pacing parts are synchronous and unit-tested.
 
 pub mod endpoint;
 pub mod icy;
+#[cfg(feature = "mic")]
+pub mod mic;
 pub mod output;
 pub mod pacing;
 pub mod session;

@@ -74,12 +74,15 @@ impl Outcome {
 /// Runs one session to its end.
 pub async fn run(opts: StreamOptions) -> Result<Outcome, ClientError> {
     let mut source = Source::open(&opts.input).await?;
+    let raw = source.format.or(opts.raw);
+    #[cfg(feature = "mic")]
+    let mic = source.format.is_some();
     let mut query = opts.params.clone();
     let mut transcoder = None;
     let mut first = Vec::new();
     let wire_format = if opts.decode {
         // Read until the input's layout is known: the query must name the channel count.
-        let mut t = Transcoder::new(opts.raw, opts.multichannel)?;
+        let mut t = Transcoder::new(raw, opts.multichannel)?;
         while t.channels().is_none() {
             match source.next().await {
                 Some(Ok(Chunk::Audio(b))) => first.extend(t.push(&b)?),
@@ -96,7 +99,7 @@ pub async fn run(opts: StreamOptions) -> Result<Outcome, ClientError> {
             channels,
         })
     } else {
-        opts.raw
+        raw
     };
     if let Some(f) = wire_format {
         query.retain(|(k, _)| !matches!(k.as_str(), "encoding" | "sample_rate" | "channels"));
@@ -194,6 +197,10 @@ pub async fn run(opts: StreamOptions) -> Result<Outcome, ClientError> {
             }
         };
         update_bar(&bar, sent_bytes, pacer.audio_s());
+        #[cfg(feature = "mic")]
+        if mic {
+            bar.set_message(format!("mic {}", crate::mic::level_meter(&bytes)));
+        }
         if !wait.is_zero() {
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}

@@ -21,14 +21,18 @@ pub enum Input {
     File(PathBuf),
     Stdin,
     Url(String),
+    /// The default input device (`-i mic`, as in the Starter Kit; cargo feature `mic`).
+    Mic,
 }
 
 impl Input {
-    /// `-` is stdin, `http(s)://…` a URL, anything else a path.
+    /// `-` is stdin, `mic` the microphone, `http(s)://…` a URL, anything else a path.
     pub fn parse(s: &str) -> Self {
         let lower = s.to_ascii_lowercase();
         if s == "-" {
             Self::Stdin
+        } else if lower == "mic" {
+            Self::Mic
         } else if lower.starts_with("http://") || lower.starts_with("https://") {
             Self::Url(s.to_owned())
         } else {
@@ -50,11 +54,16 @@ pub struct Source {
     rx: mpsc::Receiver<Result<Chunk, ClientError>>,
     /// Size in bytes when known (files), for the progress bar.
     pub total_bytes: Option<u64>,
+    /// The format of sources that decide it themselves (the microphone).
+    pub format: Option<crate::RawFormat>,
 }
 
 impl Source {
     /// Starts reading `input`. Fails now for a missing file or a refused HTTP request.
     pub async fn open(input: &Input) -> Result<Self, ClientError> {
+        if *input == Input::Mic {
+            return open_mic();
+        }
         let (tx, rx) = mpsc::channel(QUEUE_CHUNKS);
         let total_bytes = match input {
             Input::File(path) => {
@@ -77,14 +86,39 @@ impl Source {
                     ClientError::Input("the HTTP reader stopped before answering".into())
                 })??
             }
+            Input::Mic => None,
         };
-        Ok(Self { rx, total_bytes })
+        Ok(Self {
+            rx,
+            total_bytes,
+            format: None,
+        })
     }
 
     /// The next chunk; `None` at the end of the input.
     pub async fn next(&mut self) -> Option<Result<Chunk, ClientError>> {
         self.rx.recv().await
     }
+}
+
+#[cfg(feature = "mic")]
+fn open_mic() -> Result<Source, ClientError> {
+    let (tx, rx) = mpsc::channel(crate::mic::QUEUE_CHUNKS);
+    let format = crate::mic::open(tx)?;
+    Ok(Source {
+        rx,
+        total_bytes: None,
+        format: Some(format),
+    })
+}
+
+#[cfg(not(feature = "mic"))]
+fn open_mic() -> Result<Source, ClientError> {
+    Err(ClientError::Usage(
+        "this build of hark has no microphone support: rebuild with `cargo build --release -p hark --features mic` \
+         (on Linux it needs libasound2-dev)"
+            .into(),
+    ))
 }
 
 async fn read_async<R: tokio::io::AsyncRead + Unpin>(
@@ -186,6 +220,7 @@ mod tests {
     #[test]
     fn input_kinds() {
         assert_eq!(Input::parse("-"), Input::Stdin);
+        assert_eq!(Input::parse("mic"), Input::Mic);
         assert_eq!(
             Input::parse("HTTPS://radio/x.mp3"),
             Input::Url("HTTPS://radio/x.mp3".into())
