@@ -204,22 +204,51 @@ fn icy_server(audio: Vec<u8>, metaint: usize) -> String {
     format!("http://{addr}/radio")
 }
 
+/// `frames` silent MPEG-1 Layer III frames (128 kb/s, 44.1 kHz, mono): a valid MP3 stream of
+/// 26 ms per frame, as an internet radio sends it.
+fn silent_mp3(frames: usize) -> Vec<u8> {
+    let mut frame = vec![0xFF, 0xFB, 0x90, 0xC4];
+    frame.resize(417, 0); // 144 × 128000 / 44100 bytes, no padding; zero side info = silence
+    frame.repeat(frames)
+}
+
 #[test]
-fn a_url_stream_arrives_without_its_icy_metadata() {
+fn a_radio_url_arrives_without_its_icy_metadata() {
     let dir = temp_dir("icy");
     let (mut server, addr) = mock(&dir);
-    let audio = std::fs::read(shared("preamble.raw")).expect("raw")[..64_000].to_vec();
-    let url = icy_server(audio.clone(), 1000);
+    // An MP3 stream over ICY, as-is; and raw PCM over ICY with -e/-s, to check at other offsets.
+    let mp3 = silent_mp3(120);
+    let pcm = std::fs::read(shared("preamble.raw")).expect("raw")[..64_000].to_vec();
     let host = format!("ws://{addr}");
-    let out = stream(&[
-        "-i", &url, "-e", "linear16", "-s", "8000", "--host", &host, "--fast",
+    let mp3_out = stream(&["-i", &icy_server(mp3.clone(), 8192), "--host", &host]);
+    let pcm_out = stream(&[
+        "-i",
+        &icy_server(pcm.clone(), 1000),
+        "-e",
+        "linear16",
+        "-s",
+        "8000",
+        "--host",
+        &host,
+        "--fast",
     ]);
     let _ = server.kill();
     let _ = server.wait();
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
-    let saved = std::fs::read(only_file(&dir, ".raw")).expect("saved");
-    assert_eq!(saved.len(), audio.len());
-    assert!(saved == audio, "ICY metadata leaked into the audio");
+    for out in [&mp3_out, &pcm_out] {
+        assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    }
+    let mut saved: Vec<Vec<u8>> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "raw"))
+        .map(|p| std::fs::read(p).expect("saved"))
+        .collect();
+    saved.sort_by_key(Vec::len);
+    assert_eq!(saved.len(), 2);
+    assert!(
+        saved[0] == mp3 && saved[1] == pcm,
+        "ICY metadata leaked into the audio"
+    );
 }
 
 /// Parses SRT back: (index, start s, end s, text) per cue.
@@ -255,39 +284,12 @@ fn subtitles_and_json_from_a_real_server_parse_back() {
     let wav = wav.to_str().expect("utf8");
     let srt_path = dir.join("out.srt");
     let vtt_path = dir.join("out.vtt");
-    let srt = stream(&[
-        "-i",
-        wav,
-        "--host",
-        &host,
-        "--fast",
-        "-f",
-        "srt",
-        "-o",
-        srt_path.to_str().expect("utf8"),
-    ]);
-    let vtt = stream(&[
-        "-i",
-        wav,
-        "--host",
-        &host,
-        "--fast",
-        "-f",
-        "vtt",
-        "-o",
-        vtt_path.to_str().expect("utf8"),
-    ]);
-    let json = stream(&[
-        "-i",
-        wav,
-        "--host",
-        &host,
-        "--fast",
-        "-f",
-        "json",
-        "--interim-results",
-    ]);
-    let plain = stream(&["-i", wav, "--host", &host, "--fast", "--timestamps"]);
+    let run =
+        |format: &[&str]| stream(&[&["-i", wav, "--host", &host, "--fast"][..], format].concat());
+    let srt = run(&["-f", "srt", "-o", srt_path.to_str().expect("utf8")]);
+    let vtt = run(&["-f", "vtt", "-o", vtt_path.to_str().expect("utf8")]);
+    let json = run(&["-f", "json", "--interim-results"]);
+    let plain = run(&["--timestamps"]);
     let _ = server.kill();
     let _ = server.wait();
     for o in [&srt, &vtt, &json, &plain] {
