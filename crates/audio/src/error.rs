@@ -12,6 +12,9 @@ pub enum AudioError {
     /// A header that is recognisably broken.
     #[error("invalid {what} header: {detail}")]
     BadHeader { what: &'static str, detail: String },
+    /// A container or codec that could not be decoded (a broken header, no audio track …).
+    #[error("cannot decode the {what} stream: {detail}")]
+    Decode { what: &'static str, detail: String },
     /// The resampler refused the rates.
     #[error("cannot resample {from_hz} Hz to {to_hz} Hz: {detail}")]
     Resample {

@@ -13,8 +13,10 @@
 //! What it does not do: async, networking, or any model work. Compressed codecs and containers
 //! (Opus, FLAC, MP3, WebM, Ogg …) are refused with [`AudioError::Unsupported`] until their decoders land.
 
+mod compressed;
 mod error;
 mod format;
+mod opus;
 mod pipeline;
 mod raw;
 mod resample;

@@ -1,5 +1,6 @@
 //! The per-session audio front end: bytes → (sniff / header) → PCM → channels → engine rate.
 
+use crate::compressed::CompressedDecoder;
 use crate::error::AudioError;
 use crate::format::{SampleFormat, StreamSpec};
 use crate::raw::RawDecoder;
@@ -25,11 +26,24 @@ enum State {
         spec: StreamSpec,
         resamplers: Vec<StreamResampler>,
     },
+    /// A container or codec, decoded on its own thread; resamplers start with its format.
+    Compressed {
+        decoder: Box<CompressedDecoder>,
+        resamplers: Vec<StreamResampler>,
+    },
+}
+
+/// What `encoding=` promised.
+#[derive(Clone, Copy)]
+enum Declared {
+    Raw(StreamSpec),
+    /// A compressed encoding: its name and the file extension that tells symphonia what to expect.
+    Compressed(&'static str, &'static str),
 }
 
 /// Turns arbitrary byte chunks into per-channel PCM at the engine rate.
 pub struct AudioPipeline {
-    declared: Option<StreamSpec>,
+    declared: Option<Declared>,
     target_rate_hz: u32,
     mode: ChannelMode,
     state: State,
@@ -51,6 +65,10 @@ impl AudioPipeline {
     ) -> Result<Self, AudioError> {
         let declared = match encoding {
             None => None,
+            Some(Encoding::Flac) => Some(Declared::Compressed("FLAC", "flac")),
+            Some(Encoding::Opus | Encoding::OggOpus) => {
+                Some(Declared::Compressed("Ogg Opus", "ogg"))
+            }
             Some(e) => {
                 let format =
                     SampleFormat::from_encoding(e).ok_or_else(|| AudioError::Unsupported {
@@ -60,11 +78,11 @@ impl AudioPipeline {
                     what: "stream",
                     detail: format!("encoding={e} needs sample_rate"),
                 })?;
-                Some(StreamSpec {
+                Some(Declared::Raw(StreamSpec {
                     format,
                     sample_rate_hz,
                     channels: channels.max(1),
-                })
+                }))
             }
         };
         Ok(Self {
@@ -79,11 +97,29 @@ impl AudioPipeline {
         })
     }
 
-    /// The stream layout, once known (after the header for containerised audio).
+    /// The stream layout, once known (after the header for containerised audio). For a
+    /// compressed stream: its decoded layout (32-bit float samples).
     pub fn spec(&self) -> Option<StreamSpec> {
         match &self.state {
             State::Decoding { spec, .. } => Some(*spec),
+            State::Compressed { decoder, .. } => {
+                decoder
+                    .format()
+                    .map(|(sample_rate_hz, channels)| StreamSpec {
+                        format: SampleFormat::F32Le,
+                        sample_rate_hz,
+                        channels,
+                    })
+            }
             State::Probing(_) => None,
+        }
+    }
+
+    /// Corrupt packets skipped in a compressed stream so far.
+    pub fn skipped_packets(&self) -> u64 {
+        match &self.state {
+            State::Compressed { decoder, .. } => decoder.skipped_packets(),
+            _ => 0,
         }
     }
 
@@ -101,6 +137,9 @@ impl AudioPipeline {
             State::Decoding { decoder, spec, .. } => {
                 decoder.frames_decoded() as f64 / f64::from(spec.sample_rate_hz)
             }
+            State::Compressed { decoder, .. } => decoder
+                .format()
+                .map_or(0.0, |(rate, _)| decoder.frames() as f64 / f64::from(rate)),
             State::Probing(_) => 0.0,
         }
     }
@@ -147,22 +186,53 @@ impl AudioPipeline {
                 }
             };
         }
-        if let Some(spec) = self.declared {
-            self.start(spec)?;
-            return Ok(Some(buf));
+        match self.declared {
+            Some(Declared::Raw(spec)) => {
+                self.start(spec)?;
+                return Ok(Some(buf));
+            }
+            Some(Declared::Compressed(name, ext)) => {
+                self.start_compressed(name, ext)?;
+                return Ok(Some(buf));
+            }
+            None => {}
         }
-        match kind {
+        let ext = match kind {
             Sniffed::NeedMore => {
                 self.state = State::Probing(buf);
-                Ok(None)
+                return Ok(None);
             }
-            Sniffed::Unknown => Err(AudioError::UnknownContainer {
-                found: describe(&buf),
-            }),
-            other => Err(AudioError::Unsupported {
-                what: other.name().to_owned(),
-            }),
-        }
+            Sniffed::Unknown => {
+                return Err(AudioError::UnknownContainer {
+                    found: describe(&buf),
+                })
+            }
+            Sniffed::Ogg => "ogg",
+            Sniffed::Matroska => "webm",
+            Sniffed::Flac => "flac",
+            Sniffed::Mp3 => "mp3",
+            Sniffed::Aac => "aac",
+            Sniffed::Mp4 => "m4a",
+            Sniffed::Wav | Sniffed::Aiff => {
+                return Err(AudioError::Unsupported {
+                    what: kind.name().to_owned(),
+                })
+            }
+        };
+        self.start_compressed(kind.name(), ext)?;
+        Ok(Some(buf))
+    }
+
+    fn start_compressed(
+        &mut self,
+        name: &'static str,
+        ext: &'static str,
+    ) -> Result<(), AudioError> {
+        self.state = State::Compressed {
+            decoder: Box::new(CompressedDecoder::new(name, Some(ext))?),
+            resamplers: Vec::new(),
+        };
+        Ok(())
     }
 
     /// Feed bytes. Returns the new samples per output channel (at the engine rate).
@@ -175,51 +245,87 @@ impl AudioPipeline {
             let mut buf = std::mem::take(buf);
             buf.extend_from_slice(bytes);
             if let Some(rest) = self.probe(buf)? {
-                self.decode(&rest);
+                self.decode(&rest)?;
             }
         } else {
-            self.decode(bytes);
+            self.decode(bytes)?;
         }
         Ok(&self.outputs)
     }
 
-    fn decode(&mut self, bytes: &[u8]) {
-        let State::Decoding {
+    /// The input has ended: a compressed stream's decoder finishes its last frames, which are
+    /// returned like [`push`](Self::push) returns audio. Call [`flush`](Self::flush) after it.
+    pub fn end_input(&mut self) -> Result<&[Vec<f32>], AudioError> {
+        for o in &mut self.outputs {
+            o.clear();
+        }
+        if let State::Compressed { decoder, .. } = &mut self.state {
+            self.interleaved.clear();
+            decoder.finish(&mut self.interleaved)?;
+            self.route_compressed()?;
+        }
+        Ok(&self.outputs)
+    }
+
+    /// Sends the decoded samples in `self.interleaved` on, starting the resamplers the first
+    /// time the decoder has reported its format.
+    fn route_compressed(&mut self) -> Result<(), AudioError> {
+        let State::Compressed {
             decoder,
-            spec,
             resamplers,
         } = &mut self.state
         else {
-            return;
+            return Ok(());
         };
-        self.interleaved.clear();
-        let frames = decoder.push(bytes, &mut self.interleaved);
-        if frames == 0 {
-            return;
+        let Some((rate, channels)) = decoder.format() else {
+            return Ok(());
+        };
+        if resamplers.is_empty() {
+            let n = match self.mode {
+                ChannelMode::Split => usize::from(channels.max(1)),
+                ChannelMode::MixDown => 1,
+            };
+            *resamplers = (0..n)
+                .map(|_| StreamResampler::new(rate, self.target_rate_hz))
+                .collect::<Result<Vec<_>, _>>()?;
+            self.outputs = vec![Vec::new(); n];
         }
-        let ch = usize::from(spec.channels);
-        for (i, (resampler, out)) in resamplers
-            .iter_mut()
-            .zip(self.outputs.iter_mut())
-            .enumerate()
-        {
-            if self.mode == ChannelMode::MixDown && ch == 1 {
-                // Mono: nothing to split or mix.
-                resampler.push(&self.interleaved, out);
-                continue;
+        route(
+            self.mode,
+            &self.interleaved,
+            usize::from(channels.max(1)),
+            resamplers,
+            &mut self.outputs,
+            &mut self.channel_in,
+        );
+        Ok(())
+    }
+
+    fn decode(&mut self, bytes: &[u8]) -> Result<(), AudioError> {
+        self.interleaved.clear();
+        match &mut self.state {
+            State::Decoding {
+                decoder,
+                spec,
+                resamplers,
+            } => {
+                if decoder.push(bytes, &mut self.interleaved) > 0 {
+                    route(
+                        self.mode,
+                        &self.interleaved,
+                        usize::from(spec.channels),
+                        resamplers,
+                        &mut self.outputs,
+                        &mut self.channel_in,
+                    );
+                }
+                Ok(())
             }
-            self.channel_in.clear();
-            match self.mode {
-                ChannelMode::Split => self
-                    .channel_in
-                    .extend(self.interleaved.iter().skip(i).step_by(ch)),
-                ChannelMode::MixDown => self.channel_in.extend(
-                    self.interleaved
-                        .chunks_exact(ch)
-                        .map(|f| f.iter().sum::<f32>() / ch as f32),
-                ),
+            State::Compressed { decoder, .. } => {
+                decoder.push(bytes, &mut self.interleaved)?;
+                self.route_compressed()
             }
-            resampler.push(&self.channel_in, out);
+            State::Probing(_) => Ok(()),
         }
     }
 
@@ -229,7 +335,9 @@ impl AudioPipeline {
         for o in &mut self.outputs {
             o.clear();
         }
-        if let State::Decoding { resamplers, .. } = &mut self.state {
+        if let State::Decoding { resamplers, .. } | State::Compressed { resamplers, .. } =
+            &mut self.state
+        {
             for (i, (r, out)) in resamplers
                 .iter_mut()
                 .zip(self.outputs.iter_mut())
@@ -241,6 +349,35 @@ impl AudioPipeline {
             }
         }
         &self.outputs
+    }
+}
+
+/// Interleaved samples with `ch` channels → one stream per resampler (split or mixed down) at
+/// the engine rate, appended to `outputs`.
+fn route(
+    mode: ChannelMode,
+    interleaved: &[f32],
+    ch: usize,
+    resamplers: &mut [StreamResampler],
+    outputs: &mut [Vec<f32>],
+    scratch: &mut Vec<f32>,
+) {
+    for (i, (resampler, out)) in resamplers.iter_mut().zip(outputs.iter_mut()).enumerate() {
+        if mode == ChannelMode::MixDown && ch == 1 {
+            // Mono: nothing to split or mix.
+            resampler.push(interleaved, out);
+            continue;
+        }
+        scratch.clear();
+        match mode {
+            ChannelMode::Split => scratch.extend(interleaved.iter().skip(i).step_by(ch)),
+            ChannelMode::MixDown => scratch.extend(
+                interleaved
+                    .chunks_exact(ch)
+                    .map(|f| f.iter().sum::<f32>() / ch as f32),
+            ),
+        }
+        resampler.push(scratch, out);
     }
 }
 

@@ -79,7 +79,7 @@ fn wav_header_is_found_with_or_without_encoding_and_one_byte_at_a_time() {
 fn unknown_and_unsupported_containers_are_errors() {
     let mut p = AudioPipeline::new(None, None, 1, 16_000, ChannelMode::MixDown).expect("pipeline");
     assert!(matches!(
-        p.push(b"OggS\0\x02\0\0\0\0\0\0\0\0"),
+        p.push(b"FORM\0\0\0\x10AIFFCOMM"),
         Err(AudioError::Unsupported { .. })
     ));
     let mut p = AudioPipeline::new(None, None, 1, 16_000, ChannelMode::MixDown).expect("pipeline");
@@ -88,8 +88,8 @@ fn unknown_and_unsupported_containers_are_errors() {
         Err(AudioError::UnknownContainer { .. })
     ));
     assert!(AudioPipeline::new(
-        Some(Encoding::Opus),
-        Some(48_000),
+        Some(Encoding::Speex),
+        Some(16_000),
         1,
         16_000,
         ChannelMode::MixDown

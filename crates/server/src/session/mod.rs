@@ -492,6 +492,14 @@ impl Session {
 
     async fn finish(&mut self, socket: &mut WebSocket, end: End) {
         if end.flush {
+            // A compressed stream's decoder gives up its last frames only once it sees the end.
+            match self.pipeline.end_input() {
+                Ok(tail) => copy_into(&mut self.chunk, tail),
+                Err(e) => {
+                    tracing::info!(request_id = %self.ctx.request_id, error = %e, "the audio's last bytes did not decode")
+                }
+            }
+            self.feed();
             self.flush(None, false);
         }
         let mut engine_failed = false;
