@@ -268,7 +268,7 @@ fn corruption_in_the_middle_is_skipped_and_truncation_is_not_fatal() {
     let before = envelope_match(&got[..head], &want[..head]);
     let after = envelope_match(&got[got.len() - tail..], &want[want.len() - tail..]);
     assert!(
-        before > 0.9 && after > 0.9,
+        before > 0.9 && after > 0.8,
         "damaged mp3: {got_s} s, correlation {before} / {after}"
     );
     for name in ["ogg-opus", "webm-opus", "m4a-aac", "flac"] {
