@@ -8,10 +8,13 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hark/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 # System packages: the conformance suite needs Python 3 (with venv) and Node.js >= 20 with npm;
-# `hark stream -i mic` (cargo feature `mic`, built and tested here) needs ALSA's headers.
+# `hark stream -i mic` (cargo feature `mic`, built and tested here) needs ALSA's headers; Opus
+# needs cmake to build libopus; the codec tests encode their inputs with ffmpeg.
 # Install whichever is missing (Debian/Ubuntu).
 need=()
 command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v cmake >/dev/null || need+=(cmake)    # builds the bundled libopus
+command -v ffmpeg >/dev/null || need+=(ffmpeg)  # encodes the codec tests' vectors
 pkg-config --exists alsa 2>/dev/null || need+=(libasound2-dev)
 command -v python3 >/dev/null || need+=(python3 python3-venv)
 command -v node >/dev/null || need+=(nodejs)

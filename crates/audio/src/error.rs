@@ -4,7 +4,7 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AudioError {
     /// A format hark recognises but this build cannot decode yet.
-    #[error("{what} audio is not supported by this build of hark yet; send linear16, linear32, mulaw, alaw or WAV")]
+    #[error("{what} audio is not supported by this build of hark yet; send linear16, linear32, mulaw, alaw, or WAV, MP3, FLAC, Ogg (Vorbis, Opus), WebM/Matroska (Opus, Vorbis), MP4/M4A or ADTS (AAC)")]
     Unsupported { what: String },
     /// Bytes that are not any audio format hark knows.
     #[error("the stream does not start with a known audio header ({found}); for headerless audio set `encoding` and `sample_rate`")]

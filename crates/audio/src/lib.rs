@@ -10,8 +10,14 @@
 //! - resamples to the engine rate with a band-limited resampler (rubato);
 //! - counts input frames exactly, so durations and timestamps are on the audio clock.
 //!
-//! What it does not do: async, networking, or any model work. Compressed codecs and containers
-//! (Opus, FLAC, MP3, WebM, Ogg …) are refused with [`AudioError::Unsupported`] until their decoders land.
+//! - decodes containers and compressed codecs as they stream: MP3, FLAC, Ogg (Vorbis, Opus),
+//!   WebM/Matroska (Opus, Vorbis), MP4/M4A and ADTS (AAC), sniffed or declared
+//!   (`encoding=flac|opus|ogg-opus`), through symphonia on one decoder thread per stream, with
+//!   libopus for Opus; corrupt packets are skipped and counted ([`AudioPipeline::skipped_packets`]).
+//!
+//! What it does not do: async, networking, or any model work. Speex, AMR and G.729, raw Opus
+//! packets without a container, AIFF, and MP4 files whose index (`moov`) comes last (not
+//! streamable: re-mux with `-movflags +faststart`) are refused with a clear error.
 
 mod compressed;
 mod error;

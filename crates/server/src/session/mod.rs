@@ -490,11 +490,18 @@ impl Session {
         }
     }
 
-    async fn finish(&mut self, socket: &mut WebSocket, end: End) {
+    async fn finish(&mut self, socket: &mut WebSocket, mut end: End) {
         if end.flush {
-            // A compressed stream's decoder gives up its last frames only once it sees the end.
+            // A compressed stream's decoder gives up its last frames only once it sees the end,
+            // and a container too broken to read may only say so then.
             match self.pipeline.end_input() {
                 Ok(tail) => copy_into(&mut self.chunk, tail),
+                Err(e) if end.code == close::NORMAL => {
+                    let msg = error_message("DataError", e.to_string(), None, Some("DATA-0000"));
+                    let _ = send(socket, &msg).await;
+                    end.code = close::DATA_ERROR;
+                    end.reason = close::data0000_reason(&e.to_string());
+                }
                 Err(e) => {
                     tracing::info!(request_id = %self.ctx.request_id, error = %e, "the audio's last bytes did not decode")
                 }
@@ -535,7 +542,7 @@ impl Session {
         metrics::counter!(m::AUDIO_RECEIVED_SECONDS_TOTAL).increment(duration_s.round() as u64);
         metrics::counter!(m::AUDIO_RECEIVED_BYTES_TOTAL).increment(self.pipeline.bytes_received());
         metrics::counter!(m::SESSIONS_CLOSED_TOTAL, "code" => code.to_string()).increment(1);
-        tracing::info!(request_id = %self.ctx.request_id, code, duration_s, "stream closed");
+        tracing::info!(request_id = %self.ctx.request_id, code, duration_s, skipped_packets = self.pipeline.skipped_packets(), "stream closed");
         if send(socket, &meta).await.is_err() {
             return;
         }

@@ -181,3 +181,55 @@ async fn undecodable_audio_ends_with_data_0000_and_1008() {
         );
     }
 }
+
+/// The starter-kit preamble encoded by ffmpeg (installed by the README's test command).
+fn encoded_preamble(args: &[&str], ext: &str) -> Vec<u8> {
+    let wav = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/starter-kit/preamble.wav"
+    );
+    let out = std::env::temp_dir().join(format!(
+        "hark-e2e-{}-{}.{ext}",
+        std::process::id(),
+        args.join("_")
+    ));
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i", wav])
+        .args(args)
+        .arg(&out)
+        .status()
+        .expect("ffmpeg must be installed (./scripts/test.sh installs it from apt)");
+    assert!(status.success());
+    std::fs::read(&out).expect("encoded")
+}
+
+#[tokio::test]
+async fn browser_webm_opus_and_mp3_stream_without_any_encoding_parameter() {
+    let s = start(Options::default()).await;
+    // What MediaRecorder sends (WebM/Opus, in ~250 ms pieces), and internet radio's MP3.
+    for (args, ext, chunk) in [
+        (&["-c:a", "libopus", "-b:a", "32k"][..], "webm", 1000),
+        (&["-c:a", "libmp3lame", "-b:a", "64k"][..], "mp3", 2000),
+    ] {
+        let bytes = encoded_preamble(args, ext);
+        let t = stream(&s.url(""), &bytes, chunk).await;
+        assert_eq!(
+            t.close.as_ref().map(|c| c.0),
+            Some(1000),
+            "{ext}: {:?}",
+            t.messages
+        );
+        let meta = &t.of_type("Metadata")[0];
+        let duration = meta["duration"].as_f64().unwrap_or(0.0);
+        // The audio clock counts decoded frames: the preamble's 19.098 s (MP3 adds its priming).
+        assert!(
+            (duration - 19.098).abs() < 0.1,
+            "{ext}: duration {duration}"
+        );
+        let engine_s = total_samples(&t, 0) as f64 / f64::from(RATE_HZ);
+        assert!(
+            (engine_s - duration).abs() < 0.01,
+            "{ext}: {engine_s} s reached the engine of {duration} s"
+        );
+    }
+}

@@ -140,10 +140,10 @@ async fn invalid_parameters_are_refused_before_the_upgrade() {
         "No such model",
     );
     assert_refusal(
-        &refused(&s.url("encoding=opus&sample_rate=48000"), &[]).await,
+        &refused(&s.url("encoding=speex&sample_rate=16000"), &[]).await,
         400,
         "Bad Request",
-        "opus",
+        "speex",
     );
 }
 
