@@ -266,9 +266,7 @@ fn decode_all(
         .ok_or("the audio track has no codec parameters")?
         .clone();
     let mut decoder: Box<dyn PacketDecoder> = if params.codec == CODEC_ID_OPUS {
-        Box::new(crate::opus::OpusPackets::new(
-            params.channels.as_ref().map_or(1, |c| c.count()),
-        )?)
+        opus_decoder(params.channels.as_ref().map_or(1, |c| c.count()))?
     } else {
         let d = symphonia::default::get_codecs()
             .make_audio_decoder(&params, &AudioDecoderOptions::default())
@@ -325,6 +323,16 @@ fn decode_all(
             }
         }
     }
+}
+
+#[cfg(feature = "opus")]
+fn opus_decoder(channels: usize) -> Result<Box<dyn PacketDecoder>, String> {
+    Ok(Box::new(crate::opus::OpusPackets::new(channels)?))
+}
+
+#[cfg(not(feature = "opus"))]
+fn opus_decoder(_channels: usize) -> Result<Box<dyn PacketDecoder>, String> {
+    Err("this build of hark has no Opus decoder (cargo feature `opus`, which needs cmake)".into())
 }
 
 /// A corrupt packet: skipped, counted, not fatal.

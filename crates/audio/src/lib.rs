@@ -22,6 +22,7 @@
 mod compressed;
 mod error;
 mod format;
+#[cfg(feature = "opus")]
 mod opus;
 mod pipeline;
 mod raw;

@@ -301,3 +301,49 @@ fn garbage_behind_a_container_signature_is_an_error() {
         }
     }
 }
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SIGNATURES: &[&[u8]] = &[
+        b"OggS",
+        &[0x1A, 0x45, 0xDF, 0xA3],
+        b"fLaC",
+        b"ID3\x03\0\0\0\0\0\x10",
+        &[0xFF, 0xFB, 0x90, 0x64],
+        &[0xFF, 0xF1, 0x50, 0x80],
+        b"\0\0\0\x18ftypM4A \0\0\0\0",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Random bytes behind every container signature, in random pieces: an error or some
+        /// audio, never a panic or a hang.
+        #[test]
+        fn random_bytes_behind_each_signature(
+            sig in 0..SIGNATURES.len(),
+            body in proptest::collection::vec(any::<u8>(), 0..6000),
+            chunk in 1usize..2000,
+        ) {
+            let mut bytes = SIGNATURES[sig].to_vec();
+            bytes.extend(body);
+            let _ = decode(&bytes, None, ChannelMode::MixDown, &[chunk]);
+        }
+
+        /// Real files with bytes overwritten at random places still decode or fail cleanly.
+        #[test]
+        fn damaged_real_files(
+            which in 0..FORMATS.len(),
+            hits in proptest::collection::vec((any::<u32>(), any::<u8>()), 1..40),
+        ) {
+            let mut bytes = vector(FORMATS[which].0);
+            let n = bytes.len() as u32;
+            for (pos, v) in hits {
+                bytes[(pos % n) as usize] = v;
+            }
+            let _ = decode(&bytes, None, ChannelMode::MixDown, &[8192]);
+        }
+    }
+}
