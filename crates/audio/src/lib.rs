@@ -26,6 +26,8 @@ mod format;
 mod opus;
 mod pipeline;
 mod raw;
+#[cfg(feature = "opus")]
+mod raw_opus;
 mod resample;
 pub mod sniff;
 mod wav;

@@ -31,6 +31,12 @@ enum State {
         decoder: Box<CompressedDecoder>,
         resamplers: Vec<StreamResampler>,
     },
+    /// Bare Opus packets, one per push.
+    #[cfg(feature = "opus")]
+    RawOpus {
+        decoder: Box<crate::raw_opus::RawOpus>,
+        resamplers: Vec<StreamResampler>,
+    },
 }
 
 /// What `encoding=` promised.
@@ -39,6 +45,11 @@ enum Declared {
     Raw(StreamSpec),
     /// A compressed encoding: its name and the file extension that tells symphonia what to expect.
     Compressed(&'static str, &'static str),
+    /// `encoding=opus`: Ogg Opus, or bare packets at this rate and channel count.
+    Opus {
+        rate_hz: u32,
+        channels: u16,
+    },
 }
 
 /// Turns arbitrary byte chunks into per-channel PCM at the engine rate.
@@ -66,9 +77,12 @@ impl AudioPipeline {
         let declared = match encoding {
             None => None,
             Some(Encoding::Flac) => Some(Declared::Compressed("FLAC", "flac")),
-            Some(Encoding::Opus | Encoding::OggOpus) => {
-                Some(Declared::Compressed("Ogg Opus", "ogg"))
-            }
+            Some(Encoding::OggOpus) => Some(Declared::Compressed("Ogg Opus", "ogg")),
+            // Ogg-encapsulated, or bare packets one per frame: the first bytes tell.
+            Some(Encoding::Opus) => Some(Declared::Opus {
+                rate_hz: sample_rate_hz.unwrap_or(48_000),
+                channels: channels.max(1),
+            }),
             Some(e) => {
                 let format =
                     SampleFormat::from_encoding(e).ok_or_else(|| AudioError::Unsupported {
@@ -111,6 +125,12 @@ impl AudioPipeline {
                         channels,
                     })
             }
+            #[cfg(feature = "opus")]
+            State::RawOpus { decoder, .. } => Some(StreamSpec {
+                format: SampleFormat::F32Le,
+                sample_rate_hz: decoder.rate_hz,
+                channels: decoder.channels,
+            }),
             State::Probing(_) => None,
         }
     }
@@ -119,6 +139,8 @@ impl AudioPipeline {
     pub fn skipped_packets(&self) -> u64 {
         match &self.state {
             State::Compressed { decoder, .. } => decoder.skipped_packets(),
+            #[cfg(feature = "opus")]
+            State::RawOpus { decoder, .. } => decoder.skipped,
             _ => 0,
         }
     }
@@ -140,6 +162,8 @@ impl AudioPipeline {
             State::Compressed { decoder, .. } => decoder
                 .format()
                 .map_or(0.0, |(rate, _)| decoder.frames() as f64 / f64::from(rate)),
+            #[cfg(feature = "opus")]
+            State::RawOpus { decoder, .. } => decoder.frames as f64 / f64::from(decoder.rate_hz),
             State::Probing(_) => 0.0,
         }
     }
@@ -195,6 +219,14 @@ impl AudioPipeline {
                 self.start_compressed(name, ext)?;
                 return Ok(Some(buf));
             }
+            Some(Declared::Opus { .. }) if buf.starts_with(b"OggS") => {
+                self.start_compressed("Ogg Opus", "ogg")?;
+                return Ok(Some(buf));
+            }
+            Some(Declared::Opus { rate_hz, channels }) => {
+                self.start_raw_opus(rate_hz, channels)?;
+                return Ok(Some(buf));
+            }
             None => {}
         }
         let ext = match kind {
@@ -221,6 +253,31 @@ impl AudioPipeline {
         };
         self.start_compressed(kind.name(), ext)?;
         Ok(Some(buf))
+    }
+
+    #[cfg(feature = "opus")]
+    fn start_raw_opus(&mut self, rate_hz: u32, channels: u16) -> Result<(), AudioError> {
+        let decoder = crate::raw_opus::RawOpus::new(rate_hz, channels)?;
+        let n = match self.mode {
+            ChannelMode::Split => usize::from(channels),
+            ChannelMode::MixDown => 1,
+        };
+        let resamplers = (0..n)
+            .map(|_| StreamResampler::new(rate_hz, self.target_rate_hz))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.outputs = vec![Vec::new(); n];
+        self.state = State::RawOpus {
+            decoder: Box::new(decoder),
+            resamplers,
+        };
+        Ok(())
+    }
+
+    #[cfg(not(feature = "opus"))]
+    fn start_raw_opus(&mut self, _rate_hz: u32, _channels: u16) -> Result<(), AudioError> {
+        Err(AudioError::Unsupported {
+            what: "Opus (this build has no `opus` feature)".into(),
+        })
     }
 
     fn start_compressed(
@@ -325,6 +382,22 @@ impl AudioPipeline {
                 decoder.push(bytes, &mut self.interleaved)?;
                 self.route_compressed()
             }
+            #[cfg(feature = "opus")]
+            State::RawOpus {
+                decoder,
+                resamplers,
+            } => {
+                decoder.packet(bytes, &mut self.interleaved);
+                route(
+                    self.mode,
+                    &self.interleaved,
+                    usize::from(decoder.channels),
+                    resamplers,
+                    &mut self.outputs,
+                    &mut self.channel_in,
+                );
+                Ok(())
+            }
             State::Probing(_) => Ok(()),
         }
     }
@@ -335,9 +408,15 @@ impl AudioPipeline {
         for o in &mut self.outputs {
             o.clear();
         }
-        if let State::Decoding { resamplers, .. } | State::Compressed { resamplers, .. } =
-            &mut self.state
-        {
+        let resamplers = match &mut self.state {
+            State::Decoding { resamplers, .. } | State::Compressed { resamplers, .. } => {
+                Some(resamplers)
+            }
+            #[cfg(feature = "opus")]
+            State::RawOpus { resamplers, .. } => Some(resamplers),
+            State::Probing(_) => None,
+        };
+        if let Some(resamplers) = resamplers {
             for (i, (r, out)) in resamplers
                 .iter_mut()
                 .zip(self.outputs.iter_mut())

@@ -236,10 +236,10 @@ fn declared_encodings_flac_and_opus_use_the_same_decoders() {
     )
     .expect("opus");
     assert!(!opus[0].is_empty());
-    // encoding=opus with bytes that are not Ogg: a clear error, not a panic.
+    // encoding=ogg-opus with bytes that are not Ogg: a clear error, not a panic.
     let err = decode(
         &[0x55; 5000],
-        Some(Encoding::Opus),
+        Some(Encoding::OggOpus),
         ChannelMode::MixDown,
         &[1000],
     )
@@ -346,4 +346,59 @@ mod fuzz {
             let _ = decode(&bytes, None, ChannelMode::MixDown, &[8192]);
         }
     }
+}
+
+#[test]
+fn bare_opus_packets_one_per_push() {
+    // The 8 kHz preamble encoded here, 20 ms per packet, as a client sending raw Opus frames would.
+    let raw = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/starter-kit/preamble.raw"
+    ))
+    .expect("preamble.raw");
+    let pcm: Vec<i16> = raw
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    let mut enc =
+        opus::Encoder::new(8000, opus::Channels::Mono, opus::Application::Voip).expect("encoder");
+    let packets: Vec<Vec<u8>> = pcm
+        .chunks_exact(160)
+        .map(|frame| enc.encode_vec(frame, 400).expect("encode"))
+        .collect();
+    let mut p = AudioPipeline::new(
+        Some(Encoding::Opus),
+        Some(8000),
+        1,
+        RATE,
+        ChannelMode::MixDown,
+    )
+    .expect("pipeline");
+    let mut got = Vec::new();
+    for (i, packet) in packets.iter().enumerate() {
+        got.extend_from_slice(&p.push(packet).expect("packet")[0]);
+        if i == 100 {
+            // A corrupt packet is skipped, not fatal.
+            p.push(&[0xFF; 3]).expect("skipped");
+        }
+    }
+    got.extend_from_slice(&p.flush(None)[0]);
+    assert_eq!(p.skipped_packets(), 1);
+    let frames = packets.len() as f64 * 0.02;
+    assert!(
+        (p.duration_s() - frames).abs() < 1e-9,
+        "{} vs {frames}",
+        p.duration_s()
+    );
+    let mut q = AudioPipeline::new(
+        Some(Encoding::Linear16),
+        Some(8000),
+        1,
+        RATE,
+        ChannelMode::MixDown,
+    )
+    .expect("pipeline");
+    let mut want = q.push(&raw).expect("push")[0].clone();
+    want.extend_from_slice(&q.flush(None)[0]);
+    assert!(envelope_match(&got, &want) > 0.9);
 }
