@@ -26,6 +26,9 @@ use symphonia::core::packet::Packet;
 
 /// How long a push may wait for the decoder before the stream is declared stuck.
 const STALL: Duration = Duration::from_secs(10);
+/// An MP4 whose index (`moov`) comes after its audio cannot be read as it streams; up to this
+/// much of it is kept so it can be decoded, seekably, when the input ends.
+const MAX_BUFFERED_MP4_BYTES: usize = 256 << 20;
 
 #[derive(Default)]
 struct Feed {
@@ -55,6 +58,11 @@ pub struct CompressedDecoder {
     skipped: u64,
     failed: Option<String>,
     what: &'static str,
+    extension: Option<&'static str>,
+    /// MP4 only: every byte so far, for the index-last fallback (dropped past the cap).
+    copy: Option<Vec<u8>>,
+    /// The streaming reader gave up for want of the index: decode `copy` at the end.
+    buffered: bool,
 }
 
 impl CompressedDecoder {
@@ -86,6 +94,9 @@ impl CompressedDecoder {
             skipped: 0,
             failed: None,
             what,
+            extension,
+            copy: (extension == Some("m4a")).then(Vec::new),
+            buffered: false,
         })
     }
 
@@ -106,6 +117,21 @@ impl CompressedDecoder {
 
     /// Feeds `bytes`; returns everything they let the decoder produce.
     pub fn push(&mut self, bytes: &[u8], out: &mut Vec<f32>) -> Result<(), AudioError> {
+        if let Some(copy) = self.copy.as_mut() {
+            if copy.len() + bytes.len() <= MAX_BUFFERED_MP4_BYTES {
+                copy.extend_from_slice(bytes);
+            } else if self.buffered {
+                return Err(self.error(format!(
+                    "an MP4 with its index at the end must be under {} MiB; re-mux it with `-movflags +faststart` to stream it",
+                    MAX_BUFFERED_MP4_BYTES >> 20
+                )));
+            } else {
+                self.copy = None;
+            }
+        }
+        if self.buffered {
+            return Ok(());
+        }
         {
             let (lock, cv) = &*self.shared;
             let mut f = lock
@@ -133,7 +159,19 @@ impl CompressedDecoder {
         if let Some(w) = self.worker.take() {
             let _ = w.join();
         }
-        self.collect(out)
+        self.collect(out)?;
+        if let (true, Some(copy)) = (self.buffered, self.copy.take()) {
+            let (tx, events) = mpsc::channel();
+            let mss =
+                MediaSourceStream::new(Box::new(std::io::Cursor::new(copy)), Default::default());
+            if let Err(e) = decode_stream(mss, self.extension, &tx) {
+                let _ = tx.send(Event::Failed(e));
+            }
+            drop(tx);
+            self.events = events;
+            self.collect(out)?;
+        }
+        Ok(())
     }
 
     /// Waits until the decoder has used every byte and waits for more (or has ended).
@@ -171,6 +209,12 @@ impl CompressedDecoder {
                     out.extend_from_slice(&pcm);
                 }
                 Event::Skipped => self.skipped += 1,
+                // An MP4 with its index last: keep the bytes, decode them when the input ends.
+                Event::Failed(e)
+                    if self.copy.is_some() && self.frames == 0 && e.contains("moov") =>
+                {
+                    self.buffered = true;
+                }
                 Event::Failed(e) => self.failed = Some(e),
             }
         }
@@ -242,6 +286,14 @@ fn decode_all(
 ) -> Result<(), String> {
     let source = ReadOnlySource::new(FeedReader(Arc::clone(shared)));
     let mss = MediaSourceStream::new(Box::new(source), Default::default());
+    decode_stream(mss, extension, tx)
+}
+
+fn decode_stream(
+    mss: MediaSourceStream,
+    extension: Option<&'static str>,
+    tx: &mpsc::Sender<Event>,
+) -> Result<(), String> {
     let mut hint = Hint::new();
     if let Some(ext) = extension {
         hint.with_extension(ext);

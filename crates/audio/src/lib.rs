@@ -15,9 +15,11 @@
 //!   (`encoding=flac|opus|ogg-opus`), through symphonia on one decoder thread per stream, with
 //!   libopus for Opus; corrupt packets are skipped and counted ([`AudioPipeline::skipped_packets`]).
 //!
-//! What it does not do: async, networking, or any model work. Speex, AMR and G.729, raw Opus
-//! packets without a container, AIFF, and MP4 files whose index (`moov`) comes last (not
-//! streamable: re-mux with `-movflags +faststart`) are refused with a clear error.
+//! - bare Opus packets (`encoding=opus`, one per push); MP4 files whose index (`moov`) comes
+//!   last are kept (up to 256 MiB) and decoded when the input ends.
+//!
+//! What it does not do: async, networking, or any model work. Speex, AMR, G.729 and AIFF are
+//! refused with a clear error.
 
 mod compressed;
 mod error;

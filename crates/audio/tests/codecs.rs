@@ -42,6 +42,11 @@ const FORMATS: &[(&str, &[&str])] = &[
         "adts-aac",
         &["-c:a", "aac", "-b:a", "64k", "-f", "adts", "x.aac"],
     ),
+    // ffmpeg's default MP4 puts the index last: it decodes once the input ends.
+    (
+        "m4a-aac-index-last",
+        &["-c:a", "aac", "-b:a", "64k", "x.m4a"],
+    ),
 ];
 
 /// Encodes the preamble once per format; returns the directory.
