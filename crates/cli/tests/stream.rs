@@ -467,34 +467,45 @@ fn bad_flags_exit_2_before_connecting() {
 
 #[test]
 fn decode_sends_16k_linear16_and_says_so() {
-    let dir = temp_dir("decode");
-    let (mut server, addr) = mock(&dir);
     let wav = shared("preamble.wav");
-    let out = stream(&[
-        "-i",
-        wav.to_str().expect("utf8"),
-        "--decode",
-        "--fast",
-        "--host",
-        &format!("ws://{addr}"),
-    ]);
-    let _ = server.kill();
-    let _ = server.wait();
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
-    let request = std::fs::read_to_string(only_file(&dir, ".request.json")).expect("request");
-    assert!(
-        request.contains("encoding=linear16&sample_rate=16000&channels=1"),
-        "{request}"
-    );
-    // 19.098 s at 16 kHz, 2 bytes a sample: the whole file, resampled, nothing lost or added.
-    let saved = std::fs::metadata(only_file(&dir, ".raw"))
-        .expect("saved")
-        .len() as f64;
-    assert!(
-        (saved / 32_000.0 - 19.098).abs() < 0.01,
-        "{} s",
-        saved / 32_000.0
-    );
+    // Also an M4A with its index last (ffmpeg's default), which only decodes once the file ends.
+    let dir = temp_dir("decode-inputs");
+    let m4a = dir.join("index-last.m4a");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(&wav)
+        .args(["-c:a", "aac", "-b:a", "64k"])
+        .arg(&m4a)
+        .status()
+        .expect("ffmpeg must be installed (./scripts/test.sh installs it from apt)");
+    assert!(status.success());
+    // (input, seconds it holds, tolerance: AAC adds priming)
+    for (input, seconds, tol) in [(&wav, 19.098, 0.01), (&m4a, 19.098, 0.1)] {
+        let dir = temp_dir("decode");
+        let (mut server, addr) = mock(&dir);
+        let out = stream(&[
+            "-i",
+            input.to_str().expect("utf8"),
+            "--decode",
+            "--fast",
+            "--host",
+            &format!("ws://{addr}"),
+        ]);
+        let _ = server.kill();
+        let _ = server.wait();
+        assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+        let request = std::fs::read_to_string(only_file(&dir, ".request.json")).expect("request");
+        assert!(
+            request.contains("encoding=linear16&sample_rate=16000&channels=1"),
+            "{request}"
+        );
+        // 16 kHz, 2 bytes a sample: the whole file, resampled, nothing lost or added.
+        let saved = std::fs::metadata(only_file(&dir, ".raw"))
+            .expect("saved")
+            .len() as f64;
+        let got = saved / 32_000.0;
+        assert!((got - seconds).abs() < tol, "{}: {got} s", input.display());
+    }
 }
 
 #[test]

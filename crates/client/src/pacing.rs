@@ -111,9 +111,15 @@ impl Transcoder {
         Ok(interleave_i16(streams))
     }
 
-    /// The resamplers' tails at the end of the input.
-    pub fn finish(&mut self) -> Vec<u8> {
-        interleave_i16(self.pipeline.flush(None))
+    /// The end of the input: a compressed decoder's last frames, then the resamplers' tails.
+    pub fn finish(&mut self) -> Result<Vec<u8>, ClientError> {
+        let mut out = interleave_i16(
+            self.pipeline
+                .end_input()
+                .map_err(|e| ClientError::Input(format!("--decode: {e}")))?,
+        );
+        out.extend(interleave_i16(self.pipeline.flush(None)));
+        Ok(out)
     }
 }
 
@@ -174,7 +180,7 @@ mod tests {
         };
         let mut t = Transcoder::new(Some(raw), false).expect("transcoder");
         let mut out = t.push(&pcm_8k(1.0)).expect("decode");
-        out.extend(t.finish());
+        out.extend(t.finish().expect("finish"));
         assert_eq!(t.channels(), Some(1));
         // One second of 16 kHz 16-bit mono, give or take the resampler's block edges.
         assert!(

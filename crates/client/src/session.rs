@@ -211,10 +211,21 @@ pub async fn run(opts: StreamOptions) -> Result<Outcome, ClientError> {
     }
     let server_closed = *closed_rx.borrow();
     if !server_closed {
-        if let Some(tail) = transcoder.as_mut().map(Transcoder::finish) {
-            if !tail.is_empty() {
-                let _ = sink.send(Message::Binary(tail.into())).await;
+        match transcoder.as_mut().map(Transcoder::finish) {
+            Some(Ok(tail)) => {
+                // Possibly a whole file (an MP4 with its index last): in frame-sized pieces.
+                for piece in tail.chunks(64 * 1024) {
+                    if sink
+                        .send(Message::Binary(piece.to_vec().into()))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
             }
+            Some(Err(e)) => outcome.input_error = Some(e.to_string()),
+            _ => {}
         }
         let _ = send_text(&mut sink, r#"{"type":"CloseStream"}"#).await;
     }
