@@ -19,11 +19,9 @@ pkg-config --exists alsa 2>/dev/null || need+=(libasound2-dev)
 command -v python3 >/dev/null || need+=(python3 python3-venv)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
-if ((${#need[@]})); then
-  echo "== apt-get install ${need[*]}"
-  SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${need[@]}"
-fi
+# shellcheck source=apt-need.sh
+source scripts/apt-need.sh
+apt_need "${need[@]}"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -255,11 +255,7 @@ impl Read for FeedReader {
             .map_err(|_| std::io::Error::other("decoder state poisoned"))?;
         loop {
             if !f.buf.is_empty() {
-                let n = out.len().min(f.buf.len());
-                for (o, b) in out.iter_mut().zip(f.buf.drain(..n)) {
-                    *o = b;
-                }
-                return Ok(n);
+                return f.buf.read(out);
             }
             if f.eof {
                 return Ok(0);

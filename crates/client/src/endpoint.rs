@@ -2,9 +2,6 @@
 
 use crate::ClientError;
 
-/// Deepgram's own endpoint, the default `--host`.
-pub const DEEPGRAM_HOST: &str = "wss://api.deepgram.com";
-
 /// How the API key travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMode {

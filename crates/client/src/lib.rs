@@ -26,7 +26,7 @@ pub mod pacing;
 pub mod session;
 pub mod source;
 
-pub use endpoint::{listen_url, AuthMode, DEEPGRAM_HOST};
+pub use endpoint::{listen_url, AuthMode};
 pub use output::{Format, RenderOptions};
 pub use pacing::RawFormat;
 pub use session::{run, Outcome, StreamOptions};

@@ -207,11 +207,6 @@ impl<W: Write> Renderer<W> {
         self.out.flush()?;
         Ok(self.out)
     }
-
-    /// Subtitle cues written so far.
-    pub fn cue_count(&self) -> usize {
-        self.cues
-    }
 }
 
 /// Seconds as the starter kit prints them: at most two decimals, no trailing zeros.

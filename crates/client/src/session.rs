@@ -64,13 +64,6 @@ pub struct Outcome {
     pub interrupted: bool,
 }
 
-impl Outcome {
-    /// A clean end: `Metadata` received and close code 1000.
-    pub fn clean(&self) -> bool {
-        self.close_code == Some(1000) && self.metadata && self.input_error.is_none()
-    }
-}
-
 /// Runs one session to its end.
 pub async fn run(opts: StreamOptions) -> Result<Outcome, ClientError> {
     let mut source = Source::open(&opts.input).await?;
@@ -175,17 +168,7 @@ pub async fn run(opts: StreamOptions) -> Result<Outcome, ClientError> {
         let Some(bytes) = audio.filter(|b| !b.is_empty()) else {
             continue;
         };
-        if sink
-            .send(Message::Binary(bytes.clone().into()))
-            .await
-            .is_err()
-        {
-            break;
-        }
-        sent_bytes += bytes.len() as u64;
-        last_sent = Instant::now();
-        last_audio = last_sent;
-        finalize_due = true;
+        // Clock, progress and meter first, so the chunk moves into its frame without a copy.
         let wait = match pacer.after_send(&bytes) {
             Ok(w) => w,
             Err(reason) => {
@@ -196,11 +179,18 @@ pub async fn run(opts: StreamOptions) -> Result<Outcome, ClientError> {
                 Duration::ZERO
             }
         };
+        sent_bytes += bytes.len() as u64;
         update_bar(&bar, sent_bytes, pacer.audio_s());
         #[cfg(feature = "mic")]
         if mic {
             bar.set_message(format!("mic {}", crate::mic::level_meter(&bytes)));
         }
+        if sink.send(Message::Binary(bytes.into())).await.is_err() {
+            break;
+        }
+        last_sent = Instant::now();
+        last_audio = last_sent;
+        finalize_due = true;
         if !wait.is_zero() {
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
