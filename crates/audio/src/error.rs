@@ -4,8 +4,14 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AudioError {
     /// A format hark recognises but this build cannot decode yet.
-    #[error("{what} audio is not supported by this build of hark yet; send linear16, linear32, mulaw, alaw, or WAV, MP3, FLAC, Ogg (Vorbis, Opus), WebM/Matroska (Opus, Vorbis), MP4/M4A or ADTS (AAC)")]
+    #[error("{what} audio is not supported by hark; send linear16, linear32, mulaw, alaw, flac, opus, speex, amr-nb, amr-wb or g729, or WAV, AIFF, MP3, FLAC, Ogg (Vorbis, Opus, Speex), WebM/Matroska (Opus, Vorbis), MP4/M4A, ADTS (AAC) or AMR")]
     Unsupported { what: String },
+    /// A codec hark decodes, left out of this build.
+    #[error("{what} needs the `{feature}` cargo feature, which this build of hark was built without (rebuild with `--features {feature}`)")]
+    MissingFeature {
+        what: &'static str,
+        feature: &'static str,
+    },
     /// Bytes that are not any audio format hark knows.
     #[error("the stream does not start with a known audio header ({found}); for headerless audio set `encoding` and `sample_rate`")]
     UnknownContainer { found: String },

@@ -18,12 +18,24 @@
 //! - bare Opus packets (`encoding=opus`, one per push); MP4 files whose index (`moov`) comes
 //!   last are kept (up to 256 MiB) and decoded when the input ends.
 //!
-//! What it does not do: async, networking, or any model work. Speex, AMR, G.729 and AIFF are
-//! refused with a clear error.
+//! - the telephony codecs, framed and decoded here: AMR-NB/WB (RFC 4867 storage frames, with or
+//!   without the `#!AMR` magic; feature `amr`), G.729 (10-byte frames; feature `g729`), Speex
+//!   (Ogg Speex, or one packet per push; feature `speex`, which needs libclang-dev to build);
+//!   AIFF/AIFC through symphonia. A codec left out of the build is refused with an error naming
+//!   the cargo feature.
+//!
+//! What it does not do: async, networking, or any model work.
 
+#[cfg(feature = "amr")]
+mod amr;
 mod compressed;
 mod error;
 mod format;
+mod frames;
+#[cfg(feature = "g729")]
+mod g729;
+#[cfg_attr(not(feature = "speex"), allow(dead_code))]
+mod ogg;
 #[cfg(feature = "opus")]
 mod opus;
 mod pipeline;
@@ -32,6 +44,8 @@ mod raw;
 mod raw_opus;
 mod resample;
 pub mod sniff;
+#[cfg(feature = "speex")]
+mod speex;
 mod wav;
 
 pub use error::AudioError;

@@ -3,6 +3,7 @@
 use crate::compressed::CompressedDecoder;
 use crate::error::AudioError;
 use crate::format::{SampleFormat, StreamSpec};
+use crate::frames::FrameStream;
 use crate::raw::RawDecoder;
 use crate::resample::StreamResampler;
 use crate::sniff::{describe, sniff, Sniffed, SNIFF_BYTES};
@@ -31,16 +32,17 @@ enum State {
         decoder: Box<CompressedDecoder>,
         resamplers: Vec<StreamResampler>,
     },
-    /// Bare Opus packets, one per push.
-    #[cfg(feature = "opus")]
-    RawOpus {
-        decoder: Box<crate::raw_opus::RawOpus>,
+    /// A codec framed and decoded here (bare Opus packets, AMR, G.729, Speex).
+    Frames {
+        decoder: Box<dyn FrameStream + Send>,
         resamplers: Vec<StreamResampler>,
     },
 }
 
 /// What `encoding=` promised.
 #[derive(Clone, Copy)]
+// A build without a codec's feature refuses it before reading its sample rate.
+#[cfg_attr(not(all(feature = "amr", feature = "g729")), allow(dead_code))]
 enum Declared {
     Raw(StreamSpec),
     /// A compressed encoding: its name and the file extension that tells symphonia what to expect.
@@ -50,6 +52,11 @@ enum Declared {
         rate_hz: u32,
         channels: u16,
     },
+    /// `encoding=amr-nb|amr-wb` (true for wideband); `sample_rate` as given.
+    Amr(bool, Option<u32>),
+    G729(Option<u32>),
+    /// `encoding=speex`: Ogg Speex, or bare packets at this rate.
+    Speex(Option<u32>),
 }
 
 /// Turns arbitrary byte chunks into per-channel PCM at the engine rate.
@@ -83,6 +90,19 @@ impl AudioPipeline {
                 rate_hz: sample_rate_hz.unwrap_or(48_000),
                 channels: channels.max(1),
             }),
+            Some(e @ (Encoding::AmrNb | Encoding::AmrWb)) => {
+                let declared = Declared::Amr(e == Encoding::AmrWb, sample_rate_hz);
+                codecs::check(declared)?;
+                Some(declared)
+            }
+            Some(Encoding::G729) => {
+                codecs::check(Declared::G729(sample_rate_hz))?;
+                Some(Declared::G729(sample_rate_hz))
+            }
+            Some(Encoding::Speex) => {
+                codecs::check(Declared::Speex(sample_rate_hz))?;
+                Some(Declared::Speex(sample_rate_hz))
+            }
             Some(e) => {
                 let format =
                     SampleFormat::from_encoding(e).ok_or_else(|| AudioError::Unsupported {
@@ -125,11 +145,10 @@ impl AudioPipeline {
                         channels,
                     })
             }
-            #[cfg(feature = "opus")]
-            State::RawOpus { decoder, .. } => Some(StreamSpec {
+            State::Frames { decoder, .. } => Some(StreamSpec {
                 format: SampleFormat::F32Le,
-                sample_rate_hz: decoder.rate_hz,
-                channels: decoder.channels,
+                sample_rate_hz: decoder.rate_hz(),
+                channels: decoder.channels(),
             }),
             State::Probing(_) => None,
         }
@@ -139,8 +158,7 @@ impl AudioPipeline {
     pub fn skipped_packets(&self) -> u64 {
         match &self.state {
             State::Compressed { decoder, .. } => decoder.skipped_packets(),
-            #[cfg(feature = "opus")]
-            State::RawOpus { decoder, .. } => decoder.skipped,
+            State::Frames { decoder, .. } => decoder.skipped(),
             _ => 0,
         }
     }
@@ -162,8 +180,7 @@ impl AudioPipeline {
             State::Compressed { decoder, .. } => decoder
                 .format()
                 .map_or(0.0, |(rate, _)| decoder.frames() as f64 / f64::from(rate)),
-            #[cfg(feature = "opus")]
-            State::RawOpus { decoder, .. } => decoder.frames as f64 / f64::from(decoder.rate_hz),
+            State::Frames { decoder, .. } => decoder.frames() as f64 / f64::from(decoder.rate_hz()),
             State::Probing(_) => 0.0,
         }
     }
@@ -224,8 +241,24 @@ impl AudioPipeline {
                 return Ok(Some(buf));
             }
             Some(Declared::Opus { rate_hz, channels }) => {
-                self.start_raw_opus(rate_hz, channels)?;
+                self.start_frames(codecs::raw_opus(rate_hz, channels)?)?;
                 return Ok(Some(buf));
+            }
+            Some(d @ (Declared::Amr(..) | Declared::G729(_))) => {
+                self.start_frames(codecs::open(d)?)?;
+                return Ok(Some(buf));
+            }
+            Some(Declared::Speex(rate)) => {
+                return match codecs::speex(&buf, rate)? {
+                    Some(decoder) => {
+                        self.start_frames(decoder)?;
+                        Ok(Some(buf))
+                    }
+                    None => {
+                        self.state = State::Probing(buf);
+                        Ok(None)
+                    }
+                };
             }
             None => {}
         }
@@ -239,13 +272,29 @@ impl AudioPipeline {
                     found: describe(&buf),
                 })
             }
-            Sniffed::Ogg => "ogg",
+            Sniffed::Ogg => match codecs::ogg_speex(&buf)? {
+                None => {
+                    self.state = State::Probing(buf);
+                    return Ok(None);
+                }
+                Some(Some(decoder)) => {
+                    self.start_frames(decoder)?;
+                    return Ok(Some(buf));
+                }
+                Some(None) => "ogg",
+            },
+            Sniffed::AmrNb | Sniffed::AmrWb => {
+                let wideband = kind == Sniffed::AmrWb;
+                self.start_frames(codecs::open(Declared::Amr(wideband, None))?)?;
+                return Ok(Some(buf));
+            }
+            Sniffed::Aiff => "aiff",
             Sniffed::Matroska => "webm",
             Sniffed::Flac => "flac",
             Sniffed::Mp3 => "mp3",
             Sniffed::Aac => "aac",
             Sniffed::Mp4 => "m4a",
-            Sniffed::Wav | Sniffed::Aiff => {
+            Sniffed::Wav => {
                 return Err(AudioError::Unsupported {
                     what: kind.name().to_owned(),
                 })
@@ -255,29 +304,20 @@ impl AudioPipeline {
         Ok(Some(buf))
     }
 
-    #[cfg(feature = "opus")]
-    fn start_raw_opus(&mut self, rate_hz: u32, channels: u16) -> Result<(), AudioError> {
-        let decoder = crate::raw_opus::RawOpus::new(rate_hz, channels)?;
+    fn start_frames(&mut self, decoder: Box<dyn FrameStream + Send>) -> Result<(), AudioError> {
         let n = match self.mode {
-            ChannelMode::Split => usize::from(channels),
+            ChannelMode::Split => usize::from(decoder.channels()),
             ChannelMode::MixDown => 1,
         };
         let resamplers = (0..n)
-            .map(|_| StreamResampler::new(rate_hz, self.target_rate_hz))
+            .map(|_| StreamResampler::new(decoder.rate_hz(), self.target_rate_hz))
             .collect::<Result<Vec<_>, _>>()?;
         self.outputs = vec![Vec::new(); n];
-        self.state = State::RawOpus {
-            decoder: Box::new(decoder),
+        self.state = State::Frames {
+            decoder,
             resamplers,
         };
         Ok(())
-    }
-
-    #[cfg(not(feature = "opus"))]
-    fn start_raw_opus(&mut self, _rate_hz: u32, _channels: u16) -> Result<(), AudioError> {
-        Err(AudioError::Unsupported {
-            what: "Opus (this build has no `opus` feature)".into(),
-        })
     }
 
     fn start_compressed(
@@ -316,10 +356,27 @@ impl AudioPipeline {
         for o in &mut self.outputs {
             o.clear();
         }
-        if let State::Compressed { decoder, .. } = &mut self.state {
-            self.interleaved.clear();
-            decoder.finish(&mut self.interleaved)?;
-            self.route_compressed()?;
+        self.interleaved.clear();
+        match &mut self.state {
+            State::Compressed { decoder, .. } => {
+                decoder.finish(&mut self.interleaved)?;
+                self.route_compressed()?;
+            }
+            State::Frames {
+                decoder,
+                resamplers,
+            } => {
+                decoder.finish(&mut self.interleaved)?;
+                route(
+                    self.mode,
+                    &self.interleaved,
+                    usize::from(decoder.channels()),
+                    resamplers,
+                    &mut self.outputs,
+                    &mut self.channel_in,
+                );
+            }
+            _ => {}
         }
         Ok(&self.outputs)
     }
@@ -382,16 +439,15 @@ impl AudioPipeline {
                 decoder.push(bytes, &mut self.interleaved)?;
                 self.route_compressed()
             }
-            #[cfg(feature = "opus")]
-            State::RawOpus {
+            State::Frames {
                 decoder,
                 resamplers,
             } => {
-                decoder.packet(bytes, &mut self.interleaved);
+                decoder.push(bytes, &mut self.interleaved)?;
                 route(
                     self.mode,
                     &self.interleaved,
-                    usize::from(decoder.channels),
+                    usize::from(decoder.channels()),
                     resamplers,
                     &mut self.outputs,
                     &mut self.channel_in,
@@ -412,8 +468,7 @@ impl AudioPipeline {
             State::Decoding { resamplers, .. } | State::Compressed { resamplers, .. } => {
                 Some(resamplers)
             }
-            #[cfg(feature = "opus")]
-            State::RawOpus { resamplers, .. } => Some(resamplers),
+            State::Frames { resamplers, .. } => Some(resamplers),
             State::Probing(_) => None,
         };
         if let Some(resamplers) = resamplers {
@@ -460,5 +515,6 @@ fn route(
     }
 }
 
+mod codecs;
 #[cfg(test)]
 mod tests;

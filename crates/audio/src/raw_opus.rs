@@ -2,17 +2,18 @@
 //! packet, decoded by libopus at the declared `sample_rate` (8, 12, 16, 24 or 48 kHz).
 
 use crate::error::AudioError;
+use crate::frames::FrameStream;
 
 /// The longest Opus packet: 120 ms at 48 kHz.
 const MAX_FRAMES_48K: usize = 5760;
 
 pub(crate) struct RawOpus {
     decoder: opus::Decoder,
-    pub(crate) rate_hz: u32,
-    pub(crate) channels: u16,
+    rate_hz: u32,
+    channels: u16,
     buf: Vec<f32>,
-    pub(crate) frames: u64,
-    pub(crate) skipped: u64,
+    frames: u64,
+    skipped: u64,
 }
 
 impl RawOpus {
@@ -47,9 +48,11 @@ impl RawOpus {
             skipped: 0,
         })
     }
+}
 
+impl FrameStream for RawOpus {
     /// Decodes one packet, appending interleaved samples. A corrupt packet is skipped and counted.
-    pub(crate) fn packet(&mut self, packet: &[u8], out: &mut Vec<f32>) {
+    fn push(&mut self, packet: &[u8], out: &mut Vec<f32>) -> Result<(), AudioError> {
         match self.decoder.decode_float(packet, &mut self.buf, false) {
             Ok(frames) => {
                 self.frames += frames as u64;
@@ -57,5 +60,22 @@ impl RawOpus {
             }
             Err(_) => self.skipped += 1,
         }
+        Ok(())
+    }
+
+    fn rate_hz(&self) -> u32 {
+        self.rate_hz
+    }
+
+    fn channels(&self) -> u16 {
+        self.channels
+    }
+
+    fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    fn skipped(&self) -> u64 {
+        self.skipped
     }
 }

@@ -13,6 +13,10 @@ pub enum Sniffed {
     Aac,
     Mp4,
     Aiff,
+    /// An AMR file (`#!AMR\n`, RFC 4867 §5).
+    AmrNb,
+    /// An AMR-WB file (`#!AMR-WB\n`).
+    AmrWb,
     Unknown,
 }
 
@@ -29,6 +33,8 @@ impl Sniffed {
             Sniffed::Aac => "AAC (ADTS)",
             Sniffed::Mp4 => "MP4/M4A",
             Sniffed::Aiff => "AIFF",
+            Sniffed::AmrNb => "AMR-NB",
+            Sniffed::AmrWb => "AMR-WB",
             Sniffed::Unknown => "unknown",
         }
     }
@@ -52,6 +58,10 @@ pub fn sniff(prefix: &[u8]) -> Sniffed {
         Sniffed::Mp3
     } else if starts(b"FORM") && prefix.len() >= 12 && matches!(&prefix[8..12], b"AIFF" | b"AIFC") {
         Sniffed::Aiff
+    } else if starts(b"#!AMR\n") {
+        Sniffed::AmrNb
+    } else if starts(b"#!AMR-WB\n") {
+        Sniffed::AmrWb
     } else if prefix.len() >= 8 && &prefix[4..8] == b"ftyp" {
         Sniffed::Mp4
     } else if prefix.len() >= 2 && prefix[0] == 0xFF && prefix[1] & 0xF6 == 0xF0 {
@@ -92,6 +102,8 @@ mod tests {
         assert_eq!(sniff(&[0xFF, 0xFB, 0x90, 0x64]), Sniffed::Mp3);
         assert_eq!(sniff(&[0xFF, 0xF1, 0x50, 0x80]), Sniffed::Aac);
         assert_eq!(sniff(b"\0\0\0\x20ftypM4A "), Sniffed::Mp4);
+        assert_eq!(sniff(b"#!AMR\n\x3c"), Sniffed::AmrNb);
+        assert_eq!(sniff(b"#!AMR-WB\n\x04"), Sniffed::AmrWb);
         assert_eq!(sniff(b"RIF"), Sniffed::NeedMore);
         assert_eq!(sniff(b"hello world, this is text"), Sniffed::Unknown);
         assert!(describe(b"{\"type\":").contains("JSON"));

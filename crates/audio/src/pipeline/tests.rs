@@ -77,24 +77,31 @@ fn wav_header_is_found_with_or_without_encoding_and_one_byte_at_a_time() {
 
 #[test]
 fn unknown_and_unsupported_containers_are_errors() {
+    // A WAV whose codec is not PCM or G.711 (here ADPCM, format tag 0x0002).
+    let mut wav = b"RIFF\x24\0\0\0WAVEfmt \x10\0\0\0\x02\0\x01\0".to_vec();
+    wav.extend_from_slice(&[0x40, 0x1F, 0, 0, 0x80, 0x3E, 0, 0, 2, 0, 16, 0]);
+    wav.extend_from_slice(b"data\0\0\0\0");
     let mut p = AudioPipeline::new(None, None, 1, 16_000, ChannelMode::MixDown).expect("pipeline");
-    assert!(matches!(
-        p.push(b"FORM\0\0\0\x10AIFFCOMM"),
-        Err(AudioError::Unsupported { .. })
-    ));
+    assert!(matches!(p.push(&wav), Err(AudioError::Unsupported { .. })));
     let mut p = AudioPipeline::new(None, None, 1, 16_000, ChannelMode::MixDown).expect("pipeline");
     assert!(matches!(
         p.push(br#"{"type":"KeepAlive"}"#),
         Err(AudioError::UnknownContainer { .. })
     ));
-    assert!(AudioPipeline::new(
+    // Speex at a rate it has no mode for; or, in a build without it, Speex at all.
+    let rate = if cfg!(feature = "speex") {
+        11_025
+    } else {
+        16_000
+    };
+    let err = AudioPipeline::new(
         Some(Encoding::Speex),
-        Some(16_000),
+        Some(rate),
         1,
         16_000,
-        ChannelMode::MixDown
-    )
-    .is_err());
+        ChannelMode::MixDown,
+    );
+    assert!(err.is_err_and(|e| e.to_string().contains("speex")));
 }
 
 #[test]
