@@ -9,13 +9,15 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 # System packages: the conformance suite needs Python 3 (with venv) and Node.js >= 20 with npm;
 # `hark stream -i mic` (cargo feature `mic`, built and tested here) needs ALSA's headers; Opus
-# needs cmake to build libopus; the codec tests encode their inputs with ffmpeg.
+# needs cmake to build libopus; Speex (cargo feature `speex`, built and tested here) needs libclang
+# for its bindings; the codec tests encode their inputs with ffmpeg.
 # Install whichever is missing (Debian/Ubuntu).
 need=()
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v cmake >/dev/null || need+=(cmake)    # builds the bundled libopus
 command -v ffmpeg >/dev/null || need+=(ffmpeg)  # encodes the codec tests' vectors
 pkg-config --exists alsa 2>/dev/null || need+=(libasound2-dev)
+compgen -G "/usr/lib/llvm-*/lib/libclang.so" >/dev/null || need+=(libclang-dev) # Speex bindings
 command -v python3 >/dev/null || need+=(python3 python3-venv)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
@@ -23,15 +25,18 @@ command -v npm >/dev/null || need+=(npm)
 source scripts/apt-need.sh
 apt_need "${need[@]}"
 
+# Every optional feature that builds here, so that all of it is checked.
+FEATURES=hark/mic,hark/speex
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy (release, all targets, -D warnings)"
-cargo clippy --release --workspace --all-targets --features hark/mic -- -D warnings
+cargo clippy --release --workspace --all-targets --features "$FEATURES" -- -D warnings
 echo "== cargo test --release"
-cargo test --release --workspace --features hark/mic
+cargo test --release --workspace --features "$FEATURES"
 echo "== conformance: the official Deepgram SDKs against hark serve"
 # `cargo test` above built target/release/hark for the binary's integration tests; a separate
 # `cargo build -p hark` would resolve features differently and rebuild half the tree.
-[ -x "$CARGO_TARGET_DIR/release/hark" ] || cargo build --release -p hark --features mic
+[ -x "$CARGO_TARGET_DIR/release/hark" ] || cargo build --release -p hark --features mic,speex
 python3 conformance/run.py --hark "$CARGO_TARGET_DIR/release/hark"
 echo "== all tests passed"

@@ -77,14 +77,11 @@ impl AmrStream {
             AmrVariant::NarrowBand
         };
         if let Some(rate) = sample_rate_hz.filter(|&r| r != variant.sample_rate()) {
-            return Err(AudioError::BadHeader {
-                what: name(variant),
-                detail: format!(
-                    "sample_rate={rate}: {} is always {} Hz",
-                    name(variant),
-                    variant.sample_rate()
-                ),
-            });
+            return Err(AudioError::Parameter(format!(
+                "sample_rate={rate}: encoding={} is always {} Hz",
+                name(variant).to_ascii_lowercase(),
+                variant.sample_rate()
+            )));
         }
         Ok(Self {
             variant,

@@ -15,6 +15,9 @@ pub enum AudioError {
     /// Bytes that are not any audio format hark knows.
     #[error("the stream does not start with a known audio header ({found}); for headerless audio set `encoding` and `sample_rate`")]
     UnknownContainer { found: String },
+    /// Query parameters that cannot describe this codec (a sample rate it does not have …).
+    #[error("{0}")]
+    Parameter(String),
     /// A header that is recognisably broken.
     #[error("invalid {what} header: {detail}")]
     BadHeader { what: &'static str, detail: String },

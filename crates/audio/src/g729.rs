@@ -29,10 +29,9 @@ fn new_codec() -> Result<G729Codec, AudioError> {
 impl G729Stream {
     pub(crate) fn new(sample_rate_hz: Option<u32>) -> Result<Self, AudioError> {
         if let Some(rate) = sample_rate_hz.filter(|&r| r != 8_000) {
-            return Err(AudioError::BadHeader {
-                what: "G.729",
-                detail: format!("sample_rate={rate}: G.729 is always 8000 Hz"),
-            });
+            return Err(AudioError::Parameter(format!(
+                "sample_rate={rate}: encoding=g729 is always 8000 Hz"
+            )));
         }
         Ok(Self {
             codec: new_codec()?,

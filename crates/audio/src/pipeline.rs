@@ -108,9 +108,8 @@ impl AudioPipeline {
                     SampleFormat::from_encoding(e).ok_or_else(|| AudioError::Unsupported {
                         what: format!("encoding={e}"),
                     })?;
-                let sample_rate_hz = sample_rate_hz.ok_or_else(|| AudioError::BadHeader {
-                    what: "stream",
-                    detail: format!("encoding={e} needs sample_rate"),
+                let sample_rate_hz = sample_rate_hz.ok_or_else(|| {
+                    AudioError::Parameter(format!("encoding={e} needs sample_rate"))
                 })?;
                 Some(Declared::Raw(StreamSpec {
                     format,
@@ -357,6 +356,31 @@ impl AudioPipeline {
             o.clear();
         }
         self.interleaved.clear();
+        if let State::Probing(buf) = &mut self.state {
+            let buf = std::mem::take(buf);
+            match self.declared {
+                _ if buf.is_empty() => {}
+                // A few raw bytes that looked like the start of a WAV header: they are audio.
+                Some(Declared::Raw(spec)) => {
+                    self.start(spec)?;
+                    self.decode(&buf)?;
+                }
+                _ => {
+                    let kind = sniff(&buf);
+                    return Err(AudioError::Decode {
+                        what: if kind == Sniffed::NeedMore || kind == Sniffed::Unknown {
+                            "audio"
+                        } else {
+                            kind.name()
+                        },
+                        detail: format!(
+                            "the stream ended after {} bytes, inside its header",
+                            buf.len()
+                        ),
+                    });
+                }
+            }
+        }
         match &mut self.state {
             State::Compressed { decoder, .. } => {
                 decoder.finish(&mut self.interleaved)?;

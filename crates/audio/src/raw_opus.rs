@@ -18,10 +18,7 @@ pub(crate) struct RawOpus {
 
 impl RawOpus {
     pub(crate) fn new(rate_hz: u32, channels: u16) -> Result<Self, AudioError> {
-        let bad = |detail: String| AudioError::BadHeader {
-            what: "opus",
-            detail,
-        };
+        let bad = AudioError::Parameter;
         if ![8_000, 12_000, 16_000, 24_000, 48_000].contains(&rate_hz) {
             return Err(bad(format!(
                 "sample_rate={rate_hz}: Opus packets decode at 8000, 12000, 16000, 24000 or 48000 Hz"

@@ -60,12 +60,9 @@ pub(crate) fn mode_for_rate(rate_hz: u32) -> Result<u8, AudioError> {
         8_000 => Ok(0),
         16_000 => Ok(1),
         32_000 => Ok(2),
-        _ => Err(AudioError::BadHeader {
-            what: "speex",
-            detail: format!(
-                "sample_rate={rate_hz}: encoding=speex decodes at 8000 (narrowband), 16000 (wideband) or 32000 (ultra-wideband) Hz"
-            ),
-        }),
+        _ => Err(AudioError::Parameter(format!(
+            "sample_rate={rate_hz}: encoding=speex decodes at 8000 (narrowband), 16000 (wideband) or 32000 (ultra-wideband) Hz"
+        ))),
     }
 }
 

@@ -82,9 +82,8 @@ pub(super) fn speex(buf: &[u8], rate: Option<u32>) -> Result<Option<Boxed>, Audi
     }
     #[cfg(feature = "speex")]
     {
-        let rate = rate.ok_or_else(|| AudioError::BadHeader {
-            what: "speex",
-            detail: "encoding=speex needs sample_rate (8000, 16000 or 32000)".into(),
+        let rate = rate.ok_or_else(|| {
+            AudioError::Parameter("encoding=speex needs sample_rate (8000, 16000 or 32000)".into())
         })?;
         let mode = crate::speex::mode_for_rate(rate)?;
         Ok(Some(Box::new(crate::speex::SpeexStream::new(

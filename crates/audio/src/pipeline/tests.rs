@@ -151,3 +151,29 @@ fn the_starter_kit_files_decode_to_their_known_durations() {
     p.push(&raw).expect("raw");
     assert_eq!(p.duration_s(), raw.len() as f64 / 2.0 / 8_000.0);
 }
+
+#[test]
+fn a_stream_that_ends_inside_its_header() {
+    // Declared raw audio whose only bytes looked like the start of "RIFF": still audio.
+    let mut p = AudioPipeline::new(
+        Some(Encoding::Linear16),
+        Some(8_000),
+        1,
+        16_000,
+        ChannelMode::MixDown,
+    )
+    .expect("pipeline");
+    assert!(p.push(b"RIFF").expect("push").iter().all(Vec::is_empty));
+    assert_eq!(p.duration_s(), 0.0);
+    p.end_input().expect("raw");
+    assert_eq!(p.duration_s(), 2.0 / 8_000.0);
+    // A container cut inside its header is an error that names it.
+    let mut p = AudioPipeline::new(None, None, 1, 16_000, ChannelMode::MixDown).expect("pipeline");
+    p.push(b"OggS\0\x02\0\0").expect("push");
+    let err = p
+        .end_input()
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("Ogg") && err.contains("8 bytes"), "{err}");
+}

@@ -233,3 +233,71 @@ async fn browser_webm_opus_and_mp3_stream_without_any_encoding_parameter() {
         );
     }
 }
+
+#[tokio::test]
+async fn telephony_codecs_and_aiff_are_decoded_with_exact_durations() {
+    use codec_core::codecs::amr::AmrCodec;
+    use codec_core::codecs::g729::G729Codec;
+    use codec_core::types::{AudioCodec, CodecConfig, CodecType, VariableRateCodec};
+    let s = start(Options::default()).await;
+    let raw = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/starter-kit/preamble.raw"
+    ))
+    .expect("preamble.raw");
+    let pcm: Vec<i16> = raw
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    // G.729: 10-byte frames of 10 ms.
+    let mut g729 = G729Codec::new(CodecConfig::new(CodecType::G729A)).expect("g729");
+    let g729_bits: Vec<u8> = pcm
+        .chunks_exact(80)
+        .flat_map(|f| g729.encode(f).expect("encode"))
+        .collect();
+    // AMR-NB at 12.2 kbit/s in the RFC 4867 storage format: a ToC octet, then 31 bytes.
+    let mut amr = AmrCodec::new(&CodecConfig::new(CodecType::AmrNb)).expect("amr");
+    amr.set_mode(7).expect("mode");
+    let mut amr_bits = b"#!AMR\n".to_vec();
+    for f in pcm.chunks_exact(160) {
+        amr_bits.push(7 << 3 | 0x04);
+        amr_bits.extend(amr.encode_frame(f).expect("encode").data);
+    }
+    let aiff = encoded_preamble(&["-f", "aiff"], "aiff");
+    for (query, bytes, chunk, duration) in [
+        (
+            "encoding=g729&sample_rate=8000",
+            &g729_bits,
+            333,
+            (pcm.len() / 80) as f64 * 0.01,
+        ),
+        (
+            "encoding=amr-nb&sample_rate=8000",
+            &amr_bits,
+            500,
+            (pcm.len() / 160) as f64 * 0.02,
+        ),
+        // A .amr file and an AIFF file need no parameters: their headers say what they are.
+        ("", &amr_bits, 4096, (pcm.len() / 160) as f64 * 0.02),
+        ("", &aiff, 4096, 19.098),
+    ] {
+        let t = stream(&s.url(query), bytes, chunk).await;
+        assert_eq!(
+            t.close.as_ref().map(|c| c.0),
+            Some(1000),
+            "{query}: {:?}",
+            t.messages
+        );
+        let meta = &t.of_type("Metadata")[0];
+        let got = meta["duration"].as_f64().unwrap_or(0.0);
+        assert!(
+            (got - duration).abs() < 1e-3,
+            "{query}: duration {got}, sent {duration}"
+        );
+        let engine_s = total_samples(&t, 0) as f64 / f64::from(RATE_HZ);
+        assert!(
+            (engine_s - got).abs() < 0.01,
+            "{query}: {engine_s} s reached the engine"
+        );
+    }
+}

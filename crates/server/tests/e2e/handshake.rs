@@ -139,11 +139,18 @@ async fn invalid_parameters_are_refused_before_the_upgrade() {
         "Bad Request",
         "No such model",
     );
+    // A rate the codec does not have (in a build without Speex: Speex at all).
     assert_refusal(
-        &refused(&s.url("encoding=speex&sample_rate=16000"), &[]).await,
+        &refused(&s.url("encoding=speex&sample_rate=11025"), &[]).await,
         400,
         "Bad Request",
-        "speex",
+        "encoding=speex",
+    );
+    assert_refusal(
+        &refused(&s.url("encoding=amr-nb&sample_rate=16000"), &[]).await,
+        400,
+        "Bad Request",
+        "encoding=amr-nb is always 8000 Hz",
     );
 }
 
