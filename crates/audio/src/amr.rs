@@ -1,9 +1,9 @@
 //! `encoding=amr-nb` (8 kHz) and `encoding=amr-wb` (16 kHz) in the RFC 4867 §5 storage format:
 //! an optional `#!AMR\n` / `#!AMR-WB\n` magic, then one record per 20 ms frame, a table-of-contents
 //! octet (frame type, quality bit) followed by the frame's octet-aligned bits. Records need no
-//! other framing, so the bytes may be split anywhere. Decoding is bit-exact with the 3GPP
-//! reference (`rvoip-codec-core`). A file (`.amr`, `.awb`) is the same bytes, and is sniffed
-//! when no `encoding` is given.
+//! other framing, so the bytes may be split anywhere. The decoder is `rvoip-codec-core`'s (its
+//! authors test it bit-exact against 3GPP's reference; our tests compare it with ffmpeg's). A
+//! file (`.amr`, `.awb`) is the same bytes, and is sniffed when no `encoding` is given.
 
 use crate::error::AudioError;
 use crate::frames::{extend_i16, guarded, FrameStream};
@@ -31,7 +31,7 @@ fn sniff_magic(prefix: &[u8]) -> Option<Option<Wideband>> {
 type Wideband = bool;
 
 enum Header {
-    /// The magic may still arrive; the bytes seen so far.
+    /// The magic may still arrive (the bytes so far are in `pending`).
     Pending,
     Done,
 }
@@ -136,7 +136,7 @@ impl AmrStream {
 
     /// Decodes one record's payload; a frame that cannot be decoded becomes 20 ms of silence, so
     /// the clock still counts it.
-    fn decode(&mut self, ft: AmrFrameType, quality_ok: bool, data: &[u8], out: &mut Vec<f32>) {
+    fn decode(&mut self, ft: AmrFrameType, quality_ok: bool, data: Vec<u8>, out: &mut Vec<f32>) {
         let (kind, mode) = match ft {
             AmrFrameType::Speech(mode) => {
                 self.last_mode = mode.index();
@@ -150,7 +150,7 @@ impl AmrStream {
             kind,
             mode,
             quality_ok,
-            data: data.to_vec(),
+            data,
         };
         let n = self.variant.frame_samples();
         match guarded(|| self.codec.decode_frame(&frame)) {
@@ -204,7 +204,7 @@ impl FrameStream for AmrStream {
             }
             let quality_ok = toc & 0x04 != 0;
             let data = self.pending[at + 1..at + 1 + len].to_vec();
-            self.decode(ft, quality_ok, &data, out);
+            self.decode(ft, quality_ok, data, out);
             self.records += 1;
             at += 1 + len;
         }

@@ -25,6 +25,7 @@ const FORMATS: &[(&str, &[&str])] = &[
         &["-ac", "2", "-c:a", "libopus", "x.webm"],
     ),
     ("flac", &["-c:a", "flac", "x.flac"]),
+    ("ogg-flac", &["-c:a", "flac", "x.oga"]),
     // Streamable MP4 keeps its index (moov) up front, as a live source must.
     (
         "m4a-aac",
