@@ -44,9 +44,8 @@ fn page_len(buf: &[u8]) -> Option<Option<(usize, usize)>> {
     (buf.len() >= header + body).then_some(Some((header, header + body)))
 }
 
-/// Ogg's CRC-32 (polynomial 0x04C11DB7, no reflection) over a page with its CRC field zeroed.
-fn crc_ok(page: &[u8]) -> bool {
-    let stored = u32::from_le_bytes([page[22], page[23], page[24], page[25]]);
+/// Ogg's CRC-32 (polynomial 0x04C11DB7, no reflection) of a page, its CRC field read as zero.
+fn crc(page: &[u8]) -> u32 {
     let mut crc = 0u32;
     for (i, &byte) in page.iter().enumerate() {
         let b = if (22..26).contains(&i) { 0 } else { byte };
@@ -59,7 +58,11 @@ fn crc_ok(page: &[u8]) -> bool {
             };
         }
     }
-    crc == stored
+    crc
+}
+
+fn crc_ok(page: &[u8]) -> bool {
+    crc(page) == u32::from_le_bytes([page[22], page[23], page[24], page[25]])
 }
 
 #[derive(Default)]
@@ -156,17 +159,7 @@ mod tests {
         p.push(laces.len() as u8);
         p.extend_from_slice(laces);
         p.extend_from_slice(body);
-        let mut crc = 0u32;
-        for &b in &p {
-            crc ^= u32::from(b) << 24;
-            for _ in 0..8 {
-                crc = if crc & 0x8000_0000 != 0 {
-                    (crc << 1) ^ 0x04C1_1DB7
-                } else {
-                    crc << 1
-                };
-            }
-        }
+        let crc = crc(&p);
         p[22..26].copy_from_slice(&crc.to_le_bytes());
         p
     }

@@ -386,20 +386,7 @@ impl AudioPipeline {
                 decoder.finish(&mut self.interleaved)?;
                 self.route_compressed()?;
             }
-            State::Frames {
-                decoder,
-                resamplers,
-            } => {
-                decoder.finish(&mut self.interleaved)?;
-                route(
-                    self.mode,
-                    &self.interleaved,
-                    usize::from(decoder.channels()),
-                    resamplers,
-                    &mut self.outputs,
-                    &mut self.channel_in,
-                );
-            }
+            State::Frames { .. } => self.feed_frames(None)?,
             _ => {}
         }
         Ok(&self.outputs)
@@ -463,23 +450,34 @@ impl AudioPipeline {
                 decoder.push(bytes, &mut self.interleaved)?;
                 self.route_compressed()
             }
-            State::Frames {
-                decoder,
-                resamplers,
-            } => {
-                decoder.push(bytes, &mut self.interleaved)?;
-                route(
-                    self.mode,
-                    &self.interleaved,
-                    usize::from(decoder.channels()),
-                    resamplers,
-                    &mut self.outputs,
-                    &mut self.channel_in,
-                );
-                Ok(())
-            }
+            State::Frames { .. } => self.feed_frames(Some(bytes)),
             State::Probing(_) => Ok(()),
         }
+    }
+
+    /// Feeds a framed codec `bytes` (with `None`: tells it the input ended) and routes what it
+    /// decodes.
+    fn feed_frames(&mut self, bytes: Option<&[u8]>) -> Result<(), AudioError> {
+        let State::Frames {
+            decoder,
+            resamplers,
+        } = &mut self.state
+        else {
+            return Ok(());
+        };
+        match bytes {
+            Some(bytes) => decoder.push(bytes, &mut self.interleaved)?,
+            None => decoder.finish(&mut self.interleaved)?,
+        }
+        route(
+            self.mode,
+            &self.interleaved,
+            usize::from(decoder.channels()),
+            resamplers,
+            &mut self.outputs,
+            &mut self.channel_in,
+        );
+        Ok(())
     }
 
     /// Flush the resamplers' held-back tails (Finalize / end of stream).
