@@ -79,7 +79,8 @@ def mel_batch(audios):
     padded = torch.zeros(len(audios), n)
     for i, a in enumerate(audios):
         padded[i, : len(a)] = torch.from_numpy(a)
-    return whisper.log_mel_spectrogram(padded)  # [B, 80, n / 160]
+    # One window at a time: the log-mel's dynamic-range floor is relative to each window's own peak.
+    return torch.stack([whisper.log_mel_spectrogram(p) for p in padded])  # [B, 80, n / 160]
 
 
 def encode(model, feats):
