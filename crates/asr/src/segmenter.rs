@@ -67,6 +67,19 @@ impl Segmenter {
         }
     }
 
+    /// Hand out the first `n` buffered samples (at most all of them) as a window; the rest stays
+    /// buffered and becomes the start of the next one.
+    pub fn split(&mut self, n: usize) -> Segment {
+        let n = n.min(self.buf.len());
+        let rest = self.buf.split_off(n);
+        let seg = Segment {
+            start_sample: self.start_sample,
+            samples: std::mem::replace(&mut self.buf, rest),
+        };
+        self.start_sample += n as u64;
+        seg
+    }
+
     /// Hand out whatever is buffered (possibly nothing) as a window.
     pub fn flush(&mut self) -> Segment {
         let samples = std::mem::take(&mut self.buf);
@@ -82,6 +95,18 @@ impl Segmenter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_split_keeps_the_tail_on_the_clock() {
+        let mut s = Segmenter::new(100);
+        s.push(&(0..30).map(|i| i as f32).collect::<Vec<_>>());
+        let head = s.split(12);
+        assert_eq!((head.start_sample, head.samples.len()), (0, 12));
+        assert_eq!(s.snapshot_start(), 12);
+        assert_eq!(s.snapshot().samples[0], 12.0);
+        assert_eq!(s.clock_samples(), 30);
+        assert_eq!(s.split(99).samples.len(), 18);
+    }
 
     #[test]
     fn windows_tile_the_timeline() {

@@ -12,34 +12,94 @@
 //! - At an endpoint, if the latest interim of the segment already covered all of its speech (what
 //!   followed is silence), that interim's transcript becomes the final at once: no second decode,
 //!   and the final arrives as soon as the endpoint is decided.
+//! - Long speech without a pause is finalized at a word boundary before the window fills
+//!   (`speech_final:false`), LocalAgreement-style: once the segment holds two thirds of a window,
+//!   the words on which the segment's last two hypotheses agree, up to a second before the audio
+//!   they covered ends, become a final, cut between the last of them and the next word. The rest
+//!   of the audio starts the next segment. Hypotheses are the interims, or, without
+//!   `interim_results`, silent probes decoded once a second from two seconds before that point.
+//!   Only when no two hypotheses agree in time is a segment cut at the full window.
 
-use hark_asr::{Segment, Segmenter, Transcript};
+use hark_asr::{Segment, Segmenter, Transcript, WordTiming};
 use hark_vad::{EndpointEvent, Endpointer, Vad};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// A channel's interim in flight, and the latest interim result (segment start, samples covered,
-/// transcript) kept for the endpoint that may follow. Shared with the future awaiting the model.
+/// One decoded hypothesis of the open segment: its start, the samples it covered, its words.
+type Hypothesis = (u64, usize, Transcript);
+
+/// A channel's interim in flight, and its last two results (the latest is kept for the endpoint
+/// that may follow; the two together for word-boundary commits). Shared with the future awaiting
+/// the model.
 #[derive(Default)]
 pub struct InterimState {
     in_flight: AtomicBool,
-    latest: Mutex<Option<(u64, usize, Transcript)>>,
+    /// (previous, latest), both of the same segment start.
+    hypotheses: Mutex<(Option<Hypothesis>, Option<Hypothesis>)>,
 }
 
 impl InterimState {
     /// The interim covering `len` samples from `start` is answered (`None`: the engine failed).
     pub fn finished(&self, start: u64, len: usize, transcript: Option<&Transcript>) {
-        if let (Some(t), Ok(mut latest)) = (transcript, self.latest.lock()) {
-            *latest = Some((start, len, t.clone()));
+        if let (Some(t), Ok(mut h)) = (transcript, self.hypotheses.lock()) {
+            let latest = h.1.take().filter(|l| l.0 == start);
+            *h = (latest, Some((start, len, t.clone())));
         }
         self.in_flight.store(false, Ordering::SeqCst);
     }
 
     fn forget(&self) {
-        if let Ok(mut latest) = self.latest.lock() {
-            *latest = None;
+        if let Ok(mut h) = self.hypotheses.lock() {
+            *h = (None, None);
         }
     }
+
+    fn latest(&self) -> Option<Hypothesis> {
+        self.hypotheses.lock().ok()?.1.clone()
+    }
+
+    fn both(&self) -> Option<(Hypothesis, Hypothesis)> {
+        let h = self.hypotheses.lock().ok()?;
+        Some((h.0.clone()?, h.1.clone()?))
+    }
+}
+
+/// A word as LocalAgreement compares it: letters and digits, lower case.
+fn norm(w: &WordTiming) -> String {
+    w.text
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Where to cut a segment whose two latest hypotheses are `a` and `b` (same start): samples from
+/// the segment start, and the words before the cut. `guard` samples at the end of what each
+/// hypothesis covered are never committed; the head must hold at least `min_head` samples.
+fn agreed_cut(
+    a: &Hypothesis,
+    b: &Hypothesis,
+    rate_hz: f64,
+    guard: usize,
+    min_head: usize,
+) -> Option<(usize, Vec<WordTiming>)> {
+    let limit_s = (a.1.min(b.1).saturating_sub(guard)) as f64 / rate_hz;
+    let words = &b.2.words;
+    let agreed =
+        a.2.words
+            .iter()
+            .zip(words)
+            .take_while(|(x, y)| norm(x) == norm(y) && !norm(y).is_empty())
+            .count();
+    let last = (0..agreed)
+        .rev()
+        .find(|&k| f64::from(words[k].end_s) <= limit_s)?;
+    let end_s = f64::from(words[last].end_s);
+    let cut_s = words.get(last + 1).map_or(end_s, |next| {
+        (end_s + f64::from(next.start_s).max(end_s)) / 2.0
+    });
+    let cut = (cut_s * rate_hz).round() as usize;
+    (cut >= min_head).then(|| (cut, words[..=last].to_vec()))
 }
 
 /// What the session must do for a channel.
@@ -47,8 +107,9 @@ impl InterimState {
 pub enum Cut {
     /// Send `SpeechStarted` (when the client asked for `vad_events`).
     SpeechStarted { sample: u64 },
-    /// Decode this snapshot of the open segment as an interim result.
-    Interim(Segment),
+    /// Decode this snapshot of the open segment as an interim result (`silent`: a probe for
+    /// word-boundary commits, not sent to the client).
+    Interim { segment: Segment, silent: bool },
     /// The segment is closed: a final result (decoded only when `decode`).
     Final {
         segment: Segment,
@@ -69,6 +130,22 @@ pub struct LivePolicy {
     pub endpointing_ms: Option<u32>,
     /// Interim cadence in samples; `None`: no interims.
     pub interim_samples: Option<usize>,
+    /// The engine's sample rate.
+    pub rate_hz: u32,
+}
+
+impl LivePolicy {
+    /// From this many buffered samples on, words the hypotheses agree on are committed.
+    fn commit_after(&self) -> usize {
+        self.max_window_samples / 3 * 2
+    }
+
+    /// Silent probes (without interims) start two seconds before commits may, one a second: two
+    /// hypotheses are ready when the first commit is due, and short segments cost nothing extra.
+    fn probe(&self) -> (usize, usize) {
+        let second = self.rate_hz as usize;
+        (self.commit_after().saturating_sub(2 * second), second)
+    }
 }
 
 pub struct LiveChannel {
@@ -140,11 +217,24 @@ impl LiveChannel {
     /// The cached interim, if it belongs to the open segment and reaches `speech_end`.
     fn reusable(&self, speech_end: u64) -> Option<Transcript> {
         let start = self.seg.snapshot_start();
-        let cache = self.interim.latest.lock().ok()?;
-        match cache.as_ref() {
-            Some((s, len, t)) if *s == start && s + *len as u64 >= speech_end => Some(t.clone()),
+        match self.interim.latest() {
+            Some((s, len, t)) if s == start && s + len as u64 >= speech_end => Some(t),
             _ => None,
         }
+    }
+
+    /// A final for the words of the open segment that its last two hypotheses agree on, cut at
+    /// the boundary after them; the rest of the audio stays as the next segment.
+    fn commit_agreed(&mut self, policy: &LivePolicy) -> Option<Cut> {
+        let (a, b) = self.interim.both()?;
+        if a.0 != self.seg.snapshot_start() {
+            return None;
+        }
+        let rate = policy.rate_hz as usize;
+        let (cut, words) = agreed_cut(&a, &b, f64::from(policy.rate_hz), rate, rate)?;
+        let segment = self.seg.split(cut);
+        let transcript = Transcript { words, ..b.2 };
+        Some(self.ended(segment, false, Some(transcript)))
     }
 
     fn has_speech(&self) -> bool {
@@ -183,6 +273,11 @@ impl LiveChannel {
         engine_busy: bool,
         out: &mut Vec<Cut>,
     ) {
+        if self.seg.buffered_samples() >= policy.commit_after() {
+            if let Some(cut) = self.commit_agreed(policy) {
+                out.push(cut);
+            }
+        }
         let mut endpoint = None;
         if let Some(e) = &mut self.endpointer {
             self.events.clear();
@@ -208,16 +303,23 @@ impl LiveChannel {
             return;
         }
         self.since_interim += samples.len();
-        if let Some(every) = policy.interim_samples {
-            if self.since_interim >= every
-                && !engine_busy
-                && self.has_speech()
-                && self.seg.buffered_samples() > 0
-                && !self.interim.in_flight.swap(true, Ordering::SeqCst)
-            {
-                self.since_interim = 0;
-                out.push(Cut::Interim(self.seg.snapshot()));
-            }
+        let (probe_from, probe_every) = policy.probe();
+        let (every, silent) = match policy.interim_samples {
+            Some(every) => (every, false),
+            None if self.seg.buffered_samples() >= probe_from => (probe_every, true),
+            None => return,
+        };
+        if self.since_interim >= every
+            && !engine_busy
+            && self.has_speech()
+            && self.seg.buffered_samples() > 0
+            && !self.interim.in_flight.swap(true, Ordering::SeqCst)
+        {
+            self.since_interim = 0;
+            out.push(Cut::Interim {
+                segment: self.seg.snapshot(),
+                silent,
+            });
         }
     }
 
@@ -228,102 +330,4 @@ impl LiveChannel {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use hark_asr::WordTiming;
-    use hark_vad::{EnergyGate, VadConfig};
-
-    fn channel() -> (LiveChannel, LivePolicy) {
-        let policy = LivePolicy {
-            max_window_samples: 16_000 * 30,
-            vad: true,
-            endpointing_ms: Some(300),
-            interim_samples: Some(4_000),
-        };
-        let cfg = VadConfig {
-            smoothing_frames: 1,
-            min_speech_ms: 0,
-            ..VadConfig::default()
-        };
-        // Scripted input: 1.0-valued audio is speech, 0.0 is silence.
-        let gate = EnergyGate {
-            frame_samples: 160,
-            threshold_rms: 0.5,
-        };
-        let vad = Vad::new(Box::new(gate), cfg);
-        (LiveChannel::with_vad(&policy, Some(vad)), policy)
-    }
-
-    fn feed(live: &mut LiveChannel, policy: &LivePolicy, value: f32, n: usize) -> Vec<Cut> {
-        let mut out = Vec::new();
-        for c in vec![value; n].chunks(1_600) {
-            live.push(c, policy, false, &mut out);
-        }
-        out
-    }
-
-    fn transcript(word: &str) -> Transcript {
-        Transcript {
-            words: vec![WordTiming {
-                text: word.into(),
-                start_s: 0.0,
-                end_s: 0.5,
-                confidence: 0.9,
-            }],
-            ..Transcript::default()
-        }
-    }
-
-    /// Answer every interim in `cuts` as the session would when its result arrives.
-    fn answer_interims(live: &LiveChannel, cuts: &[Cut]) {
-        for c in cuts {
-            if let Cut::Interim(seg) = c {
-                let t = transcript(&format!("upto{}", seg.samples.len()));
-                live.interim()
-                    .finished(seg.start_sample, seg.samples.len(), Some(&t));
-            }
-        }
-    }
-
-    fn endpoint_final(cuts: &[Cut]) -> Option<&Option<Transcript>> {
-        cuts.iter().find_map(|c| match c {
-            Cut::Final {
-                speech_final: true,
-                reuse,
-                ..
-            } => Some(reuse),
-            _ => None,
-        })
-    }
-
-    #[test]
-    fn an_endpoint_reuses_an_interim_that_covered_the_speech() {
-        let (mut live, policy) = channel();
-        // 1 s of speech (interims every 4000 samples), then 0.25 s of silence: one more interim.
-        let cuts = feed(&mut live, &policy, 1.0, 16_000);
-        answer_interims(&live, &cuts);
-        let cuts = feed(&mut live, &policy, 0.0, 4_000);
-        answer_interims(&live, &cuts);
-        assert!(endpoint_final(&cuts).is_none(), "no endpoint yet");
-        let cuts = feed(&mut live, &policy, 0.0, 3_200);
-        let reuse = endpoint_final(&cuts).expect("an endpoint");
-        // The reused interim is one taken after the speech ended (at 16000 samples).
-        let covered: usize = reuse
-            .as_ref()
-            .and_then(|t| t.words[0].text.strip_prefix("upto")?.parse().ok())
-            .expect("an interim reused");
-        assert!(covered >= 16_000, "{covered}");
-    }
-
-    #[test]
-    fn an_interim_that_stopped_before_the_speech_ended_is_not_reused() {
-        let (mut live, policy) = channel();
-        let cuts = feed(&mut live, &policy, 1.0, 12_000);
-        answer_interims(&live, &cuts);
-        // More speech that no interim has covered, then silence up to the endpoint.
-        live.interim.in_flight.store(true, Ordering::SeqCst); // an interim is in flight
-        feed(&mut live, &policy, 1.0, 3_000);
-        let cuts = feed(&mut live, &policy, 0.0, 6_400);
-        assert_eq!(endpoint_final(&cuts), Some(&None));
-    }
-}
+mod tests;

@@ -40,6 +40,8 @@ pub struct SessionSetup {
 /// A message that will be ready once the engine has answered.
 enum Outgoing {
     Message(ServerMessage),
+    /// A silent probe was answered: nothing to send.
+    Nothing,
     EngineFailed(String),
 }
 
@@ -54,6 +56,8 @@ struct Kind {
     decode: bool,
     /// An interim's channel state, told when its result is ready.
     interim: Option<Arc<live::InterimState>>,
+    /// A probe for word-boundary commits: its result is not sent.
+    silent: bool,
 }
 
 /// How the session ends.
@@ -123,6 +127,7 @@ impl Session {
             interim_samples: p
                 .interim_results
                 .then(|| (u64::from(config.interim_ms.max(100)) * u64::from(rate) / 1000) as usize),
+            rate_hz: rate,
         };
         let ctx = Arc::new(ResultContext {
             request_id: setup.request_id.clone(),
@@ -169,6 +174,7 @@ impl Session {
                                 if send(socket, &ue).await.is_err() { return; }
                             }
                         }
+                        Outgoing::Nothing => {}
                         Outgoing::EngineFailed(detail) => {
                             tracing::error!(request_id = %self.ctx.request_id, %detail, "engine failed");
                             break End { code: close::INTERNAL, reason: close::NET0000_REASON.to_owned(), complete: false, flush: false };
@@ -271,7 +277,7 @@ impl Session {
                         .push_back(Box::pin(async move { Outgoing::Message(msg) }));
                 }
             }
-            Cut::Interim(segment) => {
+            Cut::Interim { segment, silent } => {
                 let live = self.channels.get(usize::from(channel));
                 let kind = Kind {
                     is_final: false,
@@ -279,6 +285,7 @@ impl Session {
                     from_finalize: false,
                     decode: true,
                     interim: live.map(LiveChannel::interim),
+                    silent,
                 };
                 self.submit(channel, channels, segment, kind);
             }
@@ -294,6 +301,7 @@ impl Session {
                     from_finalize,
                     decode,
                     interim: None,
+                    silent: false,
                 };
                 match reuse {
                     Some(t) => self.ready_results(channel, channels, &segment, &kind, &t),
@@ -377,6 +385,7 @@ impl Session {
             }),
         );
         let interim = kind.interim;
+        let silent = kind.silent;
         let fut: Pending = match submitted {
             Ok(()) => Box::pin(async move {
                 let result = rx.await;
@@ -388,6 +397,7 @@ impl Session {
                     i.finished(covered.0, covered.1, transcript);
                 }
                 match result {
+                    Ok(Ok(_)) if silent => Outgoing::Nothing,
                     Ok(Ok(t)) => Outgoing::Message(ServerMessage::Results(ctx.results(info, &t))),
                     Ok(Err(e)) => Outgoing::EngineFailed(e.to_string()),
                     Err(_) => Outgoing::EngineFailed("the engine dropped the window".into()),
@@ -517,6 +527,7 @@ impl Session {
                         return;
                     }
                 }
+                Outgoing::Nothing => {}
                 Outgoing::EngineFailed(_) => engine_failed = true,
             }
         }

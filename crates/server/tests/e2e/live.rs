@@ -330,3 +330,39 @@ async fn an_endpoint_final_is_the_covering_interim_or_a_full_decode() {
         assert!(f(fin, "duration") > f(before, "duration"));
     }
 }
+
+#[tokio::test]
+async fn long_speech_is_finalized_at_word_boundaries_before_the_window_fills() {
+    // An 8 s window, no VAD (every window "holds speech"), no interim results: silent probes.
+    let s = start(Options {
+        window_samples: 8 * RATE_HZ as usize,
+        steady: true,
+        ..Options::default()
+    })
+    .await;
+    let audio = vec![1000i16; 20 * RATE_HZ as usize];
+    let t = stream(&s.url("encoding=linear16&sample_rate=16000"), &audio).await;
+    let results = t.of_type("Results");
+    assert!(
+        results.iter().all(|r| r["is_final"] == true),
+        "probes are not sent as interims"
+    );
+    assert_finals_tile(&results, 20.0);
+    // Before the end of the stream, every final is a word-boundary commit: shorter than the
+    // window, cut just after its last word, and never a rewrite of an earlier final.
+    let (commits, _last) = results.split_at(results.len() - 1);
+    assert!(commits.len() >= 2, "{} finals", results.len());
+    for r in commits {
+        let (start, duration) = (f(r, "start"), f(r, "duration"));
+        assert!(duration < 8.0 - 0.5, "cut at the window: {duration}");
+        assert_eq!(r["speech_final"], false);
+        let last_end = r["channel"]["alternatives"][0]["words"]
+            .as_array()
+            .and_then(|w| w.last())
+            .map_or(0.0, |w| f(w, "end"));
+        assert!(
+            last_end <= start + duration && start + duration - last_end <= 0.1 + 1e-3,
+            "{r}"
+        );
+    }
+}

@@ -25,6 +25,19 @@ pub struct CountingEngine {
     descriptor: ModelDescriptor,
     window_samples: usize,
     delay: Duration,
+    steady: bool,
+}
+
+/// A steady talker's words for a window of `n` samples: `w0`, `w1`, … every 0.5 s, 0.4 s long.
+fn steady_words(n: usize) -> Vec<WordTiming> {
+    (0..n / (RATE_HZ as usize / 2))
+        .map(|k| WordTiming {
+            text: format!("w{k}"),
+            start_s: k as f32 * 0.5,
+            end_s: k as f32 * 0.5 + 0.4,
+            confidence: 0.9,
+        })
+        .collect()
 }
 
 impl Engine for CountingEngine {
@@ -45,6 +58,12 @@ impl Engine for CountingEngine {
                 let n = w.samples.len();
                 let level = w.samples.iter().map(|s| s.abs()).sum::<f32>() / n.max(1) as f32;
                 let len_s = n as f32 / RATE_HZ as f32;
+                if self.steady {
+                    return Transcript {
+                        words: steady_words(n),
+                        ..Transcript::default()
+                    };
+                }
                 Transcript {
                     words: vec![
                         WordTiming {
@@ -73,6 +92,8 @@ pub struct Options {
     pub window_samples: usize,
     pub delay: Duration,
     pub max_streams: usize,
+    /// The engine answers as a steady talker (see `steady_words`) instead of counting.
+    pub steady: bool,
 }
 
 impl Default for Options {
@@ -87,6 +108,7 @@ impl Default for Options {
             window_samples: RATE_HZ as usize,
             delay: Duration::ZERO,
             max_streams: 16,
+            steady: false,
         }
     }
 }
@@ -120,6 +142,7 @@ pub async fn start(opts: Options) -> TestServer {
         },
         window_samples: opts.window_samples,
         delay: opts.delay,
+        steady: opts.steady,
     };
     let sched = Scheduler::spawn(
         Box::new(engine),
