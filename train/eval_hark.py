@@ -17,7 +17,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from train import read_manifest, wer, words  # noqa: E402
+from train import edit_distance, read_manifest, wer, words  # noqa: E402
 
 PREAMBLE = ("We the People of the United States, in Order to form a more perfect Union, establish "
             "Justice, insure domestic Tranquility, provide for the common defence, promote the general "
@@ -26,17 +26,9 @@ PREAMBLE = ("We the People of the United States, in Order to form a more perfect
 
 
 def cer(refs, hyps):
-    errors = total = 0
-    for r, h in zip(refs, hyps):
-        r, h = " ".join(words(r)), " ".join(words(h))
-        d = list(range(len(h) + 1))
-        for i in range(1, len(r) + 1):
-            prev, d[0] = d[0], i
-            for j in range(1, len(h) + 1):
-                prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (r[i - 1] != h[j - 1]))
-        errors += d[len(h)]
-        total += len(r)
-    return errors / max(1, total)
+    norm = lambda t: " ".join(words(t))  # noqa: E731
+    errors = sum(edit_distance(norm(r), norm(h)) for r, h in zip(refs, hyps))
+    return errors / max(1, sum(len(norm(r)) for r in refs))
 
 
 def free_port():

@@ -179,18 +179,19 @@ def words(text):
     return "".join(c.lower() if c.isalnum() or c in " '$:" else " " for c in text).split()
 
 
+def edit_distance(r, h):
+    """Levenshtein distance between two sequences (of words or characters)."""
+    d = list(range(len(h) + 1))
+    for i in range(1, len(r) + 1):
+        prev, d[0] = d[0], i
+        for j in range(1, len(h) + 1):
+            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (r[i - 1] != h[j - 1]))
+    return d[len(h)]
+
+
 def wer(refs, hyps):
-    errors = total = 0
-    for r, h in zip(refs, hyps):
-        r, h = words(r), words(h)
-        d = list(range(len(h) + 1))
-        for i in range(1, len(r) + 1):
-            prev, d[0] = d[0], i
-            for j in range(1, len(h) + 1):
-                prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (r[i - 1] != h[j - 1]))
-        errors += d[len(h)]
-        total += len(r)
-    return errors / max(1, total)
+    errors = sum(edit_distance(words(r), words(h)) for r, h in zip(refs, hyps))
+    return errors / max(1, sum(len(words(r)) for r in refs))
 
 
 def evaluate(model, tok, rows, n=None):
