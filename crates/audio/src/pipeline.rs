@@ -41,8 +41,6 @@ enum State {
 
 /// What `encoding=` promised.
 #[derive(Clone, Copy)]
-// A build without a codec's feature refuses it before reading its sample rate.
-#[cfg_attr(not(all(feature = "amr", feature = "g729")), allow(dead_code))]
 enum Declared {
     Raw(StreamSpec),
     /// A compressed encoding: its name and the file extension that tells symphonia what to expect.
@@ -243,8 +241,12 @@ impl AudioPipeline {
                 self.start_frames(codecs::raw_opus(rate_hz, channels)?)?;
                 return Ok(Some(buf));
             }
-            Some(d @ (Declared::Amr(..) | Declared::G729(_))) => {
-                self.start_frames(codecs::open(d)?)?;
+            Some(Declared::Amr(wideband, rate)) => {
+                self.start_frames(codecs::amr(wideband, rate)?)?;
+                return Ok(Some(buf));
+            }
+            Some(Declared::G729(rate)) => {
+                self.start_frames(codecs::g729(rate)?)?;
                 return Ok(Some(buf));
             }
             Some(Declared::Speex(rate)) => {
@@ -284,7 +286,7 @@ impl AudioPipeline {
             },
             Sniffed::AmrNb | Sniffed::AmrWb => {
                 let wideband = kind == Sniffed::AmrWb;
-                self.start_frames(codecs::open(Declared::Amr(wideband, None))?)?;
+                self.start_frames(codecs::amr(wideband, None)?)?;
                 return Ok(Some(buf));
             }
             Sniffed::Aiff => "aiff",

@@ -20,7 +20,8 @@ fn missing(what: &'static str, feature: &'static str) -> AudioError {
 /// build lacks is refused before the WebSocket upgrade).
 pub(super) fn check(declared: Declared) -> Result<(), AudioError> {
     match declared {
-        Declared::Amr(..) | Declared::G729(_) => open(declared).map(drop),
+        Declared::Amr(wideband, rate) => amr(wideband, rate).map(drop),
+        Declared::G729(rate) => g729(rate).map(drop),
         Declared::Speex(rate) => speex_rate(rate),
         _ => Ok(()),
     }
@@ -36,23 +37,25 @@ fn speex_rate(_rate: Option<u32>) -> Result<(), AudioError> {
     Err(missing("encoding=speex", "speex"))
 }
 
-/// An AMR or G.729 decoder.
-pub(super) fn open(declared: Declared) -> Result<Boxed, AudioError> {
-    match declared {
-        #[cfg(feature = "amr")]
-        Declared::Amr(wideband, rate) => Ok(Box::new(crate::amr::AmrStream::new(wideband, rate)?)),
-        #[cfg(not(feature = "amr"))]
-        Declared::Amr(wideband, _) => {
-            Err(missing(if wideband { "AMR-WB" } else { "AMR-NB" }, "amr"))
-        }
-        #[cfg(feature = "g729")]
-        Declared::G729(rate) => Ok(Box::new(crate::g729::G729Stream::new(rate)?)),
-        #[cfg(not(feature = "g729"))]
-        Declared::G729(_) => Err(missing("encoding=g729", "g729")),
-        _ => Err(AudioError::Decode {
-            what: "stream",
-            detail: "internal: not a framed codec".into(),
-        }),
+/// An AMR decoder (`sample_rate`, if given, must be the variant's own).
+pub(super) fn amr(wideband: bool, rate: Option<u32>) -> Result<Boxed, AudioError> {
+    #[cfg(feature = "amr")]
+    return Ok(Box::new(crate::amr::AmrStream::new(wideband, rate)?));
+    #[cfg(not(feature = "amr"))]
+    {
+        let _ = rate;
+        Err(missing(if wideband { "AMR-WB" } else { "AMR-NB" }, "amr"))
+    }
+}
+
+/// A G.729 decoder (`sample_rate`, if given, must be 8000).
+pub(super) fn g729(rate: Option<u32>) -> Result<Boxed, AudioError> {
+    #[cfg(feature = "g729")]
+    return Ok(Box::new(crate::g729::G729Stream::new(rate)?));
+    #[cfg(not(feature = "g729"))]
+    {
+        let _ = rate;
+        Err(missing("encoding=g729", "g729"))
     }
 }
 

@@ -57,11 +57,6 @@ impl InterimState {
     fn latest(&self) -> Option<Hypothesis> {
         self.hypotheses.lock().ok()?.1.clone()
     }
-
-    fn both(&self) -> Option<(Hypothesis, Hypothesis)> {
-        let h = self.hypotheses.lock().ok()?;
-        Some((h.0.clone()?, h.1.clone()?))
-    }
 }
 
 /// A word as LocalAgreement compares it: letters and digits, lower case.
@@ -226,14 +221,23 @@ impl LiveChannel {
     /// A final for the words of the open segment that its last two hypotheses agree on, cut at
     /// the boundary after them; the rest of the audio stays as the next segment.
     fn commit_agreed(&mut self, policy: &LivePolicy) -> Option<Cut> {
-        let (a, b) = self.interim.both()?;
-        if a.0 != self.seg.snapshot_start() {
-            return None;
-        }
         let rate = policy.rate_hz as usize;
-        let (cut, words) = agreed_cut(&a, &b, f64::from(policy.rate_hz), rate, rate)?;
+        // Under the lock and without copies: this runs on every push of a long segment.
+        let (cut, transcript) = {
+            let h = self.interim.hypotheses.lock().ok()?;
+            let (a, b) = (h.0.as_ref()?, h.1.as_ref()?);
+            if a.0 != self.seg.snapshot_start() {
+                return None;
+            }
+            let (cut, words) = agreed_cut(a, b, f64::from(policy.rate_hz), rate, rate)?;
+            let transcript = Transcript {
+                words,
+                no_speech_prob: b.2.no_speech_prob,
+                language: b.2.language.clone(),
+            };
+            (cut, transcript)
+        };
         let segment = self.seg.split(cut);
-        let transcript = Transcript { words, ..b.2 };
         Some(self.ended(segment, false, Some(transcript)))
     }
 
