@@ -1,6 +1,11 @@
 """Sentences for the demo model's corpus: templates over word lists, numbers, dates, times, money,
 spelled letters and names. Deterministic for a given seed; `held_out=True` draws from a separate
-seed so test sentences are not training sentences."""
+seed so test sentences are not training sentences.
+
+Sentences are written in *spoken form* ("four hundred ninety nine dollars and eighty two cents",
+"May twenty first", "eleven oh five"), cased and punctuated: what espeak-ng is given is exactly what
+the model learns to write. That is Deepgram's unformatted output; hark's `numerals`/`smart_format`
+turn it into digits, so the model never has to learn inverse text normalisation."""
 
 import random
 
@@ -53,9 +58,56 @@ TEMPLATES = [
 ]
 
 
+ONES = """zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen
+fifteen sixteen seventeen eighteen nineteen""".split()
+TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+ORDINAL_WORDS = {"one": "first", "two": "second", "three": "third", "five": "fifth", "eight": "eighth",
+                 "nine": "ninth", "twelve": "twelfth"}
+
+
+def cardinal(n: int) -> str:
+    """0..999999 in words, American style: 'three hundred twelve', 'forty seven'."""
+    if n < 20:
+        return ONES[n]
+    if n < 100:
+        return TENS[n // 10] + ("" if n % 10 == 0 else " " + ONES[n % 10])
+    if n < 1000:
+        return ONES[n // 100] + " hundred" + ("" if n % 100 == 0 else " " + cardinal(n % 100))
+    return cardinal(n // 1000) + " thousand" + ("" if n % 1000 == 0 else " " + cardinal(n % 1000))
+
+
 def ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
+    words = cardinal(n).split()
+    last = words[-1]
+    if last in ORDINAL_WORDS:
+        words[-1] = ORDINAL_WORDS[last]
+    elif last.endswith("y"):
+        words[-1] = last[:-1] + "ieth"
+    else:
+        words[-1] = last + "th"
+    return " ".join(words)
+
+
+def year(n: int) -> str:
+    if 2000 <= n < 2010:
+        return cardinal(n)
+    hi, lo = divmod(n, 100)
+    return cardinal(hi) + (" hundred" if lo == 0 else " oh " + ONES[lo] if lo < 10 else " " + cardinal(lo))
+
+
+def clock(hour: int, minute: int) -> str:
+    if minute == 0:
+        return f"{cardinal(hour)} o'clock"
+    return cardinal(hour) + (" oh " + ONES[minute] if minute < 10 else " " + cardinal(minute))
+
+
+def money(dollars: int, cents: int) -> str:
+    parts = []
+    if dollars:
+        parts.append(cardinal(dollars) + (" dollar" if dollars == 1 else " dollars"))
+    if cents:
+        parts.append(cardinal(cents) + (" cent" if cents == 1 else " cents"))
+    return " and ".join(parts) or "zero dollars"
 
 
 def sentence(rng: random.Random) -> str:
@@ -71,13 +123,13 @@ def sentence(rng: random.Random) -> str:
         "day": rng.choice(DAYS),
         "month": rng.choice(MONTHS),
         "ordinal": ordinal(rng.randint(1, 31)),
-        "year": str(rng.randint(1950, 2030)),
-        "num": str(rng.choice([rng.randint(2, 12), rng.randint(13, 99), rng.randint(100, 999)])),
-        "time": f"{hour}:{minute:02d}" if minute else f"{hour} o'clock",
-        "money": f"${rng.randint(1, 500)}.{rng.randint(0, 99):02d}" if rng.random() < 0.7
-        else f"${rng.randint(1, 9999)}",
+        "year": year(rng.randint(1950, 2030)),
+        "num": cardinal(rng.choice([rng.randint(2, 12), rng.randint(13, 99), rng.randint(100, 999)])),
+        "time": clock(hour, minute),
+        "money": money(rng.randint(1, 500), rng.randint(0, 99)) if rng.random() < 0.7
+        else money(rng.randint(1, 9999), 0),
         "letters": " ".join(rng.choice(LETTERS) for _ in range(rng.randint(2, 5))),
-        "phone": " ".join(str(rng.randint(0, 9)) for _ in range(rng.randint(4, 7))),
+        "phone": " ".join(ONES[rng.randint(0, 9)] for _ in range(rng.randint(4, 7))),
     }
     return rng.choice(TEMPLATES).format(**slots)
 

@@ -14,7 +14,10 @@ then <|endoftext|>, <|startoftranscript|>, ...), so hark's decoder treats it as 
 It trains on windows of the utterances' own length (hark runs the encoder on the window it has,
 not a padded 30 s), with SpecAugment-style masking, and with an auxiliary CTC loss on the encoder
 output (a linear layer used only in training): without it, a model this small learns the text's
-language model first and takes far longer to start listening.
+language model first and takes far longer to start listening. The CTC targets are characters
+(a-z, space, apostrophe) of the lower-cased text: on the same frames, characters align sooner than
+BPE pieces. Training samples are single utterances or, 40% of the time, two in a row (up to 9.6 s),
+so the model also learns windows that hold more than one sentence, as live audio does.
 """
 
 import argparse
@@ -34,6 +37,8 @@ from transformers import WhisperConfig, WhisperForConditionalGeneration
 SPECIALS = ["<|endoftext|>", "<|startoftranscript|>", "<|translate|>", "<|transcribe|>",
             "<|startoflm|>", "<|startofprev|>", "<|nospeech|>", "<|notimestamps|>"]
 TEXT_VOCAB = 512
+CTC_CHARS = " 'abcdefghijklmnopqrstuvwxyz"  # index + 1; 0 is the CTC blank
+MAX_SECONDS = 9.6  # inside the 10 s window
 
 
 def read_manifest(path):
@@ -96,6 +101,22 @@ def encode(model, feats):
     return enc.layer_norm(x)
 
 
+@torch.no_grad()
+def calibrate_frontend(model, feats):
+    """Scale the two input convolutions so that each one's output has unit variance on real audio.
+
+    With transformers' default init (std 0.02) the audio reaching the first encoder layer is about
+    a twentieth of the (fixed, sinusoidal) position embedding it is added to, and the encoder
+    spends its first thousand steps finding it."""
+    enc = model.model.encoder
+    x = enc.conv1(feats)
+    enc.conv1.weight.mul_(1 / x.std())
+    enc.conv1.bias.zero_()
+    x = enc.conv2(F.gelu(enc.conv1(feats)))
+    enc.conv2.weight.mul_(1 / x.std())
+    enc.conv2.bias.zero_()
+
+
 def decode_logits(model, audio_states, tokens):
     h = model.model.decoder(input_ids=tokens, encoder_hidden_states=audio_states, use_cache=False)
     return model.proj_out(h.last_hidden_state)
@@ -117,12 +138,31 @@ def spec_augment(feats, rng):
     return feats
 
 
+def samples(rows, rng, pair=0.4):
+    """One epoch of training samples: lists of row indices spoken back to back, mostly one, else two."""
+    order = list(range(len(rows)))
+    rng.shuffle(order)
+    out, i = [], 0
+    while i < len(order):
+        a = order[i]
+        if i + 1 < len(order) and rng.random() < pair and \
+                rows[a]["seconds"] + rows[order[i + 1]]["seconds"] <= MAX_SECONDS:
+            out.append([a, order[i + 1]])
+            i += 2
+        else:
+            out.append([a])
+            i += 1
+    return out
+
+
 def batches(rows, max_seconds, rng):
     """Length-bucketed batches of at most `max_seconds` of padded audio, in random order."""
-    order = sorted(range(len(rows)), key=lambda i: rows[i]["seconds"] + rng.random() * 0.3)
+    items = samples(rows, rng)
+    secs = [sum(rows[i]["seconds"] for i in item) for item in items]
+    order = sorted(range(len(items)), key=lambda k: secs[k] + rng.random() * 0.3)
     out, cur, longest = [], [], 0.0
-    for i in order:
-        s = rows[i]["seconds"]
+    for k in order:
+        i, s = items[k], secs[k]
         if cur and max(longest, s) * (len(cur) + 1) > max_seconds:
             out.append(cur)
             cur, longest = [], 0.0
@@ -175,6 +215,24 @@ def greedy(model, tok, audios, max_tokens=64):
     return out
 
 
+def ctc_targets(text):
+    norm = " ".join("".join(c for c in text.lower() if c in CTC_CHARS).split())
+    return [CTC_CHARS.index(c) + 1 for c in norm]
+
+
+def ctc_greedy(log_probs, frames):
+    """Best-path CTC decoding of `[B, T, C]` log-probabilities into text."""
+    out = []
+    for b, best in enumerate(log_probs.argmax(-1).tolist()):
+        chars, prev = [], 0
+        for k in best[: frames[b]]:
+            if k != prev and k != 0:
+                chars.append(CTC_CHARS[k - 1])
+            prev = k
+        out.append("".join(chars))
+    return out
+
+
 def words(text):
     return "".join(c.lower() if c.isalnum() or c in " '$:" else " " for c in text).split()
 
@@ -194,13 +252,19 @@ def wer(refs, hyps):
     return errors / max(1, sum(len(words(r)) for r in refs))
 
 
-def evaluate(model, tok, rows, n=None):
+def evaluate(model, tok, rows, n=None, ctc_head=None):
+    """Greedy-decoded WER on `rows`; with `ctc_head`, also the CTC head's WER (how well the encoder hears)."""
     rows = rows[:n] if n else rows
-    hyps = []
+    hyps, ctc_hyps = [], []
     for i in range(0, len(rows), 16):
-        chunk = rows[i : i + 16]
-        hyps += greedy(model, tok, [load_audio(r["audio"]) for r in chunk])
-    return wer([r["text"] for r in rows], hyps), hyps
+        audios = [load_audio(r["audio"]) for r in rows[i : i + 16]]
+        hyps += greedy(model, tok, audios)
+        if ctc_head is not None:
+            with torch.no_grad():
+                lp = F.log_softmax(ctc_head(encode(model, mel_batch(audios))), dim=-1)
+            ctc_hyps += ctc_greedy(lp, [math.ceil(len(a) / 320) for a in audios])
+    refs = [r["text"] for r in rows]
+    return wer(refs, hyps), hyps, (wer(refs, ctc_hyps) if ctc_hyps else None)
 
 
 def export(model, tok, out, alignment_heads):
@@ -228,13 +292,15 @@ def main():
     ap.add_argument("--corpus", default=os.path.expanduser("~/.cache/hark/corpus"))
     ap.add_argument("--out", default="models/hark-demo-en")
     ap.add_argument("--minutes", type=float, default=60)
-    ap.add_argument("--batch-seconds", type=float, default=90)
+    ap.add_argument("--batch-seconds", type=float, default=60)
     ap.add_argument("--lr", type=float, default=1.5e-3)
+    ap.add_argument("--ctc-weight", type=float, default=0.5)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
-    train = read_manifest(os.path.join(args.corpus, "train", "manifest.jsonl"))
+    train = [r for r in read_manifest(os.path.join(args.corpus, "train", "manifest.jsonl"))
+             if r["seconds"] <= MAX_SECONDS]
     test = read_manifest(os.path.join(args.corpus, "test-clean", "manifest.jsonl"))
     ckpt_path = os.path.join(args.out, "checkpoint.pt")
     os.makedirs(args.out, exist_ok=True)
@@ -245,8 +311,7 @@ def main():
         ckpt = None
         tok = build_tokenizer(r["text"] for r in train)
     model = WhisperForConditionalGeneration(model_config(tok))
-    blank = tok.get_vocab_size()
-    ctc_head = torch.nn.Linear(model.config.d_model, blank + 1)
+    ctc_head = torch.nn.Linear(model.config.d_model, len(CTC_CHARS) + 1)
     opt = torch.optim.AdamW(list(model.parameters()) + list(ctc_head.parameters()), lr=args.lr,
                             betas=(0.9, 0.98), weight_decay=0.01)
     step, spent = 0, 0.0
@@ -255,6 +320,8 @@ def main():
         ctc_head.load_state_dict(ckpt["ctc"])
         opt.load_state_dict(ckpt["opt"])
         step, spent = ckpt["step"], ckpt["seconds"]
+    if not ckpt:
+        calibrate_frontend(model, mel_batch([load_audio(r["audio"]) for r in train[:32]]))
     params = sum(p.numel() for p in model.parameters())
     print(f"{params / 1e6:.2f} M parameters, vocabulary {tok.get_vocab_size()}, {len(train)} utterances", flush=True)
     audio_cache = {}
@@ -264,14 +331,18 @@ def main():
     while time.time() - started < args.minutes * 60:
         for batch in batches(train, args.batch_seconds, rng):
             model.train()
-            rows = [train[i] for i in batch]
-            audios = []
-            for r in rows:
-                if r["id"] not in audio_cache:
-                    audio_cache[r["id"]] = load_audio(r["audio"])
-                audios.append(audio_cache[r["id"]])
+            audios, texts = [], []
+            for item in batch:
+                parts = []
+                for i in item:
+                    r = train[i]
+                    if r["id"] not in audio_cache:
+                        audio_cache[r["id"]] = load_audio(r["audio"])
+                    parts.append(audio_cache[r["id"]])
+                audios.append(np.concatenate(parts))
+                texts.append(" ".join(train[i]["text"] for i in item))
             feats = spec_augment(mel_batch(audios), rng)
-            inp, lab = make_targets(tok, [r["text"] for r in rows])
+            inp, lab = make_targets(tok, texts)
             lr = args.lr * min(1.0, (step + 1) / warmup) * max(0.05, 1 - (time.time() - started) / (args.minutes * 60))
             for g in opt.param_groups:
                 g["lr"] = lr
@@ -279,12 +350,12 @@ def main():
             logits = decode_logits(model, states, inp)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), lab.reshape(-1), ignore_index=-100,
                                    label_smoothing=0.1)
-            text_ids = [tok.encode(" " + r["text"]).ids for r in rows]
+            targets = [ctc_targets(t) for t in texts]
             ctc_log_probs = F.log_softmax(ctc_head(states), dim=-1).transpose(0, 1)
             frames = torch.tensor([min(states.shape[1], math.ceil(len(a) / 320)) for a in audios])
-            ctc = F.ctc_loss(ctc_log_probs, torch.tensor([t for ids in text_ids for t in ids]), frames,
-                             torch.tensor([len(ids) for ids in text_ids]), blank=blank, zero_infinity=True)
-            loss = 0.7 * loss + 0.3 * ctc
+            ctc = F.ctc_loss(ctc_log_probs, torch.tensor([t for ids in targets for t in ids]), frames,
+                             torch.tensor([len(ids) for ids in targets]), blank=0, zero_infinity=True)
+            loss = (1 - args.ctc_weight) * loss + args.ctc_weight * ctc
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -297,13 +368,14 @@ def main():
                 torch.save({"model": model.state_dict(), "ctc": ctc_head.state_dict(), "opt": opt.state_dict(), "step": step,
                             "seconds": time.time() - started, "tokenizer": tok.to_str()}, ckpt_path)
                 last_save = time.time()
-                w, hyps = evaluate(model, tok, test, 32)
-                print(f"  test-clean[:32] WER {w:.3f}: {test[0]['text']!r} -> {hyps[0]!r}", flush=True)
+                w, hyps, w_ctc = evaluate(model, tok, test, 32, ctc_head)
+                print(f"  test-clean[:32] WER {w:.3f} (CTC head {w_ctc:.3f}): {test[0]['text']!r} -> {hyps[0]!r}",
+                      flush=True)
             if time.time() - started >= args.minutes * 60:
                 break
     torch.save({"model": model.state_dict(), "ctc": ctc_head.state_dict(), "opt": opt.state_dict(), "step": step,
                 "seconds": time.time() - started, "tokenizer": tok.to_str()}, ckpt_path)
-    w, _ = evaluate(model, tok, test)
+    w, _, _ = evaluate(model, tok, test)
     print(f"done: {step} steps, {(time.time() - started) / 60:.1f} min, test-clean WER {w:.3f}", flush=True)
     # Alignment heads are chosen by `train/heads.py` after training; until then, the last layer's.
     export(model, tok, args.out, [[3, h] for h in range(4)])
