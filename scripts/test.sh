@@ -16,6 +16,7 @@ need=()
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v cmake >/dev/null || need+=(cmake)    # builds the bundled libopus
 command -v ffmpeg >/dev/null || need+=(ffmpeg)  # encodes the codec tests' vectors
+command -v espeak-ng >/dev/null || need+=(espeak-ng)  # speaks the demo model's test sentences
 pkg-config --exists alsa 2>/dev/null || need+=(libasound2-dev)
 compgen -G "/usr/lib/llvm-*/lib/libclang.so" >/dev/null || need+=(libclang-dev) # Speex bindings
 command -v python3 >/dev/null || need+=(python3 python3-venv)

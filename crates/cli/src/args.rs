@@ -59,7 +59,8 @@ pub struct ServeArgs {
     #[arg(long, env = "HARK_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Model: a directory in the Hugging Face layout (config.json, model.safetensors, tokenizer.json,
-    /// generation_config.json), or the name of a model already pulled (`whisper-base.en`).
+    /// generation_config.json), or the name of a model already pulled (`whisper-base.en`). Without
+    /// one, hark serves its bundled demo model (`hark-demo-en`, trained on synthetic speech).
     #[arg(long, env = "HARK_MODEL")]
     pub model: Option<PathBuf>,
     /// API key clients must send as `Authorization: Token KEY` (repeatable). With none, auth is off.

@@ -98,26 +98,35 @@ fn server_config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
 /// Load the configured model and start its inference thread.
 fn load_models(args: &ServeArgs) -> anyhow::Result<ModelRegistry> {
     let Some(dir) = &args.model else {
-        bail!(
-            "no model configured. Pass --model DIR (or HARK_MODEL): a Whisper checkpoint in the Hugging Face layout \
-             (config.json, model.safetensors, tokenizer.json, generation_config.json), e.g. a downloaded \
-             openai/whisper-base.en. `hark mock` runs the Starter Kit mock server without a model."
-        )
+        let dir = crate::demo::materialise()?;
+        tracing::warn!(
+            "no model configured (--model / HARK_MODEL): serving `{}`, a small demo model trained on synthetic \
+             speech (espeak-ng). It knows clear, simple English only. For real transcripts: \
+             `hark models pull whisper-base.en`, then `hark serve --model whisper-base.en`",
+            crate::demo::NAME
+        );
+        return start_model(args, &dir, crate::demo::NAME);
     };
     // A directory, or the name of a model already in the Hugging Face cache.
     let requested = dir.to_string_lossy().into_owned();
     let from_cache = !dir.is_dir();
     let dir = hark_asr::models::find_local(&requested).unwrap_or_else(|| dir.clone());
-    let name = match &args.model_name {
-        Some(n) => n.clone(),
-        None if from_cache => requested,
-        None => dir.file_name().map_or_else(
+    let name = if from_cache {
+        requested
+    } else {
+        dir.file_name().map_or_else(
             || "whisper".to_owned(),
             |n| n.to_string_lossy().into_owned(),
-        ),
+        )
     };
+    start_model(args, &dir, &name)
+}
+
+/// Load the model in `dir` under `name` (or `--model-name`) and start its inference thread.
+fn start_model(args: &ServeArgs, dir: &std::path::Path, name: &str) -> anyhow::Result<ModelRegistry> {
+    let name = args.model_name.as_deref().unwrap_or(name);
     let started = std::time::Instant::now();
-    let mut engine = WhisperEngine::load_on_best_device(&dir, &name)
+    let mut engine = WhisperEngine::load_on_best_device(dir, name)
         .with_context(|| format!("loading the model in {}", dir.display()))?;
     engine.set_beam_size(args.beam_size);
     engine.set_temperature_fallback(args.temperature_fallback);
