@@ -2,7 +2,10 @@
 """Speak a sentence with espeak-ng and report when each word is spoken, from the synthesiser's own
 events (libespeak-ng through ctypes: word and phoneme positions), for tests of word timestamps.
 
-    python3 train/espeak_words.py --voice en-gb-scotland --text "Call me at 5 4 3." --wav out.wav
+    python3 train/espeak_words.py --voice en-gb-scotland --text "Call me at five four three." --wav out.wav
+
+`--text` may be repeated: the sentences are spoken one after another with `--gap` seconds of silence
+between them (as a live talker pauses), and the timings count from the start of the whole file.
 
 Writes a 16-bit mono WAV at espeak-ng's rate (22050 Hz) and prints JSON:
 {"sample_rate": 22050, "seconds": …, "words": [{"text", "start", "end"}, …]}. A word starts at its
@@ -71,13 +74,22 @@ def speak(text, voice, rate=160, pitch=50):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--text", required=True)
+    ap.add_argument("--text", required=True, action="append")
+    ap.add_argument("--gap", type=float, default=1.0, help="seconds of silence between sentences")
     ap.add_argument("--voice", default="en-us")
     ap.add_argument("--rate", type=int, default=160)
     ap.add_argument("--pitch", type=int, default=50)
     ap.add_argument("--wav", required=True)
     args = ap.parse_args()
-    sample_rate, pcm, words, seconds, _ = speak(args.text, args.voice, args.rate, args.pitch)
+    pcm, words = [], []
+    for i, text in enumerate(args.text):
+        if i:
+            pcm.extend([0] * int(args.gap * sample_rate))
+        offset = len(pcm) / sample_rate if pcm else 0.0
+        sample_rate, more, said, _, _ = speak(text, args.voice, args.rate, args.pitch)
+        pcm.extend(more)
+        words += [{**w, "start": w["start"] + offset, "end": w["end"] + offset} for w in said]
+    seconds = len(pcm) / sample_rate
     with wave.open(args.wav, "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)

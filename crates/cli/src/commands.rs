@@ -123,7 +123,11 @@ fn load_models(args: &ServeArgs) -> anyhow::Result<ModelRegistry> {
 }
 
 /// Load the model in `dir` under `name` (or `--model-name`) and start its inference thread.
-fn start_model(args: &ServeArgs, dir: &std::path::Path, name: &str) -> anyhow::Result<ModelRegistry> {
+fn start_model(
+    args: &ServeArgs,
+    dir: &std::path::Path,
+    name: &str,
+) -> anyhow::Result<ModelRegistry> {
     let name = args.model_name.as_deref().unwrap_or(name);
     let started = std::time::Instant::now();
     let mut engine = WhisperEngine::load_on_best_device(dir, name)

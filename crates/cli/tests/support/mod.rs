@@ -9,7 +9,14 @@ pub fn hark() -> Command {
 
 /// Start a prepared `hark` command; returns the child and the address from its "listening" log line.
 /// A watchdog kills the child after 60 s whatever happens, so a test can never hang.
+#[allow(dead_code)] // not every test binary that includes this module starts a server this way
 pub fn spawn_listening(cmd: &mut Command) -> (std::process::Child, String) {
+    let (child, addr, _) = spawn_listening_with_log(cmd);
+    (child, addr)
+}
+
+/// As [`spawn_listening`], and also the log lines the server wrote before it was listening.
+pub fn spawn_listening_with_log(cmd: &mut Command) -> (std::process::Child, String, Vec<String>) {
     let mut child = cmd
         .env("HARK_LOG", "info")
         .stderr(Stdio::piped())
@@ -24,14 +31,18 @@ pub fn spawn_listening(cmd: &mut Command) -> (std::process::Child, String) {
     let (tx, rx) = std::sync::mpsc::channel();
     // Keep reading the child's log for its whole life, so it never writes to a closed pipe.
     std::thread::spawn(move || {
+        let mut before = Vec::new();
         for line in BufReader::new(log).lines().map_while(Result::ok) {
             if let Some(a) = line.split("addr=").nth(1) {
-                let _ = tx.send(a.split_whitespace().next().unwrap_or_default().to_owned());
+                let addr = a.split_whitespace().next().unwrap_or_default().to_owned();
+                let _ = tx.send((addr, std::mem::take(&mut before)));
+            } else {
+                before.push(line);
             }
         }
     });
-    let addr = rx
+    let (addr, log) = rx
         .recv_timeout(std::time::Duration::from_secs(60))
         .expect("a listening line with addr=");
-    (child, addr)
+    (child, addr, log)
 }
