@@ -9,9 +9,14 @@
 //!   audio as `is_final:false` (same `start`, growing `duration`), at most one in flight, and none
 //!   while the engine has a backlog: under load interims thin out so that finals stay on time.
 //! - A segment in which the VAD heard no speech is answered without running the model.
-//! - At an endpoint, if the latest interim of the segment already covered all of its speech (what
-//!   followed is silence), that interim's transcript becomes the final at once: no second decode,
-//!   and the final arrives as soon as the endpoint is decided.
+//! - When speech pauses (the VAD leaves speech), the speech so far is decoded at once, as an
+//!   interim (a silent one without `interim_results`), unless a hypothesis already covers it: the
+//!   pause may become an endpoint, and this way its final is ready, or on its way, when it does.
+//!   During a pause, no interim is decoded that would only repeat the one that covered the speech.
+//! - At an endpoint or `Finalize` after the speech has stopped, if the latest interim of the
+//!   segment already covered all of its speech (what followed is silence), that interim's
+//!   transcript becomes the final at once: no second decode. If such an interim is still in
+//!   flight, the final awaits it instead of queueing a decode behind it.
 //! - Long speech without a pause is finalized at a word boundary before the window fills
 //!   (`speech_final:false`), LocalAgreement-style: once the segment holds two thirds of a window,
 //!   the words on which the segment's last two hypotheses agree, up to a second before the audio
@@ -20,6 +25,7 @@
 //!   `interim_results`, silent probes decoded once a second from two seconds before that point.
 //!   Only when no two hypotheses agree in time is a segment cut at the full window.
 
+use futures_util::future::{BoxFuture, Shared};
 use hark_asr::{Segment, Segmenter, Transcript, WordTiming};
 use hark_vad::{EndpointEvent, Endpointer, Vad};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +33,19 @@ use std::sync::{Arc, Mutex};
 
 /// One decoded hypothesis of the open segment: its start, the samples it covered, its words.
 type Hypothesis = (u64, usize, Transcript);
+
+/// The result of an interim in flight, which a final may await too (`Err`: why the engine failed).
+pub type InterimResult = Shared<BoxFuture<'static, Result<Transcript, String>>>;
+
+/// An in-flight interim whose transcript will serve as a final.
+#[derive(Clone)]
+pub struct Awaited(pub InterimResult);
+
+impl std::fmt::Debug for Awaited {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Awaited(interim in flight)")
+    }
+}
 
 /// A channel's interim in flight, and its last two results (the latest is kept for the endpoint
 /// that may follow; the two together for word-boundary commits). Shared with the future awaiting
@@ -36,16 +55,39 @@ pub struct InterimState {
     in_flight: AtomicBool,
     /// (previous, latest), both of the same segment start.
     hypotheses: Mutex<(Option<Hypothesis>, Option<Hypothesis>)>,
+    /// The interim in flight: its start, the samples it covers, and its result.
+    pending: Mutex<Option<(u64, usize, InterimResult)>>,
 }
 
 impl InterimState {
+    /// The interim covering `len` samples from `start` has been submitted; `result` resolves
+    /// with its transcript.
+    pub fn started(&self, start: u64, len: usize, result: InterimResult) {
+        if let Ok(mut p) = self.pending.lock() {
+            *p = Some((start, len, result));
+        }
+    }
+
     /// The interim covering `len` samples from `start` is answered (`None`: the engine failed).
     pub fn finished(&self, start: u64, len: usize, transcript: Option<&Transcript>) {
         if let (Some(t), Ok(mut h)) = (transcript, self.hypotheses.lock()) {
             let latest = h.1.take().filter(|l| l.0 == start);
             *h = (latest, Some((start, len, t.clone())));
         }
+        if let Ok(mut p) = self.pending.lock() {
+            if p.as_ref().is_some_and(|(s, l, _)| (*s, *l) == (start, len)) {
+                *p = None;
+            }
+        }
         self.in_flight.store(false, Ordering::SeqCst);
+    }
+
+    /// The in-flight interim of the segment starting at `start`, if it reaches `speech_end`.
+    fn pending_covering(&self, start: u64, speech_end: u64) -> Option<InterimResult> {
+        match self.pending.lock().ok()?.as_ref() {
+            Some((s, len, r)) if *s == start && s + *len as u64 >= speech_end => Some(r.clone()),
+            _ => None,
+        }
     }
 
     fn forget(&self) {
@@ -112,6 +154,8 @@ pub enum Cut {
         decode: bool,
         /// Use this transcript instead of decoding (an interim that covered all the speech).
         reuse: Option<Transcript>,
+        /// Await this interim's transcript instead of decoding (it covers all the speech).
+        awaited: Option<Awaited>,
     },
 }
 
@@ -218,6 +262,40 @@ impl LiveChannel {
         }
     }
 
+    /// Whether the latest hypothesis of the open segment, or the one in flight, reaches `speech_end`.
+    fn covered(&self, speech_end: u64) -> bool {
+        let start = self.seg.snapshot_start();
+        let latest = self
+            .interim
+            .hypotheses
+            .lock()
+            .ok()
+            .and_then(|h| h.1.as_ref().map(|(s, len, _)| (*s, *len)));
+        latest.is_some_and(|(s, len)| s == start && s + len as u64 >= speech_end)
+            || self.interim.pending_covering(start, speech_end).is_some()
+    }
+
+    /// What a final ending a pause after `speech_end` can take instead of decoding.
+    fn reuse_for(&self, speech_end: u64) -> (Option<Transcript>, Option<Awaited>) {
+        match self.reusable(speech_end) {
+            Some(t) => (Some(t), None),
+            None => (
+                None,
+                self.interim
+                    .pending_covering(self.seg.snapshot_start(), speech_end)
+                    .map(Awaited),
+            ),
+        }
+    }
+
+    /// Where the speech of a pause ended, when the VAD has left speech that the open segment holds.
+    fn paused_at(&self) -> Option<u64> {
+        let e = self.endpointer.as_ref()?;
+        (self.speech_in_segment && !e.in_speech())
+            .then(|| e.last_voiced_end())
+            .flatten()
+    }
+
     /// A final for the words of the open segment that its last two hypotheses agree on, cut at
     /// the boundary after them; the rest of the audio stays as the next segment.
     fn commit_agreed(&mut self, policy: &LivePolicy) -> Option<Cut> {
@@ -238,7 +316,7 @@ impl LiveChannel {
             (cut, transcript)
         };
         let segment = self.seg.split(cut);
-        Some(self.ended(segment, false, Some(transcript)))
+        Some(self.ended(segment, false, (Some(transcript), None)))
     }
 
     fn has_speech(&self) -> bool {
@@ -246,13 +324,18 @@ impl LiveChannel {
     }
 
     /// Close the open segment (decoded only if it held speech) and start the next one.
-    fn close(&mut self, speech_final: bool, reuse: Option<Transcript>) -> Cut {
+    fn close(&mut self, speech_final: bool, reuse: (Option<Transcript>, Option<Awaited>)) -> Cut {
         let segment = self.seg.flush();
         self.ended(segment, speech_final, reuse)
     }
 
     /// The final for a segment that has just left the buffer; resets the per-segment state.
-    fn ended(&mut self, segment: Segment, speech_final: bool, reuse: Option<Transcript>) -> Cut {
+    fn ended(
+        &mut self,
+        segment: Segment,
+        speech_final: bool,
+        (reuse, awaited): (Option<Transcript>, Option<Awaited>),
+    ) -> Cut {
         let decode = self.has_speech();
         self.interim.forget();
         self.since_interim = 0;
@@ -265,6 +348,7 @@ impl LiveChannel {
             speech_final,
             decode,
             reuse,
+            awaited,
         }
     }
 
@@ -298,22 +382,28 @@ impl LiveChannel {
         }
         for segment in self.seg.push(samples) {
             // A full window: this segment was cut by length, not by a pause.
-            let cut = self.ended(segment, false, None);
+            let cut = self.ended(segment, false, (None, None));
             out.push(cut);
         }
         if let Some(speech_end) = endpoint.filter(|_| self.seg.buffered_samples() > 0) {
-            let reuse = self.reusable(speech_end);
+            let reuse = self.reuse_for(speech_end);
             out.push(self.close(true, reuse));
             return;
         }
         self.since_interim += samples.len();
+        // In a pause: decode the speech now unless a hypothesis covers it; otherwise rest.
+        let paused = self.paused_at();
+        if paused.is_some_and(|speech_end| self.covered(speech_end)) {
+            return;
+        }
         let (probe_from, probe_every) = policy.probe();
         let (every, silent) = match policy.interim_samples {
             Some(every) => (every, false),
+            None if paused.is_some() => (0, true),
             None if self.seg.buffered_samples() >= probe_from => (probe_every, true),
             None => return,
         };
-        if self.since_interim >= every
+        if (self.since_interim >= every || paused.is_some())
             && !engine_busy
             && self.has_speech()
             && self.seg.buffered_samples() > 0
@@ -327,9 +417,13 @@ impl LiveChannel {
         }
     }
 
-    /// Close the open segment now (`Finalize`, end of stream).
+    /// Close the open segment now (`Finalize`, end of stream). In a pause, a hypothesis that
+    /// covered the speech serves as the final.
     pub fn finalize(&mut self) -> Cut {
-        self.close(false, None)
+        let reuse = self
+            .paused_at()
+            .map_or((None, None), |end| self.reuse_for(end));
+        self.close(false, reuse)
     }
 }
 

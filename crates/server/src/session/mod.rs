@@ -10,6 +10,7 @@ mod results;
 
 use crate::{metrics as m, AppState};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::future::FutureExt;
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use hark_asr::{AudioWindow, DecodeOptions, Scheduler, Segment, StreamSlot};
 use hark_audio::AudioPipeline;
@@ -294,6 +295,7 @@ impl Session {
                 speech_final,
                 decode,
                 reuse,
+                awaited,
             } => {
                 let kind = Kind {
                     is_final: true,
@@ -303,9 +305,21 @@ impl Session {
                     interim: None,
                     silent: false,
                 };
-                match reuse {
-                    Some(t) => self.ready_results(channel, channels, &segment, &kind, &t),
-                    None => self.submit(channel, channels, segment, kind),
+                match (reuse, awaited) {
+                    (Some(t), _) => self.ready_results(channel, channels, &segment, &kind, &t),
+                    (None, Some(live::Awaited(result))) if decode => {
+                        let info = Self::window_info(channel, channels, &segment, &kind);
+                        let ctx = Arc::clone(&self.ctx);
+                        self.pending.push_back(Box::pin(async move {
+                            match result.await {
+                                Ok(t) => {
+                                    Outgoing::Message(ServerMessage::Results(ctx.results(info, &t)))
+                                }
+                                Err(e) => Outgoing::EngineFailed(e),
+                            }
+                        }));
+                    }
+                    (None, _) => self.submit(channel, channels, segment, kind),
                 }
             }
         }
@@ -387,22 +401,32 @@ impl Session {
         let interim = kind.interim;
         let silent = kind.silent;
         let fut: Pending = match submitted {
-            Ok(()) => Box::pin(async move {
-                let result = rx.await;
-                let transcript = match &result {
-                    Ok(Ok(t)) => Some(t),
-                    _ => None,
-                };
+            Ok(()) => {
+                // Shared, so that a final may await this interim's transcript too.
+                let result: live::InterimResult = async move {
+                    match rx.await {
+                        Ok(Ok(t)) => Ok(t),
+                        Ok(Err(e)) => Err(e.to_string()),
+                        Err(_) => Err("the engine dropped the window".to_owned()),
+                    }
+                }
+                .boxed()
+                .shared();
                 if let Some(i) = &interim {
-                    i.finished(covered.0, covered.1, transcript);
+                    i.started(covered.0, covered.1, result.clone());
                 }
-                match result {
-                    Ok(Ok(_)) if silent => Outgoing::Nothing,
-                    Ok(Ok(t)) => Outgoing::Message(ServerMessage::Results(ctx.results(info, &t))),
-                    Ok(Err(e)) => Outgoing::EngineFailed(e.to_string()),
-                    Err(_) => Outgoing::EngineFailed("the engine dropped the window".into()),
-                }
-            }),
+                Box::pin(async move {
+                    let result = result.await;
+                    if let Some(i) = &interim {
+                        i.finished(covered.0, covered.1, result.as_ref().ok());
+                    }
+                    match result {
+                        Ok(_) if silent => Outgoing::Nothing,
+                        Ok(t) => Outgoing::Message(ServerMessage::Results(ctx.results(info, &t))),
+                        Err(e) => Outgoing::EngineFailed(e),
+                    }
+                })
+            }
             Err(e) => {
                 if let Some(i) = &interim {
                     i.finished(covered.0, covered.1, None);

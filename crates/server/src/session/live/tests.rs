@@ -216,3 +216,97 @@ fn an_interim_that_stopped_before_the_speech_ended_is_not_reused() {
     let cuts = feed(&mut live, &policy, 0.0, 6_400);
     assert_eq!(endpoint_final(&cuts), Some(&None));
 }
+
+fn interims(cuts: &[Cut]) -> Vec<(&Segment, bool)> {
+    cuts.iter()
+        .filter_map(|c| match c {
+            Cut::Interim { segment, silent } => Some((segment, *silent)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_pause_is_decoded_at_once_and_only_once() {
+    for interim_results in [true, false] {
+        let (mut live, mut policy) = channel();
+        if !interim_results {
+            policy.interim_samples = None;
+        }
+        policy.endpointing_ms = Some(2_000);
+        // 0.9 s of speech: with interims, one at the cadence (at most one is in flight).
+        let cuts = feed(&mut live, &policy, 1.0, 14_400);
+        answer_interims(&live, &cuts);
+        assert_eq!(interims(&cuts).len(), usize::from(interim_results));
+        // The first 100 ms of silence: the speech is decoded now, not at the next tick.
+        let cuts = feed(&mut live, &policy, 0.0, 1_600);
+        let pause = interims(&cuts);
+        assert_eq!(pause.len(), 1, "{cuts:?}");
+        assert_eq!(
+            pause[0].1, !interim_results,
+            "silent exactly without interim_results"
+        );
+        assert!(pause[0].0.samples.len() >= 14_400);
+        answer_interims(&live, &cuts);
+        // The rest of the pause repeats nothing: the speech is covered.
+        let cuts = feed(&mut live, &policy, 0.0, 16_000);
+        assert!(interims(&cuts).is_empty(), "{cuts:?}");
+        // Speech again: interims resume.
+        if interim_results {
+            let cuts = feed(&mut live, &policy, 1.0, 8_000);
+            assert!(!interims(&cuts).is_empty());
+        }
+    }
+}
+
+#[test]
+fn an_endpoint_awaits_the_interim_in_flight_that_covers_the_speech() {
+    use futures_util::future::FutureExt;
+    let (mut live, policy) = channel();
+    let cuts = feed(&mut live, &policy, 1.0, 16_000);
+    answer_interims(&live, &cuts);
+    // The pause's interim is submitted and still in flight when the endpoint comes.
+    let cuts = feed(&mut live, &policy, 0.0, 1_600);
+    let (seg, _) = interims(&cuts)[0];
+    let result: InterimResult = futures_util::future::ready(Ok(transcript("pause")))
+        .boxed()
+        .shared();
+    live.interim()
+        .started(seg.start_sample, seg.samples.len(), result);
+    let cuts = feed(&mut live, &policy, 0.0, 4_800);
+    let awaited = cuts.iter().find_map(|c| match c {
+        Cut::Final {
+            speech_final: true,
+            reuse: None,
+            awaited,
+            ..
+        } => Some(awaited.clone()),
+        _ => None,
+    });
+    let awaited = awaited.expect("an endpoint").expect("awaiting the interim");
+    let t = futures_util::FutureExt::now_or_never(awaited.0)
+        .expect("ready")
+        .expect("a transcript");
+    assert_eq!(t.words[0].text, "pause");
+}
+
+#[test]
+fn finalize_in_a_pause_reuses_the_hypothesis_that_covered_the_speech() {
+    let (mut live, mut policy) = channel();
+    policy.endpointing_ms = None;
+    let cuts = feed(&mut live, &policy, 1.0, 16_000);
+    answer_interims(&live, &cuts);
+    let cuts = feed(&mut live, &policy, 0.0, 3_200);
+    answer_interims(&live, &cuts);
+    let Cut::Final { reuse, .. } = live.finalize() else {
+        panic!("a final");
+    };
+    assert!(reuse.is_some(), "no second decode");
+    // In speech, Finalize decodes.
+    let cuts = feed(&mut live, &policy, 1.0, 16_000);
+    answer_interims(&live, &cuts);
+    let Cut::Final { reuse, .. } = live.finalize() else {
+        panic!("a final");
+    };
+    assert!(reuse.is_none());
+}
