@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build and run `hark serve` (arguments go to it; without --model, the test fixture model). Works from
+# Build and run `hark serve` (arguments go to it; without --model, the bundled demo model). Works from
 # nothing on a fresh Debian machine with the Rust toolchain: installs cmake (which builds the
 # bundled libopus) and libclang-dev (for the bundled libspeex's bindings) when they are missing.
 # Shares the test command's build cache.
@@ -12,8 +12,4 @@ need=()
 command -v cmake >/dev/null || need+=(cmake)
 compgen -G "/usr/lib/llvm-*/lib/libclang.so" >/dev/null || need+=(libclang-dev)
 apt_need "${need[@]}"
-# Without --model (or HARK_MODEL), serve the test fixture.
-if [ -z "${HARK_MODEL:-}" ] && [[ " $* " != *" --model"* ]]; then
-  set -- --model crates/asr-whisper/fixtures/tiny-random "$@"
-fi
 exec cargo run --release -p hark --features speex -- serve "$@"

@@ -13,6 +13,7 @@
 //!   interim (a silent one without `interim_results`), unless a hypothesis already covers it: the
 //!   pause may become an endpoint, and this way its final is ready, or on its way, when it does.
 //!   During a pause, no interim is decoded that would only repeat the one that covered the speech.
+//!   (A stream with neither endpointing nor interims skips this: only a `Finalize` would use it.)
 //! - At an endpoint or `Finalize` after the speech has stopped, if the latest interim of the
 //!   segment already covered all of its speech (what followed is silence), that interim's
 //!   transcript becomes the final at once: no second decode. If such an interim is still in
@@ -391,8 +392,11 @@ impl LiveChannel {
             return;
         }
         self.since_interim += samples.len();
-        // In a pause: decode the speech now unless a hypothesis covers it; otherwise rest.
-        let paused = self.paused_at();
+        // In a pause: decode the speech now unless a hypothesis covers it; otherwise rest. (Not
+        // for a stream without endpoints or interims, which only a `Finalize` would repay.)
+        let paused = self
+            .paused_at()
+            .filter(|_| policy.endpointing_ms.is_some() || policy.interim_samples.is_some());
         if paused.is_some_and(|speech_end| self.covered(speech_end)) {
             return;
         }

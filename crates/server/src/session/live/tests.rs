@@ -310,3 +310,13 @@ fn finalize_in_a_pause_reuses_the_hypothesis_that_covered_the_speech() {
     };
     assert!(reuse.is_none());
 }
+
+#[test]
+fn without_endpoints_or_interims_a_pause_costs_nothing() {
+    let (mut live, mut policy) = channel();
+    policy.interim_samples = None;
+    policy.endpointing_ms = None;
+    let mut cuts = feed(&mut live, &policy, 1.0, 16_000);
+    cuts.extend(feed(&mut live, &policy, 0.0, 16_000));
+    assert!(interims(&cuts).is_empty(), "{cuts:?}");
+}
