@@ -295,6 +295,8 @@ def main():
     ap.add_argument("--batch-seconds", type=float, default=60)
     ap.add_argument("--lr", type=float, default=1.5e-3)
     ap.add_argument("--ctc-weight", type=float, default=0.5)
+    ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--spec-augment", type=int, default=1, help="1: SpecAugment-style masks; 0: none")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     torch.manual_seed(args.seed)
@@ -310,7 +312,9 @@ def main():
     else:
         ckpt = None
         tok = build_tokenizer(r["text"] for r in train)
-    model = WhisperForConditionalGeneration(model_config(tok))
+    config = model_config(tok)
+    config.dropout = args.dropout
+    model = WhisperForConditionalGeneration(config)
     ctc_head = torch.nn.Linear(model.config.d_model, len(CTC_CHARS) + 1)
     opt = torch.optim.AdamW(list(model.parameters()) + list(ctc_head.parameters()), lr=args.lr,
                             betas=(0.9, 0.98), weight_decay=0.01)
@@ -341,7 +345,9 @@ def main():
                     parts.append(audio_cache[r["id"]])
                 audios.append(np.concatenate(parts))
                 texts.append(" ".join(train[i]["text"] for i in item))
-            feats = spec_augment(mel_batch(audios), rng)
+            feats = mel_batch(audios)
+            if args.spec_augment:
+                feats = spec_augment(feats, rng)
             inp, lab = make_targets(tok, texts)
             lr = args.lr * min(1.0, (step + 1) / warmup) * max(0.05, 1 - (time.time() - started) / (args.minutes * 60))
             for g in opt.param_groups:
