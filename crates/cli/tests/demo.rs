@@ -69,6 +69,17 @@ fn temp_dir(tag: &str) -> PathBuf {
     d
 }
 
+/// `hark serve` without a model (so: the demo model), with its cache under `cache`; returns the
+/// server, its address and its start-up log.
+fn serve_demo(cache: &Path) -> (std::process::Child, String, Vec<String>) {
+    spawn_listening_with_log(
+        hark()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env_remove("HARK_MODEL")
+            .env("XDG_CACHE_HOME", cache),
+    )
+}
+
 /// Lower-case words without punctuation, as compared for WER.
 fn words(text: &str) -> Vec<String> {
     text.chars()
@@ -237,12 +248,7 @@ fn word_error_rate(want: &str, got: &[String]) -> f64 {
 fn the_demo_model_is_the_default_and_transcribes_held_out_speech() {
     let dir = temp_dir("words");
     let cache = dir.join("cache");
-    let (mut server, addr, log) = spawn_listening_with_log(
-        hark()
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env_remove("HARK_MODEL")
-            .env("XDG_CACHE_HOME", &cache),
-    );
+    let (mut server, addr, log) = serve_demo(&cache);
     let host = format!("ws://{addr}");
     assert!(cache
         .join("hark/models/hark-demo-en/model.safetensors")
@@ -304,12 +310,7 @@ fn the_demo_model_is_the_default_and_transcribes_held_out_speech() {
 #[test]
 fn live_interim_results_grow_into_finals_with_the_right_words() {
     let dir = temp_dir("live");
-    let (mut server, addr, _) = spawn_listening_with_log(
-        hark()
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env_remove("HARK_MODEL")
-            .env("XDG_CACHE_HOME", dir.join("cache")),
-    );
+    let (mut server, addr, _) = serve_demo(&dir.join("cache"));
     let (wav, _) = speak(&dir, 0, "en-us-nyc+m6", TALK);
     let messages = stream(&format!("ws://{addr}"), &wav, &["--interim-results"]);
     let _ = server.kill();
@@ -371,12 +372,7 @@ fn finalize_returns_the_words_spoken_so_far() {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
     let dir = temp_dir("finalize");
-    let (mut server, addr, _) = spawn_listening_with_log(
-        hark()
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env_remove("HARK_MODEL")
-            .env("XDG_CACHE_HOME", dir.join("cache")),
-    );
+    let (mut server, addr, _) = serve_demo(&dir.join("cache"));
     let text = "Victor and Nadia live in Vienna.";
     let (wav, _) = speak(&dir, 0, "en-gb-scotland+m6", &[text]);
     let bytes = std::fs::read(&wav).expect("wav");

@@ -35,6 +35,12 @@ use std::sync::{Arc, Mutex};
 /// One decoded hypothesis of the open segment: its start, the samples it covered, its words.
 type Hypothesis = (u64, usize, Transcript);
 
+/// Whether a hypothesis covering `span` (start, samples) belongs to the segment starting at
+/// `start` and reaches `speech_end`.
+fn reaches((s, len): (u64, usize), start: u64, speech_end: u64) -> bool {
+    s == start && s + len as u64 >= speech_end
+}
+
 /// The result of an interim in flight, which a final may await too (`Err`: why the engine failed).
 pub type InterimResult = Shared<BoxFuture<'static, Result<Transcript, String>>>;
 
@@ -86,7 +92,7 @@ impl InterimState {
     /// The in-flight interim of the segment starting at `start`, if it reaches `speech_end`.
     fn pending_covering(&self, start: u64, speech_end: u64) -> Option<InterimResult> {
         match self.pending.lock().ok()?.as_ref() {
-            Some((s, len, r)) if *s == start && s + *len as u64 >= speech_end => Some(r.clone()),
+            Some((s, len, r)) if reaches((*s, *len), start, speech_end) => Some(r.clone()),
             _ => None,
         }
     }
@@ -258,7 +264,7 @@ impl LiveChannel {
     fn reusable(&self, speech_end: u64) -> Option<Transcript> {
         let start = self.seg.snapshot_start();
         match self.interim.latest() {
-            Some((s, len, t)) if s == start && s + len as u64 >= speech_end => Some(t),
+            Some((s, len, t)) if reaches((s, len), start, speech_end) => Some(t),
             _ => None,
         }
     }
@@ -272,7 +278,7 @@ impl LiveChannel {
             .lock()
             .ok()
             .and_then(|h| h.1.as_ref().map(|(s, len, _)| (*s, *len)));
-        latest.is_some_and(|(s, len)| s == start && s + len as u64 >= speech_end)
+        latest.is_some_and(|span| reaches(span, start, speech_end))
             || self.interim.pending_covering(start, speech_end).is_some()
     }
 
