@@ -36,6 +36,7 @@ fn main() {
             begin_suppress: vec![],
             max_tokens: 20,
             row_max_tokens: vec![],
+            audio_positions: vec![],
             temperature: 0.0,
             seed: 0,
             timestamps: None,

@@ -47,6 +47,10 @@ pub fn beam_search(
     let expand: Vec<u32> = (0..rows).map(|r| (r / beam) as u32).collect();
     let audio = audio.index_select(&Tensor::new(expand.as_slice(), audio.device())?, 0)?;
     let mut state = model.decoder.start(&audio)?;
+    let positions: Vec<usize> = (0..rows)
+        .filter_map(|r| cfg.audio_positions.get(r / beam).copied())
+        .collect();
+    state.limit_audio(&positions)?;
     let masks = Masks::new(model, cfg)?;
     let (mut last, no_speech) = masks.prompt(model, &mut state, cfg, rows)?;
     let mut live: Vec<Hyp> = vec![

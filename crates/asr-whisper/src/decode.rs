@@ -33,6 +33,9 @@ pub struct DecodeConfig {
     pub max_tokens: usize,
     /// Per-row limits for greedy decoding (each also capped by `max_tokens`); empty: none.
     pub row_max_tokens: Vec<usize>,
+    /// Per-row count of encoder positions that hold the row's audio (the rest is padding to the
+    /// batch's longest window, which the row does not attend to); empty: all of them.
+    pub audio_positions: Vec<usize>,
     /// 0 = greedy; above 0, tokens are sampled from `softmax(logits / temperature)`.
     pub temperature: f32,
     /// Seed of the sampler (decoding is deterministic for a given seed).
@@ -298,6 +301,7 @@ pub fn greedy(
 ) -> candle_core::Result<Vec<Decoded>> {
     let b = audio.dim(0)?;
     let mut state = model.decoder.start(audio)?;
+    state.limit_audio(&cfg.audio_positions)?;
     let masks = Masks::new(model, cfg)?;
     let (mut last, no_speech) = masks.prompt(model, &mut state, cfg, b)?;
     let mut out: Vec<Decoded> = no_speech

@@ -159,13 +159,19 @@ impl WhisperEngine {
     /// Spoken-language probabilities for each window of the encoder output `audio` `[B, S, d]`,
     /// most likely first, as OpenAI's `detect_language`: the decoder's distribution after
     /// `<|startoftranscript|>`, restricted to the language tokens. Empty for English-only models.
-    pub fn detect_language(&self, audio: &Tensor) -> candle_core::Result<Vec<Vec<(String, f32)>>> {
+    /// `positions`: each window's count of encoder positions holding audio (empty: all).
+    pub fn detect_language(
+        &self,
+        audio: &Tensor,
+        positions: &[usize],
+    ) -> candle_core::Result<Vec<Vec<(String, f32)>>> {
         let langs = &self.tokenizer.specials.languages;
         let b = audio.dim(0)?;
         if !self.multilingual || langs.is_empty() {
             return Ok(vec![Vec::new(); b]);
         }
         let mut state = self.model.decoder.start(audio)?;
+        state.limit_audio(positions)?;
         let sot = Tensor::from_vec(vec![self.tokenizer.specials.sot; b], (b, 1), audio.device())?;
         let (logits, _) = self.model.decoder.step(&sot, &mut state, false)?;
         let ids: Vec<u32> = langs.iter().map(|(t, _)| *t).collect();
@@ -241,6 +247,7 @@ impl WhisperEngine {
         rows: &[usize],
         prompt: &[u32],
         seconds: &[f32],
+        positions: &[usize],
     ) -> candle_core::Result<Vec<Decoded>> {
         let mut results: Vec<Option<Decoded>> = vec![None; rows.len()];
         let mut todo: Vec<usize> = (0..rows.len()).collect();
@@ -270,6 +277,7 @@ impl WhisperEngine {
                     .iter()
                     .map(|&j| (seconds[rows[j]] * self.max_tokens_per_second).ceil() as usize + 4)
                     .collect(),
+                audio_positions: todo.iter().map(|&j| positions[rows[j]]).collect(),
                 temperature,
                 seed: k as u64,
                 timestamps: None,
@@ -327,30 +335,50 @@ impl WhisperEngine {
             .collect()
     }
 
+    /// Encode each window at its own length (whole encoder positions, two mel frames each, at
+    /// least one), windows of equal length together; the outputs are padded with zeros to the
+    /// longest. Returns `[B, S, d]` and each window's count of positions.
+    fn encode(&mut self, windows: &[AudioWindow]) -> candle_core::Result<(Tensor, Vec<usize>)> {
+        let max = self.model.config.max_window_samples();
+        let positions: Vec<usize> = windows
+            .iter()
+            .map(|w| w.samples.len().min(max).div_ceil(2 * HOP_SAMPLES).max(1))
+            .collect();
+        let longest = positions.iter().copied().max().unwrap_or(1);
+        let mut encoded: Vec<Option<Tensor>> = vec![None; windows.len()];
+        let mut lengths = positions.clone();
+        lengths.sort_unstable();
+        lengths.dedup();
+        for p in lengths {
+            let rows: Vec<usize> = (0..windows.len()).filter(|&i| positions[i] == p).collect();
+            let len = p * 2 * HOP_SAMPLES;
+            let mels: Vec<Vec<f32>> = rows
+                .iter()
+                .map(|&i| {
+                    let w = &windows[i].samples;
+                    let mut s = w[..w.len().min(max)].to_vec();
+                    s.resize(len, 0.0);
+                    self.mel.log_mel(&s)
+                })
+                .collect();
+            let audio = self.model.encode(&mels, len / HOP_SAMPLES)?;
+            let audio = audio.pad_with_zeros(1, 0, longest - p)?;
+            for (k, &i) in rows.iter().enumerate() {
+                encoded[i] = Some(audio.narrow(0, k, 1)?);
+            }
+        }
+        let parts: Vec<Tensor> = encoded.into_iter().flatten().collect();
+        Ok((Tensor::cat(&parts, 0)?, positions))
+    }
+
     fn run(&mut self, windows: &[AudioWindow]) -> candle_core::Result<Vec<Transcript>> {
         let max = self.model.config.max_window_samples();
-        let longest = windows
-            .iter()
-            .map(|w| w.samples.len().min(max))
-            .max()
-            .unwrap_or(0);
-        // Whole encoder positions (two mel frames each), at least one.
-        let len = longest.div_ceil(2 * HOP_SAMPLES).max(1) * 2 * HOP_SAMPLES;
-        let frames = len / HOP_SAMPLES;
-        let mels: Vec<Vec<f32>> = windows
-            .iter()
-            .map(|w| {
-                let mut s = w.samples[..w.samples.len().min(max)].to_vec();
-                s.resize(len, 0.0);
-                self.mel.log_mel(&s)
-            })
-            .collect();
-        let audio = self.model.encode(&mels, frames)?;
+        let (audio, positions) = self.encode(windows)?;
         // Multilingual models: windows without a language get the detected one.
         let mut languages: Vec<Option<String>> =
             windows.iter().map(|w| w.options.language.clone()).collect();
         if self.multilingual && languages.iter().any(Option::is_none) {
-            let detected = self.detect_language(&audio)?;
+            let detected = self.detect_language(&audio, &positions)?;
             for (l, d) in languages.iter_mut().zip(detected) {
                 if l.is_none() {
                     *l = d.into_iter().next().map(|(code, _)| code);
@@ -375,7 +403,7 @@ impl WhisperEngine {
         for (prompt, rows) in &groups {
             for (&i, d) in rows
                 .iter()
-                .zip(self.decode_with_fallback(&audio, rows, prompt, &seconds)?)
+                .zip(self.decode_with_fallback(&audio, rows, prompt, &seconds, &positions)?)
             {
                 decoded[i] = (d, prompt.clone());
             }
@@ -393,8 +421,7 @@ impl WhisperEngine {
                 });
                 continue;
             }
-            let positions = w.samples.len().min(max).div_ceil(2 * HOP_SAMPLES);
-            let one = audio.narrow(0, i, 1)?;
+            let one = audio.narrow(0, i, 1)?.narrow(1, 0, positions[i])?;
             let sot_index = prompt
                 .iter()
                 .position(|t| *t == self.tokenizer.specials.sot)
@@ -407,7 +434,7 @@ impl WhisperEngine {
                 &d.tokens,
                 eot,
                 &self.alignment_heads,
-                positions,
+                positions[i],
             )?;
             out.push(Transcript {
                 words: self.words(d, &times),

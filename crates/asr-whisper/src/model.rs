@@ -216,6 +216,8 @@ pub struct Decoder {
 /// Per-batch decoding state: cross-attention keys/values (fixed) and the self-attention cache.
 pub struct DecoderState {
     cross_kv: Vec<(Tensor, Tensor)>,
+    /// `[B, 1, 1, S]`: 0 for encoder positions a row attends to, -∞ for padding.
+    cross_mask: Option<Tensor>,
     self_kv: Vec<Option<(Tensor, Tensor)>>,
     len: usize,
 }
@@ -229,11 +231,38 @@ impl DecoderState {
         self.len == 0
     }
 
+    /// Let row `b` attend only to its first `positions[b]` encoder positions: a batch of windows
+    /// of different lengths, padded to the longest, then decodes each row as if it were alone.
+    /// Rows whose audio fills the batch need no mask; an empty `positions` removes it.
+    pub fn limit_audio(&mut self, positions: &[usize]) -> Result<()> {
+        let Some((k, _)) = self.cross_kv.first() else {
+            return Ok(());
+        };
+        let (b, _, s, _) = k.dims4()?;
+        if positions.iter().all(|&p| p >= s) {
+            self.cross_mask = None;
+            return Ok(());
+        }
+        if positions.len() != b {
+            candle_core::bail!("{} audio lengths for a batch of {b}", positions.len());
+        }
+        let m: Vec<f32> = positions
+            .iter()
+            .flat_map(|&p| (0..s).map(move |j| if j < p { 0.0 } else { f32::NEG_INFINITY }))
+            .collect();
+        let mask = Tensor::from_vec(m, (b, 1, 1, s), k.device())?.to_dtype(k.dtype())?;
+        self.cross_mask = Some(mask);
+        Ok(())
+    }
+
     /// Keep rows `rows` (`[R]` u32) of the self-attention cache, in that order (beam search).
     pub fn reorder(&mut self, rows: &Tensor) -> Result<()> {
         for (k, v) in self.self_kv.iter_mut().flatten() {
             *k = k.index_select(rows, 0)?;
             *v = v.index_select(rows, 0)?;
+        }
+        if let Some(m) = &mut self.cross_mask {
+            *m = m.index_select(rows, 0)?;
         }
         Ok(())
     }
@@ -340,6 +369,7 @@ impl Decoder {
             .collect::<Result<_>>()?;
         Ok(DecoderState {
             cross_kv,
+            cross_mask: None,
             self_kv: vec![None; self.layers.len()],
             len: 0,
         })
@@ -416,7 +446,9 @@ impl Decoder {
             state.self_kv[i] = Some((k, v));
             let h = layer.cross_ln.forward(&x)?;
             let (ck, cv) = &state.cross_kv[i];
-            let (out, w) = layer.cross.attend(&h, ck, cv, None, want_cross)?;
+            let (out, w) = layer
+                .cross
+                .attend(&h, ck, cv, state.cross_mask.as_ref(), want_cross)?;
             x = (x + out)?;
             cross_weights.extend(w);
             x = layer.block.mlp_residual(&x)?;

@@ -68,6 +68,7 @@ fn encoder_decoder_and_greedy_match_transformers() {
         begin_suppress: vec![],
         max_tokens: 10,
         row_max_tokens: vec![],
+        audio_positions: vec![],
         temperature: 0.0,
         seed: 0,
         timestamps: None,
@@ -126,6 +127,21 @@ fn the_engine_transcribes_a_batch_of_uneven_windows() {
             );
             assert!((0.0..=1.0).contains(&w.confidence));
             prev = w.start_s;
+        }
+    }
+    // A window's transcript does not depend on what it was batched with: the short one attends
+    // only to its own audio, not to the padding up to the long one. (Greedy only: random weights
+    // fall back to sampling, whose draws depend on the batch.)
+    e.set_temperature_fallback(false);
+    let out = e.transcribe_batch(&windows).expect("batch");
+    for (i, w) in windows.iter().enumerate() {
+        let alone = e.transcribe_batch(std::slice::from_ref(w)).expect("alone");
+        let text =
+            |t: &hark_asr::Transcript| t.words.iter().map(|w| w.text.clone()).collect::<Vec<_>>();
+        assert_eq!(text(&alone[0]), text(&out[i]), "window {i}");
+        for (a, b) in alone[0].words.iter().zip(&out[i].words) {
+            assert!((a.start_s - b.start_s).abs() < 1e-3 && (a.end_s - b.end_s).abs() < 1e-3);
+            assert!((a.confidence - b.confidence).abs() < 1e-3, "{a:?} vs {b:?}");
         }
     }
 }

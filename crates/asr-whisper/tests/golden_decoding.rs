@@ -31,6 +31,7 @@ fn config(e: &WhisperEngine, prompt: Vec<u32>, max_tokens: usize) -> DecodeConfi
         begin_suppress: vec![],
         max_tokens,
         row_max_tokens: vec![],
+        audio_positions: vec![],
         temperature: 0.0,
         seed: 0,
         timestamps: None,
@@ -184,7 +185,7 @@ fn multilingual_128_mel_model_matches_the_references() {
     let lang_logits = vec_f32(&g["ml_lang_logits"]);
     let max = lang_logits.iter().copied().fold(f32::MIN, f32::max);
     let z: f32 = lang_logits.iter().map(|v| (v - max).exp()).sum();
-    let detected = e.detect_language(&enc).expect("detect").remove(0);
+    let detected = e.detect_language(&enc, &[]).expect("detect").remove(0);
     assert_eq!(detected.len(), 100);
     for (code, p) in &detected {
         let id = langs.iter().find(|(_, c)| c == code).expect("code").0;
@@ -213,7 +214,9 @@ fn multilingual_engine_detects_or_follows_the_language() {
     let mel = hark_asr_whisper::mel::log_mel_spectrogram(&audio[..32_000], 128);
     let frames = mel.len() / 128;
     let enc = e.model().encode(&[mel], frames).expect("encode");
-    let top = e.detect_language(&enc).expect("detect")[0][0].0.clone();
+    let top = e.detect_language(&enc, &[]).expect("detect")[0][0]
+        .0
+        .clone();
     assert_eq!(out[0].language.as_deref(), Some(top.as_str()));
     assert_eq!(out[1].language.as_deref(), Some("fr"));
     // English-only models report no language.
