@@ -1,6 +1,6 @@
 //! CPU fast paths for the operations where candle's generic CPU kernels leave most of the speed on
-//! the table for Whisper: the attention softmax, the erf-GELU and the decoder's output projection
-//! for a few rows (a memory-bound matrix-vector product).
+//! the table for Whisper: the attention softmax and the erf-GELU; and the decoder's linear layers,
+//! which use the packed matrices of [`crate::packed`] for the few rows of a decoding step.
 //!
 //! candle's CPU versions call scalar `expf`/`erff` per element; on a 30 s window that is ~55 ms per
 //! encoder layer for the softmax alone. These versions compute the same functions with polynomial
@@ -10,9 +10,10 @@
 //!
 //! Other devices and dtypes (CUDA, f16) use candle's own operations.
 
+use crate::packed::PackedMatrix;
 use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{
-    CpuStorage, CustomOp1, CustomOp2, DType, Device, InplaceOp1, Layout, Result, Shape, Tensor,
+    CpuStorage, CustomOp1, DType, Device, InplaceOp1, Layout, Result, Shape, Tensor,
 };
 use rayon::prelude::*;
 
@@ -188,103 +189,24 @@ impl CustomOp1 for GeluErf {
     }
 }
 
-/// Few rows of `x` against the large embedding matrix is a memory-bound matrix-vector product,
-/// where gemm reaches half the memory bandwidth; each row of `E` is read once for all rows of `x`.
-const MAX_GEMV_ROWS: usize = 4;
-
-/// `[V, d]` · `[n, d]`ᵀ as `[V, n]`, rows of the first operand split over rayon's threads.
-struct RowDots;
-
-impl CustomOp2 for RowDots {
-    fn name(&self) -> &'static str {
-        "hark-row-dots"
-    }
-
-    fn cpu_fwd(
-        &self,
-        e: &CpuStorage,
-        el: &Layout,
-        x: &CpuStorage,
-        xl: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let (e, x) = (
-            contiguous_f32(e, el, "logits")?,
-            contiguous_f32(x, xl, "logits")?,
-        );
-        let (&[v, d], &[n, dx]) = (el.dims(), xl.dims()) else {
-            candle_core::bail!("logits: needs 2-d operands")
-        };
-        if d != dx || d == 0 {
-            candle_core::bail!("logits: inner dimensions {d} and {dx} differ");
-        }
-        let rows_per_task = (MIN_ELEMS_PER_TASK / d).max(1);
-        let mut out = vec![0f32; v * n];
-        out.par_chunks_mut(rows_per_task * n)
-            .zip(e.par_chunks(rows_per_task * d))
-            .for_each(|(out, e)| pulp::Arch::new().dispatch(Dots { e, x, out, d }));
-        Ok((CpuStorage::F32(out), Shape::from((v, n))))
-    }
-}
-
-struct Dots<'a> {
-    e: &'a [f32],
-    x: &'a [f32],
-    out: &'a mut [f32],
-    d: usize,
-}
-
-impl pulp::WithSimd for Dots<'_> {
-    type Output = ();
-    #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _simd: S) {
-        let n = self.x.len() / self.d;
-        for (row, out) in self
-            .e
-            .chunks_exact(self.d)
-            .zip(self.out.chunks_exact_mut(n))
-        {
-            for (o, xr) in out.iter_mut().zip(self.x.chunks_exact(self.d)) {
-                *o = dot(row, xr);
-            }
-        }
-    }
-}
-
-#[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; LANES];
-    let mut ca = a.chunks_exact(LANES);
-    let mut cb = b.chunks_exact(LANES);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        for i in 0..LANES {
-            acc[i] = x[i].mul_add(y[i], acc[i]);
-        }
-    }
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    tail + acc.iter().sum::<f32>()
-}
-
 /// `x · Wᵀ` for `x` `[n, d]` and a weight (or the token embedding) `W` `[V, d]`: `[n, V]`.
 pub fn matmul_t(w: &Tensor, x: &Tensor) -> Result<Tensor> {
-    if fast_path(x) && fast_path(w) && x.dim(0)? <= MAX_GEMV_ROWS {
-        let x = x.contiguous()?;
-        return w.apply_op2_no_bwd(&x, &RowDots)?.t()?.contiguous();
-    }
     // Computed as (W·xᵀ)ᵀ so the large matrix is never transposed or copied.
     w.matmul(&x.t()?.contiguous()?)?.t()?.contiguous()
 }
 
-/// A linear layer. Dense: the matrix-vector fast path for a few rows (one decoding step of a few
-/// streams), candle's batched matmul otherwise. Quantized: candle's quantized matmul (decoder only).
+/// A linear layer. Dense: candle's matmul. Packed (the decoder's matrices on CPU, f32): a kernel
+/// that stays memory-bound for the few rows of a decoding step. Quantized: candle's quantized
+/// matmul (decoder only).
 pub enum Linear {
     Dense(candle_nn::Linear),
     Quantized {
         weight: QMatMul,
+        bias: Option<Tensor>,
+    },
+    /// Packed for a few rows at a time (CPU, f32): the decoder's matrices.
+    Packed {
+        weight: PackedMatrix,
         bias: Option<Tensor>,
     },
 }
@@ -294,12 +216,30 @@ impl Linear {
         Self::Dense(inner)
     }
 
+    fn bias(&self) -> Option<Tensor> {
+        match self {
+            Self::Dense(l) => l.bias().cloned(),
+            Self::Quantized { bias, .. } | Self::Packed { bias, .. } => bias.clone(),
+        }
+    }
+
+    /// Store a dense CPU f32 weight packed for products with a few rows (a decoding step), in
+    /// place of the dense copy; other layers are left as they are.
+    pub fn pack(&mut self) -> Result<()> {
+        if let Self::Dense(l) = self {
+            if let Some(weight) = PackedMatrix::new(l.weight())? {
+                *self = Self::Packed {
+                    weight,
+                    bias: l.bias().cloned(),
+                };
+            }
+        }
+        Ok(())
+    }
+
     /// The same layer with its weight replaced by `weight` (quantized), keeping the bias.
     pub fn quantize(&mut self, weight: QTensor) -> Result<()> {
-        let bias = match self {
-            Self::Dense(l) => l.bias().cloned(),
-            Self::Quantized { bias, .. } => bias.clone(),
-        };
+        let bias = self.bias();
         *self = Self::Quantized {
             weight: QMatMul::from_qtensor(weight)?,
             bias,
@@ -308,33 +248,30 @@ impl Linear {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let inner = match self {
-            Self::Dense(inner) => inner,
+        match self {
+            Self::Dense(inner) => candle_core::Module::forward(inner, x),
             Self::Quantized { weight, bias } => {
                 let y = candle_core::Module::forward(weight, x)?;
-                return match bias {
+                match bias {
                     Some(b) => y.broadcast_add(b),
                     None => Ok(y),
-                };
+                }
             }
-        };
-        let dims = x.dims();
-        let (last, lead) = match dims.split_last() {
-            Some((l, lead)) => (*l, lead),
-            None => candle_core::bail!("linear: scalar input"),
-        };
-        let rows: usize = lead.iter().product();
-        if rows > MAX_GEMV_ROWS || !fast_path(x) || !fast_path(inner.weight()) {
-            return candle_core::Module::forward(inner, x);
+            Self::Packed { weight, bias } => {
+                let dims = x.dims();
+                let Some((&last, lead)) = dims.split_last() else {
+                    candle_core::bail!("linear: scalar input")
+                };
+                let y = weight.matmul_t(&x.reshape((lead.iter().product::<usize>(), last))?)?;
+                let y = match bias {
+                    Some(b) => y.broadcast_add(b)?,
+                    None => y,
+                };
+                let mut shape = lead.to_vec();
+                shape.push(y.dim(1)?);
+                y.reshape(shape)
+            }
         }
-        let y = matmul_t(inner.weight(), &x.reshape((rows, last))?)?;
-        let y = match inner.bias() {
-            Some(b) => y.broadcast_add(b)?,
-            None => y,
-        };
-        let mut shape = lead.to_vec();
-        shape.push(y.dim(1)?);
-        y.reshape(shape)
     }
 }
 
@@ -412,20 +349,6 @@ mod tests {
         let got = gelu_erf(&x)?;
         let diff = (want - got)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(diff < 2e-5, "gelu differs by {diff}");
-        Ok(())
-    }
-
-    #[test]
-    fn logits_fast_path_matches_matmul() -> Result<()> {
-        let e = Tensor::randn(0f32, 1.0, (1003, 67), &Device::Cpu)?;
-        for n in [1, 3, 4, 6] {
-            let x = Tensor::randn(0f32, 1.0, (n, 67), &Device::Cpu)?;
-            let want = x.matmul(&e.t()?)?;
-            let got = matmul_t(&e, &x)?;
-            assert_eq!(got.dims(), &[n, 1003]);
-            let diff = (want - got)?.abs()?.max_all()?.to_scalar::<f32>()?;
-            assert!(diff < 1e-4, "n={n}: logits differ by {diff}");
-        }
         Ok(())
     }
 

@@ -24,6 +24,7 @@ mod error;
 mod kernels;
 pub mod mel;
 pub mod model;
+mod packed;
 mod tokenizer;
 pub mod weights;
 

@@ -5,6 +5,7 @@
 use crate::config::WhisperConfig;
 use crate::kernels;
 use crate::kernels::Linear;
+use crate::packed::PackedMatrix;
 use candle_core::quantized::QTensor;
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{embedding, layer_norm, Embedding, LayerNorm, VarBuilder};
@@ -17,6 +18,9 @@ fn linear(d_in: usize, d_out: usize, vb: VarBuilder) -> Result<Linear> {
 fn linear_no_bias(d_in: usize, d_out: usize, vb: VarBuilder) -> Result<Linear> {
     candle_nn::linear_no_bias(d_in, d_out, vb).map(Linear::new)
 }
+
+/// Up to this many rows the packed output projection beats gemm (two passes over the matrix).
+const PACKED_MAX_ROWS: usize = 2 * crate::packed::MAX_TILE_ROWS;
 
 /// Score tensors above this size are computed in blocks of query rows, which keeps each block
 /// under the allocator's mmap threshold (no page faults per call). 16 MiB measured best for a 30 s
@@ -208,6 +212,8 @@ pub struct Decoder {
     tokens: Embedding,
     /// The output projection, quantized (the embedding stays dense for lookups).
     logits_q: Option<candle_core::quantized::QMatMul>,
+    /// The output projection packed for a few rows (CPU, f32).
+    logits_packed: Option<PackedMatrix>,
     positions: Tensor,
     layers: Vec<DecoderLayer>,
     ln: LayerNorm,
@@ -305,7 +311,7 @@ impl Encoder {
 impl Decoder {
     fn load(c: &WhisperConfig, vb: VarBuilder) -> Result<Self> {
         let d = c.d_model;
-        let layers = (0..c.decoder_layers)
+        let mut layers = (0..c.decoder_layers)
             .map(|i| {
                 let vb = vb.pp(format!("layers.{i}"));
                 Ok(DecoderLayer {
@@ -314,10 +320,22 @@ impl Decoder {
                     cross_ln: layer_norm(d, 1e-5, vb.pp("encoder_attn_layer_norm"))?,
                 })
             })
-            .collect::<Result<_>>()?;
+            .collect::<Result<Vec<DecoderLayer>>>()?;
+        for l in &mut layers {
+            let (a, x) = (&mut l.block.attn, &mut l.cross);
+            for lin in [
+                &mut a.q, &mut a.k, &mut a.v, &mut a.out, &mut x.q, &mut x.out,
+            ] {
+                lin.pack()?;
+            }
+            l.block.mlp.fc1.pack()?;
+            l.block.mlp.fc2.pack()?;
+        }
+        let tokens = embedding(c.vocab_size, d, vb.pp("embed_tokens"))?;
         Ok(Self {
             logits_q: None,
-            tokens: embedding(c.vocab_size, d, vb.pp("embed_tokens"))?,
+            logits_packed: PackedMatrix::new(tokens.embeddings())?,
+            tokens,
             positions: vb.get((c.max_target_positions, d), "embed_positions.weight")?,
             layers,
             ln: layer_norm(d, 1e-5, vb.pp("layer_norm"))?,
@@ -355,6 +373,7 @@ impl Decoder {
         }
         if let Some(q) = weights.remove("model.decoder.embed_tokens.weight") {
             self.logits_q = Some(candle_core::quantized::QMatMul::from_qtensor(q)?);
+            self.logits_packed = None;
             n += 1;
         }
         Ok(n)
@@ -386,9 +405,10 @@ impl Decoder {
         let (x, cross_weights) = self.hidden(tokens, state, want_cross)?;
         let (b, l, d) = x.dims3()?;
         let rows = x.reshape((b * l, d))?;
-        let logits = match &self.logits_q {
-            Some(q) => candle_core::Module::forward(q, &rows)?,
-            None => kernels::matmul_t(self.tokens.embeddings(), &rows)?,
+        let logits = match (&self.logits_q, &self.logits_packed) {
+            (Some(q), _) => candle_core::Module::forward(q, &rows)?,
+            (None, Some(p)) if b * l <= PACKED_MAX_ROWS => p.matmul_t(&rows)?,
+            _ => kernels::matmul_t(self.tokens.embeddings(), &rows)?,
         };
         let logits = logits.reshape((b, l, ()))?;
         Ok((logits, cross_weights))

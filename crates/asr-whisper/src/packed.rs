@@ -1,0 +1,167 @@
+//! A weight matrix packed for products with a few rows: the decoder's output projection, which
+//! every decoding step multiplies by one row per stream.
+//!
+//! `W` `[V, d]` is stored as blocks of [`COLS`] output columns, each block `[d][COLS]`: the
+//! product `x · Wᵀ` then streams the matrix once, front to back, and for every `k` adds
+//! `x[r][k] · W[block][k]` into a few rows' accumulators (two SIMD registers each) with no
+//! horizontal sums. It stays memory-bound up to [`MAX_TILE_ROWS`] rows, where a dot product per
+//! (row, column) pair costs about twice as much for three rows as for one.
+//!
+//! CPU and f32 only; other devices and dtypes use candle's matmul.
+
+use candle_core::{DType, Device, Result, Tensor};
+use rayon::prelude::*;
+
+/// Output columns per block: two AVX-512 registers (four AVX2 ones).
+const COLS: usize = 32;
+/// Rows multiplied per pass over the matrix (two accumulators each: 16 registers).
+pub const MAX_TILE_ROWS: usize = 8;
+/// Matrix elements handed to one rayon task.
+const MIN_ELEMS_PER_TASK: usize = 1 << 16;
+
+/// `W` `[V, d]` in blocks of [`COLS`] rows, each transposed to `[d][COLS]` (the last block padded
+/// with zeros).
+pub struct PackedMatrix {
+    data: Vec<f32>,
+    rows: usize,
+    d: usize,
+}
+
+impl PackedMatrix {
+    /// Pack `w` `[V, d]`; `None` unless it is an f32 matrix on the CPU.
+    pub fn new(w: &Tensor) -> Result<Option<Self>> {
+        if !matches!(w.device(), Device::Cpu) || w.dtype() != DType::F32 || w.rank() != 2 {
+            return Ok(None);
+        }
+        let (rows, d) = w.dims2()?;
+        let flat: Vec<f32> = w.flatten_all()?.to_vec1()?;
+        let mut data = vec![0f32; rows.div_ceil(COLS) * d * COLS];
+        for (r, row) in flat.chunks_exact(d.max(1)).enumerate() {
+            let block = &mut data[(r / COLS) * d * COLS..];
+            for (k, &v) in row.iter().enumerate() {
+                block[k * COLS + r % COLS] = v;
+            }
+        }
+        Ok(Some(Self { data, rows, d }))
+    }
+
+    /// `x · Wᵀ` for `x` `[n, d]` (f32, CPU): `[n, V]`.
+    pub fn matmul_t(&self, x: &Tensor) -> Result<Tensor> {
+        let (n, d) = x.dims2()?;
+        if d != self.d {
+            candle_core::bail!("packed matmul: inner dimensions {d} and {} differ", self.d);
+        }
+        let xs: Vec<f32> = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+        let block_elems = (self.d * COLS).max(1);
+        let blocks_per_task = (MIN_ELEMS_PER_TASK / block_elems).max(1);
+        // Per block, `[n][COLS]`; rearranged to `[n][V]` below (n × V copies, ≪ the matrix).
+        let mut blocked = vec![0f32; self.data.len() / block_elems * n * COLS];
+        blocked
+            .par_chunks_mut(blocks_per_task * n * COLS)
+            .zip(self.data.par_chunks(blocks_per_task * block_elems))
+            .for_each(|(out, w)| {
+                pulp::Arch::new().dispatch(Blocks {
+                    w,
+                    x: &xs,
+                    d: self.d,
+                    out,
+                })
+            });
+        let mut out = vec![0f32; n * self.rows];
+        for (b, chunk) in blocked.chunks_exact(n * COLS).enumerate() {
+            let first = b * COLS;
+            let width = COLS.min(self.rows - first);
+            for (r, acc) in chunk.chunks_exact(COLS).enumerate() {
+                out[r * self.rows + first..][..width].copy_from_slice(&acc[..width]);
+            }
+        }
+        Tensor::from_vec(out, (n, self.rows), x.device())
+    }
+}
+
+struct Blocks<'a> {
+    w: &'a [f32],
+    x: &'a [f32],
+    d: usize,
+    out: &'a mut [f32],
+}
+
+impl pulp::WithSimd for Blocks<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, simd: S) {
+        let (d, x) = (self.d, self.x);
+        let n = x.len() / d;
+        for (w, out) in self
+            .w
+            .chunks_exact(d * COLS)
+            .zip(self.out.chunks_exact_mut(n * COLS))
+        {
+            let mut first = 0;
+            while first < n {
+                let rows = (n - first).min(MAX_TILE_ROWS);
+                let (x, out) = (&x[first * d..], &mut out[first * COLS..]);
+                match rows {
+                    1 => tile::<S, 1>(simd, w, x, d, out),
+                    2 => tile::<S, 2>(simd, w, x, d, out),
+                    3 => tile::<S, 3>(simd, w, x, d, out),
+                    4 => tile::<S, 4>(simd, w, x, d, out),
+                    5 => tile::<S, 5>(simd, w, x, d, out),
+                    6 => tile::<S, 6>(simd, w, x, d, out),
+                    7 => tile::<S, 7>(simd, w, x, d, out),
+                    _ => tile::<S, 8>(simd, w, x, d, out),
+                }
+                first += rows;
+            }
+        }
+    }
+}
+
+/// One block of `COLS` columns against `R` rows of `x` (row-major, stride `d`). The loops over
+/// registers have constant trip counts once `S` is known, so the accumulators live in registers.
+#[inline(always)]
+fn tile<S: pulp::Simd, const R: usize>(simd: S, w: &[f32], x: &[f32], d: usize, out: &mut [f32]) {
+    let per_block = COLS / S::F32_LANES;
+    let mut acc = [[simd.splat_f32s(0.0); COLS]; R];
+    for (k, wk) in w.chunks_exact(COLS).enumerate().take(d) {
+        let (wv, _) = S::as_simd_f32s(wk);
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let xv = simd.splat_f32s(x[r * d + k]);
+            for j in 0..per_block {
+                acc[j] = simd.mul_add_f32s(xv, wv[j], acc[j]);
+            }
+        }
+    }
+    for (o, acc) in out.chunks_exact_mut(COLS).zip(&acc) {
+        let (ov, _) = S::as_mut_simd_f32s(o);
+        ov[..per_block].copy_from_slice(&acc[..per_block]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_product_matches_matmul_for_any_row_count() -> Result<()> {
+        // 1003 columns: the last block is partial; 67: not a multiple of anything.
+        let w = Tensor::randn(0f32, 1.0, (1003, 67), &Device::Cpu)?;
+        let p = PackedMatrix::new(&w)?.expect("cpu f32");
+        for n in [1, 2, 3, 8, 9, 19] {
+            let x = Tensor::randn(0f32, 1.0, (n, 67), &Device::Cpu)?;
+            let want = x.matmul(&w.t()?)?;
+            let got = p.matmul_t(&x)?;
+            assert_eq!(got.dims(), &[n, 1003]);
+            let diff = (want - got)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(diff < 1e-4, "n={n}: differs by {diff}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn only_cpu_f32_matrices_are_packed() -> Result<()> {
+        let w = Tensor::zeros((4, 4), DType::F16, &Device::Cpu)?;
+        assert!(PackedMatrix::new(&w)?.is_none());
+        Ok(())
+    }
+}
