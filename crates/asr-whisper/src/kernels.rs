@@ -195,9 +195,9 @@ pub fn matmul_t(w: &Tensor, x: &Tensor) -> Result<Tensor> {
     w.matmul(&x.t()?.contiguous()?)?.t()?.contiguous()
 }
 
-/// A linear layer. Dense: candle's matmul. Packed (the decoder's matrices on CPU, f32): a kernel
-/// that stays memory-bound for the few rows of a decoding step. Quantized: candle's quantized
-/// matmul (decoder only).
+/// A linear layer. Dense: candle's matmul. Packed (the decoder's matrices on CPU, f32 or q8_0): a
+/// kernel that stays memory-bound for the few rows of a decoding step. Quantized: candle's
+/// quantized matmul (other quantized types, other devices; decoder only).
 pub enum Linear {
     Dense(candle_nn::Linear),
     Quantized {
@@ -237,9 +237,17 @@ impl Linear {
         Ok(())
     }
 
-    /// The same layer with its weight replaced by `weight` (quantized), keeping the bias.
+    /// The same layer with its weight replaced by `weight` (quantized), keeping the bias. q8_0
+    /// on the CPU is packed; other types use candle's quantized matmul.
     pub fn quantize(&mut self, weight: QTensor) -> Result<()> {
         let bias = self.bias();
+        if let Some(packed) = PackedMatrix::from_q8_0(&weight)? {
+            *self = Self::Packed {
+                weight: packed,
+                bias,
+            };
+            return Ok(());
+        }
         *self = Self::Quantized {
             weight: QMatMul::from_qtensor(weight)?,
             bias,

@@ -372,8 +372,12 @@ impl Decoder {
             take(format!("{p}.fc2.weight"), &mut layer.block.mlp.fc2)?;
         }
         if let Some(q) = weights.remove("model.decoder.embed_tokens.weight") {
-            self.logits_q = Some(candle_core::quantized::QMatMul::from_qtensor(q)?);
-            self.logits_packed = None;
+            // The dense embedding (the same values) stays for lookups and many-row products.
+            self.logits_packed = PackedMatrix::from_q8_0(&q)?;
+            self.logits_q = match self.logits_packed {
+                Some(_) => None,
+                None => Some(candle_core::quantized::QMatMul::from_qtensor(q)?),
+            };
             n += 1;
         }
         Ok(n)
@@ -405,9 +409,9 @@ impl Decoder {
         let (x, cross_weights) = self.hidden(tokens, state, want_cross)?;
         let (b, l, d) = x.dims3()?;
         let rows = x.reshape((b * l, d))?;
-        let logits = match (&self.logits_q, &self.logits_packed) {
-            (Some(q), _) => candle_core::Module::forward(q, &rows)?,
-            (None, Some(p)) if b * l <= PACKED_MAX_ROWS => p.matmul_t(&rows)?,
+        let logits = match (&self.logits_packed, &self.logits_q) {
+            (Some(p), _) if b * l <= PACKED_MAX_ROWS => p.matmul_t(&rows)?,
+            (_, Some(q)) => candle_core::Module::forward(q, &rows)?,
             _ => kernels::matmul_t(self.tokens.embeddings(), &rows)?,
         };
         let logits = logits.reshape((b, l, ()))?;
