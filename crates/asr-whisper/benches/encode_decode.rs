@@ -29,6 +29,7 @@ fn main() {
         let eot = engine.tokenizer().specials.eot;
         let cfg = DecodeConfig {
             prompt: vec![engine.tokenizer().specials.sot],
+            forced: 0,
             sot_index: 0,
             eot,
             no_speech: None,

@@ -52,7 +52,7 @@ pub fn beam_search(
         .collect();
     state.limit_audio(&positions)?;
     let masks = Masks::new(model, cfg)?;
-    let (mut last, no_speech) = masks.prompt(model, &mut state, cfg, rows)?;
+    let (mut last, no_speech, _) = masks.prompt(model, &mut state, cfg, rows)?;
     let mut live: Vec<Hyp> = vec![
         Hyp {
             tokens: vec![],

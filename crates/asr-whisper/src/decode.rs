@@ -22,6 +22,10 @@ pub struct Decoded {
 pub struct DecodeConfig {
     /// `[<|startofprev|> …] <|startoftranscript|> …`: the tokens before sampling starts.
     pub prompt: Vec<u32>,
+    /// The last `forced` tokens of `prompt` are text the window is known to begin with: they
+    /// start each result (with the probabilities the model gives them), and the first sampled
+    /// token is not a beginning (`begin_suppress` does not apply). Greedy decoding only.
+    pub forced: usize,
     /// Position of `<|startoftranscript|>` in `prompt` (where the no-speech probability is read).
     pub sot_index: usize,
     pub eot: u32,
@@ -30,6 +34,7 @@ pub struct DecodeConfig {
     pub suppress: Vec<u32>,
     /// Tokens that may not be produced first.
     pub begin_suppress: Vec<u32>,
+    /// Most text tokens per window, forced ones included.
     pub max_tokens: usize,
     /// Per-row limits for greedy decoding (each also capped by `max_tokens`); empty: none.
     pub row_max_tokens: Vec<usize>,
@@ -214,9 +219,9 @@ impl Masks {
         })
     }
 
-    /// How many tokens may be sampled after the prompt.
+    /// How many tokens may be sampled after the prompt (`max_tokens` counts the forced ones).
     pub(crate) fn budget(&self, model: &Whisper, cfg: &DecodeConfig) -> usize {
-        cfg.max_tokens.min(
+        cfg.max_tokens.saturating_sub(cfg.forced).min(
             model
                 .config
                 .max_target_positions
@@ -224,15 +229,16 @@ impl Masks {
         )
     }
 
-    /// Run the prompt for `rows` rows: the logits at its last position `[rows, vocab]` (f32) and
-    /// each row's `<|nospeech|>` probability at the start-of-transcript position.
+    /// Run the prompt for `rows` rows: the logits at its last position `[rows, vocab]` (f32),
+    /// each row's `<|nospeech|>` probability at the start-of-transcript position, and each row's
+    /// probabilities of the forced tokens.
     pub(crate) fn prompt(
         &self,
         model: &Whisper,
         state: &mut DecoderState,
         cfg: &DecodeConfig,
         rows: usize,
-    ) -> candle_core::Result<(Tensor, Vec<f32>)> {
+    ) -> candle_core::Result<(Tensor, Vec<f32>, Vec<Vec<f32>>)> {
         let prompt: Vec<u32> = (0..rows).flat_map(|_| cfg.prompt.iter().copied()).collect();
         let prompt = Tensor::from_vec(prompt, (rows, cfg.prompt.len()), &model.device)?;
         let (logits, _) = model.decoder.step(&prompt, state, false)?;
@@ -249,11 +255,24 @@ impl Masks {
             .to_vec1()?,
             None => vec![0.0; rows],
         };
+        let forced = cfg.forced.min(cfg.prompt.len().saturating_sub(1));
+        let forced_probs = if forced == 0 {
+            vec![Vec::new(); rows]
+        } else {
+            // Position i predicts token i + 1.
+            let from = cfg.prompt.len() - 1 - forced;
+            let ids: Vec<u32> = cfg.prompt[from + 1..].to_vec();
+            let ids = Tensor::from_vec(ids, (1, forced, 1), &model.device)?.repeat((rows, 1, 1))?;
+            candle_nn::ops::softmax_last_dim(&logits.narrow(1, from, forced)?.contiguous()?)?
+                .gather(&ids, 2)?
+                .squeeze(2)?
+                .to_vec2()?
+        };
         let last = logits
             .narrow(1, cfg.prompt.len() - 1, 1)?
             .squeeze(1)?
             .contiguous()?;
-        Ok((last, no_speech))
+        Ok((last, no_speech, forced_probs))
     }
 
     /// The logits of sampling step `step` with suppression and timestamp rules applied; `sampled`
@@ -303,19 +322,26 @@ pub fn greedy(
     let mut state = model.decoder.start(audio)?;
     state.limit_audio(&cfg.audio_positions)?;
     let masks = Masks::new(model, cfg)?;
-    let (mut last, no_speech) = masks.prompt(model, &mut state, cfg, b)?;
+    let (mut last, no_speech, forced_probs) = masks.prompt(model, &mut state, cfg, b)?;
+    let forced =
+        &cfg.prompt[cfg.prompt.len() - cfg.forced.min(cfg.prompt.len().saturating_sub(1))..];
     let mut out: Vec<Decoded> = no_speech
         .into_iter()
-        .map(|p| Decoded {
+        .zip(forced_probs)
+        .map(|(p, probs)| Decoded {
             no_speech_prob: p,
+            tokens: forced.to_vec(),
+            probs,
             ..Decoded::default()
         })
         .collect();
+    // After known text, the first sampled token does not begin the transcript.
+    let first_step = usize::from(!forced.is_empty());
     let mut done = vec![false; b];
     let mut rng = Rng(cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     for step in 0..masks.budget(model, cfg) {
         let sampled: Vec<&[u32]> = out.iter().map(|d| d.tokens.as_slice()).collect();
-        let masked = masks.apply(&last, step, cfg, &sampled)?;
+        let masked = masks.apply(&last, step + first_step, cfg, &sampled)?;
         let probs = candle_nn::ops::softmax_last_dim(&masked)?;
         let next = choose(&masked, cfg.temperature, &mut rng)?;
         let p_next: Vec<f32> = probs

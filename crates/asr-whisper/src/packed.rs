@@ -39,7 +39,10 @@ pub struct PackedMatrix {
 enum Data {
     F32(Vec<f32>),
     /// Per block: per group of [`GROUP`] inputs, `COLS` scales; `[d][COLS]` integers.
-    I8 { q: Vec<i8>, scales: Vec<f32> },
+    I8 {
+        q: Vec<i8>,
+        scales: Vec<f32>,
+    },
 }
 
 impl PackedMatrix {
@@ -68,7 +71,8 @@ impl PackedMatrix {
     pub fn from_q8_0(w: &QTensor) -> Result<Option<Self>> {
         let dims = w.shape().dims();
         let cpu = matches!(w.device(), Device::Cpu);
-        if !cpu || w.dtype() != GgmlDType::Q8_0 || dims.len() != 2 || !dims[1].is_multiple_of(GROUP) {
+        if !cpu || w.dtype() != GgmlDType::Q8_0 || dims.len() != 2 || !dims[1].is_multiple_of(GROUP)
+        {
             return Ok(None);
         }
         let (rows, d) = (dims[0], dims[1]);
@@ -124,7 +128,13 @@ impl PackedMatrix {
                     .for_each(|((out, q), scales)| {
                         let x = &xs;
                         let d = self.d;
-                        pulp::Arch::new().dispatch(BlocksI8 { q, scales, x, d, out })
+                        pulp::Arch::new().dispatch(BlocksI8 {
+                            q,
+                            scales,
+                            x,
+                            d,
+                            out,
+                        })
                     })
             }
         }

@@ -61,6 +61,7 @@ fn encoder_decoder_and_greedy_match_transformers() {
     let spec = &e.tokenizer().specials;
     let cfg = DecodeConfig {
         prompt: prefix,
+        forced: 0,
         sot_index: 0,
         eot: spec.eot,
         no_speech: None,
@@ -183,6 +184,7 @@ fn key_terms_become_a_prompt_and_languages_group_the_batch() {
     let with_terms = DecodeOptions {
         language: None,
         keyterms: vec!["Constitution".into(), "We the People".into()],
+        prefix: String::new(),
     };
     let windows = vec![
         AudioWindow {

@@ -24,6 +24,7 @@ fn encode_first_200(e: &WhisperEngine, key: &str, n_mels: usize) -> Tensor {
 fn config(e: &WhisperEngine, prompt: Vec<u32>, max_tokens: usize) -> DecodeConfig {
     DecodeConfig {
         prompt,
+        forced: 0,
         sot_index: 0,
         eot: e.tokenizer().specials.eot,
         no_speech: None,
@@ -205,6 +206,7 @@ fn multilingual_engine_detects_or_follows_the_language() {
         options: DecodeOptions {
             language: language.map(str::to_owned),
             keyterms: vec![],
+            prefix: String::new(),
         },
     };
     let out = e
@@ -237,4 +239,56 @@ fn per_row_token_limits_stop_each_window_on_its_own() {
     // The random model never ends on its own (10 greedy tokens in the golden), so the limits bind.
     assert_eq!((out[0].tokens.len(), out[1].tokens.len()), (3, 5));
     assert_eq!(out[0].tokens[..], out[1].tokens[..3]);
+}
+
+#[test]
+fn forced_tokens_start_the_result_with_the_probabilities_the_model_gives_them() {
+    let e = engine();
+    let enc = encode_first_200(&e, "mel80", 80);
+    let s = &e.tokenizer().specials;
+    let base = vec![s.sot, s.no_timestamps];
+    let free = greedy(e.model(), &enc, &config(&e, base.clone(), 8)).expect("greedy");
+    let free = &free[0];
+    assert_eq!(free.tokens.len(), 8);
+    // Force the first three tokens greedy chose: the same result, from one prompt step.
+    let mut cfg = config(&e, [base, free.tokens[..3].to_vec()].concat(), 8);
+    cfg.forced = 3;
+    let forced = &greedy(e.model(), &enc, &cfg).expect("forced")[0];
+    assert_eq!(forced.tokens[..3], free.tokens[..3]);
+    for (a, b) in forced.probs.iter().zip(&free.probs).take(3) {
+        assert!((a - b).abs() < 1e-3, "forced prob {a} vs sampled {b}");
+    }
+    assert_eq!(
+        forced.tokens[3], free.tokens[3],
+        "greedy continues from the forced tokens"
+    );
+    // The budget counts the forced tokens: 8 in all.
+    assert_eq!(forced.tokens.len(), 8);
+
+    // Through the engine: a prefix is text the transcript begins with, timed like the rest.
+    let mut e = engine();
+    e.set_temperature_fallback(false);
+    let audio = vec_f32(&golden()["audio_16k"]);
+    let window = |prefix: &str| AudioWindow {
+        samples: audio[..32_000].to_vec(),
+        options: DecodeOptions {
+            prefix: prefix.into(),
+            ..DecodeOptions::default()
+        },
+    };
+    let out = e
+        .transcribe_batch(&[window(""), window("We the People")])
+        .expect("batch");
+    let words: Vec<&str> = out[1].words.iter().map(|w| w.text.as_str()).collect();
+    assert_eq!(words[..3], ["We", "the", "People"], "{words:?}");
+    assert_ne!(
+        out[0].words[0].text, "We",
+        "a random model does not say it unforced"
+    );
+    let mut prev = 0.0;
+    for w in &out[1].words {
+        assert!(w.start_s >= prev - 1e-6 && w.end_s >= w.start_s && w.end_s <= 2.02);
+        assert!(w.confidence > 0.0 && w.confidence <= 1.0, "{w:?}");
+        prev = w.start_s;
+    }
 }

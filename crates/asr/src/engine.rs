@@ -21,6 +21,10 @@ pub struct DecodeOptions {
     pub language: Option<String>,
     /// Terms to bias recognition towards (`keyterm`).
     pub keyterms: Vec<String>,
+    /// Text the window is known to begin with (in live streaming, the words that the latest
+    /// hypotheses of a growing segment agreed on). An engine may take it as given and decode only
+    /// what follows; the transcript still holds those words, timed. Empty: none.
+    pub prefix: String,
 }
 
 /// One window of mono audio at the engine's sample rate.

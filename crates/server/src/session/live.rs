@@ -25,6 +25,9 @@
 //!   of the audio starts the next segment. Hypotheses are the interims, or, without
 //!   `interim_results`, silent probes decoded once a second from two seconds before that point.
 //!   Only when no two hypotheses agree in time is a segment cut at the full window.
+//! - Every later decode of the segment (interim, probe or final) passes those agreed words to the
+//!   engine as the window's known beginning: Whisper feeds them in one step and decodes only the
+//!   rest, and a final cannot contradict what the interims agreed on.
 
 use futures_util::future::{BoxFuture, Shared};
 use hark_asr::{Segment, Segmenter, Transcript, WordTiming};
@@ -152,8 +155,12 @@ pub enum Cut {
     /// Send `SpeechStarted` (when the client asked for `vad_events`).
     SpeechStarted { sample: u64 },
     /// Decode this snapshot of the open segment as an interim result (`silent`: a probe for
-    /// word-boundary commits, not sent to the client).
-    Interim { segment: Segment, silent: bool },
+    /// word-boundary commits, not sent to the client). `prefix`: see [`Cut::Final`].
+    Interim {
+        segment: Segment,
+        silent: bool,
+        prefix: String,
+    },
     /// The segment is closed: a final result (decoded only when `decode`).
     Final {
         segment: Segment,
@@ -163,6 +170,9 @@ pub enum Cut {
         reuse: Option<Transcript>,
         /// Await this interim's transcript instead of decoding (it covers all the speech).
         awaited: Option<Awaited>,
+        /// The words the segment's last two hypotheses agreed on, which the engine may take as
+        /// given and decode only what follows (empty: none).
+        prefix: String,
     },
 }
 
@@ -207,6 +217,8 @@ pub struct LiveChannel {
     pub utterance_open: bool,
     /// How far results (interim or final) have covered this channel's audio, in seconds.
     pub decoded_until_s: f64,
+    /// The engine's sample rate.
+    rate_hz: u32,
 }
 
 impl LiveChannel {
@@ -227,6 +239,7 @@ impl LiveChannel {
             last_word_end_s: None,
             utterance_open: false,
             decoded_until_s: 0.0,
+            rate_hz: policy.rate_hz,
         }
     }
 
@@ -303,6 +316,28 @@ impl LiveChannel {
             .flatten()
     }
 
+    /// The words on which the open segment's last two hypotheses agree, up to a second before
+    /// the audio either covered ends, as text (empty: none). Later decodes of the segment force
+    /// them, LocalAgreement's premise: agreed words do not change.
+    fn agreed_prefix(&self, start: u64) -> String {
+        let Ok(h) = self.interim.hypotheses.lock() else {
+            return String::new();
+        };
+        let (Some(a), Some(b)) = (h.0.as_ref(), h.1.as_ref()) else {
+            return String::new();
+        };
+        if a.0 != start || b.0 != start {
+            return String::new();
+        }
+        let rate = self.rate_hz as usize;
+        agreed_cut(a, b, f64::from(self.rate_hz), rate, 0).map_or_else(String::new, |(_, w)| {
+            w.iter()
+                .map(|w| w.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+    }
+
     /// A final for the words of the open segment that its last two hypotheses agree on, cut at
     /// the boundary after them; the rest of the audio stays as the next segment.
     fn commit_agreed(&mut self, policy: &LivePolicy) -> Option<Cut> {
@@ -344,6 +379,11 @@ impl LiveChannel {
         (reuse, awaited): (Option<Transcript>, Option<Awaited>),
     ) -> Cut {
         let decode = self.has_speech();
+        let prefix = if decode && reuse.is_none() && awaited.is_none() {
+            self.agreed_prefix(segment.start_sample)
+        } else {
+            String::new()
+        };
         self.interim.forget();
         self.since_interim = 0;
         if let Some(e) = &mut self.endpointer {
@@ -356,6 +396,7 @@ impl LiveChannel {
             decode,
             reuse,
             awaited,
+            prefix,
         }
     }
 
@@ -423,6 +464,7 @@ impl LiveChannel {
             out.push(Cut::Interim {
                 segment: self.seg.snapshot(),
                 silent,
+                prefix: self.agreed_prefix(self.seg.snapshot_start()),
             });
         }
     }

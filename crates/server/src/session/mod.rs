@@ -141,6 +141,7 @@ impl Session {
         let options = DecodeOptions {
             language: (p.language != "multi").then(|| p.language.clone()),
             keyterms: p.keyterm.clone(),
+            prefix: String::new(),
         };
         Self {
             setup,
@@ -278,7 +279,11 @@ impl Session {
                         .push_back(Box::pin(async move { Outgoing::Message(msg) }));
                 }
             }
-            Cut::Interim { segment, silent } => {
+            Cut::Interim {
+                segment,
+                silent,
+                prefix,
+            } => {
                 let live = self.channels.get(usize::from(channel));
                 let kind = Kind {
                     is_final: false,
@@ -288,7 +293,7 @@ impl Session {
                     interim: live.map(LiveChannel::interim),
                     silent,
                 };
-                self.submit(channel, channels, segment, kind);
+                self.submit(channel, channels, segment, kind, prefix);
             }
             Cut::Final {
                 segment,
@@ -296,6 +301,7 @@ impl Session {
                 decode,
                 reuse,
                 awaited,
+                prefix,
             } => {
                 let kind = Kind {
                     is_final: true,
@@ -319,7 +325,7 @@ impl Session {
                             }
                         }));
                     }
-                    (None, _) => self.submit(channel, channels, segment, kind),
+                    (None, _) => self.submit(channel, channels, segment, kind, prefix),
                 }
             }
         }
@@ -378,7 +384,15 @@ impl Session {
             .push_back(Box::pin(async move { Outgoing::Message(msg) }));
     }
 
-    fn submit(&mut self, channel: u16, channels: u16, segment: Segment, kind: Kind) {
+    /// Decode `segment` (`prefix`: words it is known to begin with) and queue its Results.
+    fn submit(
+        &mut self,
+        channel: u16,
+        channels: u16,
+        segment: Segment,
+        kind: Kind,
+        prefix: String,
+    ) {
         if segment.samples.is_empty() || !kind.decode {
             let empty = hark_asr::Transcript::default();
             self.ready_results(channel, channels, &segment, &kind, &empty);
@@ -388,9 +402,11 @@ impl Session {
         let ctx = Arc::clone(&self.ctx);
         let covered = (segment.start_sample, segment.samples.len());
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut options = self.options.clone();
+        options.prefix = prefix;
         let window = AudioWindow {
             samples: segment.samples,
-            options: self.options.clone(),
+            options,
         };
         let submitted = self.setup.scheduler.submit(
             window,

@@ -148,7 +148,7 @@ fn long_speech_is_committed_at_a_word_boundary_where_hypotheses_agree() {
     assert_eq!(live.seg.snapshot_start(), seg.samples.len() as u64);
     let later = talk(&mut live, &policy, 16_000, steady);
     assert!(later.iter().any(|c| matches!(c,
-        Cut::Interim { segment, silent: false } if segment.start_sample == seg.samples.len() as u64)));
+        Cut::Interim { segment, silent: false, .. } if segment.start_sample == seg.samples.len() as u64)));
 }
 
 #[test]
@@ -171,7 +171,9 @@ fn without_interims_silent_probes_start_two_seconds_before_commits() {
     let probes: Vec<usize> = cuts
         .iter()
         .filter_map(|c| match c {
-            Cut::Interim { segment, silent } => {
+            Cut::Interim {
+                segment, silent, ..
+            } => {
                 assert!(silent);
                 Some(segment.samples.len())
             }
@@ -220,7 +222,9 @@ fn an_interim_that_stopped_before_the_speech_ended_is_not_reused() {
 fn interims(cuts: &[Cut]) -> Vec<(&Segment, bool)> {
     cuts.iter()
         .filter_map(|c| match c {
-            Cut::Interim { segment, silent } => Some((segment, *silent)),
+            Cut::Interim {
+                segment, silent, ..
+            } => Some((segment, *silent)),
             _ => None,
         })
         .collect()
@@ -319,4 +323,44 @@ fn without_endpoints_or_interims_a_pause_costs_nothing() {
     let mut cuts = feed(&mut live, &policy, 1.0, 16_000);
     cuts.extend(feed(&mut live, &policy, 0.0, 16_000));
     assert!(interims(&cuts).is_empty(), "{cuts:?}");
+}
+
+#[test]
+fn later_decodes_of_a_segment_take_the_agreed_words_as_given() {
+    let (mut live, policy) = channel();
+    // 4 s of speech, two words a second; every interim is answered at once.
+    let cuts = talk(&mut live, &policy, 16_000 * 4, steady);
+    let prefixes: Vec<&str> = cuts
+        .iter()
+        .filter_map(|c| match c {
+            Cut::Interim { prefix, .. } => Some(prefix.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        prefixes.first(),
+        Some(&""),
+        "the first interim knows nothing"
+    );
+    // Before the last interim, hypotheses covered about 3.3 s: agreed are the words ending a
+    // second before that (w3 ends at 1.9 s, w4 at 2.4 s).
+    let last = prefixes.last().expect("interims");
+    assert!(last.starts_with("w0 w1 w2 w3"), "{last}");
+    assert!(!last.contains("w5") && !last.contains("w6"), "{last}");
+    // A Finalize in speech decodes the segment again, from the agreed words on.
+    let Cut::Final {
+        prefix,
+        reuse: None,
+        decode: true,
+        ..
+    } = live.finalize()
+    else {
+        panic!("a decoded final");
+    };
+    assert!(prefix.starts_with("w0 w1 w2 w3"), "{prefix}");
+    // The next segment starts with nothing known.
+    let cuts = talk(&mut live, &policy, 16_000, steady);
+    assert!(cuts
+        .iter()
+        .any(|c| matches!(c, Cut::Interim { prefix, .. } if prefix.is_empty())));
 }
