@@ -24,6 +24,9 @@ const TEMPERATURES: [f32; 6] = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
 /// speech is about 5, so this only stops runaway repetition from costing a full token budget.
 const MAX_TOKENS_PER_SECOND: f32 = 8.0;
 
+/// A decoder prompt and how many of its last tokens are forced text.
+type Prompt = (Vec<u32>, usize);
+
 pub struct WhisperEngine {
     model: Whisper,
     mel: MelFrontend,
@@ -221,7 +224,7 @@ impl WhisperEngine {
 
     /// `[<|startofprev|> key terms…] <|startoftranscript|> [<|lang|> <|transcribe|>] <|notimestamps|>`
     /// `[prefix…]`, and how many tokens the prefix took (the forced tokens at the end).
-    fn prompt(&self, options: &DecodeOptions, language: Option<&str>) -> (Vec<u32>, usize) {
+    fn prompt(&self, options: &DecodeOptions, language: Option<&str>) -> Prompt {
         let keyterms = &options.keyterms;
         let s = &self.tokenizer.specials;
         let mut p = Vec::new();
@@ -406,7 +409,7 @@ impl WhisperEngine {
             .collect();
         // Windows with the same prompt (language, key terms) decode together as one batch.
         // (Windows with a known prefix decode apart, and in far fewer steps.)
-        let mut groups: Vec<((Vec<u32>, usize), Vec<usize>)> = Vec::new();
+        let mut groups: Vec<(Prompt, Vec<usize>)> = Vec::new();
         for (i, w) in windows.iter().enumerate() {
             let p = self.prompt(&w.options, languages[i].as_deref());
             match groups.iter_mut().find(|(gp, _)| *gp == p) {
