@@ -1,7 +1,10 @@
 //! One inference thread per engine: wake on work, batch everything queued, reply per window.
+//! Windows whose results are due now (finals) run before deferrable ones (interims): when both
+//! are queued, a call takes only the former, and the latter wait for the next call.
 
 use crate::engine::{AudioWindow, Engine, ModelDescriptor, Transcript};
 use crate::error::AsrError;
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -13,6 +16,8 @@ pub type Reply = Box<dyn FnOnce(Result<Transcript, AsrError>) + Send>;
 struct Job {
     window: AudioWindow,
     reply: Reply,
+    /// May wait for windows that are due now.
+    deferrable: bool,
 }
 
 /// Capacity settings (inert data).
@@ -149,12 +154,27 @@ impl Scheduler {
             .collect())
     }
 
-    /// Queue a window; `reply` is called with its transcript. Never blocks.
+    /// Queue a window whose result is due now (a final); `reply` is called with its transcript.
+    /// Never blocks.
     pub fn submit(&self, window: AudioWindow, reply: Reply) -> Result<(), AsrError> {
+        self.send(window, reply, false)
+    }
+
+    /// Queue a window whose result may wait behind those due now (an interim).
+    pub fn submit_deferrable(&self, window: AudioWindow, reply: Reply) -> Result<(), AsrError> {
+        self.send(window, reply, true)
+    }
+
+    fn send(&self, window: AudioWindow, reply: Reply, deferrable: bool) -> Result<(), AsrError> {
         let model = || self.shared.descriptor.name.clone();
         // Counted before sending so the inference thread never takes it below zero.
         self.shared.waiting.fetch_add(1, Ordering::AcqRel);
-        self.tx.try_send(Job { window, reply }).map_err(|e| {
+        let job = Job {
+            window,
+            reply,
+            deferrable,
+        };
+        self.tx.try_send(job).map_err(|e| {
             self.shared.waiting.fetch_sub(1, Ordering::AcqRel);
             match e {
                 TrySendError::Full(_) => AsrError::QueueFull { model: model() },
@@ -164,17 +184,39 @@ impl Scheduler {
     }
 }
 
+/// The next batch: every queued job that is due now, else the oldest deferrable ones; up to
+/// `max_batch`, in submission order. What is left stays in `queued`.
+fn next_batch(queued: &mut VecDeque<Job>, max_batch: usize) -> Vec<Job> {
+    let urgent = queued.iter().any(|j| !j.deferrable);
+    let mut batch = Vec::new();
+    let mut rest = VecDeque::with_capacity(queued.len());
+    for job in queued.drain(..) {
+        if batch.len() < max_batch && (!urgent || !job.deferrable) {
+            batch.push(job);
+        } else {
+            rest.push_back(job);
+        }
+    }
+    *queued = rest;
+    batch
+}
+
 fn run(mut engine: Box<dyn Engine>, rx: Receiver<Job>, shared: &Shared) {
     let max_batch = shared.config.max_batch.max(1);
-    // `recv` blocks until work arrives: no polling.
-    while let Ok(first) = rx.recv() {
-        let mut jobs = vec![first];
-        while jobs.len() < max_batch {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
+    // Jobs received and not yet run (bounded by the channel's capacity plus one batch).
+    let mut queued: VecDeque<Job> = VecDeque::new();
+    loop {
+        if queued.is_empty() {
+            // `recv` blocks until work arrives: no polling.
+            match rx.recv() {
+                Ok(job) => queued.push_back(job),
+                Err(_) => return,
             }
         }
+        while let Ok(job) = rx.try_recv() {
+            queued.push_back(job);
+        }
+        let jobs = next_batch(&mut queued, max_batch);
         shared.waiting.fetch_sub(jobs.len(), Ordering::AcqRel);
         let (windows, replies): (Vec<_>, Vec<_>) =
             jobs.into_iter().map(|j| (j.window, j.reply)).unzip();

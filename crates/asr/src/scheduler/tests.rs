@@ -158,3 +158,36 @@ fn a_panicking_engine_reports_an_error_and_keeps_serving() {
     .expect("submit");
     assert!(rx.recv().expect("reply"));
 }
+
+#[test]
+fn windows_due_now_run_before_deferrable_ones() {
+    let batches = Arc::new(Mutex::new(Vec::new()));
+    let gate = Arc::new(Barrier::new(2));
+    let (entered_tx, entered) = channel();
+    let engine = Recorder {
+        descriptor: descriptor(),
+        batches: Arc::clone(&batches),
+        gate: Some((entered_tx, Arc::clone(&gate))),
+    };
+    let s = Scheduler::spawn(Box::new(engine), SchedulerConfig::default()).expect("spawn");
+    let (tx, rx) = channel();
+    let reply = |tx: &std::sync::mpsc::Sender<String>| -> Reply {
+        let tx = tx.clone();
+        Box::new(move |r| {
+            let _ = tx.send(r.map(|t| t.words[0].text.clone()).unwrap_or_default());
+        })
+    };
+    s.submit_deferrable(window(1), reply(&tx)).expect("interim");
+    entered.recv().expect("engine busy with the first interim");
+    // Queued behind it: two interims, then two finals.
+    s.submit_deferrable(window(2), reply(&tx)).expect("interim");
+    s.submit_deferrable(window(3), reply(&tx)).expect("interim");
+    s.submit(window(4), reply(&tx)).expect("final");
+    s.submit(window(5), reply(&tx)).expect("final");
+    assert_eq!(s.waiting_windows(), 4);
+    gate.wait();
+    let got: Vec<String> = (0..5).map(|_| rx.recv().expect("reply")).collect();
+    assert_eq!(got, ["n1", "n4", "n5", "n2", "n3"]);
+    assert_eq!(*batches.lock().expect("lock"), vec![1, 2, 2]);
+    assert_eq!(s.waiting_windows(), 0);
+}

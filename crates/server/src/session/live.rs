@@ -8,6 +8,7 @@
 //! - With `interim_results`, a segment holding speech is decoded about every `interim_ms` of new
 //!   audio as `is_final:false` (same `start`, growing `duration`), at most one in flight, and none
 //!   while the engine has a backlog: under load interims thin out so that finals stay on time.
+//!   In the engine's queue, finals (and the decode of a pause) run before interims.
 //! - A segment in which the VAD heard no speech is answered without running the model.
 //! - When speech pauses (the VAD leaves speech), the speech so far is decoded at once, as an
 //!   interim (a silent one without `interim_results`), unless a hypothesis already covers it: the
@@ -155,11 +156,13 @@ pub enum Cut {
     /// Send `SpeechStarted` (when the client asked for `vad_events`).
     SpeechStarted { sample: u64 },
     /// Decode this snapshot of the open segment as an interim result (`silent`: a probe for
-    /// word-boundary commits, not sent to the client). `prefix`: see [`Cut::Final`].
+    /// word-boundary commits, not sent to the client). `prefix`: see [`Cut::Final`]. `pause`: the
+    /// speech has paused, so a final may soon await this result (it should not be deferred).
     Interim {
         segment: Segment,
         silent: bool,
         prefix: String,
+        pause: bool,
     },
     /// The segment is closed: a final result (decoded only when `decode`).
     Final {
@@ -465,6 +468,7 @@ impl LiveChannel {
                 segment: self.seg.snapshot(),
                 silent,
                 prefix: self.agreed_prefix(self.seg.snapshot_start()),
+                pause: paused.is_some(),
             });
         }
     }

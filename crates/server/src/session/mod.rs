@@ -59,6 +59,9 @@ struct Kind {
     interim: Option<Arc<live::InterimState>>,
     /// A probe for word-boundary commits: its result is not sent.
     silent: bool,
+    /// The result is due now (finals, and the decode of a pause that a final may await); others
+    /// may wait behind such windows in the engine's queue.
+    due: bool,
 }
 
 /// How the session ends.
@@ -283,6 +286,7 @@ impl Session {
                 segment,
                 silent,
                 prefix,
+                pause,
             } => {
                 let live = self.channels.get(usize::from(channel));
                 let kind = Kind {
@@ -292,6 +296,7 @@ impl Session {
                     decode: true,
                     interim: live.map(LiveChannel::interim),
                     silent,
+                    due: pause,
                 };
                 self.submit(channel, channels, segment, kind, prefix);
             }
@@ -310,6 +315,7 @@ impl Session {
                     decode,
                     interim: None,
                     silent: false,
+                    due: true,
                 };
                 match (reuse, awaited) {
                     (Some(t), _) => self.ready_results(channel, channels, &segment, &kind, &t),
@@ -408,12 +414,15 @@ impl Session {
             samples: segment.samples,
             options,
         };
-        let submitted = self.setup.scheduler.submit(
-            window,
-            Box::new(move |r| {
-                let _ = tx.send(r);
-            }),
-        );
+        let reply: hark_asr::Reply = Box::new(move |r| {
+            let _ = tx.send(r);
+        });
+        // Finals first: an interim may wait behind them (a later one supersedes it anyway).
+        let submitted = if kind.due {
+            self.setup.scheduler.submit(window, reply)
+        } else {
+            self.setup.scheduler.submit_deferrable(window, reply)
+        };
         let interim = kind.interim;
         let silent = kind.silent;
         let fut: Pending = match submitted {
