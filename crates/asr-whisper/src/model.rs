@@ -212,7 +212,9 @@ pub struct Decoder {
     tokens: Embedding,
     /// The output projection, quantized (the embedding stays dense for lookups).
     logits_q: Option<candle_core::quantized::QMatMul>,
-    /// The output projection packed for a few rows (CPU, f32).
+    /// The output projection packed for a few rows (CPU; f32, or 8-bit from a q8_0 file). A
+    /// second copy beside the embedding, which lookups and many-row products use: +80 MB for
+    /// tiny in f32, +270 MB for large-v3.
     logits_packed: Option<PackedMatrix>,
     positions: Tensor,
     layers: Vec<DecoderLayer>,

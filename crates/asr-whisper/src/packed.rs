@@ -150,6 +150,22 @@ impl PackedMatrix {
     }
 }
 
+/// `$tile::<S, rows>(args…)` for a run-time `rows` in 1..=[`MAX_TILE_ROWS`] (inside `with_simd`).
+macro_rules! by_rows {
+    ($rows:expr, $tile:ident, $($arg:expr),*) => {
+        match $rows {
+            1 => $tile::<S, 1>($($arg),*),
+            2 => $tile::<S, 2>($($arg),*),
+            3 => $tile::<S, 3>($($arg),*),
+            4 => $tile::<S, 4>($($arg),*),
+            5 => $tile::<S, 5>($($arg),*),
+            6 => $tile::<S, 6>($($arg),*),
+            7 => $tile::<S, 7>($($arg),*),
+            _ => $tile::<S, 8>($($arg),*),
+        }
+    };
+}
+
 struct Blocks<'a> {
     w: &'a [f32],
     x: &'a [f32],
@@ -172,16 +188,7 @@ impl pulp::WithSimd for Blocks<'_> {
             while first < n {
                 let rows = (n - first).min(MAX_TILE_ROWS);
                 let (x, out) = (&x[first * d..], &mut out[first * COLS..]);
-                match rows {
-                    1 => tile::<S, 1>(simd, w, x, d, out),
-                    2 => tile::<S, 2>(simd, w, x, d, out),
-                    3 => tile::<S, 3>(simd, w, x, d, out),
-                    4 => tile::<S, 4>(simd, w, x, d, out),
-                    5 => tile::<S, 5>(simd, w, x, d, out),
-                    6 => tile::<S, 6>(simd, w, x, d, out),
-                    7 => tile::<S, 7>(simd, w, x, d, out),
-                    _ => tile::<S, 8>(simd, w, x, d, out),
-                }
+                by_rows!(rows, tile, simd, w, x, d, out);
                 first += rows;
             }
         }
@@ -213,16 +220,7 @@ impl pulp::WithSimd for BlocksI8<'_> {
             while first < n {
                 let rows = (n - first).min(MAX_TILE_ROWS);
                 let (x, out) = (&x[first * d..], &mut out[first * COLS..]);
-                match rows {
-                    1 => tile_i8::<S, 1>(simd, q, scales, x, d, out),
-                    2 => tile_i8::<S, 2>(simd, q, scales, x, d, out),
-                    3 => tile_i8::<S, 3>(simd, q, scales, x, d, out),
-                    4 => tile_i8::<S, 4>(simd, q, scales, x, d, out),
-                    5 => tile_i8::<S, 5>(simd, q, scales, x, d, out),
-                    6 => tile_i8::<S, 6>(simd, q, scales, x, d, out),
-                    7 => tile_i8::<S, 7>(simd, q, scales, x, d, out),
-                    _ => tile_i8::<S, 8>(simd, q, scales, x, d, out),
-                }
+                by_rows!(rows, tile_i8, simd, q, scales, x, d, out);
                 first += rows;
             }
         }
@@ -239,7 +237,6 @@ fn tile_i8<S: pulp::Simd, const R: usize>(
     d: usize,
     out: &mut [f32],
 ) {
-    let per_block = COLS / S::F32_LANES;
     let mut acc = [[simd.splat_f32s(0.0); COLS]; R];
     for (g, (q, scale)) in q
         .chunks_exact(GROUP * COLS)
@@ -254,16 +251,35 @@ fn tile_i8<S: pulp::Simd, const R: usize>(
                 continue;
             };
             let wk: [f32; COLS] = std::array::from_fn(|j| f32::from(qk[j]) * scale[j]);
-            let (wv, _) = S::as_simd_f32s(&wk);
-            for (r, acc) in acc.iter_mut().enumerate() {
-                let xv = simd.splat_f32s(x[r * d + g * GROUP + k]);
-                for j in 0..per_block {
-                    acc[j] = simd.mul_add_f32s(xv, wv[j], acc[j]);
-                }
-            }
+            fma_rows(simd, &mut acc, &wk, &x[g * GROUP + k..], d);
         }
     }
-    for (o, acc) in out.chunks_exact_mut(COLS).zip(&acc) {
+    store::<S, R>(&acc, out);
+}
+
+/// `acc[r] += x[r · d] · wk` for each of the `R` rows.
+#[inline(always)]
+fn fma_rows<S: pulp::Simd, const R: usize>(
+    simd: S,
+    acc: &mut [[S::f32s; COLS]; R],
+    wk: &[f32],
+    x: &[f32],
+    d: usize,
+) {
+    let (wv, _) = S::as_simd_f32s(wk);
+    for (r, acc) in acc.iter_mut().enumerate() {
+        let xv = simd.splat_f32s(x[r * d]);
+        for j in 0..COLS / S::F32_LANES {
+            acc[j] = simd.mul_add_f32s(xv, wv[j], acc[j]);
+        }
+    }
+}
+
+/// Write each row's accumulators to its `COLS` outputs.
+#[inline(always)]
+fn store<S: pulp::Simd, const R: usize>(acc: &[[S::f32s; COLS]; R], out: &mut [f32]) {
+    let per_block = COLS / S::F32_LANES;
+    for (o, acc) in out.chunks_exact_mut(COLS).zip(acc) {
         let (ov, _) = S::as_mut_simd_f32s(o);
         ov[..per_block].copy_from_slice(&acc[..per_block]);
     }
@@ -273,21 +289,11 @@ fn tile_i8<S: pulp::Simd, const R: usize>(
 /// registers have constant trip counts once `S` is known, so the accumulators live in registers.
 #[inline(always)]
 fn tile<S: pulp::Simd, const R: usize>(simd: S, w: &[f32], x: &[f32], d: usize, out: &mut [f32]) {
-    let per_block = COLS / S::F32_LANES;
     let mut acc = [[simd.splat_f32s(0.0); COLS]; R];
     for (k, wk) in w.chunks_exact(COLS).enumerate().take(d) {
-        let (wv, _) = S::as_simd_f32s(wk);
-        for (r, acc) in acc.iter_mut().enumerate() {
-            let xv = simd.splat_f32s(x[r * d + k]);
-            for j in 0..per_block {
-                acc[j] = simd.mul_add_f32s(xv, wv[j], acc[j]);
-            }
-        }
+        fma_rows(simd, &mut acc, wk, &x[k..], d);
     }
-    for (o, acc) in out.chunks_exact_mut(COLS).zip(&acc) {
-        let (ov, _) = S::as_mut_simd_f32s(o);
-        ov[..per_block].copy_from_slice(&acc[..per_block]);
-    }
+    store::<S, R>(&acc, out);
 }
 
 #[cfg(test)]

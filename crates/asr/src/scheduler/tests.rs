@@ -54,6 +54,19 @@ fn descriptor() -> ModelDescriptor {
     }
 }
 
+/// A recorder whose first call signals `entered` and then waits for `gate`.
+fn gated() -> (Recorder, Arc<Mutex<Vec<usize>>>, Arc<Barrier>, Receiver<()>) {
+    let batches = Arc::new(Mutex::new(Vec::new()));
+    let gate = Arc::new(Barrier::new(2));
+    let (entered_tx, entered) = channel();
+    let engine = Recorder {
+        descriptor: descriptor(),
+        batches: Arc::clone(&batches),
+        gate: Some((entered_tx, Arc::clone(&gate))),
+    };
+    (engine, batches, gate, entered)
+}
+
 fn window(n: usize) -> AudioWindow {
     AudioWindow {
         samples: vec![0.0; n],
@@ -63,14 +76,7 @@ fn window(n: usize) -> AudioWindow {
 
 #[test]
 fn queued_windows_run_as_one_batch_in_order() {
-    let batches = Arc::new(Mutex::new(Vec::new()));
-    let gate = Arc::new(Barrier::new(2));
-    let (entered_tx, entered) = channel();
-    let engine = Recorder {
-        descriptor: descriptor(),
-        batches: Arc::clone(&batches),
-        gate: Some((entered_tx, Arc::clone(&gate))),
-    };
+    let (engine, batches, gate, entered) = gated();
     let s = Scheduler::spawn(
         Box::new(engine),
         SchedulerConfig {
@@ -161,14 +167,7 @@ fn a_panicking_engine_reports_an_error_and_keeps_serving() {
 
 #[test]
 fn windows_due_now_run_before_deferrable_ones() {
-    let batches = Arc::new(Mutex::new(Vec::new()));
-    let gate = Arc::new(Barrier::new(2));
-    let (entered_tx, entered) = channel();
-    let engine = Recorder {
-        descriptor: descriptor(),
-        batches: Arc::clone(&batches),
-        gate: Some((entered_tx, Arc::clone(&gate))),
-    };
+    let (engine, batches, gate, entered) = gated();
     let s = Scheduler::spawn(Box::new(engine), SchedulerConfig::default()).expect("spawn");
     let (tx, rx) = channel();
     let reply = |tx: &std::sync::mpsc::Sender<String>| -> Reply {
