@@ -6,7 +6,7 @@ use std::sync::{Arc, Barrier, Mutex};
 /// Records batch sizes; the first call waits on a barrier so later jobs pile up behind it.
 struct Recorder {
     descriptor: ModelDescriptor,
-    batches: Arc<Mutex<Vec<usize>>>,
+    batches: Batches,
     gate: Option<(std::sync::mpsc::Sender<()>, Arc<Barrier>)>,
 }
 
@@ -54,8 +54,11 @@ fn descriptor() -> ModelDescriptor {
     }
 }
 
+/// Batch sizes as the engine saw them.
+type Batches = Arc<Mutex<Vec<usize>>>;
+
 /// A recorder whose first call signals `entered` and then waits for `gate`.
-fn gated() -> (Recorder, Arc<Mutex<Vec<usize>>>, Arc<Barrier>, Receiver<()>) {
+fn gated() -> (Recorder, Batches, Arc<Barrier>, Receiver<()>) {
     let batches = Arc::new(Mutex::new(Vec::new()));
     let gate = Arc::new(Barrier::new(2));
     let (entered_tx, entered) = channel();
