@@ -6,10 +6,13 @@
 //!   or GGUF with quantized decoder matrices — [`weights`], which also writes such files), any
 //!   size, 80 or 128 mel bins, with the window length taken from `max_source_positions`;
 //! - computes OpenAI's log-mel spectrogram, in one go or incrementally ([`mel`]);
-//! - runs our own implementation of the network ([`model`]), batched, with cross-attention
-//!   weights available for alignment, and CPU fast paths where candle's kernels are slow;
+//! - runs our own implementation of the network ([`model`]), batched (windows of different lengths
+//!   each attend only to their own audio), with cross-attention weights available for alignment,
+//!   and CPU fast paths where candle's kernels are slow (the decoder's matrices packed for few-row
+//!   products, f32 or 8-bit);
 //! - greedy decoding or beam search ([`beam_search`]) with OpenAI's temperature fallback, suppress
-//!   tokens, timestamp rules, no-speech probability, key terms as a `<|startofprev|>` prompt,
+//!   tokens, timestamp rules, no-speech probability, key terms as a `<|startofprev|>` prompt, a
+//!   known beginning of the text (`DecodeOptions::prefix`) forced in one step,
 //!   language detection, and word timestamps by DTW over the alignment heads' cross-attention,
 //!   behind `hark_asr::Engine` ([`WhisperEngine`]).
 //!
