@@ -203,7 +203,8 @@ fn next_batch(queued: &mut VecDeque<Job>, max_batch: usize) -> Vec<Job> {
 
 fn run(mut engine: Box<dyn Engine>, rx: Receiver<Job>, shared: &Shared) {
     let max_batch = shared.config.max_batch.max(1);
-    // Jobs received and not yet run (bounded by the channel's capacity plus one batch).
+    // Jobs received and not yet run: at most the channel's capacity, plus interims deferred
+    // behind finals (a session has at most one interim in flight per channel).
     let mut queued: VecDeque<Job> = VecDeque::new();
     loop {
         if queued.is_empty() {
