@@ -11,6 +11,9 @@ pub enum AsrError {
     /// The inference thread has stopped.
     #[error("the inference thread of model `{model}` has stopped")]
     EngineStopped { model: String },
+    /// The window was withdrawn before the engine ran it ([`crate::Cancel`]).
+    #[error("a window for model `{model}` was withdrawn before it ran")]
+    Cancelled { model: String },
     /// The engine failed on a batch.
     #[error("model `{model}` failed: {detail}")]
     Engine { model: String, detail: String },

@@ -23,5 +23,5 @@ mod segmenter;
 pub use engine::{AudioWindow, DecodeOptions, Engine, ModelDescriptor, Transcript, WordTiming};
 pub use error::AsrError;
 pub use registry::{ModelRegistry, DEEPGRAM_MODEL_NAMES};
-pub use scheduler::{Reply, Scheduler, SchedulerConfig, StreamSlot};
+pub use scheduler::{Cancel, Reply, Scheduler, SchedulerConfig, StreamSlot};
 pub use segmenter::{Segment, Segmenter};

@@ -6,7 +6,7 @@ use crate::engine::{AudioWindow, Engine, ModelDescriptor, Transcript};
 use crate::error::AsrError;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 
@@ -16,8 +16,23 @@ pub type Reply = Box<dyn FnOnce(Result<Transcript, AsrError>) + Send>;
 struct Job {
     window: AudioWindow,
     reply: Reply,
-    /// May wait for windows that are due now.
-    deferrable: bool,
+    /// May wait for windows that are due now, and be withdrawn while it waits.
+    deferrable: Option<Cancel>,
+}
+
+/// Withdraws a deferrable window that has not run yet (its reply then gets
+/// [`AsrError::Cancelled`]); one that is running or done is not affected.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
 }
 
 /// Capacity settings (inert data).
@@ -157,15 +172,23 @@ impl Scheduler {
     /// Queue a window whose result is due now (a final); `reply` is called with its transcript.
     /// Never blocks.
     pub fn submit(&self, window: AudioWindow, reply: Reply) -> Result<(), AsrError> {
-        self.send(window, reply, false)
+        self.send(window, reply, None)
     }
 
-    /// Queue a window whose result may wait behind those due now (an interim).
-    pub fn submit_deferrable(&self, window: AudioWindow, reply: Reply) -> Result<(), AsrError> {
-        self.send(window, reply, true)
+    /// Queue a window whose result may wait behind those due now (an interim); the handle
+    /// withdraws it while it waits (a final for the same audio has made it stale).
+    pub fn submit_deferrable(&self, window: AudioWindow, reply: Reply) -> Result<Cancel, AsrError> {
+        let cancel = Cancel::default();
+        self.send(window, reply, Some(cancel.clone()))?;
+        Ok(cancel)
     }
 
-    fn send(&self, window: AudioWindow, reply: Reply, deferrable: bool) -> Result<(), AsrError> {
+    fn send(
+        &self,
+        window: AudioWindow,
+        reply: Reply,
+        deferrable: Option<Cancel>,
+    ) -> Result<(), AsrError> {
         let model = || self.shared.descriptor.name.clone();
         // Counted before sending so the inference thread never takes it below zero.
         self.shared.waiting.fetch_add(1, Ordering::AcqRel);
@@ -187,11 +210,11 @@ impl Scheduler {
 /// The next batch: every queued job that is due now, else the oldest deferrable ones; up to
 /// `max_batch`, in submission order. What is left stays in `queued`.
 fn next_batch(queued: &mut VecDeque<Job>, max_batch: usize) -> Vec<Job> {
-    let urgent = queued.iter().any(|j| !j.deferrable);
+    let urgent = queued.iter().any(|j| j.deferrable.is_none());
     let mut batch = Vec::new();
     let mut rest = VecDeque::with_capacity(queued.len());
     for job in queued.drain(..) {
-        if batch.len() < max_batch && (!urgent || !job.deferrable) {
+        if batch.len() < max_batch && (!urgent || job.deferrable.is_none()) {
             batch.push(job);
         } else {
             rest.push_back(job);
@@ -217,11 +240,24 @@ fn run(mut engine: Box<dyn Engine>, rx: Receiver<Job>, shared: &Shared) {
         while let Ok(job) = rx.try_recv() {
             queued.push_back(job);
         }
+        let model = shared.descriptor.name.clone();
+        let (withdrawn, kept): (VecDeque<Job>, VecDeque<Job>) = queued
+            .drain(..)
+            .partition(|j| j.deferrable.as_ref().is_some_and(Cancel::is_cancelled));
+        queued = kept;
+        shared.waiting.fetch_sub(withdrawn.len(), Ordering::AcqRel);
+        for job in withdrawn {
+            (job.reply)(Err(AsrError::Cancelled {
+                model: model.clone(),
+            }));
+        }
+        if queued.is_empty() {
+            continue;
+        }
         let jobs = next_batch(&mut queued, max_batch);
         shared.waiting.fetch_sub(jobs.len(), Ordering::AcqRel);
         let (windows, replies): (Vec<_>, Vec<_>) =
             jobs.into_iter().map(|j| (j.window, j.reply)).unzip();
-        let model = shared.descriptor.name.clone();
         let result = catch_unwind(AssertUnwindSafe(|| engine.transcribe_batch(&windows)))
             .unwrap_or_else(|_| {
                 Err(AsrError::Engine {

@@ -169,7 +169,7 @@ fn a_panicking_engine_reports_an_error_and_keeps_serving() {
 }
 
 #[test]
-fn windows_due_now_run_before_deferrable_ones() {
+fn windows_due_now_run_before_deferrable_ones_and_stale_ones_are_withdrawn() {
     let (engine, batches, gate, entered) = gated();
     let s = Scheduler::spawn(Box::new(engine), SchedulerConfig::default()).expect("spawn");
     let (tx, rx) = channel();
@@ -179,17 +179,21 @@ fn windows_due_now_run_before_deferrable_ones() {
             let _ = tx.send(r.map(|t| t.words[0].text.clone()).unwrap_or_default());
         })
     };
-    s.submit_deferrable(window(1), reply(&tx)).expect("interim");
+    let running = s.submit_deferrable(window(1), reply(&tx)).expect("interim");
     entered.recv().expect("engine busy with the first interim");
-    // Queued behind it: two interims, then two finals.
+    // Queued behind it: three interims (one of them withdrawn), then two finals.
     s.submit_deferrable(window(2), reply(&tx)).expect("interim");
+    let stale = s.submit_deferrable(window(6), reply(&tx)).expect("interim");
     s.submit_deferrable(window(3), reply(&tx)).expect("interim");
     s.submit(window(4), reply(&tx)).expect("final");
     s.submit(window(5), reply(&tx)).expect("final");
-    assert_eq!(s.waiting_windows(), 4);
+    assert_eq!(s.waiting_windows(), 5);
+    stale.cancel();
+    running.cancel(); // too late: it is running
     gate.wait();
-    let got: Vec<String> = (0..5).map(|_| rx.recv().expect("reply")).collect();
-    assert_eq!(got, ["n1", "n4", "n5", "n2", "n3"]);
+    let got: Vec<String> = (0..6).map(|_| rx.recv().expect("reply")).collect();
+    // The withdrawn window is answered (empty text here) without running.
+    assert_eq!(got, ["n1", "", "n4", "n5", "n2", "n3"]);
     assert_eq!(*batches.lock().expect("lock"), vec![1, 2, 2]);
     assert_eq!(s.waiting_windows(), 0);
 }

@@ -8,7 +8,8 @@
 //! - With `interim_results`, a segment holding speech is decoded about every `interim_ms` of new
 //!   audio as `is_final:false` (same `start`, growing `duration`), at most one in flight, and none
 //!   while the engine has a backlog: under load interims thin out so that finals stay on time.
-//!   In the engine's queue, finals (and the decode of a pause) run before interims.
+//!   In the engine's queue, finals (and the decode of a pause) run before interims; an interim
+//!   that has not run when a final decodes its segment anew is withdrawn and not sent.
 //! - A segment in which the VAD heard no speech is answered without running the model.
 //! - When speech pauses (the VAD leaves speech), the speech so far is decoded at once, as an
 //!   interim (a silent one without `interim_results`), unless a hypothesis already covers it: the
@@ -222,6 +223,9 @@ pub struct LiveChannel {
     pub decoded_until_s: f64,
     /// The engine's sample rate.
     rate_hz: u32,
+    /// Withdraws the latest interim submitted for the open segment, if it has not run yet: a
+    /// final that decodes the segment anew makes it stale.
+    pub pending_interim: Option<hark_asr::Cancel>,
 }
 
 impl LiveChannel {
@@ -243,6 +247,7 @@ impl LiveChannel {
             utterance_open: false,
             decoded_until_s: 0.0,
             rate_hz: policy.rate_hz,
+            pending_interim: None,
         }
     }
 

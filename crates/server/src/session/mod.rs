@@ -308,6 +308,11 @@ impl Session {
                 awaited,
                 prefix,
             } => {
+                // The segment's last interim: stale if this final decodes the audio again.
+                let stale = self
+                    .channels
+                    .get_mut(usize::from(channel))
+                    .and_then(|l| l.pending_interim.take());
                 let kind = Kind {
                     is_final: true,
                     speech_final,
@@ -331,7 +336,12 @@ impl Session {
                             }
                         }));
                     }
-                    (None, _) => self.submit(channel, channels, segment, kind, prefix),
+                    (None, _) => {
+                        if let Some(stale) = stale {
+                            stale.cancel();
+                        }
+                        self.submit(channel, channels, segment, kind, prefix);
+                    }
                 }
             }
         }
@@ -419,14 +429,22 @@ impl Session {
         });
         // Finals first: an interim may wait behind them (a later one supersedes it anyway).
         let submitted = if kind.due {
-            self.setup.scheduler.submit(window, reply)
+            self.setup.scheduler.submit(window, reply).map(|()| None)
         } else {
-            self.setup.scheduler.submit_deferrable(window, reply)
+            self.setup
+                .scheduler
+                .submit_deferrable(window, reply)
+                .map(Some)
         };
         let interim = kind.interim;
         let silent = kind.silent;
         let fut: Pending = match submitted {
-            Ok(()) => {
+            Ok(cancel) => {
+                if let (Some(c), Some(live)) =
+                    (&cancel, self.channels.get_mut(usize::from(channel)))
+                {
+                    live.pending_interim = Some(c.clone());
+                }
                 // Shared, so that a final may await this interim's transcript too.
                 let result: live::InterimResult = async move {
                     match rx.await {
@@ -448,6 +466,10 @@ impl Session {
                     match result {
                         Ok(_) if silent => Outgoing::Nothing,
                         Ok(t) => Outgoing::Message(ServerMessage::Results(ctx.results(info, &t))),
+                        // Withdrawn in favour of a final over the same audio: nothing to send.
+                        Err(_) if cancel.as_ref().is_some_and(hark_asr::Cancel::is_cancelled) => {
+                            Outgoing::Nothing
+                        }
                         Err(e) => Outgoing::EngineFailed(e),
                     }
                 })
