@@ -375,3 +375,65 @@ async fn long_speech_is_finalized_at_word_boundaries_before_the_window_fills() {
     );
     assert!(results.iter().all(|r| f(r, "duration") <= 8.0 + 1e-3));
 }
+
+/// `hark_model_windows_total` from `/metrics`.
+async fn windows_run(addr: std::net::SocketAddr) -> u64 {
+    let metrics = http_get(addr, "/metrics").await;
+    metrics
+        .lines()
+        .find(|l| l.starts_with("hark_model_windows_total{"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+#[tokio::test]
+async fn a_final_withdraws_its_segments_waiting_interim() {
+    // A slow engine: channel 0's first interim runs for 800 ms; channel 1's waits behind it.
+    let s = start(Options {
+        window_samples: 8 * RATE_HZ as usize,
+        delay: std::time::Duration::from_millis(800),
+        ..Options::default()
+    })
+    .await;
+    let url = s.url(
+        "encoding=linear16&sample_rate=16000&channels=2&multichannel=true&interim_results=true",
+    );
+    let mut ws = open(&url).await;
+    let chunk: Vec<u8> = (0..1_600 * 2)
+        .flat_map(|i| ((i % 50) as i16 * 300).to_le_bytes())
+        .collect(); // 100 ms of two channels
+    for k in 0..30 {
+        send_bytes(&mut ws, &chunk).await;
+        if k == 9 {
+            // A second of audio: channel 0's interim is taken by the engine, so channel 1's
+            // interim (due with the next chunk) is queued behind it.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    send_json(&mut ws, json!({"type": "Finalize"})).await;
+    send_json(&mut ws, json!({"type": "CloseStream"})).await;
+    let log = until_close(&mut ws).await;
+    assert_eq!(
+        log.close.as_ref().map(|c| c.0),
+        Some(1000),
+        "{:?}",
+        log.close
+    );
+    let results = log.of_type("Results");
+    let of = |ch: u64, fin: bool| {
+        results
+            .iter()
+            .filter(|r| r["channel_index"][0] == ch && r["is_final"] == fin)
+            .count()
+    };
+    assert_eq!(of(0, false), 1, "channel 0's interim ran: {results:?}");
+    assert_eq!(
+        of(1, false),
+        0,
+        "channel 1's interim was withdrawn: {results:?}"
+    );
+    assert!(of(0, true) >= 1 && of(1, true) >= 1, "{results:?}");
+    // Channel 0's interim and the two finals: the withdrawn window never reached the model.
+    assert_eq!(windows_run(s.addr).await, 3);
+}
