@@ -49,6 +49,14 @@ pub struct DecodeConfig {
     pub timestamps: Option<TimestampRules>,
 }
 
+impl DecodeConfig {
+    /// The forced tokens at the end of the prompt (never the whole prompt).
+    pub(crate) fn forced_tokens(&self) -> &[u32] {
+        let n = self.forced.min(self.prompt.len().saturating_sub(1));
+        &self.prompt[self.prompt.len() - n..]
+    }
+}
+
 /// OpenAI's `ApplyTimestampRules`: timestamps come in pairs (except before end-of-text), never
 /// decrease, the first token is a timestamp no later than `max_initial_index`, and a timestamp is
 /// forced when their total probability beats every text token.
@@ -255,15 +263,15 @@ impl Masks {
             .to_vec1()?,
             None => vec![0.0; rows],
         };
-        let forced = cfg.forced.min(cfg.prompt.len().saturating_sub(1));
-        let forced_probs = if forced == 0 {
+        let forced = cfg.forced_tokens();
+        let forced_probs = if forced.is_empty() {
             vec![Vec::new(); rows]
         } else {
             // Position i predicts token i + 1.
-            let from = cfg.prompt.len() - 1 - forced;
-            let ids: Vec<u32> = cfg.prompt[from + 1..].to_vec();
-            let ids = Tensor::from_vec(ids, (1, forced, 1), &model.device)?.repeat((rows, 1, 1))?;
-            candle_nn::ops::softmax_last_dim(&logits.narrow(1, from, forced)?.contiguous()?)?
+            let (n, from) = (forced.len(), cfg.prompt.len() - 1 - forced.len());
+            let ids = Tensor::from_vec(forced.to_vec(), (1, n, 1), &model.device)?
+                .repeat((rows, 1, 1))?;
+            candle_nn::ops::softmax_last_dim(&logits.narrow(1, from, n)?.contiguous()?)?
                 .gather(&ids, 2)?
                 .squeeze(2)?
                 .to_vec2()?
@@ -323,8 +331,7 @@ pub fn greedy(
     state.limit_audio(&cfg.audio_positions)?;
     let masks = Masks::new(model, cfg)?;
     let (mut last, no_speech, forced_probs) = masks.prompt(model, &mut state, cfg, b)?;
-    let forced =
-        &cfg.prompt[cfg.prompt.len() - cfg.forced.min(cfg.prompt.len().saturating_sub(1))..];
+    let forced = cfg.forced_tokens();
     let mut out: Vec<Decoded> = no_speech
         .into_iter()
         .zip(forced_probs)
