@@ -1,6 +1,6 @@
 //! Rust side of `bench/whisper.sh` (not a test): encoder over one 30 s window plus 20 greedy decoder
 //! steps, on model directories given as arguments (`name=dir`). Prints `hark <name> encoder_ms
-//! decode20_ms`, medians of 5 warm runs.
+//! decode20_ms`, medians of 5 warm runs. `HARK_BENCH_FRAMES` sets a shorter window.
 
 use candle_core::Device;
 use hark_asr_whisper::{greedy, DecodeConfig, WhisperEngine};
@@ -22,14 +22,18 @@ fn main() {
             }
         };
         let model = engine.model();
-        let frames = 3000;
+        // HARK_BENCH_FRAMES: a shorter window (10 ms frames), as live segments are.
+        let frames = std::env::var("HARK_BENCH_FRAMES")
+            .ok()
+            .and_then(|f| f.parse().ok())
+            .unwrap_or(3000);
         let mel: Vec<f32> = (0..80 * frames)
             .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0)
             .collect();
         let eot = engine.tokenizer().specials.eot;
         let cfg = DecodeConfig {
             prompt: vec![engine.tokenizer().specials.sot],
-            forced: 0,
+            forced: vec![],
             sot_index: 0,
             eot,
             no_speech: None,

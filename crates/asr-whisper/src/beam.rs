@@ -52,7 +52,9 @@ pub fn beam_search(
         .collect();
     state.limit_audio(&positions)?;
     let masks = Masks::new(model, cfg)?;
-    let (mut last, no_speech, _) = masks.prompt(model, &mut state, cfg, rows)?;
+    // Beam search decodes known text again (`cfg.forced` does not apply).
+    let forced = vec![&[][..]; rows];
+    let (mut last, no_speech, _) = masks.prompt(model, &mut state, cfg, &forced)?;
     let mut live: Vec<Hyp> = vec![
         Hyp {
             tokens: vec![],
@@ -62,10 +64,10 @@ pub fn beam_search(
         rows
     ];
     let mut finished: Vec<Vec<Hyp>> = vec![Vec::new(); n_audio];
-    for step in 0..masks.budget(model, cfg) {
+    for step in 0..Masks::budget(model, cfg, &forced) {
         let masked = masks.apply(
             &last,
-            step,
+            &vec![step == 0; rows],
             cfg,
             &live.iter().map(|h| h.tokens.as_slice()).collect::<Vec<_>>(),
         )?;

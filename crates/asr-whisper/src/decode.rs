@@ -22,10 +22,11 @@ pub struct Decoded {
 pub struct DecodeConfig {
     /// `[<|startofprev|> …] <|startoftranscript|> …`: the tokens before sampling starts.
     pub prompt: Vec<u32>,
-    /// The last `forced` tokens of `prompt` are text the window is known to begin with: they
-    /// start each result (with the probabilities the model gives them), and the first sampled
-    /// token is not a beginning (`begin_suppress` does not apply). Greedy decoding only.
-    pub forced: usize,
+    /// Per row: text tokens the window is known to begin with, fed after `prompt`. They start the
+    /// row's result (with the probabilities the model gives them), and its first sampled token is
+    /// not a beginning (`begin_suppress` does not apply). Rows with different (or no) forced text
+    /// decode in one batch; rows past the end of this list have none. Greedy decoding only.
+    pub forced: Vec<Vec<u32>>,
     /// Position of `<|startoftranscript|>` in `prompt` (where the no-speech probability is read).
     pub sot_index: usize,
     pub eot: u32,
@@ -50,10 +51,16 @@ pub struct DecodeConfig {
 }
 
 impl DecodeConfig {
-    /// The forced tokens at the end of the prompt (never the whole prompt).
-    pub(crate) fn forced_tokens(&self) -> &[u32] {
-        let n = self.forced.min(self.prompt.len().saturating_sub(1));
-        &self.prompt[self.prompt.len() - n..]
+    /// Row `row`'s forced tokens.
+    pub(crate) fn forced_tokens(&self, row: usize) -> &[u32] {
+        self.forced.get(row).map_or(&[], Vec::as_slice)
+    }
+
+    /// Row `row`'s most text tokens, forced ones included.
+    fn row_limit(&self, row: usize) -> usize {
+        self.row_max_tokens
+            .get(row)
+            .map_or(self.max_tokens, |&m| m.min(self.max_tokens))
     }
 }
 
@@ -227,29 +234,43 @@ impl Masks {
         })
     }
 
-    /// How many tokens may be sampled after the prompt (`max_tokens` counts the forced ones).
-    pub(crate) fn budget(&self, model: &Whisper, cfg: &DecodeConfig) -> usize {
-        cfg.max_tokens.saturating_sub(cfg.forced).min(
+    /// How many tokens may be sampled after the prompt, for rows with `forced` known tokens
+    /// (`max_tokens` counts the forced ones, so the least forced row sets the count).
+    pub(crate) fn budget(model: &Whisper, cfg: &DecodeConfig, forced: &[&[u32]]) -> usize {
+        let least = forced.iter().map(|f| f.len()).min().unwrap_or(0);
+        let longest = forced.iter().map(|f| f.len()).max().unwrap_or(0);
+        cfg.max_tokens.saturating_sub(least).min(
             model
                 .config
                 .max_target_positions
-                .saturating_sub(cfg.prompt.len() + 1),
+                .saturating_sub(cfg.prompt.len() + longest + 1),
         )
     }
 
-    /// Run the prompt for `rows` rows: the logits at its last position `[rows, vocab]` (f32),
-    /// each row's `<|nospeech|>` probability at the start-of-transcript position, and each row's
-    /// probabilities of the forced tokens.
+    /// Run the prompt, then each row's forced tokens (right-padded to the longest, the padding
+    /// masked from then on): the logits after each row's last token `[rows, vocab]` (f32), each
+    /// row's `<|nospeech|>` probability at the start-of-transcript position, and each row's
+    /// probabilities of its forced tokens.
     pub(crate) fn prompt(
         &self,
         model: &Whisper,
         state: &mut DecoderState,
         cfg: &DecodeConfig,
-        rows: usize,
+        forced: &[&[u32]],
     ) -> candle_core::Result<(Tensor, Vec<f32>, Vec<Vec<f32>>)> {
-        let prompt: Vec<u32> = (0..rows).flat_map(|_| cfg.prompt.iter().copied()).collect();
-        let prompt = Tensor::from_vec(prompt, (rows, cfg.prompt.len()), &model.device)?;
-        let (logits, _) = model.decoder.step(&prompt, state, false)?;
+        let rows = forced.len();
+        let p = cfg.prompt.len();
+        let longest = forced.iter().map(|f| f.len()).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(rows * (p + longest));
+        for f in forced {
+            ids.extend_from_slice(&cfg.prompt);
+            ids.extend_from_slice(f);
+            ids.extend(std::iter::repeat_n(cfg.eot, longest - f.len()));
+        }
+        let ids = Tensor::from_vec(ids, (rows, p + longest), &model.device)?;
+        let (logits, _) = model.decoder.step(&ids, state, false)?;
+        let lens: Vec<usize> = forced.iter().map(|f| p + f.len()).collect();
+        state.pad_rows(&lens)?;
         let logits = logits.to_dtype(DType::F32)?;
         let no_speech: Vec<f32> = match cfg.no_speech {
             Some(id) => candle_nn::ops::softmax_last_dim(
@@ -263,41 +284,47 @@ impl Masks {
             .to_vec1()?,
             None => vec![0.0; rows],
         };
-        let forced = cfg.forced_tokens();
-        let forced_probs = if forced.is_empty() {
-            vec![Vec::new(); rows]
-        } else {
+        let mut forced_probs = Vec::with_capacity(rows);
+        let mut last = Vec::with_capacity(rows);
+        for (row, f) in forced.iter().enumerate() {
+            let logits = logits.narrow(0, row, 1)?.squeeze(0)?;
+            last.push(logits.narrow(0, p + f.len() - 1, 1)?);
+            if f.is_empty() {
+                forced_probs.push(Vec::new());
+                continue;
+            }
             // Position i predicts token i + 1.
-            let (n, from) = (forced.len(), cfg.prompt.len() - 1 - forced.len());
-            let ids = Tensor::from_vec(forced.to_vec(), (1, n, 1), &model.device)?
-                .repeat((rows, 1, 1))?;
-            candle_nn::ops::softmax_last_dim(&logits.narrow(1, from, n)?.contiguous()?)?
-                .gather(&ids, 2)?
-                .squeeze(2)?
-                .to_vec2()?
-        };
-        let last = logits
-            .narrow(1, cfg.prompt.len() - 1, 1)?
-            .squeeze(1)?
-            .contiguous()?;
-        Ok((last, no_speech, forced_probs))
+            let ids = Tensor::from_vec(f.to_vec(), (f.len(), 1), &model.device)?;
+            let probs = candle_nn::ops::softmax_last_dim(&logits.narrow(0, p - 1, f.len())?)?;
+            forced_probs.push(probs.gather(&ids, 1)?.squeeze(1)?.to_vec1()?);
+        }
+        Ok((Tensor::cat(&last, 0)?, no_speech, forced_probs))
     }
 
-    /// The logits of sampling step `step` with suppression and timestamp rules applied; `sampled`
-    /// holds each row's tokens so far.
+    /// The logits of a sampling step with suppression and timestamp rules applied; `begins`: per
+    /// row, whether this token begins the text (`begin_suppress` applies); `sampled` holds each
+    /// row's tokens so far.
     pub(crate) fn apply(
         &self,
         last: &Tensor,
-        step: usize,
+        begins: &[bool],
         cfg: &DecodeConfig,
         sampled: &[&[u32]],
     ) -> candle_core::Result<Tensor> {
-        let mask = if step == 0 {
-            &self.begin_suppress
-        } else {
-            &self.suppress
+        let pick = |begin: bool| {
+            if begin {
+                &self.begin_suppress
+            } else {
+                &self.suppress
+            }
         };
-        let masked = last.broadcast_add(mask)?;
+        let masked = match begins {
+            [first, rest @ ..] if rest.iter().any(|b| b != first) => {
+                let rows: Vec<&Tensor> = begins.iter().map(|&b| pick(b)).collect();
+                (last + Tensor::cat(&rows, 0)?)?
+            }
+            _ => last.broadcast_add(pick(begins.first().copied().unwrap_or(false)))?,
+        };
         let Some(rules) = &cfg.timestamps else {
             return Ok(masked);
         };
@@ -330,25 +357,31 @@ pub fn greedy(
     let mut state = model.decoder.start(audio)?;
     state.limit_audio(&cfg.audio_positions)?;
     let masks = Masks::new(model, cfg)?;
-    let (mut last, no_speech, forced_probs) = masks.prompt(model, &mut state, cfg, b)?;
-    let forced = cfg.forced_tokens();
+    let forced: Vec<&[u32]> = (0..b).map(|i| cfg.forced_tokens(i)).collect();
+    let (mut last, no_speech, forced_probs) = masks.prompt(model, &mut state, cfg, &forced)?;
     let mut out: Vec<Decoded> = no_speech
         .into_iter()
         .zip(forced_probs)
-        .map(|(p, probs)| Decoded {
+        .zip(&forced)
+        .map(|((p, probs), f)| Decoded {
             no_speech_prob: p,
-            tokens: forced.to_vec(),
+            tokens: f.to_vec(),
             probs,
             ..Decoded::default()
         })
         .collect();
-    // After known text, the first sampled token does not begin the transcript.
-    let first_step = usize::from(!forced.is_empty());
-    let mut done = vec![false; b];
+    let mut done: Vec<bool> = (0..b)
+        .map(|i| out[i].tokens.len() >= cfg.row_limit(i))
+        .collect();
     let mut rng = Rng(cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-    for step in 0..masks.budget(model, cfg) {
+    for step in 0..Masks::budget(model, cfg, &forced) {
+        if done.iter().all(|d| *d) {
+            break;
+        }
         let sampled: Vec<&[u32]> = out.iter().map(|d| d.tokens.as_slice()).collect();
-        let masked = masks.apply(&last, step + first_step, cfg, &sampled)?;
+        // After known text, the first sampled token does not begin the transcript.
+        let begins: Vec<bool> = forced.iter().map(|f| step == 0 && f.is_empty()).collect();
+        let masked = masks.apply(&last, &begins, cfg, &sampled)?;
         let probs = candle_nn::ops::softmax_last_dim(&masked)?;
         let next = choose(&masked, cfg.temperature, &mut rng)?;
         let p_next: Vec<f32> = probs
@@ -364,11 +397,7 @@ pub fn greedy(
                 out[i].tokens.push(next[i]);
                 out[i].probs.push(p_next[i]);
                 feed.push(next[i]);
-                if cfg
-                    .row_max_tokens
-                    .get(i)
-                    .is_some_and(|&limit| out[i].tokens.len() >= limit)
-                {
+                if out[i].tokens.len() >= cfg.row_limit(i) {
                     done[i] = true;
                 }
             }

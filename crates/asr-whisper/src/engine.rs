@@ -24,8 +24,8 @@ const TEMPERATURES: [f32; 6] = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
 /// speech is about 5, so this only stops runaway repetition from costing a full token budget.
 const MAX_TOKENS_PER_SECOND: f32 = 8.0;
 
-/// A decoder prompt and how many of its last tokens are forced text.
-type Prompt = (Vec<u32>, usize);
+/// A decoder prompt and the forced text that follows it.
+type Prompt = (Vec<u32>, Vec<u32>);
 
 pub struct WhisperEngine {
     model: Whisper,
@@ -223,7 +223,7 @@ impl WhisperEngine {
     }
 
     /// `[<|startofprev|> key terms…] <|startoftranscript|> [<|lang|> <|transcribe|>] <|notimestamps|>`
-    /// `[prefix…]`, and how many tokens the prefix took (the forced tokens at the end).
+    /// and the prefix's tokens (forced text).
     fn prompt(&self, options: &DecodeOptions, language: Option<&str>) -> Prompt {
         let keyterms = &options.keyterms;
         let s = &self.tokenizer.specials;
@@ -245,13 +245,12 @@ impl WhisperEngine {
         // Known text is forced only under greedy decoding; beam search decodes it again.
         let prefix = options.prefix.trim();
         if prefix.is_empty() || self.beam_size > 1 {
-            return (p, 0);
+            return (p, Vec::new());
         }
         let ids = self.tokenizer.encode(&format!(" {prefix}"));
         // Leave room for the rest of the window's text.
         let room = (self.model.config.max_target_positions / 2).saturating_sub(p.len());
-        let forced = ids.len().min(room);
-        p.extend_from_slice(&ids[..forced]);
+        let forced = ids[..ids.len().min(room)].to_vec();
         (p, forced)
     }
 
@@ -262,7 +261,8 @@ impl WhisperEngine {
         &self,
         audio: &Tensor,
         rows: &[usize],
-        (prompt, forced): (&[u32], usize),
+        prompt: &[u32],
+        forced: &[Vec<u32>],
         seconds: &[f32],
         positions: &[usize],
     ) -> candle_core::Result<Vec<Decoded>> {
@@ -281,7 +281,7 @@ impl WhisperEngine {
             let sub = audio.index_select(&Tensor::new(ids.as_slice(), audio.device())?, 0)?;
             let cfg = DecodeConfig {
                 prompt: prompt.to_vec(),
-                forced,
+                forced: todo.iter().map(|&j| forced[rows[j]].clone()).collect(),
                 sot_index: prompt
                     .iter()
                     .position(|t| *t == self.tokenizer.specials.sot)
@@ -301,7 +301,7 @@ impl WhisperEngine {
                 timestamps: None,
             };
             let mut again = Vec::new();
-            let decoded = if temperature == 0.0 && self.beam_size > 1 && forced == 0 {
+            let decoded = if temperature == 0.0 && self.beam_size > 1 {
                 beam_search(&self.model, &sub, &cfg, self.beam_size, 1.0)?
             } else {
                 greedy(&self.model, &sub, &cfg)?
@@ -391,7 +391,9 @@ impl WhisperEngine {
 
     fn run(&mut self, windows: &[AudioWindow]) -> candle_core::Result<Vec<Transcript>> {
         let max = self.model.config.max_window_samples();
+        let t0 = std::time::Instant::now();
         let (audio, positions) = self.encode(windows)?;
+        let t1 = std::time::Instant::now();
         // Multilingual models: windows without a language get the detected one.
         let mut languages: Vec<Option<String>> =
             windows.iter().map(|w| w.options.language.clone()).collect();
@@ -407,11 +409,13 @@ impl WhisperEngine {
             .iter()
             .map(|w| w.samples.len().min(max) as f32 / crate::mel::SAMPLE_RATE_HZ as f32)
             .collect();
-        // Windows with the same prompt (language, key terms) decode together as one batch.
-        // (Windows with a known prefix decode apart, and in far fewer steps.)
-        let mut groups: Vec<(Prompt, Vec<usize>)> = Vec::new();
+        // Windows with the same prompt (language, key terms) decode together as one batch, each
+        // with its own known text (forced prefix).
+        let mut groups: Vec<(Vec<u32>, Vec<usize>)> = Vec::new();
+        let mut forced = Vec::with_capacity(windows.len());
         for (i, w) in windows.iter().enumerate() {
-            let p = self.prompt(&w.options, languages[i].as_deref());
+            let (p, f) = self.prompt(&w.options, languages[i].as_deref());
+            forced.push(f);
             match groups.iter_mut().find(|(gp, _)| *gp == p) {
                 Some(g) => g.1.push(i),
                 None => groups.push((p, vec![i])),
@@ -419,18 +423,14 @@ impl WhisperEngine {
         }
         let mut decoded: Vec<(Decoded, Vec<u32>)> =
             vec![(Decoded::default(), Vec::new()); windows.len()];
-        for ((prompt, forced), rows) in &groups {
-            let prompt_only = prompt[..prompt.len() - forced].to_vec();
-            for (&i, d) in rows.iter().zip(self.decode_with_fallback(
-                &audio,
-                rows,
-                (prompt, *forced),
-                &seconds,
-                &positions,
-            )?) {
-                decoded[i] = (d, prompt_only.clone());
+        for (prompt, rows) in &groups {
+            for (&i, d) in rows.iter().zip(
+                self.decode_with_fallback(&audio, rows, prompt, &forced, &seconds, &positions)?,
+            ) {
+                decoded[i] = (d, prompt.clone());
             }
         }
+        let t2 = std::time::Instant::now();
         let mut out = Vec::with_capacity(windows.len());
         let eot = self.tokenizer.specials.eot;
         for (i, ((d, prompt), w)) in decoded.iter().zip(windows).enumerate() {
@@ -465,6 +465,14 @@ impl WhisperEngine {
                 language: languages[i].clone().filter(|_| self.multilingual),
             });
         }
+        tracing::debug!(
+            windows = windows.len(),
+            positions = ?positions,
+            encode_ms = (t1 - t0).as_secs_f64() * 1e3,
+            decode_ms = (t2 - t1).as_secs_f64() * 1e3,
+            align_ms = t2.elapsed().as_secs_f64() * 1e3,
+            "model call"
+        );
         Ok(out)
     }
 }

@@ -19,6 +19,7 @@
 //! What it does not do: printing, networking, downloads, or the live streaming policy.
 
 mod align;
+mod attention;
 mod beam;
 pub mod config;
 mod decode;

@@ -2,6 +2,7 @@
 //! incremental decoder with a key/value cache that can also return cross-attention weights
 //! (for word timestamps).
 
+use crate::attention;
 use crate::config::WhisperConfig;
 use crate::kernels;
 use crate::kernels::Linear;
@@ -27,6 +28,10 @@ const PACKED_MAX_ROWS: usize = 2 * crate::packed::MAX_TILE_ROWS;
 /// window on 2 cores (4 MiB blocks cost ~20% more, unblocked ~25% more).
 const ATTENTION_BLOCK_BYTES: usize = 16 << 20;
 
+/// Up to this many query rows (decoding steps, prompts, very short windows) attention runs fused
+/// on the CPU ([`attention::attend`]); longer queries use candle's batched matmuls.
+const FUSED_MAX_ROWS: usize = 64;
+
 struct Attention {
     q: Linear,
     k: Linear,
@@ -48,18 +53,25 @@ impl Attention {
         })
     }
 
-    /// `[B, T, d]` → `[B, H, T, d/H]`.
-    fn split(&self, x: &Tensor) -> Result<Tensor> {
+    /// `[B, T, d]` → `[B, H, T, d/H]`: a view of the same storage (heads interleaved), which the
+    /// fused CPU attention reads as it is, or a contiguous copy for candle's matmuls.
+    fn split(&self, x: &Tensor, copy: bool) -> Result<Tensor> {
         let (b, t, d) = x.dims3()?;
-        x.reshape((b, t, self.heads, d / self.heads))?
-            .transpose(1, 2)?
-            .contiguous()
+        let heads = x
+            .reshape((b, t, self.heads, d / self.heads))?
+            .transpose(1, 2)?;
+        if copy {
+            heads.contiguous()
+        } else {
+            Ok(heads)
+        }
     }
 
     fn kv(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        let copy = !attention::supported(x);
         Ok((
-            self.split(&self.k.forward(x)?)?,
-            self.split(&self.v.forward(x)?)?,
+            self.split(&self.k.forward(x)?, copy)?,
+            self.split(&self.v.forward(x)?, copy)?,
         ))
     }
 
@@ -74,7 +86,14 @@ impl Attention {
         keep_weights: bool,
     ) -> Result<(Tensor, Option<Tensor>)> {
         let (b, t, d) = x.dims3()?;
-        let q = self.split(&(self.q.forward(x)? * self.scale)?)?;
+        let q = (self.q.forward(x)? * self.scale)?;
+        if t <= FUSED_MAX_ROWS && attention::supported(&q) {
+            let (out, weights) =
+                attention::attend(&self.split(&q, false)?, k, v, mask, keep_weights)?;
+            return Ok((self.out.forward(&out)?, weights));
+        }
+        let q = self.split(&q, true)?;
+        let (k, v) = (k.contiguous()?, v.contiguous()?);
         let s = k.dim(2)?;
         let row_bytes = b * self.heads * s * x.dtype().size_in_bytes();
         let block = if keep_weights || mask.is_some() {
@@ -92,7 +111,7 @@ impl Attention {
                 scores = scores.broadcast_add(m)?;
             }
             let w = kernels::softmax_last_dim(scores)?;
-            outs.push(w.matmul(v)?.transpose(1, 2)?.reshape((b, n, d))?);
+            outs.push(w.matmul(&v)?.transpose(1, 2)?.reshape((b, n, d))?);
             if keep_weights {
                 weights = Some(w);
             }
@@ -228,6 +247,9 @@ pub struct DecoderState {
     cross_mask: Option<Tensor>,
     self_kv: Vec<Option<(Tensor, Tensor)>>,
     len: usize,
+    /// Rows whose prompts were shorter than the batch's (see [`DecoderState::pad_rows`]): each
+    /// row's next position, and `[B, 1, 1, len]`: -∞ for the padding slots of the cache.
+    padded: Option<(Vec<usize>, Tensor)>,
 }
 
 impl DecoderState {
@@ -263,11 +285,45 @@ impl DecoderState {
         Ok(())
     }
 
+    /// After a step that fed right-padded prompts, declare that row `b`'s prompt was only its
+    /// first `lens[b]` tokens: the cache slots after them are padding that later tokens never
+    /// attend to, and row `b`'s next token takes position `lens[b]`. Rows of different prompt
+    /// lengths (different known text) so decode as one batch, each as if alone.
+    pub fn pad_rows(&mut self, lens: &[usize]) -> Result<()> {
+        if lens.iter().all(|&l| l == self.len) {
+            return Ok(());
+        }
+        if lens.len() != self.rows()? || lens.iter().any(|&l| l == 0 || l > self.len) {
+            candle_core::bail!("prompt lengths {lens:?} do not fit a cache of {}", self.len);
+        }
+        let len = self.len;
+        let m: Vec<f32> = lens
+            .iter()
+            .flat_map(|&l| (0..len).map(move |j| if j < l { 0.0 } else { f32::NEG_INFINITY }))
+            .collect();
+        let device = self.cross_kv[0].0.device().clone();
+        let mask = Tensor::from_vec(m, (lens.len(), 1, 1, len), &device)?;
+        self.padded = Some((lens.to_vec(), mask));
+        Ok(())
+    }
+
+    fn rows(&self) -> Result<usize> {
+        match self.cross_kv.first() {
+            Some((k, _)) => k.dim(0),
+            None => Ok(0),
+        }
+    }
+
     /// Keep rows `rows` (`[R]` u32) of the self-attention cache, in that order (beam search).
     pub fn reorder(&mut self, rows: &Tensor) -> Result<()> {
+        if let Some((pos, mask)) = &mut self.padded {
+            let ids: Vec<u32> = rows.to_vec1()?;
+            *pos = ids.iter().map(|&r| pos[r as usize]).collect();
+            *mask = mask.index_select(rows, 0)?;
+        }
         for (k, v) in self.self_kv.iter_mut().flatten() {
-            *k = k.index_select(rows, 0)?;
-            *v = v.index_select(rows, 0)?;
+            *k = k.contiguous()?.index_select(rows, 0)?;
+            *v = v.contiguous()?.index_select(rows, 0)?;
         }
         if let Some(m) = &mut self.cross_mask {
             *m = m.index_select(rows, 0)?;
@@ -397,6 +453,7 @@ impl Decoder {
             cross_mask: None,
             self_kv: vec![None; self.layers.len()],
             len: 0,
+            padded: None,
         })
     }
 
@@ -437,14 +494,24 @@ impl Decoder {
         state: &mut DecoderState,
         want_cross: bool,
     ) -> Result<(Tensor, Vec<Tensor>)> {
-        let (_, l) = tokens.dims2()?;
+        let (b, l) = tokens.dims2()?;
         let start = state.len;
-        let mut x = self
-            .tokens
-            .forward(tokens)?
-            .broadcast_add(&self.positions.narrow(0, start, l)?)?;
-        let mask = if l > 1 {
-            let total = start + l;
+        let total = start + l;
+        let embedded = self.tokens.forward(tokens)?;
+        let mut x = match &state.padded {
+            // Each row at its own positions.
+            Some((next, _)) => {
+                let ids: Vec<u32> = next
+                    .iter()
+                    .flat_map(|&p| (p..p + l).map(|i| i as u32))
+                    .collect();
+                let ids = Tensor::from_vec(ids, b * l, tokens.device())?;
+                let pos = self.positions.index_select(&ids, 0)?;
+                (embedded + pos.reshape((b, l, ()))?)?
+            }
+            None => embedded.broadcast_add(&self.positions.narrow(0, start, l)?)?,
+        };
+        let causal = if l > 1 {
             let m: Vec<f32> = (0..l)
                 .flat_map(|i| {
                     (0..total).map(move |j| {
@@ -459,6 +526,15 @@ impl Decoder {
             Some(Tensor::from_vec(m, (l, total), tokens.device())?.to_dtype(x.dtype())?)
         } else {
             None
+        };
+        // The padding slots of short prompts, `[B, 1, 1, total]`, the new slots open.
+        let padding = match &state.padded {
+            Some((_, m)) => Some(m.pad_with_zeros(3, 0, l)?.to_dtype(x.dtype())?),
+            None => None,
+        };
+        let mask = match (causal, &padding) {
+            (Some(c), Some(p)) => Some(p.broadcast_add(&c)?),
+            (c, p) => c.or_else(|| p.clone()),
         };
         let mut cross_weights = Vec::new();
         for (i, layer) in self.layers.iter().enumerate() {
@@ -480,6 +556,10 @@ impl Decoder {
             x = layer.block.mlp_residual(&x)?;
         }
         state.len += l;
+        if let (Some((next, m)), Some(p)) = (&mut state.padded, padding) {
+            next.iter_mut().for_each(|n| *n += l);
+            *m = p.to_dtype(DType::F32)?;
+        }
         Ok((self.ln.forward(&x)?, cross_weights))
     }
 }

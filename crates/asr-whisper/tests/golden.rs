@@ -61,7 +61,7 @@ fn encoder_decoder_and_greedy_match_transformers() {
     let spec = &e.tokenizer().specials;
     let cfg = DecodeConfig {
         prompt: prefix,
-        forced: 0,
+        forced: vec![],
         sot_index: 0,
         eot: spec.eot,
         no_speech: None,

@@ -24,7 +24,7 @@ fn encode_first_200(e: &WhisperEngine, key: &str, n_mels: usize) -> Tensor {
 fn config(e: &WhisperEngine, prompt: Vec<u32>, max_tokens: usize) -> DecodeConfig {
     DecodeConfig {
         prompt,
-        forced: 0,
+        forced: vec![],
         sot_index: 0,
         eot: e.tokenizer().specials.eot,
         no_speech: None,
@@ -251,8 +251,8 @@ fn forced_tokens_start_the_result_with_the_probabilities_the_model_gives_them() 
     let free = &free[0];
     assert_eq!(free.tokens.len(), 8);
     // Force the first three tokens greedy chose: the same result, from one prompt step.
-    let mut cfg = config(&e, [base, free.tokens[..3].to_vec()].concat(), 8);
-    cfg.forced = 3;
+    let mut cfg = config(&e, base.clone(), 8);
+    cfg.forced = vec![free.tokens[..3].to_vec()];
     let forced = &greedy(e.model(), &enc, &cfg).expect("forced")[0];
     assert_eq!(forced.tokens[..3], free.tokens[..3]);
     for (a, b) in forced.probs.iter().zip(&free.probs).take(3) {
@@ -264,6 +264,24 @@ fn forced_tokens_start_the_result_with_the_probabilities_the_model_gives_them() 
     );
     // The budget counts the forced tokens: 8 in all.
     assert_eq!(forced.tokens.len(), 8);
+
+    // Rows with different forced text (none, one token, three that greedy would not choose)
+    // decode in one batch, each exactly as it does alone.
+    let t = &free.tokens;
+    let prefixes = vec![vec![], vec![t[0]], vec![t[2], t[0], t[1]]];
+    let batch = Tensor::cat(&[&enc, &enc, &enc], 0).expect("batch");
+    let mut cfg = config(&e, base.clone(), 8);
+    cfg.forced = prefixes.clone();
+    let together = greedy(e.model(), &batch, &cfg).expect("together");
+    for (row, prefix) in prefixes.into_iter().enumerate() {
+        let mut cfg = config(&e, base.clone(), 8);
+        cfg.forced = vec![prefix];
+        let alone = &greedy(e.model(), &enc, &cfg).expect("alone")[0];
+        assert_eq!(together[row].tokens, alone.tokens, "row {row}");
+        for (a, b) in together[row].probs.iter().zip(&alone.probs) {
+            assert!((a - b).abs() < 1e-4, "row {row}: prob {a} vs {b}");
+        }
+    }
 
     // Through the engine: a prefix is text the transcript begins with, timed like the rest.
     let mut e = engine();

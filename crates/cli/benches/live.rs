@@ -57,6 +57,14 @@ fn main() {
 }
 
 async fn run_server(dir: String) {
+    // HARK_BENCH_LOG=hark_asr_whisper=debug shows each model call's encode/decode/align times.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HARK_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let mut engine = WhisperEngine::load(
         std::path::Path::new(&dir),
         "bench",
@@ -238,7 +246,10 @@ async fn drive(name: &str, dir: &str) {
     let exe = std::env::current_exe().expect("exe");
     let mut child = std::process::Command::new(exe)
         .env("HARK_BENCH_SERVE", dir)
-        .env("HARK_LOG", "warn")
+        .env(
+            "HARK_LOG",
+            std::env::var("HARK_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("spawn server");
