@@ -45,6 +45,7 @@ fn main() {
             temperature: 0.0,
             seed: 0,
             timestamps: None,
+            alignment_heads: vec![],
         };
         let (mut enc_ms, mut dec_ms) = (Vec::new(), Vec::new());
         for run in 0..6 {

@@ -83,8 +83,9 @@ fn median_rows(x: &mut [f32], n: usize, m: usize) {
     }
 }
 
-/// Start time of each text token and the end of the last one (`tokens.len() + 1` values, in
-/// seconds from the window start), for one window.
+/// Token times for one window, in seconds from its start, by running the decoder over the text
+/// again: `tokens.len() + 2` values, where value `i` is when token `i` starts (as OpenAI's
+/// `jump_times`, the time of the row that predicts it) and the last is the end of the audio.
 ///
 /// `audio`: encoder output `[1, S, d]`; `prompt` ends with `<|notimestamps|>` and has
 /// `<|startoftranscript|>` at `sot_index` (anything before it, such as a key-term prompt, takes no
@@ -112,12 +113,8 @@ pub fn token_times(
     // As OpenAI: every row from <|startoftranscript|> to <|endoftext|> is normalised and filtered;
     // the DTW then uses the rows of <|notimestamps|> and the text tokens.
     let sot = sot_index.min(prompt.len().saturating_sub(1));
-    let rows = full.len() - sot;
-    let first = prompt.len() - 1 - sot;
-    let n = tokens.len() + 1;
-    let m = positions.min(audio.dim(1)?).max(1);
-    let mut matrix = vec![0f32; n * m];
-    let mut used = 0;
+    let width = audio.dim(1)?;
+    let mut weights = Vec::new();
     for &[layer, head] in heads {
         let Some(w) = cross.get(layer) else { continue };
         if head >= w.dim(1)? {
@@ -125,11 +122,44 @@ pub fn token_times(
         }
         let w = w
             .i((0, head))?
-            .narrow(0, sot, rows)?
-            .narrow(1, 0, m)?
-            .contiguous()?
+            .narrow(0, sot, full.len() - sot)?
             .to_dtype(candle_core::DType::F32)?;
-        let mut h: Vec<f32> = w.flatten_all()?.to_vec1()?;
+        weights.push(w.flatten_all()?.to_vec1()?);
+    }
+    let first = prompt.len() - 1 - sot;
+    Ok(times_from_attention(
+        &weights,
+        width,
+        first,
+        tokens.len(),
+        positions,
+    ))
+}
+
+/// [`token_times`] from the alignment heads' cross-attention weights already at hand: per head,
+/// the rows from `<|startoftranscript|>` through the `<|endoftext|>` after the text, each `width`
+/// encoder positions wide (row-major). `first`: the row of `<|notimestamps|>`; `tokens`: how many
+/// text tokens follow it; `positions`: how many encoder positions hold real audio.
+pub(crate) fn times_from_attention(
+    heads: &[Vec<f32>],
+    width: usize,
+    first: usize,
+    tokens: usize,
+    positions: usize,
+) -> Vec<f32> {
+    let n = tokens + 1;
+    let m = positions.min(width).max(1);
+    let mut matrix = vec![0f32; n * m];
+    let mut used = 0;
+    for weights in heads {
+        let rows = weights.len() / width.max(1);
+        if rows < first + n {
+            continue;
+        }
+        let mut h: Vec<f32> = weights
+            .chunks_exact(width)
+            .flat_map(|row| row[..m].iter().copied())
+            .collect();
         // OpenAI takes the softmax over the real audio positions only; the weights here were
         // normalised over every encoder position, so renormalise each row over the first `m`.
         for row in h.chunks_exact_mut(m) {
@@ -173,7 +203,98 @@ pub fn token_times(
         times.push(m as f32 * SECONDS_PER_POSITION);
     }
     times.push(m as f32 * SECONDS_PER_POSITION);
-    Ok(times)
+    times
+}
+
+/// Collects the alignment heads' cross-attention rows of each row of a batch while it decodes
+/// (greedy), so that word times need no second pass over the text.
+pub(crate) struct Collector {
+    heads: Vec<[usize; 2]>,
+    /// Per batch row, per head: rows of `width` weights.
+    rows: Vec<Vec<Vec<f32>>>,
+    width: usize,
+    /// The row's `<|endoftext|>` has been fed: nothing more to collect.
+    closed: Vec<bool>,
+}
+
+impl Collector {
+    /// For a batch of `rows` over `width` encoder positions; `None` without valid heads.
+    pub(crate) fn new(
+        model: &Whisper,
+        heads: &[[usize; 2]],
+        rows: usize,
+        width: usize,
+    ) -> Option<Self> {
+        let c = &model.config;
+        let heads: Vec<[usize; 2]> = heads
+            .iter()
+            .copied()
+            .filter(|&[l, h]| l < c.decoder_layers && h < c.decoder_attention_heads)
+            .collect();
+        (!heads.is_empty()).then(|| Self {
+            rows: vec![vec![Vec::new(); heads.len()]; rows],
+            heads,
+            width,
+            closed: vec![false; rows],
+        })
+    }
+
+    /// Keep positions `from[b]..to[b]` of row `b` from one step's weights (per layer
+    /// `[B, H, L, S]`), in order.
+    pub(crate) fn take(
+        &mut self,
+        cross: &[Tensor],
+        from: &[usize],
+        to: &[usize],
+    ) -> candle_core::Result<()> {
+        for (k, &[layer, head]) in self.heads.iter().enumerate() {
+            let Some(w) = cross.get(layer) else { continue };
+            let w: Vec<Vec<Vec<f32>>> = w
+                .i((.., head))?
+                .to_dtype(candle_core::DType::F32)?
+                .to_vec3()?;
+            for (b, rows) in w.iter().enumerate() {
+                if self.closed[b] {
+                    continue;
+                }
+                for row in &rows[from[b]..to[b]] {
+                    self.rows[b][k].extend_from_slice(row);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Keep one step's weights (one fed token per row); a row fed `<|endoftext|>` is complete.
+    pub(crate) fn step(
+        &mut self,
+        cross: &[Tensor],
+        fed: &[u32],
+        eot: u32,
+    ) -> candle_core::Result<()> {
+        let n = fed.len();
+        self.take(cross, &vec![0; n], &vec![1; n])?;
+        for (closed, &t) in self.closed.iter_mut().zip(fed) {
+            *closed |= t == eot;
+        }
+        Ok(())
+    }
+
+    /// Some row still needs its `<|endoftext|>` fed.
+    pub(crate) fn pending(&self) -> bool {
+        self.closed.iter().any(|c| !c)
+    }
+
+    /// Row `b`'s token times (see [`times_from_attention`]).
+    pub(crate) fn times(
+        &self,
+        b: usize,
+        first: usize,
+        tokens: usize,
+        positions: usize,
+    ) -> Vec<f32> {
+        times_from_attention(&self.rows[b], self.width, first, tokens, positions)
+    }
 }
 
 #[cfg(test)]

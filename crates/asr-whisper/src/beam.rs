@@ -54,7 +54,7 @@ pub fn beam_search(
     let masks = Masks::new(model, cfg)?;
     // Beam search decodes known text again (`cfg.forced` does not apply).
     let forced = vec![&[][..]; rows];
-    let (mut last, no_speech, _) = masks.prompt(model, &mut state, cfg, &forced)?;
+    let (mut last, no_speech, _) = masks.prompt(model, &mut state, cfg, &forced, None)?;
     let mut live: Vec<Hyp> = vec![
         Hyp {
             tokens: vec![],

@@ -1,6 +1,7 @@
 //! Batched greedy decoding with token probabilities and the no-speech probability, optionally
 //! with timestamp tokens under OpenAI's timestamp rules.
 
+use crate::align::Collector;
 use crate::model::{DecoderState, Whisper};
 use candle_core::{DType, Tensor, D};
 
@@ -15,6 +16,9 @@ pub struct Decoded {
     pub avg_logprob: f32,
     /// Probability of `<|nospeech|>` at the start-of-transcript position.
     pub no_speech_prob: f32,
+    /// Token times as [`crate::token_times`] gives them, from the cross-attention collected
+    /// while decoding (`DecodeConfig::alignment_heads`); empty when not collected.
+    pub times: Vec<f32>,
 }
 
 /// Decoding knobs (inert data).
@@ -48,6 +52,9 @@ pub struct DecodeConfig {
     pub seed: u64,
     /// Produce timestamp tokens (`<|0.00|>` …) under OpenAI's rules; `None`: text only.
     pub timestamps: Option<TimestampRules>,
+    /// `[layer, head]` pairs whose cross-attention times the words: greedy decoding keeps their
+    /// weights as it goes and fills `Decoded::times`. Empty: no times.
+    pub alignment_heads: Vec<[usize; 2]>,
 }
 
 impl DecodeConfig {
@@ -257,6 +264,7 @@ impl Masks {
         state: &mut DecoderState,
         cfg: &DecodeConfig,
         forced: &[&[u32]],
+        collector: Option<&mut Collector>,
     ) -> candle_core::Result<(Tensor, Vec<f32>, Vec<Vec<f32>>)> {
         let rows = forced.len();
         let p = cfg.prompt.len();
@@ -268,8 +276,11 @@ impl Masks {
             ids.extend(std::iter::repeat_n(cfg.eot, longest - f.len()));
         }
         let ids = Tensor::from_vec(ids, (rows, p + longest), &model.device)?;
-        let (logits, _) = model.decoder.step(&ids, state, false)?;
+        let (logits, cross) = model.decoder.step(&ids, state, collector.is_some())?;
         let lens: Vec<usize> = forced.iter().map(|f| p + f.len()).collect();
+        if let Some(c) = collector {
+            c.take(&cross, &vec![cfg.sot_index.min(p - 1); rows], &lens)?;
+        }
         state.pad_rows(&lens)?;
         let logits = logits.to_dtype(DType::F32)?;
         let no_speech: Vec<f32> = match cfg.no_speech {
@@ -347,6 +358,19 @@ pub(crate) fn step_logits(
     logits.squeeze(1)?.to_dtype(DType::F32)
 }
 
+/// Feed `feed` (one token per row) for its cross-attention only, into `collector`.
+fn collect_only(
+    model: &Whisper,
+    feed: &[u32],
+    state: &mut DecoderState,
+    collector: &mut Collector,
+    eot: u32,
+) -> candle_core::Result<()> {
+    let ids = Tensor::from_vec(feed.to_vec(), (feed.len(), 1), &model.device)?;
+    let cross = model.decoder.cross_attention(&ids, state)?;
+    collector.step(&cross, feed, eot)
+}
+
 /// Decode every item of the encoder output `audio` `[B, S, d]` (greedy, or sampled when `temperature > 0`).
 pub fn greedy(
     model: &Whisper,
@@ -358,7 +382,9 @@ pub fn greedy(
     state.limit_audio(&cfg.audio_positions)?;
     let masks = Masks::new(model, cfg)?;
     let forced: Vec<&[u32]> = (0..b).map(|i| cfg.forced_tokens(i)).collect();
-    let (mut last, no_speech, forced_probs) = masks.prompt(model, &mut state, cfg, &forced)?;
+    let mut collector = Collector::new(model, &cfg.alignment_heads, b, audio.dim(1)?);
+    let (mut last, no_speech, forced_probs) =
+        masks.prompt(model, &mut state, cfg, &forced, collector.as_mut())?;
     let mut out: Vec<Decoded> = no_speech
         .into_iter()
         .zip(forced_probs)
@@ -403,14 +429,31 @@ pub fn greedy(
             }
         }
         if done.iter().all(|d| *d) {
+            // The last tokens still owe their cross-attention rows (no logits needed).
+            if let Some(c) = collector.as_mut().filter(|c| c.pending()) {
+                collect_only(model, &feed, &mut state, c, cfg.eot)?;
+            }
             break;
         }
-        let feed = Tensor::from_vec(feed, (b, 1), &model.device)?;
-        last = step_logits(model, &feed, &mut state)?;
+        let ids = Tensor::from_vec(feed.clone(), (b, 1), &model.device)?;
+        let (logits, cross) = model.decoder.step(&ids, &mut state, collector.is_some())?;
+        last = logits.squeeze(1)?.to_dtype(DType::F32)?;
+        if let Some(c) = collector.as_mut() {
+            c.step(&cross, &feed, cfg.eot)?;
+        }
     }
-    for d in &mut out {
+    if let Some(c) = collector.as_mut().filter(|c| c.pending()) {
+        collect_only(model, &vec![cfg.eot; b], &mut state, c, cfg.eot)?;
+    }
+    let sot = cfg.sot_index.min(cfg.prompt.len().saturating_sub(1));
+    for (i, d) in out.iter_mut().enumerate() {
         let n = d.probs.len().max(1) as f32;
         d.avg_logprob = d.probs.iter().map(|p| p.max(1e-12).ln()).sum::<f32>() / n;
+        if let (Some(c), false) = (&collector, d.tokens.is_empty()) {
+            let positions = cfg.audio_positions.get(i).copied().unwrap_or(usize::MAX);
+            let first = cfg.prompt.len().saturating_sub(1) - sot;
+            d.times = c.times(i, first, d.tokens.len(), positions);
+        }
     }
     Ok(out)
 }

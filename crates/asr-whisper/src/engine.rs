@@ -299,6 +299,7 @@ impl WhisperEngine {
                 temperature,
                 seed: k as u64,
                 timestamps: None,
+                alignment_heads: self.alignment_heads.clone(),
             };
             let mut again = Vec::new();
             let decoded = if temperature == 0.0 && self.beam_size > 1 {
@@ -444,21 +445,26 @@ impl WhisperEngine {
                 });
                 continue;
             }
-            let one = audio.narrow(0, i, 1)?.narrow(1, 0, positions[i])?;
-            let sot_index = prompt
-                .iter()
-                .position(|t| *t == self.tokenizer.specials.sot)
-                .unwrap_or(0);
-            let times = token_times(
-                &self.model,
-                &one,
-                prompt,
-                sot_index,
-                &d.tokens,
-                eot,
-                &self.alignment_heads,
-                positions[i],
-            )?;
+            // Greedy decoding timed its tokens as it went; beam search did not.
+            let times = if !d.times.is_empty() {
+                d.times.clone()
+            } else {
+                let one = audio.narrow(0, i, 1)?.narrow(1, 0, positions[i])?;
+                let sot_index = prompt
+                    .iter()
+                    .position(|t| *t == self.tokenizer.specials.sot)
+                    .unwrap_or(0);
+                token_times(
+                    &self.model,
+                    &one,
+                    prompt,
+                    sot_index,
+                    &d.tokens,
+                    eot,
+                    &self.alignment_heads,
+                    positions[i],
+                )?
+            };
             out.push(Transcript {
                 words: self.words(d, &times),
                 no_speech_prob: d.no_speech_prob,

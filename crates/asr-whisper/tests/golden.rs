@@ -73,6 +73,7 @@ fn encoder_decoder_and_greedy_match_transformers() {
         temperature: 0.0,
         seed: 0,
         timestamps: None,
+        alignment_heads: vec![],
     };
     let out = greedy(model, &enc, &cfg).expect("greedy");
     assert_eq!(out[0].tokens, ids(&g["greedy"]));

@@ -36,6 +36,7 @@ fn config(e: &WhisperEngine, prompt: Vec<u32>, max_tokens: usize) -> DecodeConfi
         temperature: 0.0,
         seed: 0,
         timestamps: None,
+        alignment_heads: vec![],
     }
 }
 
@@ -144,6 +145,50 @@ fn word_timings_match_openai_find_alignment() {
         at += len as usize;
     }
     assert_eq!(at, tokens.len());
+}
+
+#[test]
+fn greedy_times_its_tokens_as_the_alignment_pass_does() {
+    let e = engine();
+    let enc = encode_first_200(&e, "mel80", 80);
+    let s = &e.tokenizer().specials;
+    let heads = e.generation().alignment_heads.clone();
+    let prompt = vec![s.sot, s.no_timestamps];
+    let free = greedy(e.model(), &enc, &config(&e, prompt.clone(), 3)).expect("free");
+    // Two rows of uneven audio (100 and 60 positions), the second with forced text and a lower
+    // limit: it stops first and is fed end-of-text while the other goes on; the other stops at
+    // the budget, with its last token not yet fed.
+    let short = enc.narrow(1, 0, 60).expect("narrow");
+    let short = short.pad_with_zeros(1, 0, 40).expect("pad");
+    let batch = Tensor::cat(&[&enc, &short], 0).expect("batch");
+    let mut cfg = config(&e, prompt.clone(), 10);
+    cfg.alignment_heads = heads.clone();
+    cfg.audio_positions = vec![100, 60];
+    cfg.row_max_tokens = vec![10, 6];
+    cfg.forced = vec![vec![], free[0].tokens[..2].to_vec()];
+    let out = greedy(e.model(), &batch, &cfg).expect("greedy");
+    for (row, (d, positions)) in out.iter().zip([100, 60]).enumerate() {
+        let audio = batch.narrow(0, row, 1).expect("row");
+        let audio = audio.narrow(1, 0, positions).expect("positions");
+        let want = token_times(
+            e.model(),
+            &audio,
+            &prompt,
+            0,
+            &d.tokens,
+            s.eot,
+            &heads,
+            positions,
+        )
+        .expect("alignment pass");
+        assert_eq!(d.times.len(), want.len(), "row {row}");
+        assert!(
+            d.times.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-6),
+            "row {row}: {:?} vs {want:?}",
+            d.times
+        );
+    }
+    assert_eq!((out[0].tokens.len(), out[1].tokens.len()), (10, 6));
 }
 
 fn ml_engine() -> WhisperEngine {
