@@ -66,6 +66,22 @@ struct Shared {
     windows_run: AtomicU64,
     /// Windows submitted and not yet taken by the inference thread.
     waiting: AtomicUsize,
+    /// Of those, the ones due now (not deferrable).
+    waiting_due: AtomicUsize,
+}
+
+impl Shared {
+    /// Add (`up`) or remove `n` waiting windows, due now or deferrable.
+    fn count(&self, due: bool, n: usize, up: bool) {
+        let counters = [Some(&self.waiting), due.then_some(&self.waiting_due)];
+        for c in counters.into_iter().flatten() {
+            if up {
+                c.fetch_add(n, Ordering::AcqRel);
+            } else {
+                c.fetch_sub(n, Ordering::AcqRel);
+            }
+        }
+    }
 }
 
 /// Handle to an engine's inference thread. Cheap to clone; the thread stops when the last handle goes.
@@ -98,6 +114,7 @@ impl Scheduler {
             batches_run: AtomicU64::new(0),
             windows_run: AtomicU64::new(0),
             waiting: AtomicUsize::new(0),
+            waiting_due: AtomicUsize::new(0),
         });
         let (tx, rx) = sync_channel(config.queue_capacity.max(1));
         let thread_shared = Arc::clone(&shared);
@@ -131,6 +148,12 @@ impl Scheduler {
     /// Windows queued behind the one the engine is running now: a measure of overload.
     pub fn waiting_windows(&self) -> usize {
         self.shared.waiting.load(Ordering::Acquire)
+    }
+
+    /// Of [`Self::waiting_windows`], those due now (finals): while there are any, a new
+    /// deferrable window would only delay them.
+    pub fn waiting_due_windows(&self) -> usize {
+        self.shared.waiting_due.load(Ordering::Acquire)
     }
 
     /// (model calls, windows transcribed) since start.
@@ -191,14 +214,15 @@ impl Scheduler {
     ) -> Result<(), AsrError> {
         let model = || self.shared.descriptor.name.clone();
         // Counted before sending so the inference thread never takes it below zero.
-        self.shared.waiting.fetch_add(1, Ordering::AcqRel);
+        let due = deferrable.is_none();
+        self.shared.count(due, 1, true);
         let job = Job {
             window,
             reply,
             deferrable,
         };
         self.tx.try_send(job).map_err(|e| {
-            self.shared.waiting.fetch_sub(1, Ordering::AcqRel);
+            self.shared.count(due, 1, false);
             match e {
                 TrySendError::Full(_) => AsrError::QueueFull { model: model() },
                 TrySendError::Disconnected(_) => AsrError::EngineStopped { model: model() },
@@ -255,7 +279,9 @@ fn run(mut engine: Box<dyn Engine>, rx: Receiver<Job>, shared: &Shared) {
             continue;
         }
         let jobs = next_batch(&mut queued, max_batch);
-        shared.waiting.fetch_sub(jobs.len(), Ordering::AcqRel);
+        let due = jobs.iter().filter(|j| j.deferrable.is_none()).count();
+        shared.count(true, due, false);
+        shared.count(false, jobs.len() - due, false);
         let (windows, replies): (Vec<_>, Vec<_>) =
             jobs.into_iter().map(|j| (j.window, j.reply)).unzip();
         let result = catch_unwind(AssertUnwindSafe(|| engine.transcribe_batch(&windows)))

@@ -7,9 +7,11 @@
 //!   the end of the stream close it with `from_finalize` / at close.
 //! - With `interim_results`, a segment holding speech is decoded about every `interim_ms` of new
 //!   audio as `is_final:false` (same `start`, growing `duration`), at most one in flight, and none
-//!   while the engine has a backlog: under load interims thin out so that finals stay on time.
-//!   In the engine's queue, finals (and the decode of a pause) run before interims; an interim
-//!   that has not run when a final decodes its segment anew is withdrawn and not sent.
+//!   while finals are waiting for the engine: under load interims thin out so that finals stay
+//!   on time. Interims may wait behind the model call that is running, so the interims of many
+//!   streams run together as one batch. In the engine's queue, finals (and the decode of a pause)
+//!   run before interims; an interim that has not run when a final decodes its segment anew is
+//!   withdrawn and not sent.
 //! - A segment in which the VAD heard no speech is answered without running the model.
 //! - When speech pauses (the VAD leaves speech), the speech so far is decoded at once, as an
 //!   interim (a silent one without `interim_results`), unless a hypothesis already covers it: the
@@ -409,7 +411,7 @@ impl LiveChannel {
     }
 
     /// Add engine-rate audio; the decisions it causes are appended to `out` in order.
-    /// `engine_busy`: windows are waiting for the model (no interim now).
+    /// `engine_busy`: finals are waiting for the model (no interim now).
     pub fn push(
         &mut self,
         samples: &[f32],

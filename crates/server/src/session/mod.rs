@@ -260,7 +260,9 @@ impl Session {
                 continue;
             };
             cuts.clear();
-            let busy = self.setup.scheduler.waiting_windows() > 0;
+            // Interims may queue behind the running call (they then run together, one batch),
+            // but not behind finals that are waiting.
+            let busy = self.setup.scheduler.waiting_due_windows() > 0;
             live.push(samples, &self.policy, busy, &mut cuts);
             for cut in cuts.drain(..) {
                 self.on_cut(ch as u16, channels, cut, false);

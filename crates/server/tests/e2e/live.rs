@@ -376,15 +376,64 @@ async fn long_speech_is_finalized_at_word_boundaries_before_the_window_fills() {
     assert!(results.iter().all(|r| f(r, "duration") <= 8.0 + 1e-3));
 }
 
-/// `hark_model_windows_total` from `/metrics`.
-async fn windows_run(addr: std::net::SocketAddr) -> u64 {
+/// A counter (`hark_model_windows_total`, `hark_model_batches_total`) from `/metrics`.
+async fn model_counter(addr: std::net::SocketAddr, name: &str) -> u64 {
     let metrics = http_get(addr, "/metrics").await;
     metrics
         .lines()
-        .find(|l| l.starts_with("hark_model_windows_total{"))
+        .find(|l| l.starts_with(&format!("{name}{{")))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse::<f64>().ok())
         .map_or(0, |v| v as u64)
+}
+
+async fn windows_run(addr: std::net::SocketAddr) -> u64 {
+    model_counter(addr, "hark_model_windows_total").await
+}
+
+#[tokio::test]
+async fn interims_of_many_streams_wait_behind_the_running_call_and_run_as_one_batch() {
+    // A slow engine (600 ms a call) and three channels whose interims fall due together.
+    let s = start(Options {
+        window_samples: 8 * RATE_HZ as usize,
+        delay: std::time::Duration::from_millis(600),
+        ..Options::default()
+    })
+    .await;
+    let url = s.url(
+        "encoding=linear16&sample_rate=16000&channels=3&multichannel=true&interim_results=true",
+    );
+    let mut ws = open(&url).await;
+    let chunk: Vec<u8> = (0..1_600 * 3)
+        .flat_map(|i| ((i % 50) as i16 * 300).to_le_bytes())
+        .collect(); // 100 ms of three channels
+    for _ in 0..10 {
+        send_bytes(&mut ws, &chunk).await;
+    }
+    // All three interims are submitted with the tenth chunk. However the first call takes
+    // them (one, two or three), the others wait behind it instead of being held back one at a
+    // time, and run together in the second call.
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    let (calls, windows) = (
+        model_counter(s.addr, "hark_model_batches_total").await,
+        windows_run(s.addr).await,
+    );
+    send_json(&mut ws, json!({"type": "CloseStream"})).await;
+    let log = until_close(&mut ws).await;
+    let interims: Vec<u64> = log
+        .of_type("Results")
+        .iter()
+        .filter(|r| r["is_final"] == false)
+        .filter_map(|r| r["channel_index"][0].as_u64())
+        .collect();
+    assert_eq!(windows, 3, "one interim per channel ran: {interims:?}");
+    assert!(calls <= 2, "{calls} model calls for three interims");
+    for ch in 0..3 {
+        assert!(
+            interims.contains(&ch),
+            "channel {ch}'s interim: {interims:?}"
+        );
+    }
 }
 
 #[tokio::test]
