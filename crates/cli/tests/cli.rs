@@ -87,7 +87,7 @@ fn serve_with_a_whisper_model_transcribes_over_websocket() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let messages: Vec<serde_json::Value> = rt.block_on(async {
         let url = format!(
-            "ws://{addr}/v1/listen?model=nova-3&encoding=linear16&sample_rate=8000&punctuate=true"
+            "ws://{addr}/v1/listen?model=nova-3&encoding=linear16&sample_rate=8000&punctuate=true&endpointing=false"
         );
         let (mut ws, _) = tokio_tungstenite::connect_async(url)
             .await
@@ -119,7 +119,7 @@ fn serve_with_a_whisper_model_transcribes_over_websocket() {
     let _ = child.wait();
     let results: Vec<_> = messages.iter().filter(|m| m["type"] == "Results").collect();
     assert!(!results.is_empty(), "{messages:?}");
-    // The 2 s model window tiles 3 s of audio: finals at 0 and 2 s.
+    // Without endpoints, the 2 s model window tiles 3 s of audio: finals at 0 and 2 s.
     let spans: Vec<(f64, f64)> = results
         .iter()
         .map(|r| {

@@ -34,10 +34,22 @@ pub trait FrameScorer: Send {
     fn reset(&mut self);
 }
 
-/// The earshot network: 256-sample (16 ms) frames.
+/// A run of frames quieter than this (RMS, dB below full scale) lasting [`QUIET_RUN_MS`] is silence
+/// whatever the network says. earshot scores near-digital silence that has no energy above 4 kHz
+/// (8 kHz telephone audio resampled to 16 kHz) as speech: 0.45–0.65 on the starter-kit preamble's
+/// −58 dBFS room tone and the −65 dBFS noise after it, which held the VAD in speech for seconds.
+/// Shorter quiet runs (the gaps between words) keep the network's own, slowly decaying score.
+pub const SILENCE_FLOOR_DBFS: f32 = -60.0;
+/// How long a quiet run must last before it counts as silence.
+pub const QUIET_RUN_MS: u32 = 240;
+
+/// The earshot network: 256-sample (16 ms) frames; quiet runs (see [`SILENCE_FLOOR_DBFS`]) are
+/// silent.
 pub struct Earshot {
     detector: Box<earshot::Detector>,
     clamped: Vec<f32>,
+    /// Consecutive frames below [`SILENCE_FLOOR_DBFS`].
+    quiet_frames: u32,
 }
 
 impl Earshot {
@@ -47,6 +59,7 @@ impl Earshot {
         Self {
             detector: earshot::Detector::default_boxed(),
             clamped: vec![0.0; Self::FRAME_SAMPLES],
+            quiet_frames: 0,
         }
     }
 }
@@ -66,11 +79,26 @@ impl FrameScorer for Earshot {
         for (c, s) in self.clamped.iter_mut().zip(frame) {
             *c = s.clamp(-1.0, 1.0);
         }
-        self.detector.predict_f32(&self.clamped).clamp(0.0, 1.0)
+        // The network sees every frame (it keeps state across them).
+        let score = self.detector.predict_f32(&self.clamped).clamp(0.0, 1.0);
+        let power = self.clamped.iter().map(|s| s * s).sum::<f32>() / self.clamped.len() as f32;
+        if 10.0 * power.max(1e-20).log10() < SILENCE_FLOOR_DBFS {
+            self.quiet_frames = self.quiet_frames.saturating_add(1);
+        } else {
+            self.quiet_frames = 0;
+        }
+        let run_ms =
+            self.quiet_frames as usize * Self::FRAME_SAMPLES * 1000 / SAMPLE_RATE_HZ as usize;
+        if run_ms >= QUIET_RUN_MS as usize {
+            0.0
+        } else {
+            score
+        }
     }
 
     fn reset(&mut self) {
         self.detector.reset();
+        self.quiet_frames = 0;
     }
 }
 

@@ -177,3 +177,51 @@ fn silence_and_faint_noise_are_not_speech() {
     assert_eq!(events(&vec![0.0; 3 * RATE]), vec![]);
     assert_eq!(events(&noise), vec![]);
 }
+
+#[test]
+fn telephone_audio_leaves_speech_in_a_quiet_pause() {
+    // 8 kHz speech resampled to 16 kHz as the server does (no energy above 4 kHz), then a pause
+    // of −65 dBFS noise. earshot alone scores that band-limited near-silence as speech and stays
+    // in speech to the end; below the silence floor it is silence.
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/starter-kit/preamble.raw"
+    );
+    let Ok(raw) = std::fs::read(path) else {
+        eprintln!("shared data not found; skipping");
+        return;
+    };
+    let mut at_8k: Vec<f32> = raw
+        .chunks_exact(2)
+        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+        .collect();
+    // The preamble's last word ends at 18.6 s; its room tone (−58 dBFS, above the floor, which
+    // earshot takes for speech) goes on to 19.1 s, where the pause begins.
+    let (words_end_s, pause_s) = (18.6, 19.1);
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    at_8k.extend((0..12_000).map(|_| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        f32::from(((seed >> 58) as i16) - 32) / 32768.0
+    }));
+    let mut resampler = hark_audio::StreamResampler::new(8_000, 16_000).expect("resampler");
+    let mut signal = Vec::new();
+    for c in at_8k.chunks(800) {
+        resampler.push(c, &mut signal);
+    }
+    let ev = events(&signal);
+    let last_end = ev.iter().rev().find_map(|e| match e {
+        VadEvent::SpeechEnd { sample } => Some(*sample as f64 / RATE as f64),
+        VadEvent::SpeechStart { .. } => None,
+    });
+    assert!(
+        matches!(ev.last(), Some(VadEvent::SpeechEnd { .. })),
+        "still in speech at the end: {ev:?}"
+    );
+    let end = last_end.unwrap_or(0.0);
+    assert!(
+        end >= words_end_s - 0.2 && end <= pause_s + 0.4,
+        "speech ended at {end:.2} s; the words end at {words_end_s} s, the pause begins at {pause_s} s"
+    );
+}

@@ -391,22 +391,29 @@ async fn windows_run(addr: std::net::SocketAddr) -> u64 {
     model_counter(addr, "hark_model_windows_total").await
 }
 
-#[tokio::test]
-async fn interims_of_many_streams_wait_behind_the_running_call_and_run_as_one_batch() {
-    // A slow engine (600 ms a call) and three channels whose interims fall due together.
+/// A server whose engine takes `delay_ms` per call, an open stream of `channels` channels with
+/// interim results (16 kHz), and 100 ms of audio for all of them.
+async fn slow_multichannel(delay_ms: u64, channels: usize) -> (TestServer, Ws, Vec<u8>) {
     let s = start(Options {
         window_samples: 8 * RATE_HZ as usize,
-        delay: std::time::Duration::from_millis(600),
+        delay: std::time::Duration::from_millis(delay_ms),
         ..Options::default()
     })
     .await;
-    let url = s.url(
-        "encoding=linear16&sample_rate=16000&channels=3&multichannel=true&interim_results=true",
-    );
-    let mut ws = open(&url).await;
-    let chunk: Vec<u8> = (0..1_600 * 3)
+    let url = s.url(&format!(
+        "encoding=linear16&sample_rate=16000&channels={channels}&multichannel=true&interim_results=true"
+    ));
+    let ws = open(&url).await;
+    let chunk: Vec<u8> = (0..1_600 * channels)
         .flat_map(|i| ((i % 50) as i16 * 300).to_le_bytes())
-        .collect(); // 100 ms of three channels
+        .collect();
+    (s, ws, chunk)
+}
+
+#[tokio::test]
+async fn interims_of_many_streams_wait_behind_the_running_call_and_run_as_one_batch() {
+    // A slow engine (600 ms a call) and three channels whose interims fall due together.
+    let (s, mut ws, chunk) = slow_multichannel(600, 3).await;
     for _ in 0..10 {
         send_bytes(&mut ws, &chunk).await;
     }
@@ -439,19 +446,7 @@ async fn interims_of_many_streams_wait_behind_the_running_call_and_run_as_one_ba
 #[tokio::test]
 async fn a_final_withdraws_its_segments_waiting_interim() {
     // A slow engine: channel 0's first interim runs for 800 ms; channel 1's waits behind it.
-    let s = start(Options {
-        window_samples: 8 * RATE_HZ as usize,
-        delay: std::time::Duration::from_millis(800),
-        ..Options::default()
-    })
-    .await;
-    let url = s.url(
-        "encoding=linear16&sample_rate=16000&channels=2&multichannel=true&interim_results=true",
-    );
-    let mut ws = open(&url).await;
-    let chunk: Vec<u8> = (0..1_600 * 2)
-        .flat_map(|i| ((i % 50) as i16 * 300).to_le_bytes())
-        .collect(); // 100 ms of two channels
+    let (s, mut ws, chunk) = slow_multichannel(800, 2).await;
     for k in 0..30 {
         send_bytes(&mut ws, &chunk).await;
         if k == 9 {
