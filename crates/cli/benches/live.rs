@@ -4,7 +4,8 @@
 //! For each model directory it starts a server (this binary re-run as a separate process, with
 //! the real Whisper engine on CPU) and, for each N, N clients that each stream the starter-kit
 //! preamble with 1.2 s pauses inserted (8 kHz linear16, 100 ms chunks, real-time pace) with
-//! `endpointing=300&interim_results=true`, then `Finalize` and `CloseStream`. Reported per N:
+//! `endpointing=300&interim_results=true`, with a `Finalize` in the middle of the last piece's
+//! speech (so that it has words to decode), then `CloseStream`. Reported per N:
 //! - finalize latency p50/p95: for endpoint finals (`speech_final:true`), from the moment the
 //!   client sent the audio that the final ends with to the final's arrival; for `Finalize`, from
 //!   the message to the `from_finalize` final;
@@ -98,8 +99,9 @@ async fn run_server(dir: String) {
         .expect("serve");
 }
 
-/// The preamble cut at its quietest points near 6 s and 12 s, with noise pauses between pieces.
-fn audio() -> Vec<i16> {
+/// The preamble cut at its quietest points near 6 s and 12 s, with noise pauses between pieces;
+/// and where to send `Finalize`: mid-speech, with a quarter of the last piece still to come.
+fn audio() -> (Vec<i16>, usize) {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../../shared/data/starter-kit/preamble.raw"
@@ -123,7 +125,9 @@ fn audio() -> Vec<i16> {
     let pause = (env_or("HARK_BENCH_PAUSE_S", 1.2f64) * RATE as f64) as usize;
     let mut seed = 0x9E37_79B9_7F4A_7C15u64;
     let mut out = Vec::new();
+    let mut finalize_at = 0;
     for piece in [&x[..a], &x[a..b], &x[b..]] {
+        finalize_at = out.len() + piece.len() * 3 / 4;
         out.extend_from_slice(piece);
         out.extend((0..pause).map(|_| {
             seed ^= seed << 13;
@@ -132,7 +136,7 @@ fn audio() -> Vec<i16> {
             ((seed >> 58) as i16) - 32
         }));
     }
-    out
+    (out, finalize_at)
 }
 
 #[derive(Default)]
@@ -142,7 +146,10 @@ struct StreamStats {
     interim_gaps_ms: Vec<f64>,
 }
 
-async fn client(url: String, audio: std::sync::Arc<Vec<i16>>) -> Option<StreamStats> {
+async fn client(
+    url: String,
+    (audio, finalize_at): (std::sync::Arc<Vec<i16>>, usize),
+) -> Option<StreamStats> {
     let (ws, _) = tokio_tungstenite::connect_async(url).await.ok()?;
     let (mut tx, mut rx) = ws.split();
     let t0 = Instant::now();
@@ -187,15 +194,20 @@ async fn client(url: String, audio: std::sync::Arc<Vec<i16>>) -> Option<StreamSt
     });
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    for c in audio.chunks(RATE / 10) {
+    let mut fin_tx = Some(fin_tx);
+    for (k, c) in audio.chunks(RATE / 10).enumerate() {
         tick.tick().await;
         let bytes: Vec<u8> = c.iter().flat_map(|s| s.to_le_bytes()).collect();
         tx.send(Message::Binary(bytes.into())).await.ok()?;
+        if (k + 1) * RATE / 10 >= finalize_at {
+            if let Some(fin) = fin_tx.take() {
+                let _ = fin.send(Instant::now());
+                tx.send(Message::Text(r#"{"type":"Finalize"}"#.into()))
+                    .await
+                    .ok()?;
+            }
+        }
     }
-    let _ = fin_tx.send(Instant::now());
-    tx.send(Message::Text(r#"{"type":"Finalize"}"#.into()))
-        .await
-        .ok()?;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     tx.send(Message::Text(r#"{"type":"CloseStream"}"#.into()))
         .await
@@ -261,7 +273,8 @@ async fn drive(name: &str, dir: &str) {
     let url = format!(
         "ws://{addr}/v1/listen?encoding=linear16&sample_rate=8000&endpointing=300&interim_results=true"
     );
-    let audio = std::sync::Arc::new(audio());
+    let (audio, finalize_at) = audio();
+    let audio = std::sync::Arc::new(audio);
     let audio_s = audio.len() as f64 / RATE as f64;
     let steps: Vec<usize> = std::env::var("HARK_BENCH_STEPS")
         .unwrap_or_else(|_| "1,2,4,6".into())
@@ -272,7 +285,10 @@ async fn drive(name: &str, dir: &str) {
         let cpu0 = cpu_seconds(child.id());
         let (b0, w0) = model_counters(&addr);
         let tasks: Vec<_> = (0..n)
-            .map(|_| tokio::spawn(client(url.clone(), std::sync::Arc::clone(&audio))))
+            .map(|_| {
+                let audio = (std::sync::Arc::clone(&audio), finalize_at);
+                tokio::spawn(client(url.clone(), audio))
+            })
             .collect();
         let mut all = StreamStats::default();
         for t in tasks {
