@@ -1,6 +1,8 @@
 //! One inference thread per engine: wake on work, batch everything queued, reply per window.
 //! Windows whose results are due now (finals) run before deferrable ones (interims): when both
-//! are queued, a call takes only the former, and the latter wait for the next call.
+//! are queued, a call takes only the former, and the latter wait for the next call. A deferrable
+//! window waits behind due ones once at most (a session sends its results in order, so an interim
+//! that waited for ever would hold back that session's later finals too).
 
 use crate::engine::{AudioWindow, Engine, ModelDescriptor, Transcript};
 use crate::error::AsrError;
@@ -18,6 +20,8 @@ struct Job {
     reply: Reply,
     /// May wait for windows that are due now, and be withdrawn while it waits.
     deferrable: Option<Cancel>,
+    /// A call has already run due windows ahead of it: it goes with the next one.
+    passed_over: bool,
 }
 
 /// Withdraws a deferrable window that has not run yet (its reply then gets
@@ -220,6 +224,7 @@ impl Scheduler {
             window,
             reply,
             deferrable,
+            passed_over: false,
         };
         self.tx.try_send(job).map_err(|e| {
             self.shared.count(due, 1, false);
@@ -231,16 +236,19 @@ impl Scheduler {
     }
 }
 
-/// The next batch: every queued job that is due now, else the oldest deferrable ones; up to
-/// `max_batch`, in submission order. What is left stays in `queued`.
+/// The next batch: every queued job that is due now (and deferrable ones already passed over
+/// once), else the oldest deferrable ones; up to `max_batch`, in submission order. What is left
+/// stays in `queued`.
 fn next_batch(queued: &mut VecDeque<Job>, max_batch: usize) -> Vec<Job> {
     let urgent = queued.iter().any(|j| j.deferrable.is_none());
     let mut batch = Vec::new();
     let mut rest = VecDeque::with_capacity(queued.len());
-    for job in queued.drain(..) {
-        if batch.len() < max_batch && (!urgent || job.deferrable.is_none()) {
+    for mut job in queued.drain(..) {
+        let deferred = urgent && job.deferrable.is_some() && !job.passed_over;
+        if batch.len() < max_batch && !deferred {
             batch.push(job);
         } else {
+            job.passed_over |= deferred;
             rest.push_back(job);
         }
     }

@@ -197,3 +197,20 @@ fn windows_due_now_run_before_deferrable_ones_and_stale_ones_are_withdrawn() {
     assert_eq!(*batches.lock().expect("lock"), vec![1, 2, 2]);
     assert_eq!((s.waiting_windows(), s.waiting_due_windows()), (0, 0));
 }
+
+#[test]
+fn a_deferrable_window_waits_behind_due_ones_once_at_most() {
+    let job = |n: usize, deferrable: bool| Job {
+        window: window(n),
+        reply: Box::new(|_| {}),
+        deferrable: deferrable.then(Cancel::default),
+        passed_over: false,
+    };
+    let sizes = |b: &[Job]| b.iter().map(|j| j.window.samples.len()).collect::<Vec<_>>();
+    let mut queued: VecDeque<Job> = [job(1, true), job(2, false)].into_iter().collect();
+    assert_eq!(sizes(&next_batch(&mut queued, 16)), [2], "the final first");
+    // A new final arrives before the next call: the interim, passed over once, goes with it.
+    queued.push_back(job(3, false));
+    assert_eq!(sizes(&next_batch(&mut queued, 16)), [1, 3]);
+    assert!(queued.is_empty());
+}

@@ -376,21 +376,6 @@ async fn long_speech_is_finalized_at_word_boundaries_before_the_window_fills() {
     assert!(results.iter().all(|r| f(r, "duration") <= 8.0 + 1e-3));
 }
 
-/// A counter (`hark_model_windows_total`, `hark_model_batches_total`) from `/metrics`.
-async fn model_counter(addr: std::net::SocketAddr, name: &str) -> u64 {
-    let metrics = http_get(addr, "/metrics").await;
-    metrics
-        .lines()
-        .find(|l| l.starts_with(&format!("{name}{{")))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .map_or(0, |v| v as u64)
-}
-
-async fn windows_run(addr: std::net::SocketAddr) -> u64 {
-    model_counter(addr, "hark_model_windows_total").await
-}
-
 /// A server whose engine takes `delay_ms` per call, an open stream of `channels` channels with
 /// interim results (16 kHz), and 100 ms of audio for all of them.
 async fn slow_multichannel(delay_ms: u64, channels: usize) -> (TestServer, Ws, Vec<u8>) {
@@ -421,10 +406,7 @@ async fn interims_of_many_streams_wait_behind_the_running_call_and_run_as_one_ba
     // them (one, two or three), the others wait behind it instead of being held back one at a
     // time, and run together in the second call.
     tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
-    let (calls, windows) = (
-        model_counter(s.addr, "hark_model_batches_total").await,
-        windows_run(s.addr).await,
-    );
+    let (calls, windows) = (s.model_calls(), s.model_windows());
     send_json(&mut ws, json!({"type": "CloseStream"})).await;
     let log = until_close(&mut ws).await;
     let interims: Vec<u64> = log
@@ -445,39 +427,51 @@ async fn interims_of_many_streams_wait_behind_the_running_call_and_run_as_one_ba
 
 #[tokio::test]
 async fn a_final_withdraws_its_segments_waiting_interim() {
-    // A slow engine: channel 0's first interim runs for 800 ms; channel 1's waits behind it.
-    let (s, mut ws, chunk) = slow_multichannel(800, 2).await;
-    for k in 0..30 {
-        send_bytes(&mut ws, &chunk).await;
-        if k == 9 {
-            // A second of audio: channel 0's interim is taken by the engine, so channel 1's
-            // interim (due with the next chunk) is queued behind it.
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+    // A slow engine: stream A's first interim runs for 800 ms; stream B's interim, due once A's is
+    // running, waits behind it. (Two streams, not two channels of one: the channels of one stream
+    // fall due together and may share the first call.)
+    let s = start(Options {
+        window_samples: 8 * RATE_HZ as usize,
+        delay: std::time::Duration::from_millis(800),
+        ..Options::default()
+    })
+    .await;
+    let url = s.url("encoding=linear16&sample_rate=16000&interim_results=true");
+    let chunk: Vec<u8> = (0..1_600)
+        .flat_map(|i| ((i % 50) as i16 * 300).to_le_bytes())
+        .collect(); // 100 ms
+    let mut a = open(&url).await;
+    for _ in 0..10 {
+        send_bytes(&mut a, &chunk).await;
     }
-    send_json(&mut ws, json!({"type": "Finalize"})).await;
-    send_json(&mut ws, json!({"type": "CloseStream"})).await;
-    let log = until_close(&mut ws).await;
-    assert_eq!(
-        log.close.as_ref().map(|c| c.0),
-        Some(1000),
-        "{:?}",
-        log.close
-    );
-    let results = log.of_type("Results");
-    let of = |ch: u64, fin: bool| {
-        results
+    // A second of audio: A's interim is taken by the engine before B's falls due.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut b = open(&url).await;
+    for _ in 0..20 {
+        send_bytes(&mut b, &chunk).await;
+    }
+    send_json(&mut b, json!({"type": "Finalize"})).await;
+    send_json(&mut b, json!({"type": "CloseStream"})).await;
+    let log_b = until_close(&mut b).await;
+    send_json(&mut a, json!({"type": "CloseStream"})).await;
+    let log_a = until_close(&mut a).await;
+    for log in [&log_a, &log_b] {
+        assert_eq!(
+            log.close.as_ref().map(|c| c.0),
+            Some(1000),
+            "{:?}",
+            log.close
+        );
+    }
+    let of = |log: &SessionLog, fin: bool| {
+        log.of_type("Results")
             .iter()
-            .filter(|r| r["channel_index"][0] == ch && r["is_final"] == fin)
+            .filter(|r| r["is_final"] == fin)
             .count()
     };
-    assert_eq!(of(0, false), 1, "channel 0's interim ran: {results:?}");
-    assert_eq!(
-        of(1, false),
-        0,
-        "channel 1's interim was withdrawn: {results:?}"
-    );
-    assert!(of(0, true) >= 1 && of(1, true) >= 1, "{results:?}");
-    // Channel 0's interim and the two finals: the withdrawn window never reached the model.
-    assert_eq!(windows_run(s.addr).await, 3);
+    assert_eq!(of(&log_a, false), 1, "A's interim ran");
+    assert_eq!(of(&log_b, false), 0, "B's interim was withdrawn");
+    assert!(of(&log_a, true) >= 1 && of(&log_b, true) >= 1);
+    // A's interim and the two finals: the withdrawn window never reached the model.
+    assert_eq!(s.model_windows(), 3);
 }

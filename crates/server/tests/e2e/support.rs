@@ -9,6 +9,8 @@ use hark_asr::{
 use hark_server::{Server, ServerConfig};
 use serde_json::Value;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -26,6 +28,15 @@ pub struct CountingEngine {
     window_samples: usize,
     delay: Duration,
     steady: bool,
+    counts: Arc<EngineCounts>,
+}
+
+/// What one test server's engine has run. `/metrics` cannot tell: its recorder is process-wide,
+/// shared by every test server running concurrently in this binary.
+#[derive(Default)]
+pub struct EngineCounts {
+    pub calls: AtomicU64,
+    pub windows: AtomicU64,
 }
 
 /// A steady talker's words for a window of `n` samples: `w0`, `w1`, … every 0.5 s, 0.4 s long.
@@ -51,6 +62,10 @@ impl Engine for CountingEngine {
         self.window_samples
     }
     fn transcribe_batch(&mut self, windows: &[AudioWindow]) -> Result<Vec<Transcript>, AsrError> {
+        self.counts.calls.fetch_add(1, Ordering::SeqCst);
+        self.counts
+            .windows
+            .fetch_add(windows.len() as u64, Ordering::SeqCst);
         std::thread::sleep(self.delay);
         Ok(windows
             .iter()
@@ -117,11 +132,22 @@ pub struct TestServer {
     pub addr: SocketAddr,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     pub done: tokio::task::JoinHandle<std::io::Result<()>>,
+    counts: Arc<EngineCounts>,
 }
 
 impl TestServer {
     pub fn url(&self, query: &str) -> String {
         format!("ws://{}/v1/listen?{query}", self.addr)
+    }
+
+    /// Model calls this server's engine has started.
+    pub fn model_calls(&self) -> u64 {
+        self.counts.calls.load(Ordering::SeqCst)
+    }
+
+    /// Windows this server's engine has been given, over all calls.
+    pub fn model_windows(&self) -> u64 {
+        self.counts.windows.load(Ordering::SeqCst)
     }
 
     /// Start draining, as SIGTERM would.
@@ -133,6 +159,7 @@ impl TestServer {
 }
 
 pub async fn start(opts: Options) -> TestServer {
+    let counts = Arc::new(EngineCounts::default());
     let engine = CountingEngine {
         descriptor: ModelDescriptor {
             name: "test-engine".into(),
@@ -143,6 +170,7 @@ pub async fn start(opts: Options) -> TestServer {
         window_samples: opts.window_samples,
         delay: opts.delay,
         steady: opts.steady,
+        counts: counts.clone(),
     };
     let sched = Scheduler::spawn(
         Box::new(engine),
@@ -168,6 +196,7 @@ pub async fn start(opts: Options) -> TestServer {
         addr,
         shutdown: Some(tx),
         done,
+        counts,
     }
 }
 
