@@ -46,6 +46,7 @@ fn main() {
             seed: 0,
             timestamps: None,
             alignment_heads: vec![],
+            withdrawn: vec![],
         };
         let (mut enc_ms, mut dec_ms) = (Vec::new(), Vec::new());
         for run in 0..6 {

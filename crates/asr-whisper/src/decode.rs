@@ -55,9 +55,20 @@ pub struct DecodeConfig {
     /// `[layer, head]` pairs whose cross-attention times the words: greedy decoding keeps their
     /// weights as it goes and fills `Decoded::times`. Empty: no times.
     pub alignment_heads: Vec<[usize; 2]>,
+    /// Per row: a handle that, once cancelled, means the row's result is no longer wanted
+    /// (greedy decoding stops that row at the next step). Empty or `None`: always wanted.
+    pub withdrawn: Vec<Option<hark_asr::Cancel>>,
 }
 
 impl DecodeConfig {
+    /// Whether row `row` was withdrawn.
+    pub(crate) fn is_withdrawn(&self, row: usize) -> bool {
+        self.withdrawn
+            .get(row)
+            .and_then(Option::as_ref)
+            .is_some_and(hark_asr::Cancel::is_cancelled)
+    }
+
     /// Row `row`'s forced tokens.
     pub(crate) fn forced_tokens(&self, row: usize) -> &[u32] {
         self.forced.get(row).map_or(&[], Vec::as_slice)
@@ -404,6 +415,10 @@ pub fn greedy(
         .collect();
     let mut rng = Rng(cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     for step in 0..Masks::budget(model, cfg, &forced) {
+        // A withdrawn row (a stale interim) stops here; its result is discarded.
+        for (i, d) in done.iter_mut().enumerate() {
+            *d |= cfg.is_withdrawn(i);
+        }
         if done.iter().all(|d| *d) {
             break;
         }

@@ -263,11 +263,17 @@ impl WhisperEngine {
         rows: &[usize],
         prompt: &[u32],
         forced: &[Vec<u32>],
-        seconds: &[f32],
+        windows: &[AudioWindow],
         positions: &[usize],
     ) -> candle_core::Result<Vec<Decoded>> {
+        let max = self.model.config.max_window_samples();
+        let seconds: Vec<f32> = windows
+            .iter()
+            .map(|w| w.samples.len().min(max) as f32 / crate::mel::SAMPLE_RATE_HZ as f32)
+            .collect();
         let mut results: Vec<Option<Decoded>> = vec![None; rows.len()];
-        let mut todo: Vec<usize> = (0..rows.len()).collect();
+        let withdrawn = |j: usize| windows[rows[j]].is_withdrawn();
+        let mut todo: Vec<usize> = (0..rows.len()).filter(|&j| !withdrawn(j)).collect();
         let temperatures = if self.fallback {
             &TEMPERATURES[..]
         } else {
@@ -300,6 +306,10 @@ impl WhisperEngine {
                 seed: k as u64,
                 timestamps: None,
                 alignment_heads: self.alignment_heads.clone(),
+                withdrawn: todo
+                    .iter()
+                    .map(|&j| windows[rows[j]].withdrawn.clone())
+                    .collect(),
             };
             let mut again = Vec::new();
             let decoded = if temperature == 0.0 && self.beam_size > 1 {
@@ -314,7 +324,7 @@ impl WhisperEngine {
                     > COMPRESSION_RATIO_THRESHOLD
                     || d.avg_logprob < LOGPROB_THRESHOLD;
                 results[j] = Some(d);
-                if poor && !silent {
+                if poor && !silent && !withdrawn(j) {
                     again.push(j);
                 }
             }
@@ -391,7 +401,6 @@ impl WhisperEngine {
     }
 
     fn run(&mut self, windows: &[AudioWindow]) -> candle_core::Result<Vec<Transcript>> {
-        let max = self.model.config.max_window_samples();
         let t0 = std::time::Instant::now();
         let (audio, positions) = self.encode(windows)?;
         let t1 = std::time::Instant::now();
@@ -406,10 +415,6 @@ impl WhisperEngine {
                 }
             }
         }
-        let seconds: Vec<f32> = windows
-            .iter()
-            .map(|w| w.samples.len().min(max) as f32 / crate::mel::SAMPLE_RATE_HZ as f32)
-            .collect();
         // Windows with the same prompt (language, key terms) decode together as one batch, each
         // with its own known text (forced prefix).
         let mut groups: Vec<(Vec<u32>, Vec<usize>)> = Vec::new();
@@ -425,9 +430,10 @@ impl WhisperEngine {
         let mut decoded: Vec<(Decoded, Vec<u32>)> =
             vec![(Decoded::default(), Vec::new()); windows.len()];
         for (prompt, rows) in &groups {
-            for (&i, d) in rows.iter().zip(
-                self.decode_with_fallback(&audio, rows, prompt, &forced, &seconds, &positions)?,
-            ) {
+            for (&i, d) in rows
+                .iter()
+                .zip(self.decode_with_fallback(&audio, rows, prompt, &forced, windows, &positions)?)
+            {
                 decoded[i] = (d, prompt.clone());
             }
         }

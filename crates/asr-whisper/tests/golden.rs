@@ -74,6 +74,7 @@ fn encoder_decoder_and_greedy_match_transformers() {
         seed: 0,
         timestamps: None,
         alignment_heads: vec![],
+        withdrawn: vec![],
     };
     let out = greedy(model, &enc, &cfg).expect("greedy");
     assert_eq!(out[0].tokens, ids(&g["greedy"]));
@@ -107,14 +108,17 @@ fn the_engine_transcribes_a_batch_of_uneven_windows() {
         AudioWindow {
             samples: audio[..32_000].to_vec(),
             options: DecodeOptions::default(),
+            withdrawn: None,
         },
         AudioWindow {
             samples: audio[..7_000].to_vec(),
             options: DecodeOptions::default(),
+            withdrawn: None,
         },
         AudioWindow {
             samples: vec![],
             options: DecodeOptions::default(),
+            withdrawn: None,
         },
     ];
     let out = e.transcribe_batch(&windows).expect("batch");
@@ -191,10 +195,12 @@ fn key_terms_become_a_prompt_and_languages_group_the_batch() {
         AudioWindow {
             samples: audio[..16_000].to_vec(),
             options: with_terms,
+            withdrawn: None,
         },
         AudioWindow {
             samples: audio[16_000..32_000].to_vec(),
             options: DecodeOptions::default(),
+            withdrawn: None,
         },
     ];
     let out = e

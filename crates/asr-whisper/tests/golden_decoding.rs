@@ -37,6 +37,7 @@ fn config(e: &WhisperEngine, prompt: Vec<u32>, max_tokens: usize) -> DecodeConfi
         seed: 0,
         timestamps: None,
         alignment_heads: vec![],
+        withdrawn: vec![],
     }
 }
 
@@ -253,6 +254,7 @@ fn multilingual_engine_detects_or_follows_the_language() {
             keyterms: vec![],
             prefix: String::new(),
         },
+        withdrawn: None,
     };
     let out = e
         .transcribe_batch(&[window(None), window(Some("fr"))])
@@ -338,6 +340,7 @@ fn forced_tokens_start_the_result_with_the_probabilities_the_model_gives_them() 
             prefix: prefix.into(),
             ..DecodeOptions::default()
         },
+        withdrawn: None,
     };
     let out = e
         .transcribe_batch(&[window(""), window("We the People")])
@@ -354,4 +357,41 @@ fn forced_tokens_start_the_result_with_the_probabilities_the_model_gives_them() 
         assert!(w.confidence > 0.0 && w.confidence <= 1.0, "{w:?}");
         prev = w.start_s;
     }
+}
+
+#[test]
+fn a_withdrawn_row_stops_and_the_others_decode_as_if_alone() {
+    let e = engine();
+    let enc = encode_first_200(&e, "mel80", 80);
+    let both = Tensor::cat(&[&enc, &enc], 0).expect("batch");
+    let s = &e.tokenizer().specials;
+    let cfg = config(&e, vec![s.sot, s.no_timestamps], 8);
+    let alone = greedy(e.model(), &enc, &cfg).expect("greedy");
+    let stale = hark_asr::Cancel::default();
+    stale.cancel();
+    let mut with_stale = cfg.clone();
+    with_stale.withdrawn = vec![None, Some(stale.clone())];
+    let out = greedy(e.model(), &both, &with_stale).expect("greedy");
+    assert_eq!(out[0].tokens, alone[0].tokens);
+    assert_eq!(
+        alone[0].tokens.len(),
+        8,
+        "the random model runs to the limit"
+    );
+    assert!(out[1].tokens.is_empty(), "{:?}", out[1].tokens);
+
+    // Through the engine: a withdrawn window comes back empty, the other as usual.
+    let mut e = engine();
+    e.set_temperature_fallback(false);
+    let audio = vec_f32(&golden()["audio_16k"]);
+    let window = |withdrawn: Option<hark_asr::Cancel>| AudioWindow {
+        samples: audio[..32_000].to_vec(),
+        options: DecodeOptions::default(),
+        withdrawn,
+    };
+    let out = e
+        .transcribe_batch(&[window(None), window(Some(stale))])
+        .expect("batch");
+    assert!(!out[0].words.is_empty());
+    assert!(out[1].words.is_empty(), "{:?}", out[1].words);
 }

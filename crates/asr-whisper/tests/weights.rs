@@ -121,6 +121,7 @@ fn quantized_gguf_models_load_and_stay_close_to_f32() {
         .transcribe_batch(&[AudioWindow {
             samples: audio[..32_000].to_vec(),
             options: DecodeOptions::default(),
+            withdrawn: None,
         }])
         .expect("transcribe");
     assert_eq!(out.len(), 1);

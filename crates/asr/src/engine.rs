@@ -32,6 +32,27 @@ pub struct DecodeOptions {
 pub struct AudioWindow {
     pub samples: Vec<f32>,
     pub options: DecodeOptions,
+    /// Set by the scheduler on a deferrable window (an interim). Once it is cancelled the
+    /// window's result will be discarded, so an engine may stop working on it mid-call (the
+    /// Whisper engine stops decoding it at the next step). `None`: always wanted.
+    pub withdrawn: Option<crate::scheduler::Cancel>,
+}
+
+impl AudioWindow {
+    pub fn new(samples: Vec<f32>, options: DecodeOptions) -> Self {
+        Self {
+            samples,
+            options,
+            withdrawn: None,
+        }
+    }
+
+    /// Whether the window was withdrawn (its result is no longer wanted).
+    pub fn is_withdrawn(&self) -> bool {
+        self.withdrawn
+            .as_ref()
+            .is_some_and(crate::scheduler::Cancel::is_cancelled)
+    }
 }
 
 /// One recognised word, timed relative to the start of its window.

@@ -24,10 +24,18 @@ struct Job {
     passed_over: bool,
 }
 
-/// Withdraws a deferrable window that has not run yet (its reply then gets
-/// [`AsrError::Cancelled`]); one that is running or done is not affected.
+/// Withdraws a deferrable window: one still queued never runs, one running may be cut short by
+/// the engine (see [`AudioWindow::withdrawn`]); either way its reply gets [`AsrError::Cancelled`]
+/// instead of a transcript. A reply already sent is not affected.
 #[derive(Debug, Clone, Default)]
 pub struct Cancel(Arc<AtomicBool>);
+
+/// The same handle (not merely the same state).
+impl PartialEq for Cancel {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
 
 impl Cancel {
     pub fn cancel(&self) {
@@ -204,8 +212,13 @@ impl Scheduler {
 
     /// Queue a window whose result may wait behind those due now (an interim); the handle
     /// withdraws it while it waits (a final for the same audio has made it stale).
-    pub fn submit_deferrable(&self, window: AudioWindow, reply: Reply) -> Result<Cancel, AsrError> {
+    pub fn submit_deferrable(
+        &self,
+        mut window: AudioWindow,
+        reply: Reply,
+    ) -> Result<Cancel, AsrError> {
         let cancel = Cancel::default();
+        window.withdrawn = Some(cancel.clone());
         self.send(window, reply, Some(cancel.clone()))?;
         Ok(cancel)
     }
@@ -305,8 +318,15 @@ fn run(mut engine: Box<dyn Engine>, rx: Receiver<Job>, shared: &Shared) {
             .fetch_add(windows.len() as u64, Ordering::Relaxed);
         match result {
             Ok(transcripts) if transcripts.len() == replies.len() => {
-                for (reply, t) in replies.into_iter().zip(transcripts) {
-                    reply(Ok(t));
+                for ((reply, t), w) in replies.into_iter().zip(transcripts).zip(&windows) {
+                    // Withdrawn while it ran: the engine may have cut it short.
+                    reply(if w.is_withdrawn() {
+                        Err(AsrError::Cancelled {
+                            model: model.clone(),
+                        })
+                    } else {
+                        Ok(t)
+                    });
                 }
             }
             Ok(transcripts) => {

@@ -425,6 +425,7 @@ impl Session {
         let window = AudioWindow {
             samples: segment.samples,
             options,
+            withdrawn: None,
         };
         let reply: hark_asr::Reply = Box::new(move |r| {
             let _ = tx.send(r);

@@ -475,3 +475,49 @@ async fn a_final_withdraws_its_segments_waiting_interim() {
     // A's interim and the two finals: the withdrawn window never reached the model.
     assert_eq!(s.model_windows(), 3);
 }
+
+#[tokio::test]
+async fn a_final_cuts_short_its_segments_running_interim() {
+    // A slow engine (2 s a call): the first interim is running when more audio and a Finalize
+    // arrive. The final covers more audio than the interim, so the interim is stale: it is
+    // withdrawn while it runs, the engine stops, and the final runs next instead of waiting.
+    let s = start(Options {
+        window_samples: 8 * RATE_HZ as usize,
+        delay: std::time::Duration::from_millis(2_000),
+        ..Options::default()
+    })
+    .await;
+    let mut ws = open(&s.url("encoding=linear16&sample_rate=16000&interim_results=true")).await;
+    let chunk: Vec<u8> = (0..1_600)
+        .flat_map(|i| ((i % 50) as i16 * 300).to_le_bytes())
+        .collect(); // 100 ms
+    for _ in 0..10 {
+        send_bytes(&mut ws, &chunk).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    for _ in 0..5 {
+        send_bytes(&mut ws, &chunk).await;
+    }
+    send_json(&mut ws, json!({"type": "Finalize"})).await;
+    send_json(&mut ws, json!({"type": "CloseStream"})).await;
+    let log = until_close(&mut ws).await;
+    assert_eq!(
+        log.close.as_ref().map(|c| c.0),
+        Some(1000),
+        "{:?}",
+        log.close
+    );
+    let results = log.of_type("Results");
+    let interims = results.iter().filter(|r| r["is_final"] == false).count();
+    assert_eq!(interims, 0, "the stale interim was not sent: {results:?}");
+    let finals: Vec<_> = results.iter().filter(|r| r["is_final"] == true).collect();
+    assert!(
+        finals.iter().any(|r| r["from_finalize"] == true),
+        "{results:?}"
+    );
+    // All 1.5 s are in the finals.
+    let covered: f64 = finals.iter().map(|r| f(r, "duration")).sum();
+    assert!((covered - 1.5).abs() < 1e-3, "finals cover {covered} s");
+    assert_eq!(s.model_calls_cut_short(), 1);
+    assert_eq!(s.model_windows(), 2, "the interim and the final");
+}

@@ -37,6 +37,8 @@ pub struct CountingEngine {
 pub struct EngineCounts {
     pub calls: AtomicU64,
     pub windows: AtomicU64,
+    /// Calls stopped early because all their windows were withdrawn.
+    pub cut_short: AtomicU64,
 }
 
 /// A steady talker's words for a window of `n` samples: `w0`, `w1`, … every 0.5 s, 0.4 s long.
@@ -66,7 +68,15 @@ impl Engine for CountingEngine {
         self.counts
             .windows
             .fetch_add(windows.len() as u64, Ordering::SeqCst);
-        std::thread::sleep(self.delay);
+        // Like the Whisper engine, stop early once every window of the call was withdrawn.
+        let until = std::time::Instant::now() + self.delay;
+        while std::time::Instant::now() < until {
+            if windows.iter().all(AudioWindow::is_withdrawn) {
+                self.counts.cut_short.fetch_add(1, Ordering::SeqCst);
+                return Ok(vec![Transcript::default(); windows.len()]);
+            }
+            std::thread::sleep(Duration::from_millis(5).min(self.delay));
+        }
         Ok(windows
             .iter()
             .map(|w| {
@@ -148,6 +158,11 @@ impl TestServer {
     /// Windows this server's engine has been given, over all calls.
     pub fn model_windows(&self) -> u64 {
         self.counts.windows.load(Ordering::SeqCst)
+    }
+
+    /// Model calls this server's engine stopped early (all their windows withdrawn).
+    pub fn model_calls_cut_short(&self) -> u64 {
+        self.counts.cut_short.load(Ordering::SeqCst)
     }
 
     /// Start draining, as SIGTERM would.
