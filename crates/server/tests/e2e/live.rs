@@ -376,22 +376,28 @@ async fn long_speech_is_finalized_at_word_boundaries_before_the_window_fills() {
     assert!(results.iter().all(|r| f(r, "duration") <= 8.0 + 1e-3));
 }
 
-/// A server whose engine takes `delay_ms` per call, an open stream of `channels` channels with
-/// interim results (16 kHz), and 100 ms of audio for all of them.
-async fn slow_multichannel(delay_ms: u64, channels: usize) -> (TestServer, Ws, Vec<u8>) {
+/// A server whose engine takes `delay_ms` per call (8 s windows), and 100 ms of 16 kHz audio for
+/// `channels` interleaved channels.
+async fn slow_server(delay_ms: u64, channels: usize) -> (TestServer, Vec<u8>) {
     let s = start(Options {
         window_samples: 8 * RATE_HZ as usize,
         delay: std::time::Duration::from_millis(delay_ms),
         ..Options::default()
     })
     .await;
+    let chunk: Vec<u8> = (0..1_600 * channels)
+        .flat_map(|i| ((i % 50) as i16 * 300).to_le_bytes())
+        .collect();
+    (s, chunk)
+}
+
+/// [`slow_server`] with an open stream of `channels` channels with interim results.
+async fn slow_multichannel(delay_ms: u64, channels: usize) -> (TestServer, Ws, Vec<u8>) {
+    let (s, chunk) = slow_server(delay_ms, channels).await;
     let url = s.url(&format!(
         "encoding=linear16&sample_rate=16000&channels={channels}&multichannel=true&interim_results=true"
     ));
     let ws = open(&url).await;
-    let chunk: Vec<u8> = (0..1_600 * channels)
-        .flat_map(|i| ((i % 50) as i16 * 300).to_le_bytes())
-        .collect();
     (s, ws, chunk)
 }
 
@@ -430,16 +436,8 @@ async fn a_final_withdraws_its_segments_waiting_interim() {
     // A slow engine: stream A's first interim runs for 800 ms; stream B's interim, due once A's is
     // running, waits behind it. (Two streams, not two channels of one: the channels of one stream
     // fall due together and may share the first call.)
-    let s = start(Options {
-        window_samples: 8 * RATE_HZ as usize,
-        delay: std::time::Duration::from_millis(800),
-        ..Options::default()
-    })
-    .await;
+    let (s, chunk) = slow_server(800, 1).await;
     let url = s.url("encoding=linear16&sample_rate=16000&interim_results=true");
-    let chunk: Vec<u8> = (0..1_600)
-        .flat_map(|i| ((i % 50) as i16 * 300).to_le_bytes())
-        .collect(); // 100 ms
     let mut a = open(&url).await;
     for _ in 0..10 {
         send_bytes(&mut a, &chunk).await;
@@ -481,16 +479,8 @@ async fn a_final_cuts_short_its_segments_running_interim() {
     // A slow engine (2 s a call): the first interim is running when more audio and a Finalize
     // arrive. The final covers more audio than the interim, so the interim is stale: it is
     // withdrawn while it runs, the engine stops, and the final runs next instead of waiting.
-    let s = start(Options {
-        window_samples: 8 * RATE_HZ as usize,
-        delay: std::time::Duration::from_millis(2_000),
-        ..Options::default()
-    })
-    .await;
+    let (s, chunk) = slow_server(2_000, 1).await;
     let mut ws = open(&s.url("encoding=linear16&sample_rate=16000&interim_results=true")).await;
-    let chunk: Vec<u8> = (0..1_600)
-        .flat_map(|i| ((i % 50) as i16 * 300).to_le_bytes())
-        .collect(); // 100 ms
     for _ in 0..10 {
         send_bytes(&mut ws, &chunk).await;
     }
