@@ -39,14 +39,6 @@ pub struct AudioWindow {
 }
 
 impl AudioWindow {
-    pub fn new(samples: Vec<f32>, options: DecodeOptions) -> Self {
-        Self {
-            samples,
-            options,
-            withdrawn: None,
-        }
-    }
-
     /// Whether the window was withdrawn (its result is no longer wanted).
     pub fn is_withdrawn(&self) -> bool {
         self.withdrawn
