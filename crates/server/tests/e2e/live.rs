@@ -443,7 +443,7 @@ async fn a_final_withdraws_its_segments_waiting_interim() {
         send_bytes(&mut a, &chunk).await;
     }
     // A second of audio: A's interim is taken by the engine before B's falls due.
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    s.model_calls_started(1).await;
     let mut b = open(&url).await;
     for _ in 0..20 {
         send_bytes(&mut b, &chunk).await;
@@ -484,7 +484,8 @@ async fn a_final_cuts_short_its_segments_running_interim() {
     for _ in 0..10 {
         send_bytes(&mut ws, &chunk).await;
     }
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // The interim is running.
+    s.model_calls_started(1).await;
     for _ in 0..5 {
         send_bytes(&mut ws, &chunk).await;
     }

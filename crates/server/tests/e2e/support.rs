@@ -160,6 +160,17 @@ impl TestServer {
         self.counts.windows.load(Ordering::SeqCst)
     }
 
+    /// Wait (up to 10 s) until the engine has started `n` model calls.
+    pub async fn model_calls_started(&self, n: u64) {
+        for _ in 0..1_000 {
+            if self.model_calls() >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the engine started {} calls, not {n}", self.model_calls());
+    }
+
     /// Model calls this server's engine stopped early (all their windows withdrawn).
     pub fn model_calls_cut_short(&self) -> u64 {
         self.counts.cut_short.load(Ordering::SeqCst)
