@@ -16,10 +16,9 @@ use std::sync::Arc;
 pub type Reply = Box<dyn FnOnce(Result<Transcript, AsrError>) + Send>;
 
 struct Job {
+    /// Deferrable (an interim) when it carries a withdrawal handle, else due now.
     window: AudioWindow,
     reply: Reply,
-    /// May wait for windows that are due now, and be withdrawn while it waits.
-    deferrable: Option<Cancel>,
     /// A call has already run due windows ahead of it: it goes with the next one.
     passed_over: bool,
 }
@@ -206,8 +205,10 @@ impl Scheduler {
 
     /// Queue a window whose result is due now (a final); `reply` is called with its transcript.
     /// Never blocks.
-    pub fn submit(&self, window: AudioWindow, reply: Reply) -> Result<(), AsrError> {
-        self.send(window, reply, None)
+    pub fn submit(&self, mut window: AudioWindow, reply: Reply) -> Result<(), AsrError> {
+        // Due windows are never withdrawn.
+        window.withdrawn = None;
+        self.send(window, reply)
     }
 
     /// Queue a window whose result may wait behind those due now (an interim); the handle
@@ -219,24 +220,18 @@ impl Scheduler {
     ) -> Result<Cancel, AsrError> {
         let cancel = Cancel::default();
         window.withdrawn = Some(cancel.clone());
-        self.send(window, reply, Some(cancel.clone()))?;
+        self.send(window, reply)?;
         Ok(cancel)
     }
 
-    fn send(
-        &self,
-        window: AudioWindow,
-        reply: Reply,
-        deferrable: Option<Cancel>,
-    ) -> Result<(), AsrError> {
+    fn send(&self, window: AudioWindow, reply: Reply) -> Result<(), AsrError> {
         let model = || self.shared.descriptor.name.clone();
         // Counted before sending so the inference thread never takes it below zero.
-        let due = deferrable.is_none();
+        let due = job_is_due(&window);
         self.shared.count(due, 1, true);
         let job = Job {
             window,
             reply,
-            deferrable,
             passed_over: false,
         };
         self.tx.try_send(job).map_err(|e| {
@@ -249,15 +244,20 @@ impl Scheduler {
     }
 }
 
+/// Due now (a final) rather than deferrable: only deferrable windows carry a withdrawal handle.
+fn job_is_due(window: &AudioWindow) -> bool {
+    window.withdrawn.is_none()
+}
+
 /// The next batch: every queued job that is due now (and deferrable ones already passed over
 /// once), else the oldest deferrable ones; up to `max_batch`, in submission order. What is left
 /// stays in `queued`.
 fn next_batch(queued: &mut VecDeque<Job>, max_batch: usize) -> Vec<Job> {
-    let urgent = queued.iter().any(|j| j.deferrable.is_none());
+    let urgent = queued.iter().any(|j| job_is_due(&j.window));
     let mut batch = Vec::new();
     let mut rest = VecDeque::with_capacity(queued.len());
     for mut job in queued.drain(..) {
-        let deferred = urgent && job.deferrable.is_some() && !job.passed_over;
+        let deferred = urgent && !job_is_due(&job.window) && !job.passed_over;
         if batch.len() < max_batch && !deferred {
             batch.push(job);
         } else {
@@ -286,9 +286,8 @@ fn run(mut engine: Box<dyn Engine>, rx: Receiver<Job>, shared: &Shared) {
             queued.push_back(job);
         }
         let model = shared.descriptor.name.clone();
-        let (withdrawn, kept): (VecDeque<Job>, VecDeque<Job>) = queued
-            .drain(..)
-            .partition(|j| j.deferrable.as_ref().is_some_and(Cancel::is_cancelled));
+        let (withdrawn, kept): (VecDeque<Job>, VecDeque<Job>) =
+            queued.drain(..).partition(|j| j.window.is_withdrawn());
         queued = kept;
         shared.waiting.fetch_sub(withdrawn.len(), Ordering::AcqRel);
         for job in withdrawn {
@@ -300,7 +299,7 @@ fn run(mut engine: Box<dyn Engine>, rx: Receiver<Job>, shared: &Shared) {
             continue;
         }
         let jobs = next_batch(&mut queued, max_batch);
-        let due = jobs.iter().filter(|j| j.deferrable.is_none()).count();
+        let due = jobs.iter().filter(|j| job_is_due(&j.window)).count();
         shared.count(true, due, false);
         shared.count(false, jobs.len() - due, false);
         let (windows, replies): (Vec<_>, Vec<_>) =

@@ -209,9 +209,11 @@ fn windows_due_now_run_before_deferrable_ones_and_stale_ones_are_withdrawn() {
 #[test]
 fn a_deferrable_window_waits_behind_due_ones_once_at_most() {
     let job = |n: usize, deferrable: bool| Job {
-        window: window(n),
+        window: AudioWindow {
+            withdrawn: deferrable.then(Cancel::default),
+            ..window(n)
+        },
         reply: Box::new(|_| {}),
-        deferrable: deferrable.then(Cancel::default),
         passed_over: false,
     };
     let sizes = |b: &[Job]| b.iter().map(|j| j.window.samples.len()).collect::<Vec<_>>();
