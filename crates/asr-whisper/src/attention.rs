@@ -24,20 +24,20 @@ pub fn supported(q: &Tensor) -> bool {
 }
 
 /// A strided f32 view `[B, H, N, D]` (unit stride in D).
-struct View<'a> {
-    data: &'a [f32],
-    offset: usize,
-    stride: [usize; 3],
+pub(crate) struct View<'a> {
+    pub(crate) data: &'a [f32],
+    pub(crate) offset: usize,
+    pub(crate) stride: [usize; 3],
 }
 
 impl View<'_> {
-    fn row(&self, b: usize, h: usize, i: usize, d: usize) -> &[f32] {
+    pub(crate) fn row(&self, b: usize, h: usize, i: usize, d: usize) -> &[f32] {
         let at = self.offset + b * self.stride[0] + h * self.stride[1] + i * self.stride[2];
         &self.data[at..at + d]
     }
 }
 
-fn view<'a>(storage: &'a Storage, layout: &Layout, what: &str) -> Result<View<'a>> {
+pub(crate) fn view<'a>(storage: &'a Storage, layout: &Layout, what: &str) -> Result<View<'a>> {
     let Storage::Cpu(CpuStorage::F32(data)) = storage else {
         candle_core::bail!("attention: {what} is not a CPU f32 tensor")
     };

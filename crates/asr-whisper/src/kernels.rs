@@ -23,7 +23,7 @@ const MIN_ELEMS_PER_TASK: usize = 1 << 14;
 
 /// `e^x` for f32 (Cephes polynomial, range-reduced by powers of two); 0 below -87.3.
 #[inline(always)]
-fn exp(x: f32) -> f32 {
+pub(crate) fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const MAGIC: f32 = 12_582_912.0; // 1.5 · 2²³: adding it rounds to an integer in the low mantissa bits
     let xc = x.clamp(-87.3, 88.0);

@@ -26,9 +26,11 @@ mod decode;
 mod engine;
 mod error;
 mod kernels;
+mod long_attention;
 pub mod mel;
 pub mod model;
 mod packed;
+mod tile;
 mod tokenizer;
 pub mod weights;
 

@@ -6,6 +6,7 @@ use crate::attention;
 use crate::config::WhisperConfig;
 use crate::kernels;
 use crate::kernels::Linear;
+use crate::long_attention;
 use crate::packed::PackedMatrix;
 use candle_core::quantized::QTensor;
 use candle_core::{DType, Device, Module, Result, Tensor, D};
@@ -53,6 +54,19 @@ impl Attention {
         })
     }
 
+    /// Multiply the query projection's weight and bias by the attention scale once, so that no
+    /// pass over the queries is needed per call. Only for dense layers that are never swapped
+    /// for quantized weights afterwards (the encoder's).
+    fn fold_query_scale(&mut self) -> Result<()> {
+        if let Linear::Dense(l) = &self.q {
+            let weight = (l.weight() * self.scale)?;
+            let bias = l.bias().map(|b| b * self.scale).transpose()?;
+            self.q = Linear::new(candle_nn::Linear::new(weight, bias));
+            self.scale = 1.0;
+        }
+        Ok(())
+    }
+
     /// `[B, T, d]` → `[B, H, T, d/H]`: a view of the same storage (heads interleaved), which the
     /// fused CPU attention reads as it is, or a contiguous copy for candle's matmuls.
     fn split(&self, x: &Tensor, copy: bool) -> Result<Tensor> {
@@ -86,11 +100,20 @@ impl Attention {
         keep_weights: bool,
     ) -> Result<(Tensor, Option<Tensor>)> {
         let (b, t, d) = x.dims3()?;
-        let q = (self.q.forward(x)? * self.scale)?;
+        let q = self.q.forward(x)?;
+        let q = if self.scale == 1.0 {
+            q
+        } else {
+            (q * self.scale)?
+        };
         if t <= FUSED_MAX_ROWS && attention::supported(&q) {
             let (out, weights) =
                 attention::attend(&self.split(&q, false)?, k, v, mask, keep_weights)?;
             return Ok((self.out.forward(&out)?, weights));
+        }
+        if mask.is_none() && !keep_weights && attention::supported(&q) {
+            let out = long_attention::attend(&self.split(&q, false)?, k, v)?;
+            return Ok((self.out.forward(&out)?, None));
         }
         let q = self.split(&q, true)?;
         let (k, v) = (k.contiguous()?, v.contiguous()?);
@@ -338,7 +361,10 @@ impl Encoder {
         let layers = (0..c.encoder_layers)
             .map(|i| {
                 let vb = vb.pp(format!("layers.{i}"));
-                EncoderLayer::load(d, c.encoder_attention_heads, c.encoder_ffn_dim, &vb)
+                let mut layer =
+                    EncoderLayer::load(d, c.encoder_attention_heads, c.encoder_ffn_dim, &vb)?;
+                layer.attn.fold_query_scale()?;
+                Ok(layer)
             })
             .collect::<Result<_>>()?;
         Ok(Self {

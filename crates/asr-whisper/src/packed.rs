@@ -18,10 +18,9 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Result, Tensor};
 use rayon::prelude::*;
 
-/// Output columns per block: two AVX-512 registers (four AVX2 ones).
-const COLS: usize = 32;
-/// Rows multiplied per pass over the matrix (two accumulators each: 16 registers).
-pub const MAX_TILE_ROWS: usize = 8;
+pub use crate::tile::MAX_TILE_ROWS;
+use crate::tile::{self, by_rows, COLS};
+
 /// Matrix elements handed to one rayon task.
 const MIN_ELEMS_PER_TASK: usize = 1 << 16;
 
@@ -150,22 +149,6 @@ impl PackedMatrix {
     }
 }
 
-/// `$tile::<S, rows>(args…)` for a run-time `rows` in 1..=[`MAX_TILE_ROWS`] (inside `with_simd`).
-macro_rules! by_rows {
-    ($rows:expr, $tile:ident, $($arg:expr),*) => {
-        match $rows {
-            1 => $tile::<S, 1>($($arg),*),
-            2 => $tile::<S, 2>($($arg),*),
-            3 => $tile::<S, 3>($($arg),*),
-            4 => $tile::<S, 4>($($arg),*),
-            5 => $tile::<S, 5>($($arg),*),
-            6 => $tile::<S, 6>($($arg),*),
-            7 => $tile::<S, 7>($($arg),*),
-            _ => $tile::<S, 8>($($arg),*),
-        }
-    };
-}
-
 struct Blocks<'a> {
     w: &'a [f32],
     x: &'a [f32],
@@ -188,7 +171,7 @@ impl pulp::WithSimd for Blocks<'_> {
             while first < n {
                 let rows = (n - first).min(MAX_TILE_ROWS);
                 let (x, out) = (&x[first * d..], &mut out[first * COLS..]);
-                by_rows!(rows, tile, simd, w, x, d, out);
+                by_rows!(rows, tile::tile, simd, w, d, x, d, out, COLS, COLS);
                 first += rows;
             }
         }
@@ -237,7 +220,7 @@ fn tile_i8<S: pulp::Simd, const R: usize>(
     d: usize,
     out: &mut [f32],
 ) {
-    let mut acc = [[simd.splat_f32s(0.0); COLS]; R];
+    let mut acc = tile::zeros::<S, R>(simd);
     for (g, (q, scale)) in q
         .chunks_exact(GROUP * COLS)
         .zip(scales.chunks_exact(COLS))
@@ -251,49 +234,10 @@ fn tile_i8<S: pulp::Simd, const R: usize>(
                 continue;
             };
             let wk: [f32; COLS] = std::array::from_fn(|j| f32::from(qk[j]) * scale[j]);
-            fma_rows(simd, &mut acc, &wk, &x[g * GROUP + k..], d);
+            tile::fma_rows(simd, &mut acc, &wk, &x[g * GROUP + k..], d);
         }
     }
-    store::<S, R>(&acc, out);
-}
-
-/// `acc[r] += x[r · d] · wk` for each of the `R` rows.
-#[inline(always)]
-fn fma_rows<S: pulp::Simd, const R: usize>(
-    simd: S,
-    acc: &mut [[S::f32s; COLS]; R],
-    wk: &[f32],
-    x: &[f32],
-    d: usize,
-) {
-    let (wv, _) = S::as_simd_f32s(wk);
-    for (r, acc) in acc.iter_mut().enumerate() {
-        let xv = simd.splat_f32s(x[r * d]);
-        for j in 0..COLS / S::F32_LANES {
-            acc[j] = simd.mul_add_f32s(xv, wv[j], acc[j]);
-        }
-    }
-}
-
-/// Write each row's accumulators to its `COLS` outputs.
-#[inline(always)]
-fn store<S: pulp::Simd, const R: usize>(acc: &[[S::f32s; COLS]; R], out: &mut [f32]) {
-    let per_block = COLS / S::F32_LANES;
-    for (o, acc) in out.chunks_exact_mut(COLS).zip(acc) {
-        let (ov, _) = S::as_mut_simd_f32s(o);
-        ov[..per_block].copy_from_slice(&acc[..per_block]);
-    }
-}
-
-/// One block of `COLS` columns against `R` rows of `x` (row-major, stride `d`). The loops over
-/// registers have constant trip counts once `S` is known, so the accumulators live in registers.
-#[inline(always)]
-fn tile<S: pulp::Simd, const R: usize>(simd: S, w: &[f32], x: &[f32], d: usize, out: &mut [f32]) {
-    let mut acc = [[simd.splat_f32s(0.0); COLS]; R];
-    for (k, wk) in w.chunks_exact(COLS).enumerate().take(d) {
-        fma_rows(simd, &mut acc, wk, &x[k..], d);
-    }
-    store::<S, R>(&acc, out);
+    tile::store::<S, R>(&acc, out, COLS, COLS);
 }
 
 #[cfg(test)]

@@ -1,0 +1,159 @@
+//! The register-tiled product both CPU kernels are built on: up to [`MAX_TILE_ROWS`] rows of `x`
+//! times one panel of [`COLS`] columns, the panel stored `[k][COLS]` so that every `k` adds
+//! `x[r][k] · panel[k]` into each row's accumulators (two AVX-512 registers a row) with no
+//! horizontal sums. The decoder's packed matrices ([`crate::packed`]) and the encoder's attention
+//! ([`crate::long_attention`]) lay their operands out as such panels.
+//!
+//! Everything here is `inline(always)` and generic over `pulp::Simd`: it is compiled inside a
+//! caller's `WithSimd::with_simd`, at the SIMD level pulp detected, with constant trip counts so
+//! the accumulators stay in registers.
+
+/// Columns of one panel: two AVX-512 registers (four AVX2 ones).
+pub const COLS: usize = 32;
+/// Rows multiplied per pass over a panel (two accumulators each on AVX-512: 16 registers).
+pub const MAX_TILE_ROWS: usize = 8;
+
+/// `$tile::<S, rows>(args…)` for a run-time `rows` in 1..=[`MAX_TILE_ROWS`] (inside `with_simd`).
+macro_rules! by_rows {
+    ($rows:expr, $($tile:ident)::+, $($arg:expr),*) => {
+        match $rows {
+            1 => $($tile)::+::<S, 1>($($arg),*),
+            2 => $($tile)::+::<S, 2>($($arg),*),
+            3 => $($tile)::+::<S, 3>($($arg),*),
+            4 => $($tile)::+::<S, 4>($($arg),*),
+            5 => $($tile)::+::<S, 5>($($arg),*),
+            6 => $($tile)::+::<S, 6>($($arg),*),
+            7 => $($tile)::+::<S, 7>($($arg),*),
+            _ => $($tile)::+::<S, 8>($($arg),*),
+        }
+    };
+}
+pub(crate) use by_rows;
+
+/// One row's accumulators: `COLS / F32_LANES` of them are used.
+pub type Acc<S, const R: usize> = [[<S as pulp::Simd>::f32s; COLS]; R];
+
+/// Fresh accumulators for `R` rows.
+#[inline(always)]
+pub fn zeros<S: pulp::Simd, const R: usize>(simd: S) -> Acc<S, R> {
+    [[simd.splat_f32s(0.0); COLS]; R]
+}
+
+/// `acc[r] += x[r · x_stride] · wk` for each of the `R` rows (`wk`: one panel row, `COLS` wide).
+#[inline(always)]
+pub fn fma_rows<S: pulp::Simd, const R: usize>(
+    simd: S,
+    acc: &mut Acc<S, R>,
+    wk: &[f32],
+    x: &[f32],
+    x_stride: usize,
+) {
+    let (wv, _) = S::as_simd_f32s(wk);
+    for (r, acc) in acc.iter_mut().enumerate() {
+        let xv = simd.splat_f32s(x[r * x_stride]);
+        for j in 0..COLS / S::F32_LANES {
+            acc[j] = simd.mul_add_f32s(xv, wv[j], acc[j]);
+        }
+    }
+}
+
+/// Write each row's accumulators to the first `width` (≤ [`COLS`]) entries of its output row,
+/// rows `out_stride` apart.
+#[inline(always)]
+pub fn store<S: pulp::Simd, const R: usize>(
+    acc: &Acc<S, R>,
+    out: &mut [f32],
+    out_stride: usize,
+    width: usize,
+) {
+    let per_row = COLS / S::F32_LANES;
+    for (r, acc) in acc.iter().enumerate() {
+        let o = &mut out[r * out_stride..][..width];
+        if width == COLS {
+            let (ov, _) = S::as_mut_simd_f32s(o);
+            ov[..per_row].copy_from_slice(&acc[..per_row]);
+        } else {
+            let mut full = [0f32; COLS];
+            let (fv, _) = S::as_mut_simd_f32s(&mut full);
+            fv[..per_row].copy_from_slice(&acc[..per_row]);
+            o.copy_from_slice(&full[..width]);
+        }
+    }
+}
+
+/// `out[r][..width] = Σₖ x[r · x_stride + k] · panel[k]` over `k < k_len`, for `R` rows: one
+/// panel `[k_len][COLS]` against `R` rows of `x`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn tile<S: pulp::Simd, const R: usize>(
+    simd: S,
+    panel: &[f32],
+    k_len: usize,
+    x: &[f32],
+    x_stride: usize,
+    out: &mut [f32],
+    out_stride: usize,
+    width: usize,
+) {
+    let mut acc = zeros::<S, R>(simd);
+    for (k, wk) in panel.chunks_exact(COLS).enumerate().take(k_len) {
+        fma_rows(simd, &mut acc, wk, &x[k..], x_stride);
+    }
+    store::<S, R>(&acc, out, out_stride, width);
+}
+
+/// Rows of a packed left operand: `a` is stored `[k][A_ROWS]`.
+pub const A_ROWS: usize = 8;
+
+/// Rows `first..first + R` (of [`A_ROWS`]) of `a · panel`, both packed: `a` `[k_len][A_ROWS]`,
+/// `panel` `[k_len][COLS]`. Contiguous fixed-size reads only, so nothing is checked per step.
+#[inline(always)]
+pub fn tile_packed<S: pulp::Simd, const R: usize>(
+    simd: S,
+    a: &[f32],
+    first: usize,
+    panel: &[f32],
+    k_len: usize,
+) -> Acc<S, R> {
+    let mut acc = zeros::<S, R>(simd);
+    for (ak, wk) in a
+        .chunks_exact(A_ROWS)
+        .zip(panel.chunks_exact(COLS))
+        .take(k_len)
+    {
+        let (Ok(ak), Ok(wk)) = (<&[f32; A_ROWS]>::try_from(ak), <&[f32; COLS]>::try_from(wk))
+        else {
+            continue;
+        };
+        let (wv, _) = S::as_simd_f32s(wk);
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let xv = simd.splat_f32s(ak[first + r]);
+            for j in 0..COLS / S::F32_LANES {
+                acc[j] = simd.mul_add_f32s(xv, wv[j], acc[j]);
+            }
+        }
+    }
+    acc
+}
+
+/// `a · panel` for all [`A_ROWS`] rows of a packed `a` (see [`tile_packed`]), written to `out`
+/// rows `out_stride` apart: one pass with 16 lanes, several narrower passes otherwise.
+#[inline(always)]
+pub fn tile_packed_store<S: pulp::Simd>(
+    simd: S,
+    a: &[f32],
+    panel: &[f32],
+    k_len: usize,
+    out: &mut [f32],
+    out_stride: usize,
+) {
+    if S::F32_LANES >= 16 {
+        let acc = tile_packed::<S, A_ROWS>(simd, a, 0, panel, k_len);
+        store::<S, A_ROWS>(&acc, out, out_stride, COLS);
+    } else {
+        for first in (0..A_ROWS).step_by(2) {
+            let acc = tile_packed::<S, 2>(simd, a, first, panel, k_len);
+            store::<S, 2>(&acc, &mut out[first * out_stride..], out_stride, COLS);
+        }
+    }
+}
