@@ -18,7 +18,7 @@
 
 use crate::attention::{view, View};
 use crate::kernels::exp;
-use crate::tile::{self, A_ROWS, COLS};
+use crate::tile::{self, Aligned, A_ROWS, COLS};
 use candle_core::{Result, Tensor};
 use rayon::prelude::*;
 
@@ -50,8 +50,8 @@ pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
     let mut out = vec![0f32; b * t * h * d];
     let job = Job {
         q: qv,
-        keys: &keys,
-        values: &values,
+        keys: keys.as_slice(),
+        values: values.as_slice(),
         dims: (h, s, d),
     };
     out.par_chunks_mut(t * h * d)
@@ -74,11 +74,12 @@ pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
 
 /// Each (item, head)'s `[S, D]` matrix of `m`, packed as tiles of [`A_ROWS`] rows (zero-padded):
 /// keys by key, `[⌈S/8⌉][D][8]`, or (`transposed`) values by dimension, `[⌈D/8⌉][S][8]`.
-fn pack(m: &View, (b, h, s, d): (usize, usize, usize, usize), transposed: bool) -> Vec<f32> {
+fn pack(m: &View, (b, h, s, d): (usize, usize, usize, usize), transposed: bool) -> Aligned {
     let (rows, k_len) = if transposed { (d, s) } else { (s, d) };
     let len = rows.div_ceil(A_ROWS) * k_len * A_ROWS;
-    let mut packed = vec![0f32; b * h * len];
+    let mut packed = Aligned::zeros(b * h * len);
     packed
+        .as_mut_slice()
         .par_chunks_mut(len)
         .enumerate()
         .for_each(|(bh, dst)| {
@@ -129,9 +130,12 @@ impl pulp::WithSimd for Block<'_> {
         let n = out.len() / (h * d);
         let (s_pad, d_pad) = (s.div_ceil(A_ROWS) * A_ROWS, d.div_ceil(A_ROWS) * A_ROWS);
         let (k_len, v_len) = (s_pad * d, d_pad * s);
-        let mut queries = vec![0f32; d * COLS];
-        let mut scores = vec![0f32; s_pad * COLS];
-        let mut out_t = vec![0f32; d_pad * COLS];
+        let mut queries = Aligned::zeros(d * COLS);
+        let queries = queries.as_mut_slice();
+        let mut scores = Aligned::zeros(s_pad * COLS);
+        let scores = scores.as_mut_slice();
+        let mut out_t = Aligned::zeros(d_pad * COLS);
+        let out_t = out_t.as_mut_slice();
         for head in 0..h {
             // The block's queries transposed, `[D][32]` (missing rows stay zero).
             for i in 0..n {
@@ -144,7 +148,7 @@ impl pulp::WithSimd for Block<'_> {
                 .chunks_exact(d * A_ROWS)
                 .zip(scores.chunks_exact_mut(A_ROWS * COLS))
             {
-                tile::tile_packed_store(simd, tile, &queries, d, rows, COLS);
+                tile::tile_packed_store(simd, tile, queries, d, rows, COLS);
             }
             let sums = softmax_columns(&mut scores[..s * COLS]);
             let values = &job.values[(item * h + head) * v_len..][..v_len];
@@ -152,7 +156,7 @@ impl pulp::WithSimd for Block<'_> {
                 .chunks_exact(s * A_ROWS)
                 .zip(out_t.chunks_exact_mut(A_ROWS * COLS))
             {
-                tile::tile_packed_store(simd, tile, &scores, s, rows, COLS);
+                tile::tile_packed_store(simd, tile, scores, s, rows, COLS);
             }
             for (i, row) in out.chunks_exact_mut(h * d).enumerate() {
                 let inv = 1.0 / sums[i];

@@ -19,7 +19,7 @@ use candle_core::{DType, Device, Result, Tensor};
 use rayon::prelude::*;
 
 pub use crate::tile::MAX_TILE_ROWS;
-use crate::tile::{self, by_rows, COLS};
+use crate::tile::{self, by_rows, Aligned, COLS};
 
 /// Matrix elements handed to one rayon task.
 const MIN_ELEMS_PER_TASK: usize = 1 << 16;
@@ -36,7 +36,7 @@ pub struct PackedMatrix {
 }
 
 enum Data {
-    F32(Vec<f32>),
+    F32(Aligned),
     /// Per block: per group of [`GROUP`] inputs, `COLS` scales; `[d][COLS]` integers.
     I8 {
         q: Vec<i8>,
@@ -52,9 +52,9 @@ impl PackedMatrix {
         }
         let (rows, d) = w.dims2()?;
         let flat: Vec<f32> = w.flatten_all()?.to_vec1()?;
-        let mut data = vec![0f32; rows.div_ceil(COLS) * d * COLS];
+        let mut data = Aligned::zeros(rows.div_ceil(COLS) * d * COLS);
         for (r, row) in flat.chunks_exact(d.max(1)).enumerate() {
-            let block = &mut data[(r / COLS) * d * COLS..];
+            let block = &mut data.as_mut_slice()[(r / COLS) * d * COLS..];
             for (k, &v) in row.iter().enumerate() {
                 block[k * COLS + r % COLS] = v;
             }
@@ -114,7 +114,7 @@ impl PackedMatrix {
         let outs = blocked.par_chunks_mut(blocks_per_task * n * COLS);
         match &self.data {
             Data::F32(data) => outs
-                .zip(data.par_chunks(blocks_per_task * block_elems))
+                .zip(data.as_slice().par_chunks(blocks_per_task * block_elems))
                 .for_each(|(out, w)| {
                     let x = &xs;
                     let d = self.d;

@@ -157,3 +157,28 @@ pub fn tile_packed_store<S: pulp::Simd>(
         }
     }
 }
+
+/// A zeroed f32 buffer whose slice starts on a 64-byte boundary, so that no SIMD load of a panel
+/// row straddles two cache lines (a split load costs about twice as much).
+pub struct Aligned {
+    buf: Vec<f32>,
+    start: usize,
+    len: usize,
+}
+
+impl Aligned {
+    pub fn zeros(len: usize) -> Self {
+        let buf = vec![0f32; len + 15];
+        // The heap buffer never moves: `buf` is never grown.
+        let start = (buf.as_ptr() as usize).wrapping_neg() % 64 / std::mem::size_of::<f32>();
+        Self { buf, start, len }
+    }
+
+    pub fn as_slice(&self) -> &[f32] {
+        &self.buf[self.start..self.start + self.len]
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [f32] {
+        &mut self.buf[self.start..self.start + self.len]
+    }
+}
