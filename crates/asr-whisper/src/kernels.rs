@@ -74,6 +74,12 @@ fn erf(x: f32) -> f32 {
     }
 }
 
+/// `x · Φ(x)`, the exact GELU.
+#[inline(always)]
+fn gelu(x: f32) -> f32 {
+    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
+}
+
 #[inline(always)]
 pub(crate) fn softmax_row(row: &mut [f32]) {
     let mut lanes = [f32::NEG_INFINITY; LANES];
@@ -140,7 +146,7 @@ impl pulp::WithSimd for GeluSlice<'_> {
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _simd: S) {
         for (d, &x) in self.dst.iter_mut().zip(self.src) {
-            *d = 0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2));
+            *d = gelu(x);
         }
     }
 }
@@ -283,6 +289,169 @@ impl Linear {
     }
 }
 
+/// What follows a linear layer's product, fused into one in-place pass over it where possible.
+pub enum Then<'a> {
+    /// Only the bias.
+    Bias,
+    /// The bias, then the exact (erf) GELU.
+    Gelu,
+    /// The bias, then a residual added (same shape as the output).
+    Add(&'a Tensor),
+}
+
+impl Linear {
+    /// [`Linear::forward`] followed by `then`. A dense CPU f32 layer with a bias runs the product
+    /// without it and applies bias and `then` in one in-place pass over the product (no second
+    /// tensor, no second trip through memory); other layers use separate operations.
+    pub fn forward_then(&self, x: &Tensor, then: Then) -> Result<Tensor> {
+        if let (Self::Dense(l), Some(bias), true) = (self, self.bias(), fast_path(x)) {
+            let dims = x.dims();
+            let Some((&last, lead)) = dims.split_last() else {
+                candle_core::bail!("linear: scalar input")
+            };
+            let rows = lead.iter().product::<usize>();
+            let y = x.reshape((rows, last))?.matmul(&l.weight().t()?)?;
+            let gelu = matches!(then, Then::Gelu);
+            match then {
+                Then::Add(residual) => {
+                    let residual = residual.reshape(y.shape())?.contiguous()?;
+                    y.inplace_op3(&bias, &residual, &Epilogue { gelu })?
+                }
+                _ => y.inplace_op2(&bias, &Epilogue { gelu })?,
+            }
+            let mut shape = lead.to_vec();
+            shape.push(y.dim(1)?);
+            return y.reshape(shape);
+        }
+        let y = self.forward(x)?;
+        match then {
+            Then::Bias => Ok(y),
+            Then::Gelu => gelu_erf(&y),
+            Then::Add(residual) => y + residual,
+        }
+    }
+}
+
+/// `y ← y + bias`, then GELU (`gelu`) or `+ residual` (the second source): one pass over `y`.
+struct Epilogue {
+    gelu: bool,
+}
+
+impl Epilogue {
+    fn run(
+        &self,
+        y: &mut CpuStorage,
+        yl: &Layout,
+        bias: &CpuStorage,
+        bl: &Layout,
+        residual: Option<(&CpuStorage, &Layout)>,
+    ) -> Result<()> {
+        let width = yl.dims().last().copied().unwrap_or(1).max(1);
+        let (CpuStorage::F32(y), Some((a, b))) = (y, yl.contiguous_offsets()) else {
+            candle_core::bail!("epilogue: needs a contiguous f32 output")
+        };
+        let bias = contiguous_f32(bias, bl, "epilogue bias")?;
+        let residual = match residual {
+            Some((s, l)) => Some(contiguous_f32(s, l, "epilogue residual")?),
+            None => None,
+        };
+        let y = &mut y[a..b];
+        if bias.len() != width || residual.is_some_and(|r| r.len() != y.len()) {
+            candle_core::bail!("epilogue: bias or residual does not fit the output");
+        }
+        let rows_per_task = (MIN_ELEMS_PER_TASK / width).max(1);
+        let gelu = self.gelu;
+        y.par_chunks_mut(rows_per_task * width)
+            .enumerate()
+            .for_each(|(i, rows)| {
+                let residual = residual.map(|r| &r[i * rows_per_task * width..][..rows.len()]);
+                pulp::Arch::new().dispatch(EpilogueRows {
+                    rows,
+                    bias,
+                    residual,
+                    gelu,
+                })
+            });
+        Ok(())
+    }
+}
+
+impl candle_core::InplaceOp2 for Epilogue {
+    fn name(&self) -> &'static str {
+        "hark-bias-epilogue"
+    }
+
+    fn cpu_fwd(
+        &self,
+        y: &mut CpuStorage,
+        yl: &Layout,
+        bias: &CpuStorage,
+        bl: &Layout,
+    ) -> Result<()> {
+        self.run(y, yl, bias, bl, None)
+    }
+}
+
+impl candle_core::InplaceOp3 for Epilogue {
+    fn name(&self) -> &'static str {
+        "hark-bias-residual-epilogue"
+    }
+
+    fn cpu_fwd(
+        &self,
+        y: &mut CpuStorage,
+        yl: &Layout,
+        bias: &CpuStorage,
+        bl: &Layout,
+        residual: &CpuStorage,
+        rl: &Layout,
+    ) -> Result<()> {
+        self.run(y, yl, bias, bl, Some((residual, rl)))
+    }
+}
+
+struct EpilogueRows<'a> {
+    rows: &'a mut [f32],
+    bias: &'a [f32],
+    residual: Option<&'a [f32]>,
+    gelu: bool,
+}
+
+impl pulp::WithSimd for EpilogueRows<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let width = self.bias.len();
+        match (self.residual, self.gelu) {
+            (Some(residual), _) => {
+                for (row, res) in self
+                    .rows
+                    .chunks_exact_mut(width)
+                    .zip(residual.chunks_exact(width))
+                {
+                    for ((y, b), r) in row.iter_mut().zip(self.bias).zip(res) {
+                        *y += b + r;
+                    }
+                }
+            }
+            (None, true) => {
+                for row in self.rows.chunks_exact_mut(width) {
+                    for (y, b) in row.iter_mut().zip(self.bias) {
+                        *y = gelu(*y + b);
+                    }
+                }
+            }
+            (None, false) => {
+                for row in self.rows.chunks_exact_mut(width) {
+                    for (y, b) in row.iter_mut().zip(self.bias) {
+                        *y += b;
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn fast_path(x: &Tensor) -> bool {
     matches!(x.device(), Device::Cpu) && x.dtype() == DType::F32
 }
@@ -357,6 +526,37 @@ mod tests {
         let got = gelu_erf(&x)?;
         let diff = (want - got)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(diff < 2e-5, "gelu differs by {diff}");
+        Ok(())
+    }
+
+    #[test]
+    fn fused_epilogues_match_separate_operations() -> Result<()> {
+        let dev = Device::Cpu;
+        let w = Tensor::randn(0f32, 1.0, (70, 24), &dev)?;
+        let b = Tensor::randn(0f32, 1.0, 70, &dev)?;
+        let layer = Linear::new(candle_nn::Linear::new(w.clone(), Some(b.clone())));
+        // Two items of 300 rows: more rows than one task of the in-place pass takes.
+        let x = Tensor::randn(0f32, 1.0, (2, 300, 24), &dev)?;
+        let residual = Tensor::randn(0f32, 1.0, (2, 300, 70), &dev)?;
+        let product = x.broadcast_matmul(&w.t()?)?.broadcast_add(&b)?;
+        let cases = [
+            (Then::Bias, product.clone()),
+            (Then::Gelu, product.gelu_erf()?),
+            (Then::Add(&residual), (&product + &residual)?),
+        ];
+        for (then, want) in cases {
+            let got = layer.forward_then(&x, then)?;
+            assert_eq!(got.dims(), &[2, 300, 70]);
+            let diff = (want - got)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(diff < 1e-4, "differs by {diff}");
+        }
+        // The residual is left as it was.
+        let again = layer.forward_then(&x, Then::Add(&residual))?;
+        let diff = ((&product + &residual)? - again)?
+            .abs()?
+            .max_all()?
+            .to_scalar::<f32>()?;
+        assert!(diff < 1e-4);
         Ok(())
     }
 

@@ -5,7 +5,7 @@
 use crate::attention;
 use crate::config::WhisperConfig;
 use crate::kernels;
-use crate::kernels::Linear;
+use crate::kernels::{Linear, Then};
 use crate::long_attention;
 use crate::packed::PackedMatrix;
 use candle_core::quantized::QTensor;
@@ -85,12 +85,14 @@ impl Attention {
         let copy = !attention::supported(x);
         Ok((
             self.split(&self.k.forward(x)?, copy)?,
-            self.split(&self.v.forward(x)?, copy)?,
+            self.split(&self.v.forward_then(x, Then::Bias)?, copy)?,
         ))
     }
 
-    /// Attend from `x` to keys/values `k`, `v`. Returns the output and, when `keep_weights`, the
-    /// attention weights `[B, H, T, S]`; otherwise long queries are processed in blocks of rows.
+    /// Attend from `x` to keys/values `k`, `v`, and add the output to `residual`. Returns the sum
+    /// and, when `keep_weights`, the attention weights `[B, H, T, S]`; otherwise long queries are
+    /// processed in blocks of rows.
+    #[allow(clippy::too_many_arguments)]
     fn attend(
         &self,
         x: &Tensor,
@@ -98,9 +100,10 @@ impl Attention {
         v: &Tensor,
         mask: Option<&Tensor>,
         keep_weights: bool,
+        residual: &Tensor,
     ) -> Result<(Tensor, Option<Tensor>)> {
         let (b, t, d) = x.dims3()?;
-        let q = self.q.forward(x)?;
+        let q = self.q.forward_then(x, Then::Bias)?;
         let q = if self.scale == 1.0 {
             q
         } else {
@@ -109,11 +112,11 @@ impl Attention {
         if t <= FUSED_MAX_ROWS && attention::supported(&q) {
             let (out, weights) =
                 attention::attend(&self.split(&q, false)?, k, v, mask, keep_weights)?;
-            return Ok((self.out.forward(&out)?, weights));
+            return Ok((self.out.forward_then(&out, Then::Add(residual))?, weights));
         }
         if mask.is_none() && !keep_weights && attention::supported(&q) {
             let out = long_attention::attend(&self.split(&q, false)?, k, v)?;
-            return Ok((self.out.forward(&out)?, None));
+            return Ok((self.out.forward_then(&out, Then::Add(residual))?, None));
         }
         let q = self.split(&q, true)?;
         let (k, v) = (k.contiguous()?, v.contiguous()?);
@@ -143,7 +146,7 @@ impl Attention {
             1 => outs.remove(0),
             _ => Tensor::cat(&outs, 1)?,
         };
-        Ok((self.out.forward(&out)?, weights))
+        Ok((self.out.forward_then(&out, Then::Add(residual))?, weights))
     }
 }
 
@@ -159,8 +162,10 @@ impl Mlp {
             fc2: linear(ffn, d, vb.pp("fc2"))?,
         })
     }
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.fc2.forward(&kernels::gelu_erf(&self.fc1.forward(x)?)?)
+    /// `residual + fc2(GELU(fc1(x)))`.
+    fn forward(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        let hidden = self.fc1.forward_then(x, Then::Gelu)?;
+        self.fc2.forward_then(&hidden, Then::Add(residual))
     }
 }
 
@@ -183,7 +188,7 @@ impl Block {
     }
 
     fn mlp_residual(&self, x: &Tensor) -> Result<Tensor> {
-        x + self.mlp.forward(&self.mlp_ln.forward(x)?)?
+        self.mlp.forward(&self.mlp_ln.forward(x)?, x)
     }
 }
 
@@ -213,8 +218,8 @@ impl Conv3 {
         })
     }
 
-    /// `x`: `[B, T, C]` → `[B, ⌈T / stride⌉, out]` (`stride` is 1 or 2).
-    fn forward(&self, x: &Tensor, stride: usize) -> Result<Tensor> {
+    /// `x`: `[B, T, C]` → GELU of the convolution, `[B, ⌈T / stride⌉, out]` (`stride` is 1 or 2).
+    fn forward_gelu(&self, x: &Tensor, stride: usize) -> Result<Tensor> {
         let (b, t, c) = x.dims3()?;
         // An odd length gets one more (never read) zero so the pairs below line up.
         let padded = x.pad_with_zeros(1, 1, 1 + (stride - 1) * (t % 2))?;
@@ -236,7 +241,7 @@ impl Conv3 {
             ];
             Tensor::stack(&taps, 3)?.reshape((b, half, c * 3))?
         };
-        self.kernel.forward(&cols)
+        self.kernel.forward_then(&cols, Then::Gelu)
     }
 }
 
@@ -378,14 +383,14 @@ impl Encoder {
 
     /// `mel`: `[B, n_mels, frames]` with `frames ≤ 2 × max_source_positions` → `[B, frames/2, d]`.
     pub fn forward(&self, mel: &Tensor) -> Result<Tensor> {
-        let x = kernels::gelu_erf(&self.conv1.forward(&mel.transpose(1, 2)?, 1)?)?;
-        let x = kernels::gelu_erf(&self.conv2.forward(&x, 2)?)?;
+        let x = self.conv1.forward_gelu(&mel.transpose(1, 2)?, 1)?;
+        let x = self.conv2.forward_gelu(&x, 2)?;
         let t = x.dim(1)?;
         let mut x = x.broadcast_add(&self.positions.narrow(0, 0, t)?)?;
         for l in &self.layers {
             let h = l.attn_ln.forward(&x)?;
             let (k, v) = l.attn.kv(&h)?;
-            x = (x + l.attn.attend(&h, &k, &v, None, false)?.0)?;
+            x = l.attn.attend(&h, &k, &v, None, false, &x)?.0;
             x = l.mlp_residual(&x)?;
         }
         self.ln.forward(&x)
@@ -570,14 +575,19 @@ impl Decoder {
                 Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
                 None => (k, v),
             };
-            x = (x + layer.block.attn.attend(&h, &k, &v, mask.as_ref(), false)?.0)?;
+            x = layer
+                .block
+                .attn
+                .attend(&h, &k, &v, mask.as_ref(), false, &x)?
+                .0;
             state.self_kv[i] = Some((k, v));
             let h = layer.cross_ln.forward(&x)?;
             let (ck, cv) = &state.cross_kv[i];
-            let (out, w) = layer
-                .cross
-                .attend(&h, ck, cv, state.cross_mask.as_ref(), want_cross)?;
-            x = (x + out)?;
+            let (out, w) =
+                layer
+                    .cross
+                    .attend(&h, ck, cv, state.cross_mask.as_ref(), want_cross, &x)?;
+            x = out;
             cross_weights.extend(w);
             x = layer.block.mlp_residual(&x)?;
         }
