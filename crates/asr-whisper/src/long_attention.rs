@@ -36,6 +36,9 @@ pub fn attend(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
             v.dims()
         );
     }
+    if b * t * h == 0 {
+        return Tensor::zeros((b, t, h * d), q.dtype(), q.device());
+    }
     let (qs, ql) = q.storage_and_layout();
     let (ks, kl) = k.storage_and_layout();
     let (vs, vl) = v.storage_and_layout();
@@ -191,7 +194,7 @@ fn softmax_columns(scores: &mut [f32]) -> [f32; COLS] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
+    use candle_core::{DType, Device};
 
     /// candle's chain of operations, the reference.
     fn reference(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
@@ -242,6 +245,9 @@ mod tests {
         assert!(diff < 1e-4, "differs by {diff}");
         let short = Tensor::randn(0f32, 1.0, (b, h, s, d + 1), &dev)?;
         assert!(attend(&q, &k, &short).is_err());
+        // No query rows: an empty output, not a panic.
+        let none = Tensor::zeros((b, h, 0, d), DType::F32, &dev)?;
+        assert_eq!(attend(&none, &k, &v)?.dims(), &[b, 0, h * d]);
         Ok(())
     }
 }

@@ -113,15 +113,19 @@ impl Attention {
             .reshape((b, t, 3, self.heads, d / self.heads))?;
         // Views of the product, heads interleaved: `[B, H, T, d/H]` each.
         let part = |i: usize| y.narrow(2, i, 1)?.squeeze(2)?.transpose(1, 2);
-        let q = part(0)?;
-        let q = if self.scale == 1.0 {
-            q
-        } else {
-            (q * self.scale)?
-        };
+        let q = self.scaled(part(0)?)?;
         Ok(self
             .attend_heads(&q, &part(1)?, &part(2)?, None, false, residual)?
             .0)
+    }
+
+    /// Queries times the attention scale, unless it was folded into the weights.
+    fn scaled(&self, q: Tensor) -> Result<Tensor> {
+        if self.scale == 1.0 {
+            Ok(q)
+        } else {
+            q * self.scale
+        }
     }
 
     /// `[B, T, d]` → `[B, H, T, d/H]`: a view of the same storage (heads interleaved), which the
@@ -159,12 +163,7 @@ impl Attention {
         keep_weights: bool,
         residual: &Tensor,
     ) -> Result<(Tensor, Option<Tensor>)> {
-        let q = self.q.forward_then(x, Then::Bias)?;
-        let q = if self.scale == 1.0 {
-            q
-        } else {
-            (q * self.scale)?
-        };
+        let q = self.scaled(self.q.forward_then(x, Then::Bias)?)?;
         self.attend_heads(&self.split(&q, false)?, k, v, mask, keep_weights, residual)
     }
 
