@@ -7,8 +7,8 @@
 //! sum of the values, reading queries, keys and values where they lie (any strides, heads
 //! interleaved or not) and writing the heads already merged, `[B, L, H·D]`.
 //!
-//! The encoder (long queries) keeps candle's matmuls: there the products are large enough for
-//! gemm's blocking to pay. Other devices and dtypes use candle's operations.
+//! Long unmasked queries (the encoder's) use [`crate::long_attention`] instead, which works on
+//! blocks of queries with packed operands. Other devices and dtypes use candle's operations.
 
 use candle_core::{CpuStorage, DType, Device, Layout, Result, Storage, Tensor};
 use rayon::prelude::*;

@@ -29,7 +29,7 @@ mod kernels;
 mod long_attention;
 pub mod mel;
 pub mod model;
-pub mod packed;
+mod packed;
 mod tile;
 mod tokenizer;
 pub mod weights;

@@ -151,7 +151,7 @@ impl pulp::WithSimd for Block<'_> {
                 .chunks_exact(d * A_ROWS)
                 .zip(scores.chunks_exact_mut(A_ROWS * COLS))
             {
-                tile::tile_packed_store(simd, tile, queries, d, rows, COLS);
+                tile::tile_packed_store(simd, tile, queries, d, rows);
             }
             let sums = softmax_columns(&mut scores[..s * COLS]);
             let values = &job.values[(item * h + head) * v_len..][..v_len];
@@ -159,7 +159,7 @@ impl pulp::WithSimd for Block<'_> {
                 .chunks_exact(s * A_ROWS)
                 .zip(out_t.chunks_exact_mut(A_ROWS * COLS))
             {
-                tile::tile_packed_store(simd, tile, scores, s, rows, COLS);
+                tile::tile_packed_store(simd, tile, scores, s, rows);
             }
             for (i, row) in out.chunks_exact_mut(h * d).enumerate() {
                 let inv = 1.0 / sums[i];

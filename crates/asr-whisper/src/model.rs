@@ -30,7 +30,8 @@ const PACKED_MAX_ROWS: usize = 2 * crate::packed::MAX_TILE_ROWS;
 const ATTENTION_BLOCK_BYTES: usize = 16 << 20;
 
 /// Up to this many query rows (decoding steps, prompts, very short windows) attention runs fused
-/// on the CPU ([`attention::attend`]); longer queries use candle's batched matmuls.
+/// on the CPU ([`attention::attend`]); longer unmasked ones use [`long_attention::attend`], and
+/// the rest (masks with long queries, other devices and dtypes) candle's batched matmuls.
 const FUSED_MAX_ROWS: usize = 64;
 
 struct Attention {

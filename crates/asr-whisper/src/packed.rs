@@ -171,7 +171,7 @@ impl pulp::WithSimd for Blocks<'_> {
             while first < n {
                 let rows = (n - first).min(MAX_TILE_ROWS);
                 let (x, out) = (&x[first * d..], &mut out[first * COLS..]);
-                by_rows!(rows, tile::tile, simd, w, d, x, d, out, COLS, COLS);
+                by_rows!(rows, tile::tile, simd, w, x, d, out);
                 first += rows;
             }
         }
@@ -237,7 +237,7 @@ fn tile_i8<S: pulp::Simd, const R: usize>(
             tile::fma_rows(simd, &mut acc, &wk, &x[g * GROUP + k..], d);
         }
     }
-    tile::store::<S, R>(&acc, out, COLS, COLS);
+    tile::store::<S, R>(&acc, out);
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
-//! The register-tiled product both CPU kernels are built on: up to [`MAX_TILE_ROWS`] rows of `x`
-//! times one panel of [`COLS`] columns, the panel stored `[k][COLS]` so that every `k` adds
+//! The register-tiled product both CPU kernels are built on: up to [`MAX_TILE_ROWS`] rows times
+//! one panel of [`COLS`] columns, the panel stored `[k][COLS]` so that every `k` adds
 //! `x[r][k] · panel[k]` into each row's accumulators (two AVX-512 registers a row) with no
-//! horizontal sums. The decoder's packed matrices ([`crate::packed`]) and the encoder's attention
-//! ([`crate::long_attention`]) lay their operands out as such panels.
+//! horizontal sums. The decoder's packed matrices ([`crate::packed`]) read the rows where they lie
+//! ([`tile`]); the encoder's attention ([`crate::long_attention`]) packs them too, `[k][8]`
+//! ([`tile_packed`]), so that its inner loop reads only contiguous, fixed-size chunks.
 //!
 //! Everything here is `inline(always)` and generic over `pulp::Simd`: it is compiled inside a
 //! caller's `WithSimd::with_simd`, at the SIMD level pulp detected, with constant trip counts so
@@ -57,49 +58,30 @@ pub fn fma_rows<S: pulp::Simd, const R: usize>(
     }
 }
 
-/// Write each row's accumulators to the first `width` (≤ [`COLS`]) entries of its output row,
-/// rows `out_stride` apart.
+/// Write each row's accumulators to its [`COLS`] outputs, `out` `[R][COLS]`.
 #[inline(always)]
-pub fn store<S: pulp::Simd, const R: usize>(
-    acc: &Acc<S, R>,
-    out: &mut [f32],
-    out_stride: usize,
-    width: usize,
-) {
+pub fn store<S: pulp::Simd, const R: usize>(acc: &Acc<S, R>, out: &mut [f32]) {
     let per_row = COLS / S::F32_LANES;
-    for (r, acc) in acc.iter().enumerate() {
-        let o = &mut out[r * out_stride..][..width];
-        if width == COLS {
-            let (ov, _) = S::as_mut_simd_f32s(o);
-            ov[..per_row].copy_from_slice(&acc[..per_row]);
-        } else {
-            let mut full = [0f32; COLS];
-            let (fv, _) = S::as_mut_simd_f32s(&mut full);
-            fv[..per_row].copy_from_slice(&acc[..per_row]);
-            o.copy_from_slice(&full[..width]);
-        }
+    for (o, acc) in out.chunks_exact_mut(COLS).zip(acc) {
+        let (ov, _) = S::as_mut_simd_f32s(o);
+        ov[..per_row].copy_from_slice(&acc[..per_row]);
     }
 }
 
-/// `out[r][..width] = Σₖ x[r · x_stride + k] · panel[k]` over `k < k_len`, for `R` rows: one
-/// panel `[k_len][COLS]` against `R` rows of `x`.
+/// One panel `[d][COLS]` against `R` rows of `x` (row-major, `d` wide): `out` `[R][COLS]`.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 pub fn tile<S: pulp::Simd, const R: usize>(
     simd: S,
     panel: &[f32],
-    k_len: usize,
     x: &[f32],
-    x_stride: usize,
+    d: usize,
     out: &mut [f32],
-    out_stride: usize,
-    width: usize,
 ) {
     let mut acc = zeros::<S, R>(simd);
-    for (k, wk) in panel.chunks_exact(COLS).enumerate().take(k_len) {
-        fma_rows(simd, &mut acc, wk, &x[k..], x_stride);
+    for (k, wk) in panel.chunks_exact(COLS).enumerate().take(d) {
+        fma_rows(simd, &mut acc, wk, &x[k..], d);
     }
-    store::<S, R>(&acc, out, out_stride, width);
+    store::<S, R>(&acc, out);
 }
 
 /// Rows of a packed left operand: `a` is stored `[k][A_ROWS]`.
@@ -137,7 +119,8 @@ pub fn tile_packed<S: pulp::Simd, const R: usize>(
 }
 
 /// `a · panel` for all [`A_ROWS`] rows of a packed `a` (see [`tile_packed`]), written to `out`
-/// rows `out_stride` apart: one pass with 16 lanes, several narrower passes otherwise.
+/// `[A_ROWS][COLS]`: one pass with 16 lanes, several narrower passes otherwise (eight rows of four
+/// AVX2 accumulators would not fit in 16 registers).
 #[inline(always)]
 pub fn tile_packed_store<S: pulp::Simd>(
     simd: S,
@@ -145,15 +128,14 @@ pub fn tile_packed_store<S: pulp::Simd>(
     panel: &[f32],
     k_len: usize,
     out: &mut [f32],
-    out_stride: usize,
 ) {
     if S::F32_LANES >= 16 {
         let acc = tile_packed::<S, A_ROWS>(simd, a, 0, panel, k_len);
-        store::<S, A_ROWS>(&acc, out, out_stride, COLS);
+        store::<S, A_ROWS>(&acc, out);
     } else {
         for first in (0..A_ROWS).step_by(2) {
             let acc = tile_packed::<S, 2>(simd, a, first, panel, k_len);
-            store::<S, 2>(&acc, &mut out[first * out_stride..], out_stride, COLS);
+            store::<S, 2>(&acc, &mut out[first * COLS..]);
         }
     }
 }

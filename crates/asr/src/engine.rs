@@ -33,9 +33,9 @@ pub struct AudioWindow {
     pub samples: Vec<f32>,
     pub options: DecodeOptions,
     /// Set by the scheduler on a deferrable window (an interim; `submit` clears it, since a due
-    /// window is never withdrawn). Once it is cancelled the
-    /// window's result will be discarded, so an engine may stop working on it mid-call (the
-    /// Whisper engine stops decoding it at the next step). `None`: always wanted.
+    /// window is never withdrawn). Once it is cancelled the window's result will be discarded, so
+    /// an engine may stop working on it mid-call (the Whisper engine stops decoding it at the next
+    /// step). `None`: always wanted.
     pub withdrawn: Option<crate::scheduler::Cancel>,
 }
 
