@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Whisper engine speed vs PyTorch `transformers`, same machine, same thread count (2 by default).
 # Random weights at the real tiny and base sizes; one 30 s window: encoder + 20 greedy decode steps.
-# hark also runs each with its decoder quantized to q8_0 (`hark models quantize`).
+# hark also runs each quantized to q8_0 (`hark models quantize`: 8-bit encoder products on CPUs with
+# AVX-512 VNNI, 8-bit decoder weights).
 # HARK_BENCH_ROUNDS (default 3): rounds alternate PyTorch and hark, and each side keeps its best round
 # per model, because this machine's speed drifts by up to 2x within minutes and a slow spell must not
 # land on one side only.
@@ -13,10 +14,10 @@ models="${HARK_BENCH_MODELS:-$HOME/.cache/hark/bench-models}"
 rounds="${HARK_BENCH_ROUNDS:-3}"
 mkdir -p "$models"
 python3 bench/whisper_torch.py "$models" >/dev/null # builds the models on first use
-# The quantized path: decoder matrices as q8_0 (GGUF), encoder f32.
+# The quantized path: decoder and encoder matrices as q8_0 (GGUF); written anew each run (a few
+# seconds), so that files from an older hark never stand in for what this one writes.
 for m in tiny base; do
-  [ -f "$models/$m-q8_0/model.gguf" ] ||
-    cargo run -q --release -p hark -- models quantize "$models/$m" "$models/$m-q8_0" --type q8_0 >/dev/null
+  cargo run -q --release -p hark -- models quantize "$models/$m" "$models/$m-q8_0" --type q8_0 >/dev/null
 done
 cargo bench -q -p hark-asr-whisper --bench encode_decode --no-run
 all=""

@@ -70,11 +70,16 @@ impl WhisperEngine {
         let weights = crate::weights::load(dir, &device)?;
         let source = weights.source.clone();
         let mut quantized = weights.quantized;
+        let quantized_encoder = weights.quantized_encoder;
         let vb = VarBuilder::from_tensors(weights.dense, DType::F32, &device);
         let mut model = Whisper::load(config.clone(), vb, device)
             .map_err(|e| WhisperError::WeightMismatch(format!("{source}: {e}")))?;
         let n_quantized = model.decoder.quantize(&mut quantized)?;
-        tracing::debug!(%source, n_quantized, "whisper weights loaded");
+        let n_int8 = match quantized_encoder {
+            true => model.encoder.use_int8()?,
+            false => 0,
+        };
+        tracing::debug!(%source, n_quantized, n_int8, "whisper weights loaded");
         let s = &tokenizer.specials;
         let mut suppress: Vec<u32> = config
             .suppress_tokens

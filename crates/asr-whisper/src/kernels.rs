@@ -10,6 +10,7 @@
 //!
 //! Other devices and dtypes (CUDA, f16) use candle's own operations.
 
+use crate::int8::Int8Matrix;
 use crate::packed::PackedMatrix;
 use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{
@@ -76,7 +77,7 @@ fn erf(x: f32) -> f32 {
 
 /// `x · Φ(x)`, the exact GELU.
 #[inline(always)]
-fn gelu(x: f32) -> f32 {
+pub(crate) fn gelu(x: f32) -> f32 {
     0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
 }
 
@@ -151,7 +152,11 @@ impl pulp::WithSimd for GeluSlice<'_> {
     }
 }
 
-fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
+pub(crate) fn contiguous_f32<'a>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+    op: &str,
+) -> Result<&'a [f32]> {
     match (storage, layout.contiguous_offsets()) {
         (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
         _ => candle_core::bail!("{op}: needs a contiguous f32 tensor"),
@@ -215,6 +220,11 @@ pub enum Linear {
         weight: PackedMatrix,
         bias: Option<Tensor>,
     },
+    /// 8-bit weights and activations (CPU with AVX-512 VNNI): a quantized model's encoder.
+    Int8 {
+        weight: Int8Matrix,
+        bias: Option<Tensor>,
+    },
 }
 
 impl Linear {
@@ -225,7 +235,9 @@ impl Linear {
     fn bias(&self) -> Option<Tensor> {
         match self {
             Self::Dense(l) => l.bias().cloned(),
-            Self::Quantized { bias, .. } | Self::Packed { bias, .. } => bias.clone(),
+            Self::Quantized { bias, .. } | Self::Packed { bias, .. } | Self::Int8 { bias, .. } => {
+                bias.clone()
+            }
         }
     }
 
@@ -241,6 +253,25 @@ impl Linear {
             }
         }
         Ok(())
+    }
+
+    pub fn is_int8(&self) -> bool {
+        matches!(self, Self::Int8 { .. })
+    }
+
+    /// Store a dense CPU f32 weight as 8 bits ([`Int8Matrix`]) where this CPU has the kernel;
+    /// other layers and CPUs are left as they are. Whether it was converted.
+    pub fn use_int8(&mut self) -> Result<bool> {
+        if let Self::Dense(l) = self {
+            if let Some(weight) = Int8Matrix::new(l.weight())? {
+                *self = Self::Int8 {
+                    weight,
+                    bias: l.bias().cloned(),
+                };
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// The same layer with its weight replaced by `weight` (quantized), keeping the bias. q8_0
@@ -271,6 +302,7 @@ impl Linear {
                     None => Ok(y),
                 }
             }
+            Self::Int8 { weight, bias } => weight.forward(x, bias.as_ref(), Then::Bias),
             Self::Packed { weight, bias } => {
                 let dims = x.dims();
                 let Some((&last, lead)) = dims.split_last() else {
@@ -304,6 +336,9 @@ impl Linear {
     /// without it and applies bias and `then` in one in-place pass over the product (no second
     /// tensor, no second trip through memory); other layers use separate operations.
     pub fn forward_then(&self, x: &Tensor, then: Then) -> Result<Tensor> {
+        if let Self::Int8 { weight, bias } = self {
+            return weight.forward(x, bias.as_ref(), then);
+        }
         if let (Self::Dense(l), Some(bias), true) = (self, self.bias(), fast_path(x)) {
             let dims = x.dims();
             let Some((&last, lead)) = dims.split_last() else {

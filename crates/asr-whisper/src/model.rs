@@ -120,6 +120,20 @@ impl Attention {
             .0)
     }
 
+    /// The self-attention's products as 8-bit layers (the joined q, k, v when there is one; the
+    /// separate layers are then only its views and stay as they are).
+    fn use_int8(&mut self) -> Result<usize> {
+        let joined = match &mut self.qkv {
+            Some(qkv) => usize::from(qkv.use_int8()?),
+            None => {
+                usize::from(self.q.use_int8()?)
+                    + usize::from(self.k.use_int8()?)
+                    + usize::from(self.v.use_int8()?)
+            }
+        };
+        Ok(joined + usize::from(self.out.use_int8()?))
+    }
+
     /// Queries times the attention scale, unless it was folded into the weights.
     fn scaled(&self, q: Tensor) -> Result<Tensor> {
         if self.scale == 1.0 {
@@ -234,6 +248,10 @@ impl Mlp {
             fc2: linear(ffn, d, vb.pp("fc2"))?,
         })
     }
+    fn use_int8(&mut self) -> Result<usize> {
+        Ok(usize::from(self.fc1.use_int8()?) + usize::from(self.fc2.use_int8()?))
+    }
+
     /// `residual + fc2(GELU(fc1(x)))`.
     fn forward(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
         let hidden = self.fc1.forward_then(x, Then::Gelu)?;
@@ -452,6 +470,39 @@ impl Encoder {
             layers,
             ln: layer_norm(d, 1e-5, vb.pp("layer_norm"))?,
         })
+    }
+
+    /// Run the layers' linear products in 8 bits (`int8.rs`) where this CPU has the kernel:
+    /// for quantized models. The number of layers converted (0 on other CPUs and devices).
+    pub fn use_int8(&mut self) -> Result<usize> {
+        let mut n = 0;
+        for l in &mut self.layers {
+            n += l.attn.use_int8()? + l.mlp.use_int8()?;
+        }
+        Ok(n)
+    }
+
+    /// How many of the layers' linear products run in 8 bits.
+    pub fn int8_layers(&self) -> usize {
+        let attn = |a: &Attention| {
+            [
+                Some(&a.q),
+                Some(&a.k),
+                Some(&a.v),
+                a.qkv.as_ref(),
+                Some(&a.out),
+            ]
+            .into_iter()
+            .flatten()
+            .filter(|l| l.is_int8())
+            .count()
+        };
+        self.layers
+            .iter()
+            .map(|l| {
+                attn(&l.attn) + usize::from(l.mlp.fc1.is_int8()) + usize::from(l.mlp.fc2.is_int8())
+            })
+            .sum()
     }
 
     /// `mel`: `[B, n_mels, frames]` with `frames ≤ 2 × max_source_positions` → `[B, frames/2, d]`.

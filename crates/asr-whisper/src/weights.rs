@@ -1,11 +1,15 @@
 //! Finding and reading a model directory's weights: `model.safetensors`, a sharded checkpoint
-//! (`model.safetensors.index.json` and its shards), or a GGUF file with quantized decoder weights
+//! (`model.safetensors.index.json` and its shards), or a GGUF file with quantized matrices
 //! (HF tensor names, candle's layout). Also writes such GGUF files ([`quantize_model`]).
 //!
-//! Quantization applies to the decoder's matrices and the output projection: one decoding step
-//! reads every decoder weight for a handful of rows, so it is bound by memory bandwidth and 4–8×
-//! fewer bytes make it faster. The encoder multiplies 1500-row matrices, where candle's f32 gemm
-//! is far faster than its quantized kernels, so encoder weights stay (or are made) dense.
+//! Quantization applies to the decoder's matrices and the output projection, and to the encoder
+//! layers' matrices:
+//! - One decoding step reads every decoder weight for a handful of rows, so it is bound by memory
+//!   bandwidth and 4–8× fewer bytes make it faster (`packed.rs`).
+//! - The encoder multiplies 1500-row matrices, where candle's quantized kernels are far slower
+//!   than f32 GEMM. Its quantized matrices are read back dense, then run in 8 bits on CPUs with
+//!   AVX-512 VNNI (`int8.rs`); elsewhere they stay dense f32.
+//! - The convolutions, embeddings and norms stay f32.
 
 use crate::error::WhisperError;
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
@@ -14,9 +18,13 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// The weights of one model: dense tensors for the network, and quantized decoder matrices.
+/// (Quantized encoder matrices are read back dense; see [`Weights::quantized_encoder`].)
 pub struct Weights {
     pub dense: HashMap<String, Tensor>,
     pub quantized: HashMap<String, QTensor>,
+    /// Whether the file holds the encoder's layer matrices quantized: the encoder then runs them
+    /// in 8 bits ([`crate::model::Encoder::use_int8`]).
+    pub quantized_encoder: bool,
     /// The file(s) read, for messages.
     pub source: String,
 }
@@ -31,6 +39,14 @@ pub fn is_decoder_matrix(name: &str) -> bool {
         || (name.starts_with("model.decoder.layers.") && name.ends_with("_proj.weight"))
         || (name.starts_with("model.decoder.layers.")
             && (name.ends_with("fc1.weight") || name.ends_with("fc2.weight")))
+}
+
+/// Whether a tensor is one of the encoder layers' matrices (attention projections, MLP).
+pub fn is_encoder_matrix(name: &str) -> bool {
+    name.starts_with("model.encoder.layers.")
+        && (name.ends_with("_proj.weight")
+            || name.ends_with("fc1.weight")
+            || name.ends_with("fc2.weight"))
 }
 
 fn missing(path: &Path, detail: &str) -> WhisperError {
@@ -88,6 +104,7 @@ pub fn load(dir: &Path, device: &Device) -> Result<Weights, WhisperError> {
         return Ok(Weights {
             dense,
             quantized: HashMap::new(),
+            quantized_encoder: false,
             source: single.display().to_string(),
         });
     }
@@ -131,6 +148,7 @@ fn load_sharded(dir: &Path, index: &Path, device: &Device) -> Result<Weights, Wh
     Ok(Weights {
         dense,
         quantized: HashMap::new(),
+        quantized_encoder: false,
         source: format!("{} ({} shards)", index.display(), shards.len()),
     })
 }
@@ -140,6 +158,7 @@ fn load_gguf(path: &Path, device: &Device) -> Result<Weights, WhisperError> {
     let content = gguf_file::Content::read(&mut file).map_err(|e| bad(path, e))?;
     let mut dense = HashMap::new();
     let mut quantized = HashMap::new();
+    let mut quantized_encoder = false;
     for name in content.tensor_infos.keys() {
         let q = content
             .tensor(&mut file, name, device)
@@ -151,10 +170,12 @@ fn load_gguf(path: &Path, device: &Device) -> Result<Weights, WhisperError> {
         if is_quantized && is_decoder_matrix(name) {
             quantized.insert(name.clone(), q);
         }
+        quantized_encoder |= is_quantized && is_encoder_matrix(name);
     }
     Ok(Weights {
         dense,
         quantized,
+        quantized_encoder,
         source: path.display().to_string(),
     })
 }
@@ -179,7 +200,7 @@ pub struct QuantizeReport {
     pub bytes_written: u64,
 }
 
-/// Copy the model in `src` to `dst` with its decoder matrices quantized to `dtype`, as
+/// Copy the model in `src` to `dst` with its decoder and encoder-layer matrices quantized to `dtype`, as
 /// `dst/model.gguf` beside copies of the config and tokenizer files. Other tensors stay f32.
 pub fn quantize_model(
     src: &Path,
@@ -203,7 +224,7 @@ pub fn quantize_model(
     for name in names {
         let t = weights.dense[name].to_dtype(DType::F32)?;
         let fits = t.rank() == 2 && t.dims()[1] % dtype.block_size() == 0;
-        let q = if is_decoder_matrix(name) && fits {
+        let q = if (is_decoder_matrix(name) || is_encoder_matrix(name)) && fits {
             quantized_tensors += 1;
             QTensor::quantize(&t, dtype)?
         } else {

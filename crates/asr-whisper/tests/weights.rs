@@ -26,6 +26,11 @@ fn copy_text_files(to: &Path) {
 
 /// Decoder logits at the golden prefix, for the model in `dir`.
 fn prefix_logits(dir: &Path) -> Vec<f32> {
+    encoder_and_logits(dir).1
+}
+
+/// The encoder's output for the golden mel's first 200 frames, and the logits after the prefix.
+fn encoder_and_logits(dir: &Path) -> (Vec<f32>, Vec<f32>) {
     let e = WhisperEngine::load(dir, "m", Device::Cpu).expect("load");
     let g = golden();
     let mel = vec_f32(&g["mel80"]);
@@ -38,7 +43,8 @@ fn prefix_logits(dir: &Path) -> Vec<f32> {
     let mut state = e.model().decoder.start(&enc).expect("start");
     let t = Tensor::from_vec(prefix.clone(), (1, prefix.len()), &Device::Cpu).expect("t");
     let (logits, _) = e.model().decoder.step(&t, &mut state, false).expect("step");
-    vec_f32(&logits.narrow(1, prefix.len() - 1, 1).expect("last"))
+    let last = vec_f32(&logits.narrow(1, prefix.len() - 1, 1).expect("last"));
+    (vec_f32(&enc), last)
 }
 
 #[test]
@@ -91,16 +97,39 @@ fn quantized_gguf_models_load_and_stay_close_to_f32() {
     let q8 = parse_quantization("Q8_0").expect("q8_0");
     assert_eq!(parse_quantization("q3_k"), None);
     let report = quantize_model(&fixtures().join("tiny-random"), &dir, q8).expect("quantize");
-    // Per decoder layer: self q/k/v/out, cross q/out, fc1, fc2; plus the output projection.
-    assert_eq!(report.quantized_tensors, 2 * 8 + 1);
+    // Per decoder layer: self q/k/v/out, cross q/out, fc1, fc2; plus the output projection;
+    // per encoder layer: q/k/v/out, fc1, fc2.
+    assert_eq!(report.quantized_tensors, 2 * 8 + 1 + 2 * 6);
     assert!(dir.join("model.gguf").exists() && dir.join("tokenizer.json").exists());
 
     let reference = vec_f32(&golden()["logits_last"]);
-    let err8 = rel_err(&prefix_logits(&dir), &reference);
+    let (enc8, logits8) = encoder_and_logits(&dir);
+    let err8 = rel_err(&logits8, &reference);
     assert!(
         err8 > 0.0 && err8 <= 0.02,
         "q8_0 logits relative error {err8}"
     );
+    let enc_err8 = rel_err(&enc8, &vec_f32(&golden()["encoder_out"]));
+    assert!(
+        enc_err8 > 0.0 && enc_err8 <= 0.01,
+        "q8_0 encoder relative error {enc_err8}"
+    );
+    // Where the CPU has AVX-512 VNNI, the quantized encoder runs its products in 8 bits (per
+    // layer: the joined q/k/v, out, fc1, fc2); an f32 model never does.
+    #[cfg(target_arch = "x86_64")]
+    let vnni = std::arch::is_x86_feature_detected!("avx512vnni")
+        && std::arch::is_x86_feature_detected!("avx512bw");
+    #[cfg(not(target_arch = "x86_64"))]
+    let vnni = false;
+    let int8 = |d: &Path| {
+        WhisperEngine::load(d, "m", Device::Cpu)
+            .expect("load")
+            .model()
+            .encoder
+            .int8_layers()
+    };
+    assert_eq!(int8(&dir), if vnni { 2 * 4 } else { 0 });
+    assert_eq!(int8(&fixtures().join("tiny-random")), 0);
     let q4_dir = scratch("q4");
     quantize_model(
         &fixtures().join("tiny-random"),

@@ -40,8 +40,9 @@ pub enum ModelsCommand {
     },
     /// List complete models in the Hugging Face cache ($HF_HOME/hub).
     List,
-    /// Write a copy of a model with its decoder weights quantized (GGUF), for faster decoding on CPU.
-    /// The encoder stays f32. Serve the result with `hark serve --model OUT`.
+    /// Write a copy of a model with its decoder and encoder matrices quantized (GGUF), for speed on
+    /// CPU: decoding reads a quarter of the bytes, and on CPUs with AVX-512 VNNI the encoder runs in
+    /// 8 bits. Convolutions and embeddings stay f32. Serve it with `hark serve --model OUT`.
     Quantize {
         /// Model directory or the name of a pulled model.
         model: PathBuf,

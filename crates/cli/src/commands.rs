@@ -56,7 +56,7 @@ fn models(cmd: ModelsCommand) -> anyhow::Result<()> {
             let report = hark_asr_whisper::weights::quantize_model(&src, &out, dtype)
                 .with_context(|| format!("quantizing {}", src.display()))?;
             println!(
-                "wrote {} ({:.1} MB): {} decoder matrices as {kind}, {} tensors f32",
+                "wrote {} ({:.1} MB): {} matrices as {kind}, {} tensors f32",
                 out.join("model.gguf").display(),
                 report.bytes_written as f64 / 1e6,
                 report.quantized_tensors,
