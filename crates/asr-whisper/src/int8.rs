@@ -2,8 +2,8 @@
 //!
 //! The encoder multiplies every weight by ~1500 rows of a 30 s window, so it is bound by
 //! arithmetic, not by memory. VNNI's `vpdpbusd` multiplies 64 pairs of 8-bit integers and adds
-//! them, four at a time, into 16 32-bit sums: four times the products of one f32 FMA. Here that
-//! runs the encoder's linear layers about three times as fast as f32 GEMM.
+//! them, four at a time, into 16 32-bit sums: four times the products of one f32 FMA. On the
+//! encoder's shapes here that takes 0.33–0.57× the time of gemm's f32 product.
 //!
 //! How the numbers are made:
 //! - **Weights**: one scale per output column (`max |w| / 127`), values rounded to `i8`. They are
@@ -22,8 +22,7 @@
 //! as `[k/4][32][4]` bytes, and each tile's rows as `[k/4][rows][4]`, so the inner loop reads only
 //! contiguous fixed-size chunks.
 //!
-//! Error against the f32 layer: measured in the tests below (relative RMS ≈ 1%, the size of the
-//! q8_0 decoder's own rounding at this width).
+//! Error against the f32 layer: 0.86% relative RMS on a random 384-wide layer (tests below).
 //!
 //! Not here: CPUs without AVX-512 VNNI (the layer stays f32: [`Int8Matrix::new`] returns `None`),
 //! other devices, and the decoder's few-row products ([`crate::packed`], memory-bound, where
