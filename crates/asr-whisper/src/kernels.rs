@@ -208,7 +208,8 @@ pub fn matmul_t(w: &Tensor, x: &Tensor) -> Result<Tensor> {
 
 /// A linear layer. Dense: candle's matmul. Packed (the decoder's matrices on CPU, f32 or q8_0): a
 /// kernel that stays memory-bound for the few rows of a decoding step. Quantized: candle's
-/// quantized matmul (other quantized types, other devices; decoder only).
+/// quantized matmul (other quantized types, other devices; decoder only). Int8: a quantized
+/// model's encoder layers on CPUs with AVX-512 VNNI (`int8.rs`).
 pub enum Linear {
     Dense(candle_nn::Linear),
     Quantized {
