@@ -169,7 +169,6 @@ impl Attention {
     /// Attend from `x` to keys/values `k`, `v`, and add the output to `residual`. Returns the sum
     /// and, when `keep_weights`, the attention weights `[B, H, T, S]`; otherwise long queries are
     /// processed in blocks of rows.
-    #[allow(clippy::too_many_arguments)]
     fn attend(
         &self,
         x: &Tensor,
@@ -185,7 +184,6 @@ impl Attention {
 
     /// [`Self::attend`] from queries already projected and split, `[B, H, T, d/H]` (any strides
     /// with unit stride in the last dimension).
-    #[allow(clippy::too_many_arguments)]
     fn attend_heads(
         &self,
         q: &Tensor,
