@@ -28,8 +28,9 @@
 //! other devices, and the decoder's few-row products ([`crate::packed`], memory-bound, where
 //! 8-bit weights with f32 activations keep more precision for the same speed).
 //!
-//! The one `unsafe` block of the workspace is here: the call into the kernel compiled for VNNI,
-//! made only after the CPU has been seen to have it.
+//! One of the workspace's two `unsafe` blocks is here: the call into the kernel compiled for
+//! VNNI, made only after the CPU has been seen to have it (the other: [`crate::dense`]'s gemm
+//! call).
 
 use crate::kernels::{contiguous_f32, gelu, Then};
 use candle_core::{DType, Device, Result, Storage, Tensor};

@@ -10,6 +10,7 @@
 //!
 //! Other devices and dtypes (CUDA, f16) use candle's own operations.
 
+use crate::dense;
 use crate::int8::Int8Matrix;
 use crate::packed::PackedMatrix;
 use candle_core::quantized::{QMatMul, QTensor};
@@ -295,7 +296,14 @@ impl Linear {
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
-            Self::Dense(inner) => candle_core::Module::forward(inner, x),
+            Self::Dense(inner) => {
+                if fast_path(x) {
+                    if let Some(y) = dense::linear(x, inner.weight(), inner.bias(), false, None)? {
+                        return Ok(y);
+                    }
+                }
+                candle_core::Module::forward(inner, x)
+            }
             Self::Quantized { weight, bias } => {
                 let y = candle_core::Module::forward(weight, x)?;
                 match bias {
@@ -333,157 +341,28 @@ pub enum Then<'a> {
 }
 
 impl Linear {
-    /// [`Linear::forward`] followed by `then`. A dense CPU f32 layer with a bias runs the product
-    /// without it and applies bias and `then` in one in-place pass over the product (no second
-    /// tensor, no second trip through memory); other layers use separate operations.
+    /// [`Linear::forward`] followed by `then`. A dense CPU f32 layer runs the product without the
+    /// bias and applies bias and `then` in one in-place pass over it (no second tensor, no second
+    /// trip through memory; [`crate::dense`]); other layers use separate operations.
     pub fn forward_then(&self, x: &Tensor, then: Then) -> Result<Tensor> {
         if let Self::Int8 { weight, bias } = self {
             return weight.forward(x, bias.as_ref(), then);
         }
-        if let (Self::Dense(l), Some(bias), true) = (self, self.bias(), fast_path(x)) {
-            let dims = x.dims();
-            let Some((&last, lead)) = dims.split_last() else {
-                candle_core::bail!("linear: scalar input")
+        if let (Self::Dense(l), true) = (self, fast_path(x)) {
+            let (gelu, residual) = match then {
+                Then::Bias => (false, None),
+                Then::Gelu => (true, None),
+                Then::Add(r) => (false, Some(r)),
             };
-            let rows = lead.iter().product::<usize>();
-            let y = x.reshape((rows, last))?.matmul(&l.weight().t()?)?;
-            let gelu = matches!(then, Then::Gelu);
-            match then {
-                Then::Add(residual) => {
-                    let residual = residual.reshape(y.shape())?.contiguous()?;
-                    y.inplace_op3(&bias, &residual, &Epilogue { gelu })?
-                }
-                _ => y.inplace_op2(&bias, &Epilogue { gelu })?,
+            if let Some(y) = dense::linear(x, l.weight(), l.bias(), gelu, residual)? {
+                return Ok(y);
             }
-            let mut shape = lead.to_vec();
-            shape.push(y.dim(1)?);
-            return y.reshape(shape);
         }
         let y = self.forward(x)?;
         match then {
             Then::Bias => Ok(y),
             Then::Gelu => gelu_erf(&y),
             Then::Add(residual) => y + residual,
-        }
-    }
-}
-
-/// `y ← y + bias`, then GELU (`gelu`) or `+ residual` (the second source): one pass over `y`.
-struct Epilogue {
-    gelu: bool,
-}
-
-impl Epilogue {
-    fn run(
-        &self,
-        y: &mut CpuStorage,
-        yl: &Layout,
-        bias: &CpuStorage,
-        bl: &Layout,
-        residual: Option<(&CpuStorage, &Layout)>,
-    ) -> Result<()> {
-        let width = yl.dims().last().copied().unwrap_or(1).max(1);
-        let (CpuStorage::F32(y), Some((a, b))) = (y, yl.contiguous_offsets()) else {
-            candle_core::bail!("epilogue: needs a contiguous f32 output")
-        };
-        let bias = contiguous_f32(bias, bl, "epilogue bias")?;
-        let residual = match residual {
-            Some((s, l)) => Some(contiguous_f32(s, l, "epilogue residual")?),
-            None => None,
-        };
-        let y = &mut y[a..b];
-        if bias.len() != width || residual.is_some_and(|r| r.len() != y.len()) {
-            candle_core::bail!("epilogue: bias or residual does not fit the output");
-        }
-        let rows_per_task = (MIN_ELEMS_PER_TASK / width).max(1);
-        let gelu = self.gelu;
-        y.par_chunks_mut(rows_per_task * width)
-            .enumerate()
-            .for_each(|(i, rows)| {
-                let residual = residual.map(|r| &r[i * rows_per_task * width..][..rows.len()]);
-                pulp::Arch::new().dispatch(EpilogueRows {
-                    rows,
-                    bias,
-                    residual,
-                    gelu,
-                })
-            });
-        Ok(())
-    }
-}
-
-impl candle_core::InplaceOp2 for Epilogue {
-    fn name(&self) -> &'static str {
-        "hark-bias-epilogue"
-    }
-
-    fn cpu_fwd(
-        &self,
-        y: &mut CpuStorage,
-        yl: &Layout,
-        bias: &CpuStorage,
-        bl: &Layout,
-    ) -> Result<()> {
-        self.run(y, yl, bias, bl, None)
-    }
-}
-
-impl candle_core::InplaceOp3 for Epilogue {
-    fn name(&self) -> &'static str {
-        "hark-bias-residual-epilogue"
-    }
-
-    fn cpu_fwd(
-        &self,
-        y: &mut CpuStorage,
-        yl: &Layout,
-        bias: &CpuStorage,
-        bl: &Layout,
-        residual: &CpuStorage,
-        rl: &Layout,
-    ) -> Result<()> {
-        self.run(y, yl, bias, bl, Some((residual, rl)))
-    }
-}
-
-struct EpilogueRows<'a> {
-    rows: &'a mut [f32],
-    bias: &'a [f32],
-    residual: Option<&'a [f32]>,
-    gelu: bool,
-}
-
-impl pulp::WithSimd for EpilogueRows<'_> {
-    type Output = ();
-    #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _simd: S) {
-        let width = self.bias.len();
-        match (self.residual, self.gelu) {
-            (Some(residual), _) => {
-                for (row, res) in self
-                    .rows
-                    .chunks_exact_mut(width)
-                    .zip(residual.chunks_exact(width))
-                {
-                    for ((y, b), r) in row.iter_mut().zip(self.bias).zip(res) {
-                        *y += b + r;
-                    }
-                }
-            }
-            (None, true) => {
-                for row in self.rows.chunks_exact_mut(width) {
-                    for (y, b) in row.iter_mut().zip(self.bias) {
-                        *y = gelu(*y + b);
-                    }
-                }
-            }
-            (None, false) => {
-                for row in self.rows.chunks_exact_mut(width) {
-                    for (y, b) in row.iter_mut().zip(self.bias) {
-                        *y += b;
-                    }
-                }
-            }
         }
     }
 }

@@ -24,6 +24,7 @@ mod attention;
 mod beam;
 pub mod config;
 mod decode;
+mod dense;
 mod engine;
 mod error;
 mod int8;
