@@ -16,12 +16,9 @@
 //! Not here: other devices and dtypes, operands that are not contiguous (callers keep candle's
 //! path), and the few rows of a decoding step ([`crate::packed`]).
 
-use crate::kernels::gelu;
+use crate::kernels::{contiguous_f32, gelu, MIN_ELEMS_PER_TASK};
 use candle_core::{CpuStorage, Device, Result, Storage, Tensor};
 use rayon::prelude::*;
-
-/// Elements handed to one rayon task by the epilogue: big enough to amortise the dispatch.
-const MIN_ELEMS_PER_TASK: usize = 1 << 14;
 
 /// `x` `[rows, k]` times `w` `[n, k]` transposed: `[rows, n]`, row-major. Both contiguous.
 pub(crate) fn matmul_t(x: &[f32], w: &[f32], rows: usize, n: usize, k: usize) -> Result<Vec<f32>> {
@@ -131,9 +128,9 @@ pub(crate) fn linear(
     };
     let rs = residual.as_ref().map(|r| r.storage_and_layout());
     let residual = match &rs {
-        Some((s, l)) => match (&**s, l.contiguous_offsets()) {
-            (Storage::Cpu(CpuStorage::F32(v)), Some((a, b))) => Some(&v[a..b]),
-            _ => return Ok(None),
+        Some((s, l)) => match &**s {
+            Storage::Cpu(s) => Some(contiguous_f32(s, l, "linear residual")?),
+            _ => candle_core::bail!("linear: the residual is not on the CPU"),
         },
         None => None,
     };

@@ -75,9 +75,10 @@ impl WhisperEngine {
         let mut model = Whisper::load(config.clone(), vb, device)
             .map_err(|e| WhisperError::WeightMismatch(format!("{source}: {e}")))?;
         let n_quantized = model.decoder.quantize(&mut quantized)?;
-        let n_int8 = match quantized_encoder {
-            true => model.encoder.use_int8()?,
-            false => 0,
+        let n_int8 = if quantized_encoder {
+            model.encoder.use_int8()?
+        } else {
+            0
         };
         tracing::debug!(%source, n_quantized, n_int8, "whisper weights loaded");
         let s = &tokenizer.specials;

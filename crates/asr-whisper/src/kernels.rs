@@ -21,7 +21,7 @@ use rayon::prelude::*;
 
 const LANES: usize = 16;
 /// Rows handed to one rayon task: big enough to amortise the dispatch.
-const MIN_ELEMS_PER_TASK: usize = 1 << 14;
+pub(crate) const MIN_ELEMS_PER_TASK: usize = 1 << 14;
 
 /// `e^x` for f32 (Cephes polynomial, range-reduced by powers of two); 0 below -87.3.
 #[inline(always)]

@@ -106,7 +106,7 @@ impl Attention {
     /// Self-attention of `x` `[B, T, d]` (no mask), added to `residual`.
     fn self_attend(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
         let Some(qkv) = &self.qkv else {
-            let (k, v) = self.kv(x)?;
+            let (k, v) = self.kv(x, false)?;
             return Ok(self.attend(x, &k, &v, None, false, residual)?.0);
         };
         let (b, t, d) = x.dims3()?;
@@ -158,23 +158,19 @@ impl Attention {
         }
     }
 
-    fn kv(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
-        let copy = !attention::supported(x);
+    /// Keys and values of `x`, split into heads `[B, H, S, d/H]`: views of the products, or
+    /// (`contiguous`, and wherever the fused attention cannot read views) stored head by head.
+    ///
+    /// The cross-attention's, made once per window and read at every decoding step, are stored
+    /// head by head so that each head's pass over the ~1500 positions reads memory in order. Left
+    /// as views (heads interleaved, each row's 64 values 2 KiB apart for base) the hardware
+    /// prefetcher does not follow them, and the decoder's cross-attention took 2.3× as long (base,
+    /// 20 steps).
+    fn kv(&self, x: &Tensor, contiguous: bool) -> Result<(Tensor, Tensor)> {
+        let copy = contiguous || !attention::supported(x);
         Ok((
             self.split(&self.k.forward(x)?, copy)?,
             self.split(&self.v.forward_then(x, Then::Bias)?, copy)?,
-        ))
-    }
-
-    /// The cross-attention's keys and values of the audio `x`, made once per window and read at
-    /// every decoding step: stored head by head, `[B, H, S, d/H]` contiguous, so that each head's
-    /// pass over the ~1500 positions reads memory in order. Left as views of the product (heads
-    /// interleaved, each row's 64 values 2 KiB apart for base) the hardware prefetcher does not
-    /// follow them, and the decoder's cross-attention took 2.3× as long (base, 20 steps).
-    fn cross_kv(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
-        Ok((
-            self.split(&self.k.forward(x)?, true)?,
-            self.split(&self.v.forward_then(x, Then::Bias)?, true)?,
         ))
     }
 
@@ -658,7 +654,7 @@ impl Decoder {
         let cross_kv = self
             .layers
             .iter()
-            .map(|l| l.cross.cross_kv(audio))
+            .map(|l| l.cross.kv(audio, true))
             .collect::<Result<_>>()?;
         Ok(DecoderState {
             cross_kv,
@@ -751,7 +747,7 @@ impl Decoder {
         let mut cross_weights = Vec::new();
         for (i, layer) in self.layers.iter().enumerate() {
             let h = layer.block.attn_ln.forward(&x)?;
-            let (k, v) = layer.block.attn.kv(&h)?;
+            let (k, v) = layer.block.attn.kv(&h, false)?;
             let (k, v) = match state.self_kv[i].take() {
                 Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
                 None => (k, v),
