@@ -271,6 +271,15 @@ def export(model, tok, out, alignment_heads):
     os.makedirs(out, exist_ok=True)
     model.half().save_pretrained(out, safe_serialization=True)
     model.float()
+    # Trained on each batch's own length: hark encodes each window at its own length for it
+    # (OpenAI's models instead get every window zero-padded to 30 s).
+    cfg_path = os.path.join(out, "config.json")
+    with open(cfg_path) as f:
+        cfg = json.load(f)
+    cfg["hark_variable_length"] = True
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)
+        f.write("\n")
     tok.save(os.path.join(out, "tokenizer.json"))
     gen = {
         "decoder_start_token_id": tok.token_to_id("<|startoftranscript|>"),

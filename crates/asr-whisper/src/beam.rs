@@ -48,7 +48,7 @@ pub fn beam_search(
     let audio = audio.index_select(&Tensor::new(expand.as_slice(), audio.device())?, 0)?;
     let mut state = model.decoder.start(&audio)?;
     let positions: Vec<usize> = (0..rows)
-        .filter_map(|r| cfg.audio_positions.get(r / beam).copied())
+        .filter_map(|r| cfg.attended_positions().get(r / beam).copied())
         .collect();
     state.limit_audio(&positions)?;
     let masks = Masks::new(model, cfg)?;

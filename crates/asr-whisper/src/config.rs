@@ -34,6 +34,11 @@ pub struct WhisperConfig {
     pub decoder_start_token_id: Option<u32>,
     #[serde(default)]
     pub eos_token_id: Option<u32>,
+    /// hark's own key: the model was trained on windows of any length (the bundled demo model),
+    /// so each window is encoded at its own length. OpenAI's Whisper models were trained on 30 s
+    /// inputs only and need every window zero-padded to the full window (the default).
+    #[serde(default, rename = "hark_variable_length")]
+    pub variable_length: bool,
 }
 
 /// Decoding facts (`generation_config.json`); every field optional.
@@ -68,10 +73,20 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, WhisperEr
 impl WhisperConfig {
     pub fn load(path: &Path) -> Result<Self, WhisperError> {
         let c: Self = read_json(path)?;
+        c.check(path)?;
+        Ok(c)
+    }
+
+    /// Refuse shapes the network cannot have; `path` names the source in the error.
+    pub fn check(&self, path: &Path) -> Result<(), WhisperError> {
+        let c = self;
         let bad = |detail: String| WhisperError::BadConfig {
             path: path.display().to_string(),
             detail,
         };
+        if c.encoder_attention_heads == 0 || c.decoder_attention_heads == 0 {
+            return Err(bad("no attention heads".into()));
+        }
         if !c.d_model.is_multiple_of(c.encoder_attention_heads)
             || !c.d_model.is_multiple_of(c.decoder_attention_heads)
         {
@@ -86,7 +101,7 @@ impl WhisperConfig {
                 c.num_mel_bins
             )));
         }
-        Ok(c)
+        Ok(())
     }
 
     /// Longest input window in samples (16 kHz): two mel frames per encoder position.

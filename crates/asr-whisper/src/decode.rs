@@ -44,8 +44,13 @@ pub struct DecodeConfig {
     /// Per-row limits for greedy decoding (each also capped by `max_tokens`); empty: none.
     pub row_max_tokens: Vec<usize>,
     /// Per-row count of encoder positions that hold the row's audio (the rest is padding to the
-    /// batch's longest window, which the row does not attend to); empty: all of them.
+    /// batch's longest window, which the row does not attend to unless `padded`); empty: all of
+    /// them. Word timings are aligned within these positions.
     pub audio_positions: Vec<usize>,
+    /// The rows' audio was zero-padded to the encoder's full input before encoding (OpenAI's
+    /// models need it): every row attends to every position, as the model was trained, and
+    /// `audio_positions` only bounds the word timings.
+    pub padded: bool,
     /// 0 = greedy; above 0, tokens are sampled from `softmax(logits / temperature)`.
     pub temperature: f32,
     /// Seed of the sampler (decoding is deterministic for a given seed).
@@ -61,6 +66,15 @@ pub struct DecodeConfig {
 }
 
 impl DecodeConfig {
+    /// Per row, how many encoder positions it attends to (empty: all).
+    pub(crate) fn attended_positions(&self) -> &[usize] {
+        if self.padded {
+            &[]
+        } else {
+            &self.audio_positions
+        }
+    }
+
     /// Whether row `row` was withdrawn.
     pub(crate) fn is_withdrawn(&self, row: usize) -> bool {
         self.withdrawn
@@ -393,7 +407,7 @@ pub fn greedy(
 ) -> candle_core::Result<Vec<Decoded>> {
     let b = audio.dim(0)?;
     let mut state = model.decoder.start(audio)?;
-    state.limit_audio(&cfg.audio_positions)?;
+    state.limit_audio(cfg.attended_positions())?;
     let masks = Masks::new(model, cfg)?;
     let forced: Vec<&[u32]> = (0..b).map(|i| cfg.forced_tokens(i)).collect();
     let mut collector = Collector::new(model, &cfg.alignment_heads, b, audio.dim(1)?);

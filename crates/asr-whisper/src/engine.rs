@@ -64,10 +64,17 @@ fn model_uuid(text: &str) -> String {
 impl WhisperEngine {
     /// Load a model directory in the Hugging Face layout. `name` is what clients select with `?model=`.
     pub fn load(dir: &Path, name: &str, device: Device) -> Result<Self, WhisperError> {
-        let config = WhisperConfig::load(&dir.join("config.json"))?;
-        let generation = GenerationConfig::load_or_default(&dir.join("generation_config.json"))?;
+        let (config, generation, weights) = if crate::ct2::is_ct2_dir(dir) {
+            let m = crate::ct2::load(dir, &device)?;
+            (m.config, m.generation, m.weights)
+        } else {
+            (
+                WhisperConfig::load(&dir.join("config.json"))?,
+                GenerationConfig::load_or_default(&dir.join("generation_config.json"))?,
+                crate::weights::load(dir, &device)?,
+            )
+        };
         let tokenizer = WhisperTokenizer::load(&dir.join("tokenizer.json"))?;
-        let weights = crate::weights::load(dir, &device)?;
         let source = weights.source.clone();
         let mut quantized = weights.quantized;
         let quantized_encoder = weights.quantized_encoder;
@@ -308,6 +315,7 @@ impl WhisperEngine {
                     .map(|&j| (seconds[rows[j]] * self.max_tokens_per_second).ceil() as usize + 4)
                     .collect(),
                 audio_positions: todo.iter().map(|&j| positions[rows[j]]).collect(),
+                padded: self.padded(),
                 temperature,
                 seed: k as u64,
                 timestamps: None,
@@ -370,22 +378,35 @@ impl WhisperEngine {
             .collect()
     }
 
-    /// Encode each window at its own length (whole encoder positions, two mel frames each, at
-    /// least one), windows of equal length together; the outputs are padded with zeros to the
-    /// longest. Returns `[B, S, d]` and each window's count of positions.
+    /// Encode the windows. Returns `[B, S, d]` and each window's count of encoder positions that
+    /// hold its audio (two mel frames each, at least one).
+    ///
+    /// OpenAI's models were trained on 30 s inputs only: each window is zero-padded to the full
+    /// window before its log-mel is taken (as `openai-whisper` and `faster-whisper` do), all
+    /// windows are encoded together, and the decoder attends to every position. A shorter encoder
+    /// input (whisper.cpp's `audio_ctx`) is faster but loses and repeats words on human speech.
+    /// Only a model trained on windows of any length (`hark_variable_length` in its config: the
+    /// bundled demo model) has each window encoded at its own length, windows of equal length
+    /// together, the outputs padded with zeros to the longest.
     fn encode(&mut self, windows: &[AudioWindow]) -> candle_core::Result<(Tensor, Vec<usize>)> {
         let max = self.model.config.max_window_samples();
         let positions: Vec<usize> = windows
             .iter()
             .map(|w| w.samples.len().min(max).div_ceil(2 * HOP_SAMPLES).max(1))
             .collect();
-        let longest = positions.iter().copied().max().unwrap_or(1);
+        let full = self.model.config.max_source_positions;
+        let lengths: Vec<usize> = if self.model.config.variable_length {
+            positions.clone()
+        } else {
+            vec![full; windows.len()]
+        };
+        let longest = lengths.iter().copied().max().unwrap_or(1);
         let mut encoded: Vec<Option<Tensor>> = vec![None; windows.len()];
-        let mut lengths = positions.clone();
-        lengths.sort_unstable();
-        lengths.dedup();
-        for p in lengths {
-            let rows: Vec<usize> = (0..windows.len()).filter(|&i| positions[i] == p).collect();
+        let mut distinct = lengths.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        for p in distinct {
+            let rows: Vec<usize> = (0..windows.len()).filter(|&i| lengths[i] == p).collect();
             let len = p * 2 * HOP_SAMPLES;
             let mels: Vec<Vec<f32>> = rows
                 .iter()
@@ -406,6 +427,11 @@ impl WhisperEngine {
         Ok((Tensor::cat(&parts, 0)?, positions))
     }
 
+    /// Whether windows are padded to the full encoder input (see [`Self::encode`]).
+    fn padded(&self) -> bool {
+        !self.model.config.variable_length
+    }
+
     fn run(&mut self, windows: &[AudioWindow]) -> candle_core::Result<Vec<Transcript>> {
         let t0 = std::time::Instant::now();
         let (audio, positions) = self.encode(windows)?;
@@ -414,7 +440,8 @@ impl WhisperEngine {
         let mut languages: Vec<Option<String>> =
             windows.iter().map(|w| w.options.language.clone()).collect();
         if self.multilingual && languages.iter().any(Option::is_none) {
-            let detected = self.detect_language(&audio, &positions)?;
+            let attended = if self.padded() { &[][..] } else { &positions };
+            let detected = self.detect_language(&audio, attended)?;
             for (l, d) in languages.iter_mut().zip(detected) {
                 if l.is_none() {
                     *l = d.into_iter().next().map(|(code, _)| code);
@@ -461,7 +488,12 @@ impl WhisperEngine {
             let times = if !d.times.is_empty() {
                 d.times.clone()
             } else {
-                let one = audio.narrow(0, i, 1)?.narrow(1, 0, positions[i])?;
+                let one = audio.narrow(0, i, 1)?;
+                let one = if self.padded() {
+                    one
+                } else {
+                    one.narrow(1, 0, positions[i])?
+                };
                 let sot_index = prompt
                     .iter()
                     .position(|t| *t == self.tokenizer.specials.sot)

@@ -23,6 +23,7 @@ mod align;
 mod attention;
 mod beam;
 pub mod config;
+pub mod ct2;
 mod decode;
 mod dense;
 mod engine;

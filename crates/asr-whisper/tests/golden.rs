@@ -70,6 +70,7 @@ fn encoder_decoder_and_greedy_match_transformers() {
         max_tokens: 10,
         row_max_tokens: vec![],
         audio_positions: vec![],
+        padded: false,
         temperature: 0.0,
         seed: 0,
         timestamps: None,

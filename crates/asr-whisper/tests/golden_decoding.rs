@@ -33,6 +33,7 @@ fn config(e: &WhisperEngine, prompt: Vec<u32>, max_tokens: usize) -> DecodeConfi
         max_tokens,
         row_max_tokens: vec![],
         audio_positions: vec![],
+        padded: false,
         temperature: 0.0,
         seed: 0,
         timestamps: None,

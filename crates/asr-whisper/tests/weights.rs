@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 mod support;
-use support::{fixtures, golden, ids, rel_err, vec_f32};
+use support::{encoder_and_logits, fixtures, golden, ids, rel_err, vec_f32};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("hark-weights-{name}-{}", std::process::id()));
@@ -26,25 +26,7 @@ fn copy_text_files(to: &Path) {
 
 /// Decoder logits at the golden prefix, for the model in `dir`.
 fn prefix_logits(dir: &Path) -> Vec<f32> {
-    encoder_and_logits(dir).1
-}
-
-/// The encoder's output for the golden mel's first 200 frames, and the logits after the prefix.
-fn encoder_and_logits(dir: &Path) -> (Vec<f32>, Vec<f32>) {
-    let e = WhisperEngine::load(dir, "m", Device::Cpu).expect("load");
-    let g = golden();
-    let mel = vec_f32(&g["mel80"]);
-    let frames = mel.len() / 80;
-    let first: Vec<f32> = (0..80)
-        .flat_map(|m| mel[m * frames..m * frames + 200].to_vec())
-        .collect();
-    let enc = e.model().encode(&[first], 200).expect("encode");
-    let prefix = ids(&g["prefix"]);
-    let mut state = e.model().decoder.start(&enc).expect("start");
-    let t = Tensor::from_vec(prefix.clone(), (1, prefix.len()), &Device::Cpu).expect("t");
-    let (logits, _) = e.model().decoder.step(&t, &mut state, false).expect("step");
-    let last = vec_f32(&logits.narrow(1, prefix.len() - 1, 1).expect("last"));
-    (vec_f32(&enc), last)
+    encoder_and_logits(dir, &ids(&golden()["prefix"])).1
 }
 
 #[test]
@@ -103,7 +85,7 @@ fn quantized_gguf_models_load_and_stay_close_to_f32() {
     assert!(dir.join("model.gguf").exists() && dir.join("tokenizer.json").exists());
 
     let reference = vec_f32(&golden()["logits_last"]);
-    let (enc8, logits8) = encoder_and_logits(&dir);
+    let (enc8, logits8) = encoder_and_logits(&dir, &ids(&golden()["prefix"]));
     let err8 = rel_err(&logits8, &reference);
     assert!(
         err8 > 0.0 && err8 <= 0.02,

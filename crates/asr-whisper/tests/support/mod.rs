@@ -52,3 +52,21 @@ pub fn engine() -> WhisperEngine {
     WhisperEngine::load(&fixtures().join("tiny-random"), "tiny-random", Device::Cpu)
         .expect("load fixture model")
 }
+
+/// The encoder's output for the golden mel's first 200 frames, and the decoder's logits after
+/// `prefix`, for the model in `dir`.
+pub fn encoder_and_logits(dir: &std::path::Path, prefix: &[u32]) -> (Vec<f32>, Vec<f32>) {
+    let e = WhisperEngine::load(dir, "m", Device::Cpu).expect("load");
+    let g = golden();
+    let mel = vec_f32(&g["mel80"]);
+    let frames = mel.len() / 80;
+    let first: Vec<f32> = (0..80)
+        .flat_map(|m| mel[m * frames..m * frames + 200].to_vec())
+        .collect();
+    let enc = e.model().encode(&[first], 200).expect("encode");
+    let mut state = e.model().decoder.start(&enc).expect("start");
+    let t = Tensor::from_vec(prefix.to_vec(), (1, prefix.len()), &Device::Cpu).expect("t");
+    let (logits, _) = e.model().decoder.step(&t, &mut state, false).expect("step");
+    let last = vec_f32(&logits.narrow(1, prefix.len() - 1, 1).expect("last"));
+    (vec_f32(&enc), last)
+}
