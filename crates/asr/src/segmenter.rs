@@ -80,6 +80,30 @@ impl Segmenter {
         seg
     }
 
+    /// The buffered offset in `from..to` where the audio is quietest: the middle of the
+    /// `frame`-sample stretch with the least energy (the first of equals). `to` when the range
+    /// holds less than one frame. Offsets are clamped to what is buffered.
+    pub fn quietest(&self, from: usize, to: usize, frame: usize) -> usize {
+        let to = to.min(self.buf.len());
+        let from = from.min(to);
+        let frame = frame.max(1);
+        if to - from < frame {
+            return to;
+        }
+        let energy = |a: usize| self.buf[a..a + frame].iter().map(|x| x * x).sum::<f32>();
+        let step = (frame / 2).max(1);
+        let (mut best, mut best_e) = (from, f32::INFINITY);
+        let mut at = from;
+        while at + frame <= to {
+            let e = energy(at);
+            if e < best_e {
+                (best, best_e) = (at, e);
+            }
+            at += step;
+        }
+        best + frame / 2
+    }
+
     /// Hand out whatever is buffered (possibly nothing) as a window.
     pub fn flush(&mut self) -> Segment {
         let samples = std::mem::take(&mut self.buf);
@@ -106,6 +130,21 @@ mod tests {
         assert_eq!(s.snapshot().samples[0], 12.0);
         assert_eq!(s.clock_samples(), 30);
         assert_eq!(s.split(99).samples.len(), 18);
+    }
+
+    #[test]
+    fn the_quietest_point_is_found_in_a_range() {
+        let mut s = Segmenter::new(1000);
+        let mut audio = vec![0.5f32; 300];
+        audio[120..160].fill(0.01); // a pause
+        audio[200..230].fill(0.0); // a quieter one, outside the range searched first
+        s.push(&audio);
+        assert_eq!(s.quietest(100, 180, 20), 130);
+        assert_eq!(s.quietest(0, 300, 20), 210);
+        // Too short a range, or beyond what is buffered: its end.
+        assert_eq!(s.quietest(100, 110, 20), 110);
+        assert_eq!(s.quietest(290, 5000, 20), 300);
+        assert_eq!(s.quietest(400, 500, 20), 300);
     }
 
     #[test]

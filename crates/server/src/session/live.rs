@@ -39,6 +39,9 @@ use hark_vad::{EndpointEvent, Endpointer, Vad};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// The stretch of audio whose energy places an endpoint's cut in a pause.
+const PAUSE_FRAME_MS: usize = 20;
+
 /// One decoded hypothesis of the open segment: its start, the samples it covered, its words.
 type Hypothesis = (u64, usize, Transcript);
 
@@ -375,6 +378,31 @@ impl LiveChannel {
         self.endpointer.is_none() || self.speech_in_segment
     }
 
+    /// Close the open segment at an endpoint: at the quietest point of the pause after
+    /// `speech_end` (the VAD decides late, and the audio received by then may already hold the
+    /// onset of the next word: cut there and Whisper loses that word from both segments). What
+    /// follows the cut starts the next segment. A reused hypothesis keeps only the words that
+    /// start before the cut.
+    fn close_in_pause(
+        &mut self,
+        speech_end: u64,
+        (reuse, awaited): (Option<Transcript>, Option<Awaited>),
+    ) -> Cut {
+        let start = self.seg.snapshot_start();
+        let from = usize::try_from(speech_end.saturating_sub(start)).unwrap_or(usize::MAX);
+        let frame = self.rate_hz as usize * PAUSE_FRAME_MS / 1000;
+        let cut = self
+            .seg
+            .quietest(from, self.seg.buffered_samples(), frame);
+        let cut_s = cut as f64 / f64::from(self.rate_hz);
+        let reuse = reuse.map(|mut t| {
+            t.words.retain(|w| f64::from(w.start_s) < cut_s);
+            t
+        });
+        let segment = self.seg.split(cut);
+        self.ended(segment, true, (reuse, awaited))
+    }
+
     /// Close the open segment (decoded only if it held speech) and start the next one.
     fn close(&mut self, speech_final: bool, reuse: (Option<Transcript>, Option<Awaited>)) -> Cut {
         let segment = self.seg.flush();
@@ -445,7 +473,7 @@ impl LiveChannel {
         }
         if let Some(speech_end) = endpoint.filter(|_| self.seg.buffered_samples() > 0) {
             let reuse = self.reuse_for(speech_end);
-            out.push(self.close(true, reuse));
+            out.push(self.close_in_pause(speech_end, reuse));
             return;
         }
         self.since_interim += samples.len();
