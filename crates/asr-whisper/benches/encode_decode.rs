@@ -42,7 +42,7 @@ fn main() {
             max_tokens: 20,
             row_max_tokens: vec![],
             audio_positions: vec![],
-        padded: false,
+            padded: false,
             temperature: 0.0,
             seed: 0,
             timestamps: None,

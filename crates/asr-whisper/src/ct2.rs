@@ -343,7 +343,11 @@ fn hf_tensors(a: &Arrays, c: &WhisperConfig) -> Result<HashMap<String, Tensor>, 
         if w.dim(0)? != parts.len() * d {
             return Err(bad(
                 a.path,
-                format!("`{ct}/weight` has {} rows, not {}", w.dim(0)?, parts.len() * d),
+                format!(
+                    "`{ct}/weight` has {} rows, not {}",
+                    w.dim(0)?,
+                    parts.len() * d
+                ),
             ));
         }
         for (i, p) in parts.iter().enumerate() {
@@ -404,8 +408,16 @@ fn hf_tensors(a: &Arrays, c: &WhisperConfig) -> Result<HashMap<String, Tensor>, 
                 &format!("{ct}/ffn/layer_norm"),
                 &format!("{hf}.final_layer_norm"),
             )?;
-            linear(&mut put, &format!("{ct}/ffn/linear_0"), &format!("{hf}.fc1"))?;
-            linear(&mut put, &format!("{ct}/ffn/linear_1"), &format!("{hf}.fc2"))?;
+            linear(
+                &mut put,
+                &format!("{ct}/ffn/linear_0"),
+                &format!("{hf}.fc1"),
+            )?;
+            linear(
+                &mut put,
+                &format!("{ct}/ffn/linear_1"),
+                &format!("{hf}.fc2"),
+            )?;
         }
         norm(
             &mut put,

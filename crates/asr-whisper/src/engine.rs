@@ -24,8 +24,11 @@ const TEMPERATURES: [f32; 6] = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
 /// speech is about 5, so this only stops runaway repetition from costing a full token budget.
 const MAX_TOKENS_PER_SECOND: f32 = 8.0;
 
-/// A decoder prompt and the forced text that follows it.
-type Prompt = (Vec<u32>, Vec<u32>);
+/// A decoder prompt, the forced text that follows it, and how many of those tokens are context.
+type Prompt = (Vec<u32>, Vec<u32>, usize);
+
+/// At most this much context audio is put before a window (and only what fits in the window).
+const MAX_CONTEXT_SAMPLES: usize = 10 * crate::mel::SAMPLE_RATE_HZ as usize;
 
 pub struct WhisperEngine {
     model: Whisper,
@@ -236,8 +239,9 @@ impl WhisperEngine {
     }
 
     /// `[<|startofprev|> key terms…] <|startoftranscript|> [<|lang|> <|transcribe|>] <|notimestamps|>`
-    /// and the prefix's tokens (forced text).
-    fn prompt(&self, options: &DecodeOptions, language: Option<&str>) -> Prompt {
+    /// and the tokens forced after it: the context's words (when `context`), then the window's
+    /// known beginning. Also how many of the forced tokens are the context's.
+    fn prompt(&self, options: &DecodeOptions, language: Option<&str>, context: bool) -> Prompt {
         let keyterms = &options.keyterms;
         let s = &self.tokenizer.specials;
         let mut p = Vec::new();
@@ -256,15 +260,28 @@ impl WhisperEngine {
         }
         p.push(s.no_timestamps);
         // Known text is forced only under greedy decoding; beam search decodes it again.
-        let prefix = options.prefix.trim();
-        if prefix.is_empty() || self.beam_size > 1 {
-            return (p, Vec::new());
+        if self.beam_size > 1 {
+            return (p, Vec::new(), 0);
         }
-        let ids = self.tokenizer.encode(&format!(" {prefix}"));
+        let encode = |text: &str| {
+            let text = text.trim();
+            if text.is_empty() {
+                Vec::new()
+            } else {
+                self.tokenizer.encode(&format!(" {text}"))
+            }
+        };
+        let mut forced = if context {
+            encode(&options.context.text)
+        } else {
+            Vec::new()
+        };
+        let n_context = forced.len();
+        forced.extend(encode(&options.prefix));
         // Leave room for the rest of the window's text.
         let room = (self.model.config.max_target_positions / 2).saturating_sub(p.len());
-        let forced = ids[..ids.len().min(room)].to_vec();
-        (p, forced)
+        forced.truncate(room);
+        (p, forced, n_context.min(room))
     }
 
     /// Decode the windows `rows` of `audio` with OpenAI's temperature fallback: a window whose text
@@ -279,11 +296,8 @@ impl WhisperEngine {
         windows: &[AudioWindow],
         positions: &[usize],
     ) -> candle_core::Result<Vec<Decoded>> {
-        let max = self.model.config.max_window_samples();
-        let seconds: Vec<f32> = windows
-            .iter()
-            .map(|w| w.samples.len().min(max) as f32 / crate::mel::SAMPLE_RATE_HZ as f32)
-            .collect();
+        let hop_s = 2.0 * HOP_SAMPLES as f32 / crate::mel::SAMPLE_RATE_HZ as f32;
+        let seconds: Vec<f32> = positions.iter().map(|&p| p as f32 * hop_s).collect();
         let mut results: Vec<Option<Decoded>> = vec![None; rows.len()];
         let withdrawn = |j: usize| windows[rows[j]].is_withdrawn();
         let mut todo: Vec<usize> = (0..rows.len()).filter(|&j| !withdrawn(j)).collect();
@@ -347,8 +361,10 @@ impl WhisperEngine {
         Ok(results.into_iter().map(Option::unwrap_or_default).collect())
     }
 
-    /// Group tokens into words (a word starts at a token with a leading space) with times and confidence.
-    fn words(&self, d: &Decoded, times: &[f32]) -> Vec<WordTiming> {
+    /// Group tokens into words (a word starts at a token with a leading space) with times and
+    /// confidence. The words of the first `n_context` tokens (forced context) are left out, and
+    /// times are moved `shift_s` earlier (the context's length: times from the window's start).
+    fn words(&self, d: &Decoded, times: &[f32], n_context: usize, shift_s: f32) -> Vec<WordTiming> {
         let mut words: Vec<(String, usize, usize)> = Vec::new();
         for (i, &t) in d.tokens.iter().enumerate() {
             let text = self.tokenizer.token_text(t);
@@ -365,13 +381,14 @@ impl WhisperEngine {
         }
         words
             .into_iter()
-            .filter(|(text, _, _)| !text.trim().is_empty())
+            .filter(|(text, a, _)| !text.trim().is_empty() && *a >= n_context)
             .map(|(text, a, b)| {
                 let conf = d.probs[a..b].iter().sum::<f32>() / (b - a) as f32;
+                let start_s = (times[a] - shift_s).max(0.0);
                 WordTiming {
                     text: text.trim().to_owned(),
-                    start_s: times[a],
-                    end_s: times[b].max(times[a]),
+                    start_s,
+                    end_s: (times[b] - shift_s).max(start_s),
                     confidence: conf,
                 }
             })
@@ -388,30 +405,30 @@ impl WhisperEngine {
     /// Only a model trained on windows of any length (`hark_variable_length` in its config: the
     /// bundled demo model) has each window encoded at its own length, windows of equal length
     /// together, the outputs padded with zeros to the longest.
-    fn encode(&mut self, windows: &[AudioWindow]) -> candle_core::Result<(Tensor, Vec<usize>)> {
+    fn encode(&mut self, inputs: &[Vec<f32>]) -> candle_core::Result<(Tensor, Vec<usize>)> {
         let max = self.model.config.max_window_samples();
-        let positions: Vec<usize> = windows
+        let positions: Vec<usize> = inputs
             .iter()
-            .map(|w| w.samples.len().min(max).div_ceil(2 * HOP_SAMPLES).max(1))
+            .map(|w| w.len().min(max).div_ceil(2 * HOP_SAMPLES).max(1))
             .collect();
         let full = self.model.config.max_source_positions;
         let lengths: Vec<usize> = if self.model.config.variable_length {
             positions.clone()
         } else {
-            vec![full; windows.len()]
+            vec![full; inputs.len()]
         };
         let longest = lengths.iter().copied().max().unwrap_or(1);
-        let mut encoded: Vec<Option<Tensor>> = vec![None; windows.len()];
+        let mut encoded: Vec<Option<Tensor>> = vec![None; inputs.len()];
         let mut distinct = lengths.clone();
         distinct.sort_unstable();
         distinct.dedup();
         for p in distinct {
-            let rows: Vec<usize> = (0..windows.len()).filter(|&i| lengths[i] == p).collect();
+            let rows: Vec<usize> = (0..inputs.len()).filter(|&i| lengths[i] == p).collect();
             let len = p * 2 * HOP_SAMPLES;
             let mels: Vec<Vec<f32>> = rows
                 .iter()
                 .map(|&i| {
-                    let w = &windows[i].samples;
+                    let w = &inputs[i];
                     let mut s = w[..w.len().min(max)].to_vec();
                     s.resize(len, 0.0);
                     self.mel.log_mel(&s)
@@ -434,7 +451,30 @@ impl WhisperEngine {
 
     fn run(&mut self, windows: &[AudioWindow]) -> candle_core::Result<Vec<Transcript>> {
         let t0 = std::time::Instant::now();
-        let (audio, positions) = self.encode(windows)?;
+        // Each window with its context before it, where it has one that fits.
+        let max = self.model.config.max_window_samples();
+        let with_context: Vec<bool> = windows
+            .iter()
+            .map(|w| {
+                let c = &w.options.context;
+                !c.is_empty()
+                    && self.beam_size == 1
+                    && c.samples.len() <= MAX_CONTEXT_SAMPLES
+                    && c.samples.len() + w.samples.len() <= max
+            })
+            .collect();
+        let inputs: Vec<Vec<f32>> = windows
+            .iter()
+            .zip(&with_context)
+            .map(|(w, &c)| {
+                if c {
+                    [w.options.context.samples.as_slice(), &w.samples].concat()
+                } else {
+                    w.samples.clone()
+                }
+            })
+            .collect();
+        let (audio, positions) = self.encode(&inputs)?;
         let t1 = std::time::Instant::now();
         // Multilingual models: windows without a language get the detected one.
         let mut languages: Vec<Option<String>> =
@@ -452,9 +492,11 @@ impl WhisperEngine {
         // with its own known text (forced prefix).
         let mut groups: Vec<(Vec<u32>, Vec<usize>)> = Vec::new();
         let mut forced = Vec::with_capacity(windows.len());
+        let mut n_context = Vec::with_capacity(windows.len());
         for (i, w) in windows.iter().enumerate() {
-            let (p, f) = self.prompt(&w.options, languages[i].as_deref());
+            let (p, f, n) = self.prompt(&w.options, languages[i].as_deref(), with_context[i]);
             forced.push(f);
+            n_context.push(n);
             match groups.iter_mut().find(|(gp, _)| *gp == p) {
                 Some(g) => g.1.push(i),
                 None => groups.push((p, vec![i])),
@@ -474,6 +516,11 @@ impl WhisperEngine {
         let mut out = Vec::with_capacity(windows.len());
         let eot = self.tokenizer.specials.eot;
         for (i, ((d, prompt), w)) in decoded.iter().zip(windows).enumerate() {
+            let shift_s = if with_context[i] {
+                w.options.context.samples.len() as f32 / crate::mel::SAMPLE_RATE_HZ as f32
+            } else {
+                0.0
+            };
             let silent =
                 d.no_speech_prob > NO_SPEECH_THRESHOLD && d.avg_logprob < LOGPROB_THRESHOLD;
             if d.tokens.is_empty() || silent || w.samples.is_empty() {
@@ -510,7 +557,7 @@ impl WhisperEngine {
                 )?
             };
             out.push(Transcript {
-                words: self.words(d, &times),
+                words: self.words(d, &times, n_context[i], shift_s),
                 no_speech_prob: d.no_speech_prob,
                 language: languages[i].clone().filter(|_| self.multilingual),
             });

@@ -49,9 +49,15 @@ fn a_ctranslate2_model_computes_what_ctranslate2_and_the_safetensors_model_compu
     let (enc, logits) = encoder_and_logits(&dir, &prefix);
     // Against CTranslate2's own runtime on the file its writer made.
     let err = rel_err(&enc, &vec_f32(&g["encoder_out"]));
-    assert!(err <= 1e-4, "encoder relative error {err} against ctranslate2");
+    assert!(
+        err <= 1e-4,
+        "encoder relative error {err} against ctranslate2"
+    );
     let d = max_abs_diff(&log_softmax(&logits), &vec_f32(&g["logprobs_first"]));
-    assert!(d <= 1e-3, "log-probabilities differ by {d} from ctranslate2's");
+    assert!(
+        d <= 1e-3,
+        "log-probabilities differ by {d} from ctranslate2's"
+    );
     // The same weights from the Hugging Face layout give the same numbers (both are f16 on disk).
     let (enc_hf, logits_hf) = encoder_and_logits(&fixtures().join("tiny-random"), &prefix);
     assert!(max_abs_diff(&enc, &enc_hf) <= 1e-6);
@@ -92,7 +98,10 @@ fn the_shape_and_decoding_facts_come_from_model_bin_and_ctranslate2s_config() {
     );
     assert_eq!(ct2.generation().alignment_heads, vec![[1, 0], [1, 1]]);
     assert_eq!(a.begin_suppress_tokens, vec![220, 50256]);
-    assert!(!ct2.is_multilingual(), "a 51864-token vocabulary is English-only");
+    assert!(
+        !ct2.is_multilingual(),
+        "a 51864-token vocabulary is English-only"
+    );
     assert!(!a.variable_length, "OpenAI's models get 30 s inputs");
 }
 

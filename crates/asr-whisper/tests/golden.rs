@@ -190,7 +190,7 @@ fn key_terms_become_a_prompt_and_languages_group_the_batch() {
     let with_terms = DecodeOptions {
         language: None,
         keyterms: vec!["Constitution".into(), "We the People".into()],
-        prefix: String::new(),
+        ..DecodeOptions::default()
     };
     let windows = vec![
         AudioWindow {

@@ -253,7 +253,7 @@ fn multilingual_engine_detects_or_follows_the_language() {
         options: DecodeOptions {
             language: language.map(str::to_owned),
             keyterms: vec![],
-            prefix: String::new(),
+            ..DecodeOptions::default()
         },
         withdrawn: None,
     };
@@ -395,4 +395,61 @@ fn a_withdrawn_row_stops_and_the_others_decode_as_if_alone() {
         .expect("batch");
     assert!(!out[0].words.is_empty());
     assert!(out[1].words.is_empty(), "{:?}", out[1].words);
+}
+
+#[test]
+fn a_window_heard_in_context_keeps_only_its_own_words_timed_from_its_start() {
+    let mut e = engine();
+    e.set_temperature_fallback(false);
+    let audio = vec_f32(&golden()["audio_16k"]);
+    let (split, text) = (12_000, "We the People");
+    // The whole audio with the context's words as its known beginning…
+    let whole = AudioWindow {
+        samples: audio[..32_000].to_vec(),
+        options: DecodeOptions {
+            prefix: text.into(),
+            ..DecodeOptions::default()
+        },
+        withdrawn: None,
+    };
+    // …is what the window after `split` hears with that audio and text as context.
+    let in_context = AudioWindow {
+        samples: audio[split..32_000].to_vec(),
+        options: DecodeOptions {
+            context: hark_asr::WindowContext {
+                samples: audio[..split].to_vec(),
+                text: text.into(),
+            },
+            ..DecodeOptions::default()
+        },
+        withdrawn: None,
+    };
+    // A context that does not fit before the window (2 s here) is not used.
+    let too_long = AudioWindow {
+        samples: audio[..32_000].to_vec(),
+        options: in_context.options.clone(),
+        withdrawn: None,
+    };
+    let out = e
+        .transcribe_batch(&[whole, in_context, too_long])
+        .expect("batch");
+    let (whole, own) = (&out[0].words, &out[1].words);
+    assert_eq!(whole.len(), own.len() + 3, "{whole:?}\n{own:?}");
+    let shift = split as f32 / 16_000.0;
+    for (a, b) in whole[3..].iter().zip(own) {
+        assert_eq!(a.text, b.text);
+        assert!(
+            (a.start_s - shift).max(0.0) - b.start_s < 1e-5,
+            "{a:?} {b:?}"
+        );
+        assert!(
+            (a.end_s - shift).max(b.start_s) - b.end_s < 1e-5,
+            "{a:?} {b:?}"
+        );
+        assert!((a.confidence - b.confidence).abs() < 1e-4);
+    }
+    assert!(own
+        .iter()
+        .all(|w| w.end_s <= (32_000 - split) as f32 / 16_000.0 + 0.02));
+    assert_ne!(out[2].words.first().map(|w| w.text.as_str()), Some("We"));
 }

@@ -25,6 +25,28 @@ pub struct DecodeOptions {
     /// hypotheses of a growing segment agreed on). An engine may take it as given and decode only
     /// what follows; the transcript still holds those words, timed. Empty: none.
     pub prefix: String,
+    /// What came just before the window (empty: nothing known).
+    pub context: WindowContext,
+}
+
+/// Audio and its words that came just before a window: in live streaming, the end of the
+/// channel's previous finals. An engine that hears the window in this context (as Whisper hears
+/// speech that runs on across a pause inside one 30 s window) recognises a short segment, such as
+/// one word after a long pause, far better than it does alone. The transcript still holds only
+/// the window's own words, timed from the window's start.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WindowContext {
+    /// The audio immediately before the window, at the engine's sample rate.
+    pub samples: Vec<f32>,
+    /// What was said in that audio (its words, space-separated); empty: no context is used.
+    pub text: String,
+}
+
+impl WindowContext {
+    /// Whether there is a context to use.
+    pub fn is_empty(&self) -> bool {
+        self.text.trim().is_empty() || self.samples.is_empty()
+    }
 }
 
 /// One window of mono audio at the engine's sample rate.

@@ -20,7 +20,9 @@ mod registry;
 mod scheduler;
 mod segmenter;
 
-pub use engine::{AudioWindow, DecodeOptions, Engine, ModelDescriptor, Transcript, WordTiming};
+pub use engine::{
+    AudioWindow, DecodeOptions, Engine, ModelDescriptor, Transcript, WindowContext, WordTiming,
+};
 pub use error::AsrError;
 pub use registry::{ModelRegistry, DEEPGRAM_MODEL_NAMES};
 pub use scheduler::{Cancel, Reply, Scheduler, SchedulerConfig, StreamSlot};

@@ -80,28 +80,36 @@ impl Segmenter {
         seg
     }
 
-    /// The buffered offset in `from..to` where the audio is quietest: the middle of the
-    /// `frame`-sample stretch with the least energy (the first of equals). `to` when the range
-    /// holds less than one frame. Offsets are clamped to what is buffered.
-    pub fn quietest(&self, from: usize, to: usize, frame: usize) -> usize {
+    /// The middle of the pause in buffered offsets `from..to`: of the `frame`-sample stretches
+    /// there, those within 6 dB of the quietest are quiet, and the longest run of quiet ones (the
+    /// first of equals) is the pause. `to` when the range holds less than one frame. Offsets are
+    /// clamped to what is buffered.
+    pub fn pause_middle(&self, from: usize, to: usize, frame: usize) -> usize {
         let to = to.min(self.buf.len());
         let from = from.min(to);
         let frame = frame.max(1);
-        if to - from < frame {
+        let energies: Vec<f32> = self.buf[from..to]
+            .chunks_exact(frame)
+            .map(|c| c.iter().map(|x| x * x).sum::<f32>())
+            .collect();
+        let Some(min) = energies.iter().copied().reduce(f32::min) else {
             return to;
-        }
-        let energy = |a: usize| self.buf[a..a + frame].iter().map(|x| x * x).sum::<f32>();
-        let step = (frame / 2).max(1);
-        let (mut best, mut best_e) = (from, f32::INFINITY);
-        let mut at = from;
-        while at + frame <= to {
-            let e = energy(at);
-            if e < best_e {
-                (best, best_e) = (at, e);
+        };
+        let quiet = min * 4.0 + 1e-9 * frame as f32;
+        let (mut best, mut run) = ((0, 0), None::<usize>);
+        for (k, &e) in energies.iter().chain([&f32::INFINITY]).enumerate() {
+            match (e <= quiet, run) {
+                (true, None) => run = Some(k),
+                (false, Some(r)) => {
+                    if k - r > best.1 - best.0 {
+                        best = (r, k);
+                    }
+                    run = None;
+                }
+                _ => {}
             }
-            at += step;
         }
-        best + frame / 2
+        from + (best.0 + best.1) * frame / 2
     }
 
     /// Hand out whatever is buffered (possibly nothing) as a window.
@@ -133,18 +141,26 @@ mod tests {
     }
 
     #[test]
-    fn the_quietest_point_is_found_in_a_range() {
+    fn a_pause_is_cut_in_its_middle() {
         let mut s = Segmenter::new(1000);
-        let mut audio = vec![0.5f32; 300];
-        audio[120..160].fill(0.01); // a pause
-        audio[200..230].fill(0.0); // a quieter one, outside the range searched first
+        let mut audio = vec![0.5f32; 400];
+        audio[100..200].fill(0.01); // a pause…
+        audio[140..160].fill(0.3); // …with a noise in it
+        audio[240..300].fill(0.012); // a longer pause, about as quiet
         s.push(&audio);
-        assert_eq!(s.quietest(100, 180, 20), 130);
-        assert_eq!(s.quietest(0, 300, 20), 210);
+        // Quiet stretches: 100..140, 160..200, 240..300; the longest wins, the first of equals.
+        assert_eq!(s.pause_middle(100, 300, 20), 270);
+        assert_eq!(s.pause_middle(100, 240, 20), 120);
+        // Digital silence is quiet; anything above it is not.
+        let mut z = Segmenter::new(1000);
+        let mut audio = vec![0.0f32; 300];
+        audio[200..210].fill(0.001);
+        z.push(&audio);
+        assert_eq!(z.pause_middle(0, 300, 20), 100);
         // Too short a range, or beyond what is buffered: its end.
-        assert_eq!(s.quietest(100, 110, 20), 110);
-        assert_eq!(s.quietest(290, 5000, 20), 300);
-        assert_eq!(s.quietest(400, 500, 20), 300);
+        assert_eq!(s.pause_middle(100, 110, 20), 110);
+        assert_eq!(s.pause_middle(390, 5000, 20), 400);
+        assert_eq!(s.pause_middle(500, 600, 20), 400);
     }
 
     #[test]

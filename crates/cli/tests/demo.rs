@@ -8,7 +8,7 @@ mod support;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::{hark, spawn_listening_with_log};
+use support::{edit_distance, hark, spawn_listening_with_log, words};
 
 /// Held-out sentences (none is in the training corpus) and the held-out voices that speak them.
 /// The demo model writes spoken form, as Deepgram does without `numerals`/`smart_format`.
@@ -78,36 +78,6 @@ fn serve_demo(cache: &Path) -> (std::process::Child, String, Vec<String>) {
             .env_remove("HARK_MODEL")
             .env("XDG_CACHE_HOME", cache),
     )
-}
-
-/// Lower-case words without punctuation, as compared for WER.
-fn words(text: &str) -> Vec<String> {
-    text.chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '\'' {
-                c.to_ascii_lowercase()
-            } else {
-                ' '
-            }
-        })
-        .collect::<String>()
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
-}
-
-fn edit_distance(a: &[String], b: &[String]) -> usize {
-    let mut d: Vec<usize> = (0..=b.len()).collect();
-    for (i, x) in a.iter().enumerate() {
-        let mut prev = d[0];
-        d[0] = i + 1;
-        for (j, y) in b.iter().enumerate() {
-            let cur = (d[j + 1] + 1).min(d[j] + 1).min(prev + usize::from(x != y));
-            prev = d[j + 1];
-            d[j + 1] = cur;
-        }
-    }
-    d[b.len()]
 }
 
 /// Index pairs (reference, hypothesis) of the words a minimum-edit alignment of the two sequences

@@ -17,6 +17,14 @@ pub fn spawn_listening(cmd: &mut Command) -> (std::process::Child, String) {
 
 /// As [`spawn_listening`], and also the log lines the server wrote before it was listening.
 pub fn spawn_listening_with_log(cmd: &mut Command) -> (std::process::Child, String, Vec<String>) {
+    spawn_listening_for(cmd, 60)
+}
+
+/// As [`spawn_listening_with_log`], with the watchdog set to `lifetime_s` seconds.
+pub fn spawn_listening_for(
+    cmd: &mut Command,
+    lifetime_s: u64,
+) -> (std::process::Child, String, Vec<String>) {
     let mut child = cmd
         .env("HARK_LOG", "info")
         .stderr(Stdio::piped())
@@ -24,7 +32,7 @@ pub fn spawn_listening_with_log(cmd: &mut Command) -> (std::process::Child, Stri
         .expect("spawn");
     let pid = child.id().to_string();
     std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_secs(60));
+        std::thread::sleep(std::time::Duration::from_secs(lifetime_s));
         let _ = Command::new("kill").args(["-9", &pid]).status();
     });
     let log = child.stderr.take().expect("stderr");
@@ -45,4 +53,37 @@ pub fn spawn_listening_with_log(cmd: &mut Command) -> (std::process::Child, Stri
         .recv_timeout(std::time::Duration::from_secs(60))
         .expect("a listening line with addr=");
     (child, addr, log)
+}
+
+#[allow(dead_code)] // not every test binary compares words
+/// Lower-case words without punctuation, as compared for WER.
+pub fn words(text: &str) -> Vec<String> {
+    text.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '\'' {
+                c.to_ascii_lowercase()
+            } else {
+                ' '
+            }
+        })
+        .collect::<String>()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[allow(dead_code)]
+/// Word-level Levenshtein distance.
+pub fn edit_distance(a: &[String], b: &[String]) -> usize {
+    let mut d: Vec<usize> = (0..=b.len()).collect();
+    for (i, x) in a.iter().enumerate() {
+        let mut prev = d[0];
+        d[0] = i + 1;
+        for (j, y) in b.iter().enumerate() {
+            let cur = (d[j + 1] + 1).min(d[j] + 1).min(prev + usize::from(x != y));
+            prev = d[j + 1];
+            d[j + 1] = cur;
+        }
+    }
+    d[b.len()]
 }

@@ -33,14 +33,20 @@
 //!   engine as the window's known beginning: Whisper feeds them in one step and decodes only the
 //!   rest, and a final cannot contradict what the interims agreed on.
 
+mod history;
+
+pub use history::History;
+
 use futures_util::future::{BoxFuture, Shared};
-use hark_asr::{Segment, Segmenter, Transcript, WordTiming};
+use hark_asr::{Segment, Segmenter, Transcript, WindowContext, WordTiming};
 use hark_vad::{EndpointEvent, Endpointer, Vad};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The stretch of audio whose energy places an endpoint's cut in a pause.
 const PAUSE_FRAME_MS: usize = 20;
+/// How much of the previous finals' audio (and their words) a decode hears before its segment.
+const CONTEXT_S: usize = 8;
 
 /// One decoded hypothesis of the open segment: its start, the samples it covered, its words.
 type Hypothesis = (u64, usize, Transcript);
@@ -169,6 +175,8 @@ pub enum Cut {
         silent: bool,
         prefix: String,
         pause: bool,
+        /// What came before the segment (see [`History`]).
+        context: WindowContext,
     },
     /// The segment is closed: a final result (decoded only when `decode`).
     Final {
@@ -182,6 +190,8 @@ pub enum Cut {
         /// The words the segment's last two hypotheses agreed on, which the engine may take as
         /// given and decode only what follows (empty: none).
         prefix: String,
+        /// What came before the segment (see [`History`]).
+        context: WindowContext,
     },
 }
 
@@ -231,6 +241,9 @@ pub struct LiveChannel {
     /// Withdraws the latest interim submitted for the open segment, if it has not run yet: a
     /// final that decodes the segment anew makes it stale.
     pub pending_interim: Option<hark_asr::Cancel>,
+    /// The latest finals' audio and words, heard as context by later decodes.
+    history: Arc<Mutex<History>>,
+    max_window_samples: usize,
 }
 
 impl LiveChannel {
@@ -253,7 +266,26 @@ impl LiveChannel {
             decoded_until_s: 0.0,
             rate_hz: policy.rate_hz,
             pending_interim: None,
+            history: Arc::new(Mutex::new(History::new(
+                CONTEXT_S * policy.rate_hz as usize,
+                policy.rate_hz,
+            ))),
+            max_window_samples: policy.max_window_samples,
         }
+    }
+
+    /// The channel's history, told the words of each final when the engine answers it.
+    pub fn history(&self) -> Arc<Mutex<History>> {
+        Arc::clone(&self.history)
+    }
+
+    /// Context for a decode of `samples` samples of the segment starting at `start`.
+    fn context(&self, start: u64, samples: usize) -> WindowContext {
+        let room = self.max_window_samples.saturating_sub(samples);
+        self.history
+            .lock()
+            .map(|h| h.context_for(start, room))
+            .unwrap_or_default()
     }
 
     /// Up to where (seconds) this channel is known to hold no words after the last one: what
@@ -378,11 +410,11 @@ impl LiveChannel {
         self.endpointer.is_none() || self.speech_in_segment
     }
 
-    /// Close the open segment at an endpoint: at the quietest point of the pause after
-    /// `speech_end` (the VAD decides late, and the audio received by then may already hold the
-    /// onset of the next word: cut there and Whisper loses that word from both segments). What
-    /// follows the cut starts the next segment. A reused hypothesis keeps only the words that
-    /// start before the cut.
+    /// Close the open segment at an endpoint: in the middle of the pause after `speech_end`
+    /// (the VAD decides late, and the audio received by then may already hold the onset of the
+    /// next word: cut there and Whisper loses that word from both segments). What follows the
+    /// cut starts the next segment. A reused hypothesis keeps only the words that start before
+    /// the cut, ending at the cut at the latest.
     fn close_in_pause(
         &mut self,
         speech_end: u64,
@@ -393,10 +425,13 @@ impl LiveChannel {
         let frame = self.rate_hz as usize * PAUSE_FRAME_MS / 1000;
         let cut = self
             .seg
-            .quietest(from, self.seg.buffered_samples(), frame);
-        let cut_s = cut as f64 / f64::from(self.rate_hz);
+            .pause_middle(from, self.seg.buffered_samples(), frame);
+        let cut_s = cut as f32 / self.rate_hz as f32;
         let reuse = reuse.map(|mut t| {
-            t.words.retain(|w| f64::from(w.start_s) < cut_s);
+            t.words.retain(|w| w.start_s < cut_s);
+            for w in &mut t.words {
+                w.end_s = w.end_s.min(cut_s);
+            }
             t
         });
         let segment = self.seg.split(cut);
@@ -417,11 +452,23 @@ impl LiveChannel {
         (reuse, awaited): (Option<Transcript>, Option<Awaited>),
     ) -> Cut {
         let decode = self.has_speech();
-        let prefix = if decode && reuse.is_none() && awaited.is_none() {
-            self.agreed_prefix(segment.start_sample)
+        let (prefix, context) = if decode && reuse.is_none() && awaited.is_none() {
+            (
+                self.agreed_prefix(segment.start_sample),
+                self.context(segment.start_sample, segment.samples.len()),
+            )
         } else {
-            String::new()
+            (String::new(), WindowContext::default())
         };
+        if let Ok(mut h) = self.history.lock() {
+            h.closed(&segment);
+            let end = segment.start_sample + segment.samples.len() as u64;
+            match (&reuse, decode) {
+                (Some(t), _) => h.decoded(segment.start_sample, end, &t.words),
+                (None, false) => h.decoded(segment.start_sample, end, &[]),
+                _ => {}
+            }
+        }
         self.interim.forget();
         self.since_interim = 0;
         if let Some(e) = &mut self.endpointer {
@@ -435,6 +482,7 @@ impl LiveChannel {
             reuse,
             awaited,
             prefix,
+            context,
         }
     }
 
@@ -499,11 +547,14 @@ impl LiveChannel {
             && !self.interim.in_flight.swap(true, Ordering::SeqCst)
         {
             self.since_interim = 0;
+            let segment = self.seg.snapshot();
+            let context = self.context(segment.start_sample, segment.samples.len());
             out.push(Cut::Interim {
-                segment: self.seg.snapshot(),
                 silent,
-                prefix: self.agreed_prefix(self.seg.snapshot_start()),
+                prefix: self.agreed_prefix(segment.start_sample),
                 pause: paused.is_some(),
+                context,
+                segment,
             });
         }
     }

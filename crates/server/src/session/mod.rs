@@ -62,6 +62,8 @@ struct Kind {
     /// The result is due now (finals, and the decode of a pause that a final may await); others
     /// may wait behind such windows in the engine's queue.
     due: bool,
+    /// A final's channel history, told its words when the engine answers.
+    history: Option<Arc<std::sync::Mutex<live::History>>>,
 }
 
 /// How the session ends.
@@ -145,6 +147,7 @@ impl Session {
             language: (p.language != "multi").then(|| p.language.clone()),
             keyterms: p.keyterm.clone(),
             prefix: String::new(),
+            context: hark_asr::WindowContext::default(),
         };
         Self {
             setup,
@@ -289,6 +292,7 @@ impl Session {
                 silent,
                 prefix,
                 pause,
+                context,
             } => {
                 let live = self.channels.get(usize::from(channel));
                 let kind = Kind {
@@ -299,8 +303,9 @@ impl Session {
                     interim: live.map(LiveChannel::interim),
                     silent,
                     due: pause,
+                    history: None,
                 };
-                self.submit(channel, channels, segment, kind, prefix);
+                self.submit(channel, channels, segment, kind, (prefix, context));
             }
             Cut::Final {
                 segment,
@@ -309,6 +314,7 @@ impl Session {
                 reuse,
                 awaited,
                 prefix,
+                context,
             } => {
                 // The segment's last interim: stale if this final decodes the audio again.
                 let stale = self
@@ -323,15 +329,24 @@ impl Session {
                     interim: None,
                     silent: false,
                     due: true,
+                    history: self
+                        .channels
+                        .get(usize::from(channel))
+                        .map(LiveChannel::history),
                 };
                 match (reuse, awaited) {
                     (Some(t), _) => self.ready_results(channel, channels, &segment, &kind, &t),
                     (None, Some(live::Awaited(result))) if decode => {
                         let info = Self::window_info(channel, channels, &segment, &kind);
                         let ctx = Arc::clone(&self.ctx);
+                        let history = kind.history.clone();
                         self.pending.push_back(Box::pin(async move {
                             match result.await {
                                 Ok(t) => {
+                                    if let Some(Ok(mut h)) = history.as_ref().map(|h| h.lock()) {
+                                        let end = info.start_sample + info.samples as u64;
+                                        h.decoded(info.start_sample, end, &t.words);
+                                    }
                                     Outgoing::Message(ServerMessage::Results(ctx.results(info, &t)))
                                 }
                                 Err(e) => Outgoing::EngineFailed(e),
@@ -342,7 +357,7 @@ impl Session {
                         if let Some(stale) = stale {
                             stale.cancel();
                         }
-                        self.submit(channel, channels, segment, kind, prefix);
+                        self.submit(channel, channels, segment, kind, (prefix, context));
                     }
                 }
             }
@@ -402,14 +417,15 @@ impl Session {
             .push_back(Box::pin(async move { Outgoing::Message(msg) }));
     }
 
-    /// Decode `segment` (`prefix`: words it is known to begin with) and queue its Results.
+    /// Decode `segment` (`prefix`: words it is known to begin with; `context`: what came
+    /// before it) and queue its Results.
     fn submit(
         &mut self,
         channel: u16,
         channels: u16,
         segment: Segment,
         kind: Kind,
-        prefix: String,
+        (prefix, context): (String, hark_asr::WindowContext),
     ) {
         if segment.samples.is_empty() || !kind.decode {
             let empty = hark_asr::Transcript::default();
@@ -422,12 +438,18 @@ impl Session {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let mut options = self.options.clone();
         options.prefix = prefix;
+        options.context = context;
         let window = AudioWindow {
             samples: segment.samples,
             options,
             withdrawn: None,
         };
+        // A final's words become context for the channel's next decodes as soon as they exist.
+        let history = kind.history.clone();
         let reply: hark_asr::Reply = Box::new(move |r| {
+            if let (Ok(t), Some(Ok(mut h))) = (&r, history.as_ref().map(|h| h.lock())) {
+                h.decoded(covered.0, covered.0 + covered.1 as u64, &t.words);
+            }
             let _ = tx.send(r);
         });
         // Finals first: an interim may wait behind them (a later one supersedes it anyway).

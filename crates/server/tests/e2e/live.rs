@@ -146,7 +146,8 @@ async fn endpointing_closes_utterances_and_silence_is_not_decoded() {
         .filter(|r| r["is_final"] == true)
         .collect();
     assert_finals_tile(&finals, total_s);
-    // The last utterance ends with an endpoint 300 ms (plus the VAD's decision time) after speech.
+    // The last utterance ends with an endpoint 300 ms (plus the VAD's decision time) after
+    // speech; its final ends in the middle of the pause the endpoint found.
     let endpoint = finals
         .iter()
         .rev()
@@ -154,7 +155,7 @@ async fn endpointing_closes_utterances_and_silence_is_not_decoded() {
         .expect("an endpoint");
     let end = f(endpoint, "start") + f(endpoint, "duration");
     assert!(
-        end >= spans[0].1 + 0.3 - 0.1 && end <= spans[0].1 + 0.3 + 0.4,
+        end >= spans[0].1 - 0.05 && end <= spans[0].1 + 0.3 + 0.4,
         "endpoint final ends at {end}; speech ended at {}",
         spans[0].1
     );
@@ -212,7 +213,9 @@ async fn interim_results_grow_then_the_final_takes_over() {
                 seg_start,
                 "the final closes the segment"
             );
-            assert!(f(results[i], "duration") >= dur);
+            // It may end before the last interim did: an endpoint cuts in the middle of the
+            // pause (300 ms here, plus the VAD's decision time), and the rest starts the next.
+            assert!(f(results[i], "duration") >= dur - 0.7);
         }
         i += 1;
     }
@@ -323,11 +326,25 @@ async fn an_endpoint_final_is_the_covering_interim_or_a_full_decode() {
     if !decoded_all {
         let before = results[at - 1];
         assert_eq!(before["is_final"], false, "only an interim can be reused");
-        assert_eq!(
-            fin["channel"]["alternatives"][0]["words"],
-            before["channel"]["alternatives"][0]["words"]
-        );
-        assert!(f(fin, "duration") > f(before, "duration"));
+        // Its words, those that start before the final's end (the middle of the pause), and
+        // ending there at the latest.
+        let end = f(fin, "start") + f(fin, "duration");
+        let mut want: Vec<Value> = before["channel"]["alternatives"][0]["words"]
+            .as_array()
+            .expect("words")
+            .iter()
+            .filter(|w| f(w, "start") < end - 1e-3)
+            .cloned()
+            .collect();
+        for w in &mut want {
+            if f(w, "end") > end {
+                w["end"] = fin["channel"]["alternatives"][0]["words"]
+                    .as_array()
+                    .and_then(|a| a.last())
+                    .map_or(json!(end), |l| l["end"].clone());
+            }
+        }
+        assert_eq!(fin["channel"]["alternatives"][0]["words"], json!(want));
     }
 }
 
