@@ -2,7 +2,7 @@
 //! (transformers 5 writes `"suppress_tokens": null`; older exports omit generation fields).
 
 use crate::error::WhisperError;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u32>, D::Error> {
@@ -10,7 +10,7 @@ fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u32>, D::
 }
 
 /// The network's shape (`config.json`).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 pub struct WhisperConfig {
     pub vocab_size: usize,
     pub num_mel_bins: usize,
@@ -37,12 +37,16 @@ pub struct WhisperConfig {
     /// hark's own key: the model was trained on windows of any length (the bundled demo model),
     /// so each window is encoded at its own length. OpenAI's Whisper models were trained on 30 s
     /// inputs only and need every window zero-padded to the full window (the default).
-    #[serde(default, rename = "hark_variable_length")]
+    #[serde(
+        default,
+        rename = "hark_variable_length",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub variable_length: bool,
 }
 
 /// Decoding facts (`generation_config.json`); every field optional.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 pub struct GenerationConfig {
     /// `[layer, head]` pairs whose cross-attention follows the audio (word timestamps).
     #[serde(default)]

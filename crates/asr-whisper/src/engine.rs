@@ -298,7 +298,8 @@ impl WhisperEngine {
     ) -> candle_core::Result<Vec<Decoded>> {
         let hop_s = 2.0 * HOP_SAMPLES as f32 / crate::mel::SAMPLE_RATE_HZ as f32;
         let seconds: Vec<f32> = positions.iter().map(|&p| p as f32 * hop_s).collect();
-        let mut results: Vec<Option<Decoded>> = vec![None; rows.len()];
+        // Per row: the result kept so far, and whether its compression ratio was acceptable.
+        let mut results: Vec<Option<(Decoded, bool)>> = vec![None; rows.len()];
         let withdrawn = |j: usize| windows[rows[j]].is_withdrawn();
         let mut todo: Vec<usize> = (0..rows.len()).filter(|&j| !withdrawn(j)).collect();
         let temperatures = if self.fallback {
@@ -348,17 +349,32 @@ impl WhisperEngine {
             for (&j, d) in todo.iter().zip(decoded) {
                 let silent =
                     d.no_speech_prob > NO_SPEECH_THRESHOLD && d.avg_logprob < LOGPROB_THRESHOLD;
-                let poor = compression_ratio(&self.tokenizer.decode(&d.tokens))
-                    > COMPRESSION_RATIO_THRESHOLD
-                    || d.avg_logprob < LOGPROB_THRESHOLD;
-                results[j] = Some(d);
+                let compact = compression_ratio(&self.tokenizer.decode(&d.tokens))
+                    <= COMPRESSION_RATIO_THRESHOLD;
+                let poor = !compact || d.avg_logprob < LOGPROB_THRESHOLD;
                 if poor && !silent && !withdrawn(j) {
                     again.push(j);
+                }
+                // An accepted result is final; of poor ones, keep the likeliest that is not
+                // repetitive (as faster-whisper does): the last try, at temperature 1, is
+                // often noise where greedy decoding was merely unsure (short windows).
+                let keep = match &results[j] {
+                    _ if !poor || silent => true,
+                    None => true,
+                    Some((best, best_compact)) => {
+                        (compact, d.avg_logprob) > (*best_compact, best.avg_logprob)
+                    }
+                };
+                if keep {
+                    results[j] = Some((d, compact));
                 }
             }
             todo = again;
         }
-        Ok(results.into_iter().map(Option::unwrap_or_default).collect())
+        Ok(results
+            .into_iter()
+            .map(|r| r.map(|(d, _)| d).unwrap_or_default())
+            .collect())
     }
 
     /// Group tokens into words (a word starts at a token with a leading space) with times and

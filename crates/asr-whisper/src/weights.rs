@@ -202,14 +202,39 @@ pub struct QuantizeReport {
 
 /// Copy the model in `src` to `dst` with its decoder and encoder-layer matrices quantized to `dtype`, as
 /// `dst/model.gguf` beside copies of the config and tokenizer files. Other tensors stay f32.
+/// `src` may be a CTranslate2 (faster-whisper) directory: its config is written in the Hugging
+/// Face layout.
 pub fn quantize_model(
     src: &Path,
     dst: &Path,
     dtype: GgmlDType,
 ) -> Result<QuantizeReport, WhisperError> {
-    let weights = load(src, &Device::Cpu)?;
     std::fs::create_dir_all(dst).map_err(|e| missing(dst, &e.to_string()))?;
+    let weights = if crate::ct2::is_ct2_dir(src) {
+        // A CTranslate2 directory: its shape and decoding facts as Hugging Face files.
+        let m = crate::ct2::load(src, &Device::Cpu)?;
+        for (name, json) in [
+            ("config.json", serde_json::to_string_pretty(&m.config)),
+            (
+                "generation_config.json",
+                serde_json::to_string_pretty(&m.generation),
+            ),
+        ] {
+            let path = dst.join(name);
+            let text = json.map_err(|e| bad(&path, e))?;
+            std::fs::write(&path, text).map_err(|e| missing(&path, &e.to_string()))?;
+        }
+        let from = src.join("tokenizer.json");
+        std::fs::copy(&from, dst.join("tokenizer.json"))
+            .map_err(|e| missing(&from, &e.to_string()))?;
+        m.weights
+    } else {
+        load(src, &Device::Cpu)?
+    };
     for f in ["config.json", "generation_config.json", "tokenizer.json"] {
+        if crate::ct2::is_ct2_dir(src) {
+            break;
+        }
         let from = src.join(f);
         if from.exists() {
             std::fs::copy(&from, dst.join(f)).map_err(|e| missing(&dst.join(f), &e.to_string()))?;
