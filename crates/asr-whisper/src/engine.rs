@@ -467,13 +467,16 @@ impl WhisperEngine {
 
     fn run(&mut self, windows: &[AudioWindow]) -> candle_core::Result<Vec<Transcript>> {
         let t0 = std::time::Instant::now();
-        // Each window with its context before it, where it has one that fits.
+        // Each window with its context before it, where it has one that fits. (Not for a model
+        // trained on short windows of one or two sentences, the demo model: it ends its text
+        // after the forced context, having never been trained to go on past it.)
         let max = self.model.config.max_window_samples();
         let with_context: Vec<bool> = windows
             .iter()
             .map(|w| {
                 let c = &w.options.context;
                 !c.is_empty()
+                    && self.padded()
                     && self.beam_size == 1
                     && c.samples.len() <= MAX_CONTEXT_SAMPLES
                     && c.samples.len() + w.samples.len() <= max

@@ -1,7 +1,7 @@
 //! Weight formats beyond one `model.safetensors`: sharded checkpoints and quantized GGUF files,
 //! each built here from the fixture model in the real file format.
 
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use hark_asr::{AudioWindow, DecodeOptions, Engine};
 use hark_asr_whisper::weights::{parse_quantization, quantize_model};
 use hark_asr_whisper::WhisperEngine;

@@ -7,9 +7,19 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Files a Whisper checkpoint needs (`generation_config.json` is optional upstream, so it is tried
-/// but not required).
+/// but not required). A CTranslate2 (faster-whisper) repository has `model.bin` in place of
+/// `model.safetensors`.
 pub const REQUIRED_FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
 pub const OPTIONAL_FILES: [&str; 1] = ["generation_config.json"];
+/// The weights of a CTranslate2 repository.
+pub const CT2_WEIGHTS: &str = "model.bin";
+
+/// Whether `dir` holds a complete model: the config, the tokenizer and weights in either layout.
+fn is_complete(dir: &Path) -> bool {
+    dir.join("config.json").exists()
+        && dir.join("tokenizer.json").exists()
+        && (dir.join("model.safetensors").exists() || dir.join(CT2_WEIGHTS).exists())
+}
 
 /// Short names and their Hugging Face repositories.
 pub const KNOWN_MODELS: &[(&str, &str)] = &[
@@ -23,6 +33,29 @@ pub const KNOWN_MODELS: &[(&str, &str)] = &[
     ("whisper-medium.en", "openai/whisper-medium.en"),
     ("whisper-large-v3", "openai/whisper-large-v3"),
     ("whisper-large-v3-turbo", "openai/whisper-large-v3-turbo"),
+    // CTranslate2 conversions, as faster-whisper downloads them.
+    ("faster-whisper-tiny", "Systran/faster-whisper-tiny"),
+    ("faster-whisper-tiny.en", "Systran/faster-whisper-tiny.en"),
+    ("faster-whisper-base", "Systran/faster-whisper-base"),
+    ("faster-whisper-base.en", "Systran/faster-whisper-base.en"),
+    ("faster-whisper-small", "Systran/faster-whisper-small"),
+    ("faster-whisper-small.en", "Systran/faster-whisper-small.en"),
+    (
+        "faster-whisper-medium.en",
+        "Systran/faster-whisper-medium.en",
+    ),
+    ("faster-whisper-large-v3", "Systran/faster-whisper-large-v3"),
+];
+
+/// What `hark serve` without `--model` looks for in the cache, best first; it fetches the first
+/// when none is there.
+pub const DEFAULT_MODELS: &[&str] = &[
+    "whisper-base.en",
+    "faster-whisper-base.en",
+    "whisper-small.en",
+    "faster-whisper-small.en",
+    "whisper-tiny.en",
+    "faster-whisper-tiny.en",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -115,12 +148,23 @@ pub fn pull(name: &str, progress: bool) -> Result<PathBuf, ModelStoreError> {
         .map_err(|e| offline(e.to_string()))?;
     let repo = api.model(repo_id.clone());
     let mut dir = None;
+    let mut ct2 = false;
     for (i, file) in REQUIRED_FILES
         .iter()
         .chain(OPTIONAL_FILES.iter())
         .enumerate()
     {
-        match repo.get(file) {
+        let got = match repo.get(file) {
+            // A CTranslate2 repository: its weights are `model.bin`.
+            Err(_) if *file == "model.safetensors" => {
+                ct2 = true;
+                repo.get(CT2_WEIGHTS)
+            }
+            // CTranslate2 keeps its decoding facts in config.json.
+            _ if ct2 && OPTIONAL_FILES.contains(file) => continue,
+            other => other,
+        };
+        match got {
             Ok(path) => {
                 verify(&path)?;
                 dir = path.parent().map(Path::to_path_buf);
@@ -171,7 +215,7 @@ fn list_in(hub: &Path) -> Vec<LocalModel> {
         let mut complete: Vec<(std::time::SystemTime, PathBuf)> = snaps
             .flatten()
             .map(|s| s.path())
-            .filter(|d| REQUIRED_FILES.iter().all(|f| d.join(f).exists()))
+            .filter(|d| is_complete(d))
             .map(|d| {
                 (
                     std::fs::metadata(&d)
@@ -186,6 +230,7 @@ fn list_in(hub: &Path) -> Vec<LocalModel> {
             let bytes = REQUIRED_FILES
                 .iter()
                 .chain(OPTIONAL_FILES.iter())
+                .chain([&CT2_WEIGHTS])
                 .filter_map(|f| std::fs::metadata(dir.join(f)).ok())
                 .map(|m| m.len())
                 .sum();
@@ -228,16 +273,29 @@ mod tests {
         let hub = std::env::temp_dir().join(format!("hark-hub-test-{}", std::process::id()));
         let good = hub.join("models--openai--whisper-tiny.en/snapshots/abc");
         let partial = hub.join("models--openai--whisper-base/snapshots/def");
+        let ct2 = hub.join("models--Systran--faster-whisper-base.en/snapshots/123");
         std::fs::create_dir_all(&good).expect("dir");
         std::fs::create_dir_all(&partial).expect("dir");
+        std::fs::create_dir_all(&ct2).expect("dir");
         for f in REQUIRED_FILES {
             std::fs::write(good.join(f), b"x").expect("write");
         }
         std::fs::write(partial.join("config.json"), b"{}").expect("write");
+        for f in [
+            "config.json",
+            "tokenizer.json",
+            CT2_WEIGHTS,
+            "vocabulary.txt",
+        ] {
+            std::fs::write(ct2.join(f), b"yy").expect("write");
+        }
         let found = list_in(&hub);
-        assert_eq!(found.len(), 1);
-        assert_eq!(found[0].repo, "openai/whisper-tiny.en");
-        assert_eq!(found[0].bytes, 3);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].repo, "Systran/faster-whisper-base.en");
+        assert_eq!(found[0].bytes, 6);
+        assert_eq!(found[1].repo, "openai/whisper-tiny.en");
+        assert_eq!(found[1].bytes, 3);
+        assert_eq!(repo_for("faster-whisper-base.en"), found[0].repo);
         let _ = std::fs::remove_dir_all(&hub);
     }
 

@@ -17,6 +17,8 @@
 //! Random weights never emit end-of-text, so the engine here stops each window where a real model
 //! would on English speech: 4 tokens per second of audio (+4), 24 at most; and it does not retry
 //! at higher temperatures. The decoding work per window is therefore about a real model's.
+//! With `HARK_BENCH_REAL_WEIGHTS=1` (real Whisper weights, `bench/live_real.sh`) the engine runs
+//! as `hark serve` runs it: no token cap, temperature fallback on, `language=en`.
 //! Env: `HARK_BENCH_STEPS` (default 1,2,4,6), `HARK_BENCH_PAUSE_S` (default 1.2).
 
 use futures_util::{SinkExt, StreamExt};
@@ -34,6 +36,11 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// Real Whisper weights: the engine runs as `hark serve` runs it.
+fn real_weights() -> bool {
+    std::env::var("HARK_BENCH_REAL_WEIGHTS").is_ok_and(|v| v == "1")
 }
 
 fn main() {
@@ -72,9 +79,11 @@ async fn run_server(dir: String) {
         candle_core::Device::Cpu,
     )
     .expect("model");
-    engine.set_max_tokens(24);
-    engine.set_max_tokens_per_second(4.0);
-    engine.set_temperature_fallback(false);
+    if !real_weights() {
+        engine.set_max_tokens(24);
+        engine.set_max_tokens_per_second(4.0);
+        engine.set_temperature_fallback(false);
+    }
     let sched = Scheduler::spawn(
         Box::new(engine),
         SchedulerConfig {
@@ -271,7 +280,8 @@ async fn drive(name: &str, dir: &str) {
         .expect("address");
     let addr = line.trim().to_owned();
     let url = format!(
-        "ws://{addr}/v1/listen?encoding=linear16&sample_rate=8000&endpointing=300&interim_results=true"
+        "ws://{addr}/v1/listen?encoding=linear16&sample_rate=8000&endpointing=300&interim_results=true{}",
+        if real_weights() { "&language=en" } else { "" }
     );
     let (audio, finalize_at) = audio();
     let audio = std::sync::Arc::new(audio);

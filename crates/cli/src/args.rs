@@ -60,8 +60,11 @@ pub struct ServeArgs {
     #[arg(long, env = "HARK_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Model: a directory in the Hugging Face layout (config.json, model.safetensors, tokenizer.json,
-    /// generation_config.json), or the name of a model already pulled (`whisper-base.en`). Without
-    /// one, hark serves its bundled demo model (`hark-demo-en`, trained on synthetic speech).
+    /// generation_config.json) or faster-whisper's (model.bin, config.json, tokenizer.json), or the
+    /// name of a model already pulled (`whisper-base.en`, `faster-whisper-base.en`), or
+    /// `hark-demo-en` (the bundled demo model, trained on synthetic speech). Without one, hark
+    /// serves the best Whisper model in the local cache, fetching whisper-base.en when there is
+    /// none, and falls back to the demo model only when that fails.
     #[arg(long, env = "HARK_MODEL")]
     pub model: Option<PathBuf>,
     /// API key clients must send as `Authorization: Token KEY` (repeatable). With none, auth is off.

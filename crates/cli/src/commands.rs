@@ -98,15 +98,12 @@ fn server_config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
 /// Load the configured model and start its inference thread.
 fn load_models(args: &ServeArgs) -> anyhow::Result<ModelRegistry> {
     let Some(dir) = &args.model else {
-        let dir = crate::demo::materialise()?;
-        tracing::warn!(
-            "no model configured (--model / HARK_MODEL): serving `{}`, a small demo model trained on synthetic \
-             speech (espeak-ng). It knows clear, simple English only. For real transcripts: \
-             `hark models pull whisper-base.en`, then `hark serve --model whisper-base.en`",
-            crate::demo::NAME
-        );
-        return start_model(args, &dir, crate::demo::NAME);
+        let (dir, name) = default_model()?;
+        return start_model(args, &dir, &name);
     };
+    if dir.as_os_str() == crate::demo::NAME {
+        return start_model(args, &crate::demo::materialise()?, crate::demo::NAME);
+    }
     // A directory, or the name of a model already in the Hugging Face cache.
     let requested = dir.to_string_lossy().into_owned();
     let from_cache = !dir.is_dir();
@@ -120,6 +117,39 @@ fn load_models(args: &ServeArgs) -> anyhow::Result<ModelRegistry> {
         )
     };
     start_model(args, &dir, &name)
+}
+
+/// Without `--model`: a real Whisper model from the local cache (the first of
+/// [`hark_asr::models::DEFAULT_MODELS`] there); with none, `whisper-base.en` fetched now (a
+/// progress bar on a terminal; resumable; verified); only when that fails, the bundled demo model,
+/// loudly.
+fn default_model() -> anyhow::Result<(std::path::PathBuf, String)> {
+    use hark_asr::models::{find_local, pull, DEFAULT_MODELS};
+    if let Some((dir, name)) = DEFAULT_MODELS
+        .iter()
+        .find_map(|n| find_local(n).map(|d| (d, (*n).to_owned())))
+    {
+        tracing::info!(model = %name, dir = %dir.display(), "no --model: serving the best model in the local cache");
+        return Ok((dir, name));
+    }
+    let name = DEFAULT_MODELS[0];
+    tracing::info!(model = name, "no --model and no model in the local cache: fetching {name} (once; `hark models pull` does the same)");
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    match pull(name, progress) {
+        Ok(dir) => Ok((dir, name.to_owned())),
+        Err(e) => {
+            tracing::warn!(
+                "could not fetch {name}: {e}\n\
+                 SERVING THE DEMO MODEL `{demo}`: it was trained on synthetic speech (espeak-ng) and knows clear, \
+                 simple English only; on human speech its transcripts are poor. For real transcripts put a \
+                 Whisper model on this machine (`hark models pull whisper-base.en` where the hub is reachable, \
+                 or a copied Hugging Face or faster-whisper directory) and run `hark serve --model DIR|NAME`. \
+                 `--model {demo}` selects the demo model without trying.",
+                demo = crate::demo::NAME
+            );
+            Ok((crate::demo::materialise()?, crate::demo::NAME.to_owned()))
+        }
+    }
 }
 
 /// Load the model in `dir` under `name` (or `--model-name`) and start its inference thread.

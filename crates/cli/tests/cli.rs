@@ -45,6 +45,40 @@ fn serve_without_a_usable_model_explains_and_exits_2() {
 }
 
 #[test]
+fn serve_without_a_model_serves_a_faster_whisper_model_from_the_cache() {
+    // A Hugging Face cache holding a faster-whisper (CTranslate2) repository, as
+    // `hark models pull faster-whisper-tiny.en` leaves it; no hub to fetch from.
+    let hf = std::env::temp_dir().join(format!("hark-cli-hf-{}", std::process::id()));
+    let snap = hf.join("hub/models--Systran--faster-whisper-tiny.en/snapshots/0123abc");
+    std::fs::create_dir_all(&snap).expect("dir");
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../asr-whisper/fixtures");
+    for (from, name) in [
+        ("tiny-random-ct2/model.bin", "model.bin"),
+        ("tiny-random-ct2/config.json", "config.json"),
+        ("tiny-random/tokenizer.json", "tokenizer.json"),
+    ] {
+        std::fs::copy(fixtures.join(from), snap.join(name)).expect("copy");
+    }
+    let (mut child, _, log) = support::spawn_listening_with_log(
+        hark()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env_remove("HARK_MODEL")
+            .env("HF_HOME", &hf)
+            .env("HF_ENDPOINT", "http://127.0.0.1:9"),
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&hf);
+    let log = log.join("\n");
+    assert!(
+        log.contains("serving the best model in the local cache")
+            && log.contains("faster-whisper-tiny.en")
+            && !log.contains("DEMO MODEL"),
+        "{log}"
+    );
+}
+
+#[test]
 fn mock_listens_and_answers_http() {
     let dir = std::env::temp_dir().join(format!("hark-cli-mock-{}", std::process::id()));
     let dir = dir.to_string_lossy().into_owned();

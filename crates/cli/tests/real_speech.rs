@@ -120,7 +120,7 @@ fn number_words(n: u32) -> Vec<String> {
     }
     if n >= 20 {
         out.push(TENS[(n / 10) as usize].into());
-        if n % 10 != 0 {
+        if !n.is_multiple_of(10) {
             out.push(ONES[(n % 10) as usize].into());
         }
     } else {
