@@ -12,7 +12,8 @@ pub struct Decoded {
     pub tokens: Vec<u32>,
     /// Probability of each chosen token.
     pub probs: Vec<f32>,
-    /// Mean log-probability of the chosen tokens.
+    /// Mean log-probability of the sampled tokens (forced ones excluded: they are what the
+    /// caller knew, and say nothing of how sure the model was of what it added).
     pub avg_logprob: f32,
     /// Probability of `<|nospeech|>` at the start-of-transcript position.
     pub no_speech_prob: f32,
@@ -480,8 +481,9 @@ pub fn greedy(
     }
     let sot = cfg.sot_index.min(cfg.prompt.len().saturating_sub(1));
     for (i, d) in out.iter_mut().enumerate() {
-        let n = d.probs.len().max(1) as f32;
-        d.avg_logprob = d.probs.iter().map(|p| p.max(1e-12).ln()).sum::<f32>() / n;
+        let sampled = &d.probs[forced[i].len().min(d.probs.len())..];
+        let n = sampled.len().max(1) as f32;
+        d.avg_logprob = sampled.iter().map(|p| p.max(1e-12).ln()).sum::<f32>() / n;
         if let (Some(c), false) = (&collector, d.tokens.is_empty()) {
             let positions = cfg.audio_positions.get(i).copied().unwrap_or(usize::MAX);
             let first = cfg.prompt.len().saturating_sub(1) - sot;

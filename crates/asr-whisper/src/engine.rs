@@ -349,8 +349,10 @@ impl WhisperEngine {
             for (&j, d) in todo.iter().zip(decoded) {
                 let silent =
                     d.no_speech_prob > NO_SPEECH_THRESHOLD && d.avg_logprob < LOGPROB_THRESHOLD;
-                let compact = compression_ratio(&self.tokenizer.decode(&d.tokens))
-                    <= COMPRESSION_RATIO_THRESHOLD;
+                // Only what the model added: forced text (context, agreed words) is given.
+                let added = &d.tokens[forced[rows[j]].len().min(d.tokens.len())..];
+                let compact =
+                    compression_ratio(&self.tokenizer.decode(added)) <= COMPRESSION_RATIO_THRESHOLD;
                 let poor = !compact || d.avg_logprob < LOGPROB_THRESHOLD;
                 if poor && !silent && !withdrawn(j) {
                     again.push(j);
@@ -421,7 +423,13 @@ impl WhisperEngine {
     /// Only a model trained on windows of any length (`hark_variable_length` in its config: the
     /// bundled demo model) has each window encoded at its own length, windows of equal length
     /// together, the outputs padded with zeros to the longest.
-    fn encode(&mut self, inputs: &[Vec<f32>]) -> candle_core::Result<(Tensor, Vec<usize>)> {
+    /// `windows[i]` is the window of `inputs[i]`: an encoder pass whose windows are all withdrawn
+    /// (their results no longer wanted) stops at the next layer; its rows are zeros, not decoded.
+    fn encode(
+        &mut self,
+        inputs: &[Vec<f32>],
+        windows: &[AudioWindow],
+    ) -> candle_core::Result<(Tensor, Vec<usize>)> {
         let max = self.model.config.max_window_samples();
         let positions: Vec<usize> = inputs
             .iter()
@@ -450,7 +458,14 @@ impl WhisperEngine {
                     self.mel.log_mel(&s)
                 })
                 .collect();
-            let audio = self.model.encode(&mels, len / HOP_SAMPLES)?;
+            let stop = || rows.iter().all(|&i| windows[i].is_withdrawn());
+            let audio = match self.model.encode_unless(&mels, len / HOP_SAMPLES, &stop)? {
+                Some(audio) => audio,
+                None => {
+                    let d = self.model.config.d_model;
+                    Tensor::zeros((rows.len(), p, d), self.model.dtype(), &self.model.device)?
+                }
+            };
             let audio = audio.pad_with_zeros(1, 0, longest - p)?;
             for (k, &i) in rows.iter().enumerate() {
                 encoded[i] = Some(audio.narrow(0, k, 1)?);
@@ -493,7 +508,7 @@ impl WhisperEngine {
                 }
             })
             .collect();
-        let (audio, positions) = self.encode(&inputs)?;
+        let (audio, positions) = self.encode(&inputs, windows)?;
         let t1 = std::time::Instant::now();
         // Multilingual models: windows without a language get the detected one.
         let mut languages: Vec<Option<String>> =

@@ -3,12 +3,15 @@
 //! What this crate does:
 //! - loads a Whisper checkpoint in the Hugging Face layout (`config.json`, `tokenizer.json`,
 //!   `generation_config.json`; weights as `model.safetensors` in f32/f16/bf16, a sharded checkpoint,
-//!   or GGUF with quantized decoder and encoder matrices — [`weights`], which also writes such files), any
-//!   size, 80 or 128 mel bins, with the window length taken from `max_source_positions`;
+//!   or GGUF with quantized decoder and encoder matrices — [`weights`], which also writes such files),
+//!   or a faster-whisper (CTranslate2) directory as it is ([`ct2`]), any size, 80 or 128 mel bins,
+//!   with the window length taken from `max_source_positions`;
+//! - gives OpenAI's models every window zero-padded to the 30 s input they were trained on, and
+//!   hears a window after its context (the audio and words before it) when one is given;
 //! - computes OpenAI's log-mel spectrogram, in one go or incrementally ([`mel`]);
-//! - runs our own implementation of the network ([`model`]), batched (windows of different lengths
-//!   each attend only to their own audio), with cross-attention weights available for alignment,
-//!   and CPU fast paths where candle's kernels are slow (the decoder's matrices packed for few-row
+//! - runs our own implementation of the network ([`model`]), batched (for a model trained on any
+//!   length, windows of different lengths each attend only to their own audio), with
+//!   cross-attention weights available for alignment, and CPU fast paths where candle's kernels are slow (the decoder's matrices packed for few-row
 //!   products, f32 or 8-bit; the encoder's products of a quantized model in 8 bits on CPUs with
 //!   AVX-512 VNNI, `int8.rs`);
 //! - greedy decoding or beam search ([`beam_search`]) with OpenAI's temperature fallback, suppress

@@ -561,16 +561,26 @@ impl Encoder {
 
     /// `mel`: `[B, n_mels, frames]` with `frames ≤ 2 × max_source_positions` → `[B, frames/2, d]`.
     pub fn forward(&self, mel: &Tensor) -> Result<Tensor> {
+        self.forward_unless(mel, &|| false)?
+            .ok_or_else(|| candle_core::Error::Msg("encoder stopped".into()))
+    }
+
+    /// As [`Self::forward`], but `None` as soon as `stop()` says the result is no longer
+    /// wanted (asked before each layer: a stale interim's encoder pass stops within a layer).
+    pub fn forward_unless(&self, mel: &Tensor, stop: &dyn Fn() -> bool) -> Result<Option<Tensor>> {
         let x = self.conv1.forward_gelu(&mel.transpose(1, 2)?, 1)?;
         let x = self.conv2.forward_gelu(&x, 2)?;
         let t = x.dim(1)?;
         let mut x = x.broadcast_add(&self.positions.narrow(0, 0, t)?)?;
         for l in &self.layers {
+            if stop() {
+                return Ok(None);
+            }
             let h = l.attn_ln.forward(&x)?;
             x = l.attn.self_attend(&h, &x)?;
             x = l.mlp_residual(&x)?;
         }
-        self.ln.forward(&x)
+        self.ln.forward(&x).map(Some)
     }
 }
 
@@ -804,11 +814,22 @@ impl Whisper {
 
     /// Mel windows (each `n_mels × frames`, same frame count) → encoder output `[B, frames/2, d]`.
     pub fn encode(&self, mels: &[Vec<f32>], frames: usize) -> Result<Tensor> {
+        self.encode_unless(mels, frames, &|| false)?
+            .ok_or_else(|| candle_core::Error::Msg("encoder stopped".into()))
+    }
+
+    /// As [`Self::encode`], `None` once `stop()` (see [`Encoder::forward_unless`]).
+    pub fn encode_unless(
+        &self,
+        mels: &[Vec<f32>],
+        frames: usize,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Option<Tensor>> {
         let n_mels = self.config.num_mel_bins;
         let flat: Vec<f32> = mels.iter().flat_map(|m| m.iter().copied()).collect();
         let mel = Tensor::from_vec(flat, (mels.len(), n_mels, frames), &self.device)?
             .to_dtype(self.dtype())?;
-        self.encoder.forward(&mel)
+        self.encoder.forward_unless(&mel, stop)
     }
 }
 

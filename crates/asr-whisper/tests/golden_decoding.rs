@@ -453,3 +453,42 @@ fn a_window_heard_in_context_keeps_only_its_own_words_timed_from_its_start() {
         .all(|w| w.end_s <= (32_000 - split) as f32 / 16_000.0 + 0.02));
     assert_ne!(out[2].words.first().map(|w| w.text.as_str()), Some("We"));
 }
+
+#[test]
+fn an_encoder_pass_nobody_wants_stops_at_the_next_layer() {
+    let e = engine();
+    let mel = vec_f32(&golden()["mel80"]);
+    let frames = mel.len() / 80;
+    let first: Vec<f32> = (0..80)
+        .flat_map(|m| mel[m * frames..m * frames + 200].to_vec())
+        .collect();
+    let mels = [first];
+    // Asked before each of the two layers: wanted before the first, withdrawn before the second.
+    let asked = std::cell::Cell::new(0);
+    let stop = || {
+        asked.set(asked.get() + 1);
+        asked.get() > 1
+    };
+    let stopped = e.model().encode_unless(&mels, 200, &stop).expect("encode");
+    assert!(stopped.is_none());
+    assert_eq!(asked.get(), 2);
+    let whole = e
+        .model()
+        .encode_unless(&mels, 200, &|| false)
+        .expect("encode");
+    let whole = whole.expect("not stopped");
+    assert_eq!(vec_f32(&whole), vec_f32(&encode_first_200(&e, "mel80", 80)));
+
+    // Through the engine: a call whose only window is withdrawn comes back empty.
+    let mut e = engine();
+    let stale = hark_asr::Cancel::default();
+    stale.cancel();
+    let out = e
+        .transcribe_batch(&[AudioWindow {
+            samples: vec_f32(&golden()["audio_16k"])[..32_000].to_vec(),
+            options: DecodeOptions::default(),
+            withdrawn: Some(stale),
+        }])
+        .expect("batch");
+    assert!(out[0].words.is_empty());
+}

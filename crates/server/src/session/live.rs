@@ -32,6 +32,10 @@
 //! - Every later decode of the segment (interim, probe or final) passes those agreed words to the
 //!   engine as the window's known beginning: Whisper feeds them in one step and decodes only the
 //!   rest, and a final cannot contradict what the interims agreed on.
+//! - An endpoint cuts its segment in the middle of the pause after the speech, not where the VAD
+//!   decided (by then the next word may have begun); the rest starts the next segment.
+//! - Every decode also gets what came before its segment ([`History`]): up to 8 s of the previous
+//!   finals' audio and words, which the engine hears first and leaves out of the transcript.
 
 mod history;
 
