@@ -416,9 +416,12 @@ impl WhisperEngine {
     /// Encode the windows. Returns `[B, S, d]` and each window's count of encoder positions that
     /// hold its audio (two mel frames each, at least one).
     ///
-    /// OpenAI's models were trained on 30 s inputs only: each window is zero-padded to the full
-    /// window before its log-mel is taken (as `openai-whisper` and `faster-whisper` do), all
-    /// windows are encoded together, and the decoder attends to every position. A shorter encoder
+    /// OpenAI's models were trained on 30 s inputs only: each window's log-mel is padded to the
+    /// full window, all windows are encoded together, and the decoder attends to every position.
+    /// The padding is zeros in the normalised log-mel, as faster-whisper pads: openai-whisper
+    /// instead takes the log-mel of zero-padded audio (the clip's floor, 8 decades below its
+    /// loudest), and on short windows that makes tiny.en mishear first words that faster-whisper
+    /// gets right ("And so my fellow Americans" → "and so am i"; "Unless to be" → "i'll ask to be"). A shorter encoder
     /// input (whisper.cpp's `audio_ctx`) is faster but loses and repeats words on human speech.
     /// Only a model trained on windows of any length (`hark_variable_length` in its config: the
     /// bundled demo model) has each window encoded at its own length, windows of equal length
@@ -436,6 +439,7 @@ impl WhisperEngine {
             .map(|w| w.len().min(max).div_ceil(2 * HOP_SAMPLES).max(1))
             .collect();
         let full = self.model.config.max_source_positions;
+        let padded = self.padded();
         let lengths: Vec<usize> = if self.model.config.variable_length {
             positions.clone()
         } else {
@@ -453,9 +457,14 @@ impl WhisperEngine {
                 .iter()
                 .map(|&i| {
                     let w = &inputs[i];
-                    let mut s = w[..w.len().min(max)].to_vec();
+                    let n = w.len().min(max);
+                    let mut s = w[..n].to_vec();
                     s.resize(len, 0.0);
-                    self.mel.log_mel(&s)
+                    let mut mel = self.mel.log_mel(&s);
+                    if padded {
+                        zero_after(&mut mel, len / HOP_SAMPLES, n / HOP_SAMPLES + 1);
+                    }
+                    mel
                 })
                 .collect();
             let stop = || rows.iter().all(|&i| windows[i].is_withdrawn());
@@ -629,5 +638,33 @@ impl Engine for WhisperEngine {
             model: self.descriptor.name.clone(),
             detail: e.to_string(),
         })
+    }
+}
+
+/// Set frames `from..` of every bin of a mel-major `[n_mels × frames]` log-mel to 0.
+fn zero_after(mel: &mut [f32], frames: usize, from: usize) {
+    if frames == 0 || from >= frames {
+        return;
+    }
+    for row in mel.chunks_exact_mut(frames) {
+        row[from..].fill(0.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::zero_after;
+
+    #[test]
+    fn padding_frames_are_zeroed_in_every_bin() {
+        // 2 bins × 4 frames, the audio fills 2 frames.
+        let mut mel = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
+        zero_after(&mut mel, 4, 2);
+        assert_eq!(mel, [1.0, 2.0, 0.0, 0.0, 5.0, 6.0, 0.0, 0.0]);
+        // Audio filling the window, or no frames at all: unchanged.
+        let mut full = vec![1.0; 8];
+        zero_after(&mut full, 4, 4);
+        zero_after(&mut full, 0, 0);
+        assert_eq!(full, [1.0; 8]);
     }
 }

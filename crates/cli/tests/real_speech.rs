@@ -16,15 +16,17 @@ use std::process::Command;
 use support::{edit_distance, hark, spawn_listening_for, words};
 
 /// Word error rate allowed per clip set, with tiny.en through the live path. What faster-whisper
-/// 1.1.1 scores on the same clips with the same weights, greedy, one 30 s window per clip (the
-/// bench, `bench/real_speech.sh`), is in brackets; hark's own score when this was written follows.
-/// The limits leave room for one or two words of scheduling noise, not for a regression.
+/// 1.1.1 scores on the same clips with the same weights, greedy, one 30 s window per clip
+/// (`bench/real_speech.sh`), is in brackets; hark's live score when this was written follows.
+/// The limits leave room for a word or two of scheduling noise (which interims run, and when, move
+/// a segment's context), not for a regression: before windows were padded to 30 s, the sets
+/// scored 0.3 to 1.0.
 const MAX_WER: &[(&str, f64)] = &[
-    ("librivox", 0.10), // [0.071] 0.071: five LibriVox sentences (Sense and Sensibility)
-    ("cards", 0.35),    // [0.267] 0.200: "four queen of clubs" → "for queen of clothes"
+    ("librivox", 0.10), // [0.042] 0.042: five LibriVox sentences (Sense and Sensibility)
+    ("cards", 0.25),    // [0.143] 0.095: "four queen of clubs" → "four queen of clothes"
     ("command", 0.01),  // [0.0] 0.0: "go forward ten meters"
-    ("jfk", 0.20),      // [0.0] 0.091: "ask" and "not" are one-word segments after long pauses
-    ("preamble", 0.10), // [0.073] 0.073: "insure" → "ensure", "do ordain" → "to ordain"
+    ("jfk", 0.10),      // [0.0] 0.0–0.045: "ask" and "not" are one-word segments after pauses
+    ("preamble", 0.10), // [0.038] 0.077: "insure" → "ensure", "do ordain" → "do our dane"
 ];
 
 /// Phrases of the preamble that earlier builds lost at segment boundaries.
