@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build and run `hark serve` (arguments go to it; without --model, the bundled demo model). Works from
+# Build and run `hark serve` (arguments go to it; without --model, the best Whisper model in the local
+# cache, else whisper-base.en fetched first, else the bundled demo model). Works from
 # nothing on a fresh Debian machine with the Rust toolchain: installs cmake (which builds the
 # bundled libopus) and libclang-dev (for the bundled libspeex's bindings) when they are missing.
 # Shares the test command's build cache.
