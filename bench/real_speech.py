@@ -10,7 +10,7 @@ from the same CTranslate2 file), it reports per clip set:
   without_timestamps=True)`, 2 CPU threads; each clip (≤ 30 s) is one window. Wall time is the
   sum of the clips' transcription times, model loaded.
 - hark live: `hark stream` at real time with interim results and default endpointing, three
-  clips at a time against one `hark serve` (what tests/real_speech.rs checks).
+  clips at a time against one `hark serve` (tests/real_speech.rs runs two at a time).
 - hark file: `hark stream --fast --endpointing false`, one clip at a time, as fast as the
   server answers: the whole clip is one segment, as for faster-whisper. Wall time is the sum of
   the clips' stream times (connection included).
