@@ -135,8 +135,8 @@ fn read_arrays(path: &Path) -> Result<(String, HashMap<String, Array>), WhisperE
         let size = element_size(dtype)
             .ok_or_else(|| bad(path, format!("`{name}` has unknown type id {dtype}")))?;
         let n_bytes = r.u32().map_err(io)? as usize;
-        let elements: usize = dims.iter().product();
-        if elements.checked_mul(size) != Some(n_bytes) {
+        let elements = dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        if elements.and_then(|n| n.checked_mul(size)) != Some(n_bytes) {
             return Err(bad(
                 path,
                 format!("`{name}`: {n_bytes} bytes for dims {dims:?} of {size}-byte elements"),

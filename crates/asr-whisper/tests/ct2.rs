@@ -141,3 +141,22 @@ fn damaged_model_files_are_errors_not_panics() {
     let e = load_err(&dir);
     assert!(e.contains("bytes for dims"), "{e}");
 }
+
+#[test]
+fn flipped_bytes_anywhere_in_the_header_are_errors_not_panics() {
+    let bytes = std::fs::read(fixtures().join("tiny-random-ct2/model.bin")).expect("model.bin");
+    let dir = ct2_dir("flipped");
+    // Every third byte of the header and the first array records (names, ranks, dimensions,
+    // types, byte counts), and a spread of bytes further on, each flipped in turn: loading may
+    // succeed or fail, never panic.
+    let positions = (0..300)
+        .step_by(3)
+        .chain((300..bytes.len()).step_by(bytes.len() / 29));
+    for at in positions {
+        let mut damaged = bytes.clone();
+        damaged[at] ^= 0xA5;
+        std::fs::write(dir.join("model.bin"), &damaged).expect("write");
+        let outcome = std::panic::catch_unwind(|| WhisperEngine::load(&dir, "m", Device::Cpu));
+        assert!(outcome.is_ok(), "flipping byte {at} panicked");
+    }
+}
