@@ -19,7 +19,8 @@
 //! at higher temperatures. The decoding work per window is therefore about a real model's.
 //! With `HARK_BENCH_REAL_WEIGHTS=1` (real Whisper weights, `bench/live_real.sh`) the engine runs
 //! as `hark serve` runs it: no token cap, temperature fallback on, `language=en`.
-//! Env: `HARK_BENCH_STEPS` (default 1,2,4,6), `HARK_BENCH_PAUSE_S` (default 1.2).
+//! Env: `HARK_BENCH_STEPS` (default 1,2,4,6), `HARK_BENCH_PAUSE_S` (default 1.2),
+//! `HARK_BENCH_INTERIM_MS` (the server's interim cadence, default its own: 1000).
 
 use futures_util::{SinkExt, StreamExt};
 use hark_asr::{ModelRegistry, Scheduler, SchedulerConfig};
@@ -98,9 +99,11 @@ async fn run_server(dir: String) {
         .await
         .expect("bind");
     println!("{}", listener.local_addr().expect("addr"));
+    let defaults = ServerConfig::default();
     let config = ServerConfig {
         idle_timeout_ms: 120_000,
-        ..ServerConfig::default()
+        interim_ms: env_or("HARK_BENCH_INTERIM_MS", defaults.interim_ms),
+        ..defaults
     };
     Server::new(config, registry)
         .serve(listener, std::future::pending())
