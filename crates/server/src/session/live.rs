@@ -166,6 +166,16 @@ fn agreed_cut(
     (cut >= min_head).then(|| (cut, words[..=last].to_vec()))
 }
 
+/// Keep the words of a hypothesis that start within the first `duration_s` of its audio, ending
+/// there at the latest: a hypothesis that heard past where its segment was cut (an endpoint cuts
+/// in the middle of the pause) must not take words from the next segment.
+pub fn keep_within(t: &mut Transcript, duration_s: f32) {
+    t.words.retain(|w| w.start_s < duration_s);
+    for w in &mut t.words {
+        w.end_s = w.end_s.min(duration_s);
+    }
+}
+
 /// What the session must do for a channel.
 #[derive(Debug)]
 pub enum Cut {
@@ -432,10 +442,7 @@ impl LiveChannel {
             .pause_middle(from, self.seg.buffered_samples(), frame);
         let cut_s = cut as f32 / self.rate_hz as f32;
         let reuse = reuse.map(|mut t| {
-            t.words.retain(|w| w.start_s < cut_s);
-            for w in &mut t.words {
-                w.end_s = w.end_s.min(cut_s);
-            }
+            keep_within(&mut t, cut_s);
             t
         });
         let segment = self.seg.split(cut);

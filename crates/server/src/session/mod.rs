@@ -342,7 +342,10 @@ impl Session {
                         let history = kind.history.clone();
                         self.pending.push_back(Box::pin(async move {
                             match result.await {
-                                Ok(t) => {
+                                Ok(mut t) => {
+                                    let duration_s =
+                                        info.samples as f32 / ctx.engine_rate_hz as f32;
+                                    live::keep_within(&mut t, duration_s);
                                     if let Some(Ok(mut h)) = history.as_ref().map(|h| h.lock()) {
                                         let end = info.start_sample + info.samples as u64;
                                         h.decoded(info.start_sample, end, &t.words);

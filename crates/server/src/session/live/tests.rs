@@ -364,3 +364,19 @@ fn later_decodes_of_a_segment_take_the_agreed_words_as_given() {
         .iter()
         .any(|c| matches!(c, Cut::Interim { prefix, .. } if prefix.is_empty())));
 }
+
+#[test]
+fn a_hypothesis_keeps_only_the_words_before_its_segments_end() {
+    let w = |text: &str, start_s: f32, end_s: f32| WordTiming {
+        text: text.into(),
+        start_s,
+        end_s,
+        confidence: 0.9,
+    };
+    let mut t = Transcript {
+        words: vec![w("ask", 0.2, 0.6), w("not", 0.8, 1.3), w("what", 1.5, 1.7)],
+        ..Transcript::default()
+    };
+    keep_within(&mut t, 1.0);
+    assert_eq!(t.words, vec![w("ask", 0.2, 0.6), w("not", 0.8, 1.0)]);
+}
