@@ -4,7 +4,8 @@
 # the pinned packages of scripts/real_speech.py. N real-time streams per step; reports finalize
 # latency p50/p95, interim cadence, CPU per stream and whether every stream kept up.
 # Env: HARK_BENCH_STEPS (default 1,2,4,6), HARK_BENCH_PAUSE_S (default 1.2), HARK_BENCH_INTERIM_MS
-# (the server's interim cadence; default 1000).
+# (the server's interim cadence; default 1000), HARK_BENCH_STAGGER_S (client i starts i times this
+# late; default 0: all streams speak in step, the worst case for finals).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hark/target}"

@@ -20,7 +20,9 @@
 //! With `HARK_BENCH_REAL_WEIGHTS=1` (real Whisper weights, `bench/live_real.sh`) the engine runs
 //! as `hark serve` runs it: no token cap, temperature fallback on, `language=en`.
 //! Env: `HARK_BENCH_STEPS` (default 1,2,4,6), `HARK_BENCH_PAUSE_S` (default 1.2),
-//! `HARK_BENCH_INTERIM_MS` (the server's interim cadence, default its own: 1000).
+//! `HARK_BENCH_INTERIM_MS` (the server's interim cadence, default its own: 1000),
+//! `HARK_BENCH_STAGGER_S` (client `i` starts `i` times this late; default 0: all at once, so
+//! that every stream's endpoints fall due together, the worst case).
 
 use futures_util::{SinkExt, StreamExt};
 use hark_asr::{ModelRegistry, Scheduler, SchedulerConfig};
@@ -297,10 +299,15 @@ async fn drive(name: &str, dir: &str) {
     for n in steps {
         let cpu0 = cpu_seconds(child.id());
         let (b0, w0) = model_counters(&addr);
+        let stagger_s: f64 = env_or("HARK_BENCH_STAGGER_S", 0.0);
         let tasks: Vec<_> = (0..n)
-            .map(|_| {
+            .map(|i| {
                 let audio = (std::sync::Arc::clone(&audio), finalize_at);
-                tokio::spawn(client(url.clone(), audio))
+                let (url, delay) = (url.clone(), Duration::from_secs_f64(stagger_s * i as f64));
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    client(url, audio).await
+                })
             })
             .collect();
         let mut all = StreamStats::default();
