@@ -63,7 +63,7 @@ pub struct GenerationConfig {
     pub max_initial_timestamp_index: Option<u32>,
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, WhisperError> {
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, WhisperError> {
     let text = std::fs::read_to_string(path).map_err(|e| WhisperError::MissingFile {
         path: path.display().to_string(),
         detail: e.to_string(),

@@ -4,7 +4,8 @@
 //!
 //! `model.bin` (format version 5 or 6) is a little-endian list of named arrays: a version, the
 //! spec's name and revision, then per array its name, rank, dimensions, type and bytes, then
-//! aliases (`decoder/projection/weight` names the token embeddings). The Whisper names map onto
+//! aliases (`decoder/projection/weight` names the token embeddings; arrays CTranslate2 found
+//! equal are stored once and aliased). The Whisper names map onto
 //! the Hugging Face ones: `self_attention/linear_0` is q, k and v fused (k's bias is zero),
 //! cross-attention `linear_0` is q and `linear_1` k and v fused, `ffn/linear_0|1` are fc1/fc2.
 //! The network's shape is read off the arrays (`num_heads` is stored as a scalar).
@@ -103,8 +104,15 @@ fn element_size(dtype: u8) -> Option<usize> {
     }
 }
 
-/// Read every array of `model.bin` (aliases resolved to copies of their targets' names).
-fn read_arrays(path: &Path) -> Result<(String, HashMap<String, Array>), WhisperError> {
+/// The arrays of `model.bin` by name, and its aliases (alias → the array's name).
+struct ModelBin {
+    spec: String,
+    arrays: HashMap<String, Array>,
+    aliases: HashMap<String, String>,
+}
+
+/// Read every array of `model.bin`.
+fn read_arrays(path: &Path) -> Result<ModelBin, WhisperError> {
     let file = std::fs::File::open(path).map_err(|e| WhisperError::MissingFile {
         path: path.display().to_string(),
         detail: e.to_string(),
@@ -146,22 +154,25 @@ fn read_arrays(path: &Path) -> Result<(String, HashMap<String, Array>), WhisperE
         arrays.insert(name, Array { dims, dtype, bytes });
     }
     // Aliases (absent in files written before version 5 had them) name existing arrays.
+    let mut aliases = HashMap::new();
     if let Ok(n) = r.u32() {
         for _ in 0..n {
             let alias = r.string().map_err(io)?;
             let target = r.string().map_err(io)?;
-            let a = arrays
-                .get(&target)
-                .ok_or_else(|| bad(path, format!("alias `{alias}` names no array `{target}`")))?;
-            let copy = Array {
-                dims: a.dims.clone(),
-                dtype: a.dtype,
-                bytes: a.bytes.clone(),
-            };
-            arrays.insert(alias, copy);
+            if !arrays.contains_key(&target) {
+                return Err(bad(
+                    path,
+                    format!("alias `{alias}` names no array `{target}`"),
+                ));
+            }
+            aliases.insert(alias, target);
         }
     }
-    Ok((spec, arrays))
+    Ok(ModelBin {
+        spec,
+        arrays,
+        aliases,
+    })
 }
 
 fn tensor(a: &Array, device: &Device) -> candle_core::Result<Tensor> {
@@ -197,13 +208,15 @@ fn scalar(a: &Array) -> Option<usize> {
 
 struct Arrays<'a> {
     path: &'a Path,
-    map: HashMap<String, Array>,
+    bin: ModelBin,
     device: &'a Device,
 }
 
 impl Arrays<'_> {
     fn get(&self, name: &str) -> Result<&Array, WhisperError> {
-        self.map
+        let name = self.bin.aliases.get(name).map_or(name, String::as_str);
+        self.bin
+            .arrays
             .get(name)
             .ok_or_else(|| bad(self.path, format!("no array `{name}`")))
     }
@@ -235,8 +248,8 @@ impl Arrays<'_> {
     fn count_layers(&self, prefix: &str) -> usize {
         (0..)
             .take_while(|i| {
-                self.map
-                    .contains_key(&format!("{prefix}/layer_{i}/ffn/linear_0/weight"))
+                self.get(&format!("{prefix}/layer_{i}/ffn/linear_0/weight"))
+                    .is_ok()
             })
             .count()
     }
@@ -250,27 +263,19 @@ fn rows(t: &Tensor, from: usize, n: usize) -> candle_core::Result<Tensor> {
 /// Load the CTranslate2 model in `dir`.
 pub fn load(dir: &Path, device: &Device) -> Result<Ct2Model, WhisperError> {
     let path = dir.join("model.bin");
-    let (spec, map) = read_arrays(&path)?;
-    if !spec.contains("Whisper") {
-        return Err(bad(&path, format!("a `{spec}` model, not Whisper")));
+    let bin = read_arrays(&path)?;
+    if !bin.spec.contains("Whisper") {
+        return Err(bad(&path, format!("a `{}` model, not Whisper", bin.spec)));
     }
     let config_path = dir.join("config.json");
     let ct2: Ct2Config = if config_path.exists() {
-        let text =
-            std::fs::read_to_string(&config_path).map_err(|e| WhisperError::MissingFile {
-                path: config_path.display().to_string(),
-                detail: e.to_string(),
-            })?;
-        serde_json::from_str(&text).map_err(|e| WhisperError::BadConfig {
-            path: config_path.display().to_string(),
-            detail: e.to_string(),
-        })?
+        crate::config::read_json(&config_path)?
     } else {
         Ct2Config::default()
     };
     let a = Arrays {
         path: &path,
-        map,
+        bin,
         device,
     };
     let heads = |name: &str| {

@@ -13,6 +13,7 @@ use candle_nn::VarBuilder;
 use hark_asr::{
     AsrError, AudioWindow, DecodeOptions, Engine, ModelDescriptor, Transcript, WordTiming,
 };
+use std::borrow::Cow;
 use std::path::Path;
 
 /// Above this no-speech probability (with a low average log-probability) a window is silence.
@@ -418,19 +419,20 @@ impl WhisperEngine {
     ///
     /// OpenAI's models were trained on 30 s inputs only: each window's log-mel is padded to the
     /// full window, all windows are encoded together, and the decoder attends to every position.
-    /// The padding is zeros in the normalised log-mel, as faster-whisper pads: openai-whisper
-    /// instead takes the log-mel of zero-padded audio (the clip's floor, 8 decades below its
-    /// loudest), and on short windows that makes tiny.en mishear first words that faster-whisper
-    /// gets right ("And so my fellow Americans" → "and so am i"; "Unless to be" → "i'll ask to be"). A shorter encoder
-    /// input (whisper.cpp's `audio_ctx`) is faster but loses and repeats words on human speech.
-    /// Only a model trained on windows of any length (`hark_variable_length` in its config: the
-    /// bundled demo model) has each window encoded at its own length, windows of equal length
-    /// together, the outputs padded with zeros to the longest.
+    /// A shorter encoder input (whisper.cpp's `audio_ctx`) is faster but loses and repeats words
+    /// on human speech. The padding is zeros in the normalised log-mel, as faster-whisper pads
+    /// ([`MelFrontend::log_mel_padded`]): openai-whisper instead takes the log-mel of zero-padded
+    /// audio (the clip's floor, 8 decades below its loudest), and on short windows tiny.en then
+    /// mishears first words that faster-whisper gets right ("And so my fellow Americans" → "and
+    /// so am i"). Only a model trained on windows of any length (`hark_variable_length` in its
+    /// config: the bundled demo model) has each window encoded at its own length, windows of
+    /// equal length together, the outputs padded with zeros to the longest.
+    ///
     /// `windows[i]` is the window of `inputs[i]`: an encoder pass whose windows are all withdrawn
     /// (their results no longer wanted) stops at the next layer; its rows are zeros, not decoded.
     fn encode(
         &mut self,
-        inputs: &[Vec<f32>],
+        inputs: &[Cow<'_, [f32]>],
         windows: &[AudioWindow],
     ) -> candle_core::Result<(Tensor, Vec<usize>)> {
         let max = self.model.config.max_window_samples();
@@ -456,15 +458,13 @@ impl WhisperEngine {
             let mels: Vec<Vec<f32>> = rows
                 .iter()
                 .map(|&i| {
-                    let w = &inputs[i];
-                    let n = w.len().min(max);
-                    let mut s = w[..n].to_vec();
-                    s.resize(len, 0.0);
-                    let mut mel = self.mel.log_mel(&s);
+                    let w = &inputs[i][..inputs[i].len().min(max)];
                     if padded {
-                        zero_after(&mut mel, len / HOP_SAMPLES, n / HOP_SAMPLES + 1);
+                        return self.mel.log_mel_padded(w, len / HOP_SAMPLES);
                     }
-                    mel
+                    let mut s = w.to_vec();
+                    s.resize(len, 0.0);
+                    self.mel.log_mel(&s)
                 })
                 .collect();
             let stop = || rows.iter().all(|&i| windows[i].is_withdrawn());
@@ -506,14 +506,14 @@ impl WhisperEngine {
                     && c.samples.len() + w.samples.len() <= max
             })
             .collect();
-        let inputs: Vec<Vec<f32>> = windows
+        let inputs: Vec<Cow<'_, [f32]>> = windows
             .iter()
             .zip(&with_context)
             .map(|(w, &c)| {
                 if c {
-                    [w.options.context.samples.as_slice(), &w.samples].concat()
+                    Cow::Owned([w.options.context.samples.as_slice(), &w.samples].concat())
                 } else {
-                    w.samples.clone()
+                    Cow::Borrowed(w.samples.as_slice())
                 }
             })
             .collect();
@@ -638,33 +638,5 @@ impl Engine for WhisperEngine {
             model: self.descriptor.name.clone(),
             detail: e.to_string(),
         })
-    }
-}
-
-/// Set frames `from..` of every bin of a mel-major `[n_mels × frames]` log-mel to 0.
-fn zero_after(mel: &mut [f32], frames: usize, from: usize) {
-    if frames == 0 || from >= frames {
-        return;
-    }
-    for row in mel.chunks_exact_mut(frames) {
-        row[from..].fill(0.0);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::zero_after;
-
-    #[test]
-    fn padding_frames_are_zeroed_in_every_bin() {
-        // 2 bins × 4 frames, the audio fills 2 frames.
-        let mut mel = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
-        zero_after(&mut mel, 4, 2);
-        assert_eq!(mel, [1.0, 2.0, 0.0, 0.0, 5.0, 6.0, 0.0, 0.0]);
-        // Audio filling the window, or no frames at all: unchanged.
-        let mut full = vec![1.0; 8];
-        zero_after(&mut full, 4, 4);
-        zero_after(&mut full, 0, 0);
-        assert_eq!(full, [1.0; 8]);
     }
 }

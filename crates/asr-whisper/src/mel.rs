@@ -164,6 +164,27 @@ impl MelFrontend {
     }
 }
 
+impl MelFrontend {
+    /// The encoder input of `frames` frames for `samples`, padded as faster-whisper pads: the
+    /// log-mel of the audio (zero-padded), then 0 (in the normalised log-mel) from frame
+    /// `len / 160 + 1` on. Only the frames that reach the audio are computed, and the clamp is
+    /// the one the whole zero-padded window would give: frames of pure zeros sit at the floor
+    /// of `log10` and never set the maximum.
+    pub fn log_mel_padded(&mut self, samples: &[f32], frames: usize) -> Vec<f32> {
+        let keep = (samples.len() / HOP_SAMPLES + 1).min(frames);
+        // Past these, a frame's window holds only zeros (`N_FFT / 2` samples either side).
+        let computed = (keep + N_FFT / HOP_SAMPLES + 1).min(frames);
+        let mut s = samples[..samples.len().min(computed * HOP_SAMPLES)].to_vec();
+        s.resize(computed * HOP_SAMPLES, 0.0);
+        let mel = self.log_mel(&s);
+        let mut out = vec![0f32; self.n_mels * frames];
+        for (m, row) in out.chunks_exact_mut(frames).enumerate() {
+            row[..keep].copy_from_slice(&mel[m * computed..m * computed + keep]);
+        }
+        out
+    }
+}
+
 /// Whisper's log-mel spectrogram of one window (a one-off [`MelFrontend`]).
 pub fn log_mel_spectrogram(samples: &[f32], n_mels: usize) -> Vec<f32> {
     MelFrontend::new(n_mels).log_mel(samples)
@@ -312,6 +333,38 @@ mod tests {
         assert_eq!(f.len(), 80 * 201);
         assert!(f.iter().all(|v| *v >= 0.0));
         assert!((0..80).all(|m| f[m * 201..(m + 1) * 201].iter().any(|v| *v > 0.0)));
+    }
+
+    #[test]
+    fn padded_frames_are_the_whole_windows_then_zeros_in_every_bin() {
+        let frames = 300; // a 3 s window
+        let mut f = MelFrontend::new(80);
+        let mut seed = 7u32;
+        let audio: Vec<f32> = (0..frames * HOP_SAMPLES)
+            .map(|i| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (i as f32 * 0.05).sin() * 0.3 + (seed >> 8) as f32 / (1u32 << 24) as f32 * 0.01
+            })
+            .collect();
+        for n in [
+            0,
+            1,
+            159,
+            160,
+            161,
+            12_345,
+            frames * HOP_SAMPLES - 1,
+            frames * HOP_SAMPLES,
+        ] {
+            let mut whole = audio[..n].to_vec();
+            whole.resize(frames * HOP_SAMPLES, 0.0);
+            let mut want = f.log_mel(&whole);
+            let keep = (n / HOP_SAMPLES + 1).min(frames);
+            for row in want.chunks_exact_mut(frames) {
+                row[keep..].fill(0.0);
+            }
+            assert_eq!(f.log_mel_padded(&audio[..n], frames), want, "{n} samples");
+        }
     }
 
     #[test]

@@ -180,6 +180,19 @@ fn load_gguf(path: &Path, device: &Device) -> Result<Weights, WhisperError> {
     })
 }
 
+/// Copy `files` from `src` to `dst` (`generation_config.json` may be missing).
+fn copy_files(src: &Path, dst: &Path, files: &[&str]) -> Result<(), WhisperError> {
+    for f in files {
+        let from = src.join(f);
+        if from.exists() {
+            std::fs::copy(&from, dst.join(f)).map_err(|e| missing(&dst.join(f), &e.to_string()))?;
+        } else if *f != "generation_config.json" {
+            return Err(missing(&from, "not found"));
+        }
+    }
+    Ok(())
+}
+
 /// Quantization types `hark models quantize` offers (block size 32: works for every Whisper width).
 pub fn parse_quantization(name: &str) -> Option<GgmlDType> {
     match name.to_ascii_lowercase().as_str() {
@@ -224,24 +237,17 @@ pub fn quantize_model(
             let text = json.map_err(|e| bad(&path, e))?;
             std::fs::write(&path, text).map_err(|e| missing(&path, &e.to_string()))?;
         }
-        let from = src.join("tokenizer.json");
-        std::fs::copy(&from, dst.join("tokenizer.json"))
-            .map_err(|e| missing(&from, &e.to_string()))?;
+        copy_files(src, dst, &["tokenizer.json"])?;
         m.weights
     } else {
-        load(src, &Device::Cpu)?
+        let weights = load(src, &Device::Cpu)?;
+        copy_files(
+            src,
+            dst,
+            &["config.json", "generation_config.json", "tokenizer.json"],
+        )?;
+        weights
     };
-    for f in ["config.json", "generation_config.json", "tokenizer.json"] {
-        if crate::ct2::is_ct2_dir(src) {
-            break;
-        }
-        let from = src.join(f);
-        if from.exists() {
-            std::fs::copy(&from, dst.join(f)).map_err(|e| missing(&dst.join(f), &e.to_string()))?;
-        } else if f != "generation_config.json" {
-            return Err(missing(&from, "not found"));
-        }
-    }
     let mut names: Vec<&String> = weights.dense.keys().collect();
     names.sort();
     let mut tensors: Vec<(String, QTensor)> = Vec::with_capacity(names.len());

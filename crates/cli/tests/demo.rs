@@ -8,7 +8,7 @@ mod support;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::{edit_distance, hark, spawn_listening_with_log, words};
+use support::{edit_distance, hark, spawn_listening_with_log, stream, words};
 
 /// Held-out sentences (none is in the training corpus) and the held-out voices that speak them.
 /// The demo model writes spoken form, as Deepgram does without `numerals`/`smart_format`.
@@ -155,25 +155,6 @@ fn speak(dir: &Path, i: usize, voice: &str, texts: &[&str]) -> (PathBuf, Vec<(St
         })
         .collect();
     (wav, timings)
-}
-
-/// Every message the server sent while `wav` was streamed through it with `args`.
-fn stream(host: &str, wav: &Path, args: &[&str]) -> Vec<Value> {
-    let out = hark()
-        .args(["stream", "--host", host, "-q", "--format", "json", "-i"])
-        .arg(wav)
-        .args(args)
-        .output()
-        .expect("hark stream");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .collect()
 }
 
 /// A Results message's words: (word, start, end).

@@ -13,7 +13,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::{edit_distance, hark, spawn_listening_for, words};
+use support::{edit_distance, hark, spawn_listening_for, stream, words};
 
 /// Word error rate allowed per clip set, with tiny.en through the live path. What faster-whisper
 /// 1.1.1 scores on the same clips with the same weights, greedy, one 30 s window per clip
@@ -149,22 +149,7 @@ fn repeated_phrase(reference: &[String], hypothesis: &[String]) -> Option<String
 
 /// The finals' transcript of streaming `wav` at real time with interims, and how many interims came.
 fn stream_live(host: &str, wav: &Path) -> (String, usize) {
-    let out = hark()
-        .args(["stream", "--host", host, "-q", "--format", "json"])
-        .args(["--interim-results", "-i"])
-        .arg(wav)
-        .output()
-        .expect("hark stream");
-    assert!(
-        out.status.success(),
-        "{}: {}",
-        wav.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let messages: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let messages = stream(host, wav, &["--interim-results"]);
     let is_results = |m: &&Value, fin: bool| m["type"] == "Results" && m["is_final"] == fin;
     let text = messages
         .iter()

@@ -87,3 +87,24 @@ pub fn edit_distance(a: &[String], b: &[String]) -> usize {
     }
     d[b.len()]
 }
+
+#[allow(dead_code)] // not every test binary streams
+/// Every message the server sent while `wav` was streamed through it with `args`.
+pub fn stream(host: &str, wav: &std::path::Path, args: &[&str]) -> Vec<serde_json::Value> {
+    let out = hark()
+        .args(["stream", "--host", host, "-q", "--format", "json", "-i"])
+        .arg(wav)
+        .args(args)
+        .output()
+        .expect("hark stream");
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        wav.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .collect()
+}

@@ -116,11 +116,12 @@ impl History {
         // Start in the gap before the first word kept, if the one before it ended in range.
         if let Some(prev) = first.checked_sub(1).map(|k| words[k]) {
             let gap_s = (prev.1 + words[first].0) / 2.0;
-            from = from.max((gap_s * self.rate_hz) as u64);
+            // (An engine's times may overrun its window: never past the segment's start.)
+            from = from.max((gap_s * self.rate_hz) as u64).min(start);
         }
         let skip = (from - (self.audio_end - self.audio.len() as u64)) as usize;
         WindowContext {
-            samples: self.audio.iter().skip(skip).copied().collect(),
+            samples: self.audio.range(skip..).copied().collect(),
             text: words[first..]
                 .iter()
                 .map(|w| w.2.as_str())
@@ -177,6 +178,17 @@ mod tests {
         assert_eq!(c.samples.len(), 25);
         // A segment that does not start where the audio ends gets none.
         assert!(h.context_for(49, 100).is_empty());
+    }
+
+    #[test]
+    fn word_times_past_their_segments_end_do_not_break_it() {
+        // An engine's times may overrun its window: "b" at 9 s in a 3 s segment.
+        let mut h = History::new(40, 10);
+        h.closed(&seg(0, 30, 1.0));
+        h.decoded(0, 30, &[word("a", 0.1, 0.2), word("b", 9.0, 9.5)]);
+        let c = h.context_for(30, 20);
+        assert_eq!(c.text, "b");
+        assert!(c.samples.is_empty(), "{c:?}");
     }
 
     #[test]
