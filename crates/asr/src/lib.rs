@@ -6,7 +6,6 @@
 //! - runs each engine on one inference thread ([`Scheduler`]): it sleeps until work arrives,
 //!   gathers every queued window (up to a batch limit) and runs them as one batch; admission is by
 //!   stream slots, and a stream that cannot get one is refused, never slowed down;
-//! - cuts each channel's audio into windows on the audio clock ([`Segmenter`]);
 //! - maps `?model=` names (including Deepgram's `nova-3`, `general`, `None`) to loaded engines
 //!   ([`ModelRegistry`]);
 //! - finds model files on disk and pulls them into the Hugging Face cache ([`models`]).
@@ -18,7 +17,6 @@ mod error;
 pub mod models;
 mod registry;
 mod scheduler;
-mod segmenter;
 
 pub use engine::{
     AudioWindow, DecodeOptions, Engine, ModelDescriptor, Transcript, WindowContext, WordTiming,
@@ -26,4 +24,3 @@ pub use engine::{
 pub use error::AsrError;
 pub use registry::{ModelRegistry, DEEPGRAM_MODEL_NAMES};
 pub use scheduler::{Cancel, Reply, Scheduler, SchedulerConfig, StreamSlot};
-pub use segmenter::{Segment, Segmenter};

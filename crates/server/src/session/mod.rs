@@ -1,32 +1,56 @@
-//! One WebSocket session: frames in, audio through the pipeline and the engine, messages out.
+//! One WebSocket session: frames in, audio through the pipeline, the live policy and the engine,
+//! messages out.
 //!
 //! Lifecycle (PROTOCOL.md §5): every path ends with the queued Results, then `Metadata`, then a
 //! close frame — 1000 after `CloseStream` or an empty binary frame, 1011 NET-0001 after the idle
 //! timeout, 1008 DATA-0000 for undecodable audio, 1011 NET-0000 if the engine fails, 1001 when the
 //! server's drain deadline passes.
+//!
+//! The session owns the socket, the engine's replies and the order of messages; what to decode
+//! and what each result is for is decided by [`hark_live::LiveStream`], and the audio work
+//! (decoding, resampling, VAD) runs on the blocking pool ([`audio::AudioStage`]). The socket is
+//! any stream and sink of WebSocket messages, so the lifecycle runs in-process in tests.
 
-mod live;
+mod audio;
+mod outbox;
 mod results;
+#[cfg(test)]
+mod tests;
 
 use crate::{metrics as m, AppState};
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use futures_util::future::FutureExt;
-use futures_util::stream::{FuturesOrdered, StreamExt};
-use hark_asr::{AudioWindow, DecodeOptions, Scheduler, Segment, StreamSlot};
-use hark_audio::AudioPipeline;
+use audio::AudioStage;
+use axum::extract::ws::{CloseFrame, Message};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use hark_asr::{AudioWindow, Cancel, DecodeOptions, Scheduler, StreamSlot, Transcript};
+use hark_live::{Decision, DecodeRequest, LiveConfig, LiveStream, Priority, ResultSpan, Ticket};
 use hark_proto::{
     close, parse_control, ConfigureSuccess, ControlMessage, Endpointing, ErrorMessage,
     ListenParams, ServerMessage, SpeechStarted, SyncReply, UtteranceEnd,
 };
-use live::{Cut, LiveChannel, LivePolicy};
-use results::{ResultContext, WindowInfo};
+use hark_text::TextOptions;
+use outbox::{Outbox, Outgoing};
+use results::ResultContext;
 use sha2::{Digest, Sha256};
-use std::future::Future;
-use std::pin::Pin;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
+
+/// A WebSocket as the session uses it (axum's, or an in-process one in tests).
+pub trait Socket:
+    Stream<Item = Result<Message, axum::Error>> + Sink<Message, Error = axum::Error> + Unpin + Send
+{
+}
+
+impl<T> Socket for T where
+    T: Stream<Item = Result<Message, axum::Error>>
+        + Sink<Message, Error = axum::Error>
+        + Unpin
+        + Send
+{
+}
 
 /// Everything the handshake decided.
 pub struct SessionSetup {
@@ -38,32 +62,30 @@ pub struct SessionSetup {
     pub created: SystemTime,
 }
 
-/// A message that will be ready once the engine has answered.
-enum Outgoing {
-    Message(ServerMessage),
-    /// A silent probe was answered: nothing to send.
-    Nothing,
-    EngineFailed(String),
+/// An engine's answer to one decode: its transcript, or why there is none.
+type EngineReply = (Ticket, Result<Transcript, String>);
+
+/// Sends the engine's reply to the session; a reply dropped unsent (the engine's thread is
+/// gone) says so, so that no result waits for ever.
+struct ReplyTo {
+    tx: Option<mpsc::UnboundedSender<EngineReply>>,
+    ticket: Ticket,
 }
 
-type Pending = Pin<Box<dyn Future<Output = Outgoing> + Send>>;
+impl ReplyTo {
+    fn send(mut self, r: Result<Transcript, String>) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send((self.ticket, r));
+        }
+    }
+}
 
-/// What a submitted window is for.
-struct Kind {
-    is_final: bool,
-    speech_final: bool,
-    from_finalize: bool,
-    /// Run the model (false: the VAD heard no speech; answer with an empty result).
-    decode: bool,
-    /// An interim's channel state, told when its result is ready.
-    interim: Option<Arc<live::InterimState>>,
-    /// A probe for word-boundary commits: its result is not sent.
-    silent: bool,
-    /// The result is due now (finals, and the decode of a pause that a final may await); others
-    /// may wait behind such windows in the engine's queue.
-    due: bool,
-    /// A final's channel history, told its words when the engine answers.
-    history: Option<Arc<std::sync::Mutex<live::History>>>,
+impl Drop for ReplyTo {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send((self.ticket, Err("the engine dropped the window".to_owned())));
+        }
+    }
 }
 
 /// How the session ends.
@@ -85,27 +107,52 @@ impl End {
             flush: true,
         }
     }
+
+    fn internal(reason: &str) -> Self {
+        Self {
+            code: close::INTERNAL,
+            reason: reason.to_owned(),
+            complete: false,
+            flush: false,
+        }
+    }
+}
+
+/// Why the session stops reading.
+enum Stop {
+    /// End it with this close (after the flush it asks for).
+    End(End),
+    /// The socket failed or closed: stop without a goodbye.
+    Gone,
+}
+
+impl From<End> for Stop {
+    fn from(end: End) -> Self {
+        Self::End(end)
+    }
 }
 
 struct Session {
     setup: SessionSetup,
     ctx: Arc<ResultContext>,
-    pipeline: AudioPipeline,
-    /// Reused per frame: the pipeline's new samples per channel.
-    chunk: Vec<Vec<f32>>,
-    policy: LivePolicy,
-    channels: Vec<LiveChannel>,
-    cuts: Vec<Cut>,
+    /// `None` only while its work runs on the blocking pool (or after that work panicked).
+    stage: Option<Box<AudioStage>>,
     hasher: Sha256,
-    pending: FuturesOrdered<Pending>,
+    outbox: Outbox,
+    /// Silent probes in flight (their results are not sent, so they hold no slot).
+    silent: HashSet<Ticket>,
+    /// Deferrable decodes in flight, which the policy may withdraw.
+    cancels: HashMap<Ticket, Cancel>,
+    replies_tx: mpsc::UnboundedSender<EngineReply>,
+    replies: mpsc::UnboundedReceiver<EngineReply>,
     options: DecodeOptions,
 }
 
 /// Run one session; `pipeline` is the audio front end the handshake built (and so validated).
 pub async fn run(
-    mut socket: WebSocket,
+    mut socket: impl Socket,
     setup: SessionSetup,
-    pipeline: AudioPipeline,
+    pipeline: hark_audio::AudioPipeline,
     state: Arc<AppState>,
 ) {
     state.active_sessions.fetch_add(1, Ordering::SeqCst);
@@ -119,111 +166,120 @@ pub async fn run(
     state.sessions_done.notify_waiters();
 }
 
+/// The live policy's settings for a stream with these parameters.
+fn live_config(
+    p: &ListenParams,
+    scheduler: &Scheduler,
+    config: &crate::ServerConfig,
+) -> LiveConfig {
+    let rate = scheduler.sample_rate_hz();
+    LiveConfig {
+        rate_hz: rate,
+        max_window_samples: scheduler.max_window_samples(),
+        vad: config.vad && LiveConfig::vad_supported(rate),
+        endpointing_ms: match p.endpointing {
+            Endpointing::Disabled => None,
+            Endpointing::SilenceMs(ms) => Some(ms),
+        },
+        interim_samples: p
+            .interim_results
+            .then(|| (u64::from(config.interim_ms.max(100)) * u64::from(rate) / 1000) as usize),
+        vad_events: p.vad_events,
+        utterance_end_ms: p.utterance_end_ms,
+    }
+}
+
 impl Session {
-    fn new(setup: SessionSetup, pipeline: AudioPipeline, config: &crate::ServerConfig) -> Self {
+    fn new(
+        setup: SessionSetup,
+        pipeline: hark_audio::AudioPipeline,
+        config: &crate::ServerConfig,
+    ) -> Self {
         let p = &setup.params;
-        let rate = setup.scheduler.sample_rate_hz();
-        let policy = LivePolicy {
-            max_window_samples: setup.scheduler.max_window_samples(),
-            vad: config.vad && rate == hark_vad::SAMPLE_RATE_HZ,
-            endpointing_ms: match p.endpointing {
-                Endpointing::Disabled => None,
-                Endpointing::SilenceMs(ms) => Some(ms),
-            },
-            interim_samples: p
-                .interim_results
-                .then(|| (u64::from(config.interim_ms.max(100)) * u64::from(rate) / 1000) as usize),
-            rate_hz: rate,
-        };
+        let live = LiveStream::new(live_config(p, &setup.scheduler, config));
         let ctx = Arc::new(ResultContext {
             request_id: setup.request_id.clone(),
             model: setup.scheduler.descriptor().clone(),
-            punctuate: p.punctuation_on(),
-            multi_language: p.language == "multi",
+            text: TextOptions {
+                punctuate: p.punctuation_on(),
+                multi_language: p.language == "multi",
+            },
             extra: p.extra.iter().cloned().collect(),
-            engine_rate_hz: rate,
+            engine_rate_hz: setup.scheduler.sample_rate_hz(),
         });
         let options = DecodeOptions {
             language: (p.language != "multi").then(|| p.language.clone()),
             keyterms: p.keyterm.clone(),
-            prefix: String::new(),
-            context: hark_asr::WindowContext::default(),
+            ..DecodeOptions::default()
         };
+        let stage = AudioStage::new(pipeline, live, usize::from(p.result_channels()));
+        let (replies_tx, replies) = mpsc::unbounded_channel();
         Self {
             setup,
             ctx,
-            pipeline,
-            chunk: Vec::new(),
-            policy,
-            channels: Vec::new(),
-            cuts: Vec::new(),
+            stage: Some(Box::new(stage)),
             hasher: Sha256::new(),
-            pending: FuturesOrdered::new(),
+            outbox: Outbox::default(),
+            silent: HashSet::new(),
+            cancels: HashMap::new(),
+            replies_tx,
+            replies,
             options,
         }
     }
 
-    async fn drive(&mut self, socket: &mut WebSocket, state: &AppState) {
+    /// Finals are waiting for the model: the policy holds interims back.
+    fn engine_busy(&self) -> bool {
+        self.setup.scheduler.waiting_due_windows() > 0
+    }
+
+    /// Run `f` on the audio stage, on the blocking pool; `None` if the stage is lost.
+    async fn audio<R: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut AudioStage) -> R + Send + 'static,
+    ) -> Option<R> {
+        let (stage, r) = self.stage.take()?.run(f).await?;
+        self.stage = Some(stage);
+        Some(r)
+    }
+
+    async fn drive(&mut self, socket: &mut impl Socket, state: &AppState) {
         let idle_timeout = state.config.idle_timeout();
         let max_in_flight = state.config.max_in_flight_windows.max(1);
         let mut stop_rx = state.stop_tx.subscribe();
         let idle = sleep_until(Instant::now() + idle_timeout);
         tokio::pin!(idle);
         let end = loop {
-            let reading = self.pending.len() < max_in_flight;
+            let reading = self.outbox.len() + self.silent.len() < max_in_flight;
             tokio::select! {
                 biased;
-                Some(out) = self.pending.next(), if !self.pending.is_empty() => {
-                    match out {
-                        Outgoing::Message(msg) => {
-                            self.note_words(&msg);
-                            if send(socket, &msg).await.is_err() { return; }
-                            if let Some(ue) = self.utterance_end() {
-                                if send(socket, &ue).await.is_err() { return; }
-                            }
-                        }
-                        Outgoing::Nothing => {}
-                        Outgoing::EngineFailed(detail) => {
-                            tracing::error!(request_id = %self.ctx.request_id, %detail, "engine failed");
-                            break End { code: close::INTERNAL, reason: close::NET0000_REASON.to_owned(), complete: false, flush: false };
-                        }
+                Some(reply) = self.replies.recv() => {
+                    self.on_reply(reply);
+                    match self.send_ready(socket).await {
+                        Ok(()) => {}
+                        Err(Stop::End(end)) => break end,
+                        Err(Stop::Gone) => return,
                     }
                     // The server was the slow side: do not count that time against the client.
                     let fresh = Instant::now() + idle_timeout;
                     if fresh > idle.deadline() { idle.as_mut().reset(fresh); }
                 }
-                () = &mut idle, if reading => {
-                    break End { code: close::INTERNAL, reason: close::NET0001_REASON.to_owned(), complete: false, flush: false };
-                }
+                () = &mut idle, if reading => break End::internal(close::NET0001_REASON),
                 _ = stop_rx.changed() => break End::close_stream(close::GOING_AWAY),
-                frame = socket.recv(), if reading => {
+                frame = socket.next(), if reading => {
                     let Some(Ok(frame)) = frame else { return };
-                    match frame {
-                        Message::Binary(bytes) => {
-                            idle.as_mut().reset(Instant::now() + idle_timeout);
-                            if bytes.is_empty() {
-                                break End::close_stream(close::NORMAL);
-                            }
-                            if let Err(e) = self.on_audio(&bytes) {
-                                let _ = send(socket, &error_message("DataError", e.to_string(), None, Some("DATA-0000"))).await;
-                                break End { code: close::DATA_ERROR, reason: close::data0000_reason(&e.to_string()), complete: true, flush: true };
-                            }
-                            if let Some(ue) = self.utterance_end() {
-                                if send(socket, &ue).await.is_err() { return; }
-                            }
-                        }
-                        Message::Text(text) => {
-                            idle.as_mut().reset(Instant::now() + idle_timeout);
-                            match self.on_control(text.as_str()) {
-                                Ok(Some(reply)) => {
-                                    if send(socket, &reply).await.is_err() { return; }
-                                }
-                                Ok(None) => {}
-                                Err(end) => break end,
-                            }
-                        }
+                    idle.as_mut().reset(Instant::now() + idle_timeout);
+                    let step = match frame {
+                        Message::Binary(bytes) if bytes.is_empty() => Err(End::close_stream(close::NORMAL).into()),
+                        Message::Binary(bytes) => self.on_audio(bytes, socket).await,
+                        Message::Text(text) => self.on_control(text.as_str(), socket).await,
                         Message::Close(_) => return,
-                        Message::Ping(_) | Message::Pong(_) => {}
+                        Message::Ping(_) | Message::Pong(_) => Ok(()),
+                    };
+                    match step.and(self.send_ready(socket).await) {
+                        Ok(()) => {}
+                        Err(Stop::End(end)) => break end,
+                        Err(Stop::Gone) => return,
                     }
                 }
             }
@@ -231,290 +287,157 @@ impl Session {
         self.finish(socket, end).await;
     }
 
-    fn output_channels(&mut self) -> u16 {
-        let n = self
-            .pipeline
-            .output_channels()
-            .unwrap_or(usize::from(self.setup.params.result_channels()));
-        if self.channels.len() < n {
-            let policy = self.policy;
-            self.channels.resize_with(n, || LiveChannel::new(&policy));
-        }
-        n as u16
-    }
-
-    fn on_audio(&mut self, bytes: &[u8]) -> Result<(), hark_audio::AudioError> {
-        self.hasher.update(bytes);
-        copy_into(&mut self.chunk, self.pipeline.push(bytes)?);
-        self.feed();
-        Ok(())
-    }
-
-    /// Run the new engine-rate audio in `self.chunk` through each channel's live policy.
-    fn feed(&mut self) {
-        if self.chunk.iter().all(Vec::is_empty) {
-            return;
-        }
-        let channels = self.output_channels();
-        let chunk = std::mem::take(&mut self.chunk);
-        let mut cuts = std::mem::take(&mut self.cuts);
-        for (ch, samples) in chunk.iter().enumerate() {
-            let Some(live) = self.channels.get_mut(ch) else {
-                continue;
-            };
-            cuts.clear();
-            // Interims may queue behind the running call (they then run together, one batch),
-            // but not behind finals that are waiting.
-            let busy = self.setup.scheduler.waiting_due_windows() > 0;
-            live.push(samples, &self.policy, busy, &mut cuts);
-            for cut in cuts.drain(..) {
-                self.on_cut(ch as u16, channels, cut, false);
+    /// A binary frame. `Err`: the session ends (undecodable audio).
+    async fn on_audio(
+        &mut self,
+        bytes: axum::body::Bytes,
+        socket: &mut impl Socket,
+    ) -> Result<(), Stop> {
+        self.hasher.update(&bytes);
+        let busy = self.engine_busy();
+        match self.audio(move |a| a.push(&bytes, busy)).await {
+            None => Err(End::internal(close::NET0000_REASON).into()),
+            Some(Ok(decisions)) => {
+                self.apply(decisions);
+                Ok(())
+            }
+            Some(Err(e)) => {
+                let msg = error_message("DataError", e.to_string(), None, Some("DATA-0000"));
+                let _ = send(socket, &msg).await;
+                Err(Stop::End(End {
+                    code: close::DATA_ERROR,
+                    reason: close::data0000_reason(&e.to_string()),
+                    complete: true,
+                    flush: true,
+                }))
             }
         }
-        self.cuts = cuts;
-        self.chunk = chunk;
     }
 
-    fn on_cut(&mut self, channel: u16, channels: u16, cut: Cut, from_finalize: bool) {
-        match cut {
-            Cut::SpeechStarted { sample } => {
-                if self.setup.params.vad_events {
+    /// Carry out the live policy's decisions, in order.
+    fn apply(&mut self, decisions: Vec<Decision>) {
+        let channels = self.stage.as_ref().map_or(0, |s| s.live.channels());
+        for d in decisions {
+            match d {
+                Decision::SpeechStarted { channel, sample } => {
                     let msg = ServerMessage::SpeechStarted(SpeechStarted {
                         channel: [channel, channels],
                         timestamp: (sample as f64 / f64::from(self.ctx.engine_rate_hz)) as f32,
                     });
-                    self.pending
-                        .push_back(Box::pin(async move { Outgoing::Message(msg) }));
+                    self.outbox.ready(Outgoing::Message(msg));
                 }
-            }
-            Cut::Interim {
-                segment,
-                silent,
-                prefix,
-                pause,
-                context,
-            } => {
-                let live = self.channels.get(usize::from(channel));
-                let kind = Kind {
-                    is_final: false,
-                    speech_final: false,
-                    from_finalize: false,
-                    decode: true,
-                    interim: live.map(LiveChannel::interim),
-                    silent,
-                    due: pause,
-                    history: None,
-                };
-                self.submit(channel, channels, segment, kind, (prefix, context));
-            }
-            Cut::Final {
-                segment,
-                speech_final,
-                decode,
-                reuse,
-                awaited,
-                prefix,
-                context,
-            } => {
-                // The segment's last interim: stale if this final decodes the audio again.
-                let stale = self
-                    .channels
-                    .get_mut(usize::from(channel))
-                    .and_then(|l| l.pending_interim.take());
-                let kind = Kind {
-                    is_final: true,
-                    speech_final,
-                    from_finalize,
-                    decode,
-                    interim: None,
-                    silent: false,
-                    due: true,
-                    history: self
-                        .channels
-                        .get(usize::from(channel))
-                        .map(LiveChannel::history),
-                };
-                match (reuse, awaited) {
-                    (Some(t), _) => self.ready_results(channel, channels, &segment, &kind, &t),
-                    (None, Some(live::Awaited(result))) if decode => {
-                        let info = Self::window_info(channel, channels, &segment, &kind);
-                        let ctx = Arc::clone(&self.ctx);
-                        let history = kind.history.clone();
-                        self.pending.push_back(Box::pin(async move {
-                            match result.await {
-                                Ok(mut t) => {
-                                    let duration_s =
-                                        info.samples as f32 / ctx.engine_rate_hz as f32;
-                                    live::keep_within(&mut t, duration_s);
-                                    if let Some(Ok(mut h)) = history.as_ref().map(|h| h.lock()) {
-                                        let end = info.start_sample + info.samples as u64;
-                                        h.decoded(info.start_sample, end, &t.words);
-                                    }
-                                    Outgoing::Message(ServerMessage::Results(ctx.results(info, &t)))
-                                }
-                                Err(e) => Outgoing::EngineFailed(e),
-                            }
-                        }));
-                    }
-                    (None, _) => {
-                        if let Some(stale) = stale {
-                            stale.cancel();
-                        }
-                        self.submit(channel, channels, segment, kind, (prefix, context));
+                Decision::Withdraw(ticket) => {
+                    if let Some(c) = self.cancels.get(&ticket) {
+                        c.cancel();
                     }
                 }
+                Decision::Decode { request, result } => self.submit(request, result),
+                Decision::Known { result, transcript } => {
+                    let msg = self.ctx.results(result, channels, &transcript);
+                    self.outbox
+                        .ready(Outgoing::Message(ServerMessage::Results(msg)));
+                }
+                Decision::Await { ticket, result, .. } => self.outbox.wait(ticket, result),
             }
         }
     }
 
-    /// Flush audio held anywhere in the pipeline and transcribe it now.
-    /// `from_finalize`: the last window of each channel answers a `Finalize` (sent even if empty).
-    fn flush(&mut self, channel: Option<u16>, from_finalize: bool) {
-        copy_into(
-            &mut self.chunk,
-            self.pipeline.flush(channel.map(usize::from)),
-        );
-        self.feed();
-        let channels = self.output_channels();
-        for ch in 0..channels {
-            if channel.is_some_and(|c| c != ch) {
-                continue;
+    /// Queue a decode for the engine; its reply comes back through `self.replies`.
+    fn submit(&mut self, request: DecodeRequest, result: Option<ResultSpan>) {
+        let ticket = request.ticket;
+        match result {
+            Some(span) => self.outbox.wait(ticket, span),
+            None => {
+                self.silent.insert(ticket);
             }
-            let Some(live) = self.channels.get_mut(usize::from(ch)) else {
-                continue;
-            };
-            let cut = live.finalize();
-            if matches!(&cut, Cut::Final { segment, .. } if segment.samples.is_empty())
-                && !from_finalize
-            {
-                continue;
-            }
-            self.on_cut(ch, channels, cut, from_finalize);
         }
-    }
-
-    fn window_info(channel: u16, channels: u16, segment: &Segment, kind: &Kind) -> WindowInfo {
-        WindowInfo {
-            channel,
-            channels,
-            start_sample: segment.start_sample,
-            samples: segment.samples.len(),
-            from_finalize: kind.from_finalize,
-            is_final: kind.is_final,
-            speech_final: kind.speech_final,
-        }
-    }
-
-    /// Queue a Results whose transcript is already known (no model run).
-    fn ready_results(
-        &mut self,
-        channel: u16,
-        channels: u16,
-        segment: &Segment,
-        kind: &Kind,
-        t: &hark_asr::Transcript,
-    ) {
-        let info = Self::window_info(channel, channels, segment, kind);
-        let msg = ServerMessage::Results(self.ctx.results(info, t));
-        self.pending
-            .push_back(Box::pin(async move { Outgoing::Message(msg) }));
-    }
-
-    /// Decode `segment` (`prefix`: words it is known to begin with; `context`: what came
-    /// before it) and queue its Results.
-    fn submit(
-        &mut self,
-        channel: u16,
-        channels: u16,
-        segment: Segment,
-        kind: Kind,
-        (prefix, context): (String, hark_asr::WindowContext),
-    ) {
-        if segment.samples.is_empty() || !kind.decode {
-            let empty = hark_asr::Transcript::default();
-            self.ready_results(channel, channels, &segment, &kind, &empty);
-            return;
-        }
-        let info = Self::window_info(channel, channels, &segment, &kind);
-        let ctx = Arc::clone(&self.ctx);
-        let covered = (segment.start_sample, segment.samples.len());
-        let (tx, rx) = tokio::sync::oneshot::channel();
         let mut options = self.options.clone();
-        options.prefix = prefix;
-        options.context = context;
+        options.prefix = request.prefix;
+        options.context = request.context;
         let window = AudioWindow {
-            samples: segment.samples,
+            samples: request.samples,
             options,
             withdrawn: None,
         };
-        // A final's words become context for the channel's next decodes as soon as they exist.
-        let history = kind.history.clone();
-        let reply: hark_asr::Reply = Box::new(move |r| {
-            if let (Ok(t), Some(Ok(mut h))) = (&r, history.as_ref().map(|h| h.lock())) {
-                h.decoded(covered.0, covered.0 + covered.1 as u64, &t.words);
-            }
-            let _ = tx.send(r);
-        });
-        // Finals first: an interim may wait behind them (a later one supersedes it anyway).
-        let submitted = if kind.due {
-            self.setup.scheduler.submit(window, reply).map(|()| None)
-        } else {
-            self.setup
-                .scheduler
-                .submit_deferrable(window, reply)
-                .map(Some)
+        let to = ReplyTo {
+            tx: Some(self.replies_tx.clone()),
+            ticket,
         };
-        let interim = kind.interim;
-        let silent = kind.silent;
-        let fut: Pending = match submitted {
-            Ok(cancel) => {
-                if let (Some(c), Some(live)) =
-                    (&cancel, self.channels.get_mut(usize::from(channel)))
-                {
-                    live.pending_interim = Some(c.clone());
-                }
-                // Shared, so that a final may await this interim's transcript too.
-                let result: live::InterimResult = async move {
-                    match rx.await {
-                        Ok(Ok(t)) => Ok(t),
-                        Ok(Err(e)) => Err(e.to_string()),
-                        Err(_) => Err("the engine dropped the window".to_owned()),
-                    }
-                }
-                .boxed()
-                .shared();
-                if let Some(i) = &interim {
-                    i.started(covered.0, covered.1, result.clone());
-                }
-                Box::pin(async move {
-                    let result = result.await;
-                    if let Some(i) = &interim {
-                        i.finished(covered.0, covered.1, result.as_ref().ok());
-                    }
-                    match result {
-                        Ok(_) if silent => Outgoing::Nothing,
-                        Ok(t) => Outgoing::Message(ServerMessage::Results(ctx.results(info, &t))),
-                        // Withdrawn in favour of a final over the same audio: nothing to send.
-                        Err(_) if cancel.as_ref().is_some_and(hark_asr::Cancel::is_cancelled) => {
-                            Outgoing::Nothing
-                        }
-                        Err(e) => Outgoing::EngineFailed(e),
-                    }
-                })
-            }
-            Err(e) => {
-                if let Some(i) = &interim {
-                    i.finished(covered.0, covered.1, None);
-                }
-                Box::pin(async move { Outgoing::EngineFailed(e.to_string()) })
-            }
+        let reply: hark_asr::Reply = Box::new(move |r| to.send(r.map_err(|e| e.to_string())));
+        let scheduler = &self.setup.scheduler;
+        let submitted = match request.priority {
+            Priority::Due => scheduler.submit(window, reply).map(|()| None),
+            Priority::Deferrable => scheduler.submit_deferrable(window, reply).map(Some),
         };
-        self.pending.push_back(fut);
+        match submitted {
+            Ok(Some(cancel)) => {
+                self.cancels.insert(ticket, cancel);
+            }
+            Ok(None) => {}
+            // (The reply was dropped unsent, and says so too, later: this answer comes first.)
+            Err(e) => self.on_reply((ticket, Err(e.to_string()))),
+        }
     }
 
-    /// Remember where the last recognised word of a channel ended (for `UtteranceEnd`).
-    fn note_words(&mut self, msg: &ServerMessage) {
-        let ServerMessage::Results(r) = msg else {
+    /// The engine answered `ticket`: the policy learns it, and the results waiting for it are ready.
+    fn on_reply(&mut self, (ticket, reply): EngineReply) {
+        let withdrawn = self
+            .cancels
+            .remove(&ticket)
+            .is_some_and(|c| c.is_cancelled());
+        let silent = self.silent.remove(&ticket);
+        let Some(stage) = self.stage.as_mut() else {
+            return;
+        };
+        let channels = stage.live.channels();
+        let awaiting = stage.live.on_transcript(ticket, reply.as_ref().ok());
+        let ctx = &self.ctx;
+        let message = |span, t: &Transcript| {
+            Outgoing::Message(ServerMessage::Results(ctx.results(span, channels, t)))
+        };
+        if !silent {
+            self.outbox.answer(ticket, |span| match &reply {
+                Ok(t) => message(span, t),
+                // Withdrawn in favour of a final over the same audio: nothing to send.
+                Err(_) if withdrawn => Outgoing::Nothing,
+                Err(e) => Outgoing::EngineFailed(e.clone()),
+            });
+        } else if let (Err(e), false) = (&reply, withdrawn) {
+            self.outbox.ready(Outgoing::EngineFailed(e.clone()));
+        }
+        for (key, t) in awaiting {
+            self.outbox.answer(key, |span| match &t {
+                Some(t) => message(span, t),
+                None => Outgoing::EngineFailed("the interim it awaited failed".to_owned()),
+            });
+        }
+    }
+
+    /// Send every message that is ready, in order, then `UtteranceEnd` if one is due.
+    /// `Err(Stop::End)`: the engine failed and the session ends.
+    async fn send_ready(&mut self, socket: &mut impl Socket) -> Result<(), Stop> {
+        while let Some(out) = self.outbox.pop_ready() {
+            match out {
+                Outgoing::Message(msg) => {
+                    self.note_sent(&msg);
+                    send(socket, &msg).await.map_err(|_| Stop::Gone)?;
+                }
+                Outgoing::Nothing => {}
+                Outgoing::EngineFailed(detail) => {
+                    tracing::error!(request_id = %self.ctx.request_id, %detail, "engine failed");
+                    return Err(End::internal(close::NET0000_REASON).into());
+                }
+            }
+        }
+        if let Some(ue) = self.utterance_end() {
+            send(socket, &ue).await.map_err(|_| Stop::Gone)?;
+        }
+        Ok(())
+    }
+
+    /// Tell the policy what a sent Results covered (for `UtteranceEnd`).
+    fn note_sent(&mut self, msg: &ServerMessage) {
+        let (ServerMessage::Results(r), Some(stage)) = (msg, self.stage.as_mut()) else {
             return;
         };
         let last = r
@@ -523,59 +446,47 @@ impl Session {
             .first()
             .and_then(|a| a.words.last())
             .map(|w| f64::from(w.end));
-        let Some(live) = self.channels.get_mut(usize::from(r.channel_index[0])) else {
-            return;
-        };
-        live.decoded_until_s = live
-            .decoded_until_s
-            .max(f64::from(r.start) + f64::from(r.duration));
-        if let Some(end) = last {
-            live.last_word_end_s = Some(end);
-            live.utterance_open = true;
-        }
+        let end_s = f64::from(r.start) + f64::from(r.duration);
+        stage.live.on_sent(r.channel_index[0], end_s, last);
     }
 
-    /// `UtteranceEnd` for the first channel known to hold no words for `utterance_end_ms` after
-    /// its last word, once every result in flight has been sent (so it follows the words it ends).
+    /// `UtteranceEnd`, once every result decided has been sent (so it follows the words it ends).
     fn utterance_end(&mut self) -> Option<ServerMessage> {
-        let gap_s = f64::from(self.setup.params.utterance_end_ms?) / 1000.0;
-        if !self.pending.is_empty() {
+        if !self.outbox.is_empty() {
             return None;
         }
-        let rate_hz = self.ctx.engine_rate_hz;
-        let channels = self.channels.len() as u16;
-        for (ch, live) in self.channels.iter_mut().enumerate() {
-            let Some(end) = live.last_word_end_s.filter(|_| live.utterance_open) else {
-                continue;
-            };
-            if live.known_until_s(rate_hz) - end >= gap_s {
-                live.utterance_open = false;
-                return Some(ServerMessage::UtteranceEnd(UtteranceEnd {
-                    channel: [ch as u16, channels],
-                    last_word_end: end as f32,
-                }));
-            }
-        }
-        None
+        let live = &mut self.stage.as_mut()?.live;
+        let (channel, end_s) = live.utterance_end()?;
+        Some(ServerMessage::UtteranceEnd(UtteranceEnd {
+            channel: [channel, live.channels()],
+            last_word_end: end_s as f32,
+        }))
     }
 
-    /// Handle a text frame: `Ok(Some(reply))` to answer now, `Err(end)` to end the session.
-    fn on_control(&mut self, text: &str) -> Result<Option<ServerMessage>, End> {
-        match parse_control(text) {
-            Ok(ControlMessage::KeepAlive) => Ok(None),
-            Ok(ControlMessage::CloseStream) => Err(End::close_stream(close::NORMAL)),
+    /// A text frame: control messages are answered now; `Err(end)` ends the session.
+    async fn on_control(&mut self, text: &str, socket: &mut impl Socket) -> Result<(), Stop> {
+        let reply = match parse_control(text) {
+            Ok(ControlMessage::KeepAlive) => None,
+            Ok(ControlMessage::CloseStream) => return Err(End::close_stream(close::NORMAL).into()),
             Ok(ControlMessage::Finalize { channel }) => {
-                let channels = self.output_channels();
-                if let Some(c) = channel.filter(|c| *c >= channels) {
-                    return Ok(Some(error_message(
+                let channels = self.stage.as_mut().map_or(0, |s| s.channels());
+                match channel.filter(|c| *c >= channels) {
+                    Some(c) => Some(error_message(
                         "SchemaError",
                         format!("Finalize channel {c} does not exist; this stream has {channels}"),
                         Some(text),
                         None,
-                    )));
+                    )),
+                    None => {
+                        let busy = self.engine_busy();
+                        let decisions = self
+                            .audio(move |a| a.flush(channel, true, busy))
+                            .await
+                            .ok_or_else(|| End::internal(close::NET0000_REASON))?;
+                        self.apply(decisions);
+                        None
+                    }
                 }
-                self.flush(channel, true);
-                Ok(None)
             }
             Ok(ControlMessage::Configure {
                 features: _,
@@ -584,50 +495,66 @@ impl Session {
                 if let Some(k) = &keyterms {
                     self.options.keyterms = k.clone();
                 }
-                Ok(Some(ServerMessage::ConfigureSuccess(ConfigureSuccess {
+                Some(ServerMessage::ConfigureSuccess(ConfigureSuccess {
                     request_id: self.ctx.request_id.clone(),
                     keyterms: keyterms.map(|_| self.options.keyterms.clone()),
-                })))
+                }))
             }
-            Ok(ControlMessage::Sync { id }) => Ok(Some(ServerMessage::Sync(SyncReply { id }))),
-            Err(e) => Ok(Some(error_message(
+            Ok(ControlMessage::Sync { id }) => Some(ServerMessage::Sync(SyncReply { id })),
+            Err(e) => Some(error_message(
                 "SchemaError",
                 e.to_string(),
                 Some(text),
                 None,
-            ))),
+            )),
+        };
+        if let Some(reply) = reply {
+            // Answered at once, ahead of results still waiting for the engine.
+            send(socket, &reply).await.map_err(|_| Stop::Gone)?;
         }
+        Ok(())
     }
 
-    async fn finish(&mut self, socket: &mut WebSocket, mut end: End) {
+    async fn finish(&mut self, socket: &mut impl Socket, mut end: End) {
         if end.flush {
-            // A compressed stream's decoder gives up its last frames only once it sees the end,
-            // and a container too broken to read may only say so then.
-            match self.pipeline.end_input() {
-                Ok(tail) => copy_into(&mut self.chunk, tail),
-                Err(e) if end.code == close::NORMAL => {
-                    let msg = error_message("DataError", e.to_string(), None, Some("DATA-0000"));
-                    let _ = send(socket, &msg).await;
-                    end.code = close::DATA_ERROR;
-                    end.reason = close::data0000_reason(&e.to_string());
+            let busy = self.engine_busy();
+            match self.audio(move |a| a.end(busy)).await {
+                Some((tail, decisions)) => {
+                    if let Err(e) = tail {
+                        if end.code == close::NORMAL {
+                            let msg =
+                                error_message("DataError", e.to_string(), None, Some("DATA-0000"));
+                            let _ = send(socket, &msg).await;
+                            end.code = close::DATA_ERROR;
+                            end.reason = close::data0000_reason(&e.to_string());
+                        } else {
+                            tracing::info!(request_id = %self.ctx.request_id, error = %e, "the audio's last bytes did not decode");
+                        }
+                    }
+                    self.apply(decisions);
                 }
-                Err(e) => {
-                    tracing::info!(request_id = %self.ctx.request_id, error = %e, "the audio's last bytes did not decode")
-                }
+                None => end = End::internal(close::NET0000_REASON),
             }
-            self.feed();
-            self.flush(None, false);
         }
         let mut engine_failed = false;
-        while let Some(out) = self.pending.next().await {
-            match out {
-                Outgoing::Message(msg) => {
-                    if send(socket, &msg).await.is_err() {
-                        return;
+        loop {
+            while let Some(out) = self.outbox.pop_ready() {
+                match out {
+                    Outgoing::Message(msg) => {
+                        if send(socket, &msg).await.is_err() {
+                            return;
+                        }
                     }
+                    Outgoing::Nothing => {}
+                    Outgoing::EngineFailed(_) => engine_failed = true,
                 }
-                Outgoing::Nothing => {}
-                Outgoing::EngineFailed(_) => engine_failed = true,
+            }
+            if self.outbox.is_empty() && self.silent.is_empty() {
+                break;
+            }
+            match self.replies.recv().await {
+                Some(reply) => self.on_reply(reply),
+                None => break,
             }
         }
         let (code, reason) = if engine_failed && end.code == close::NORMAL {
@@ -635,9 +562,12 @@ impl Session {
         } else {
             (end.code, end.reason)
         };
-        let duration_s = self.pipeline.duration_s();
-        let channels = self
-            .pipeline
+        let Some(stage) = self.stage.as_ref() else {
+            return;
+        };
+        let pipeline = &stage.pipeline;
+        let duration_s = pipeline.duration_s();
+        let channels = pipeline
             .spec()
             .map_or(self.setup.params.channels, |s| s.channels);
         let sha = end
@@ -650,9 +580,9 @@ impl Session {
             channels,
         ));
         metrics::counter!(m::AUDIO_RECEIVED_SECONDS_TOTAL).increment(duration_s.round() as u64);
-        metrics::counter!(m::AUDIO_RECEIVED_BYTES_TOTAL).increment(self.pipeline.bytes_received());
+        metrics::counter!(m::AUDIO_RECEIVED_BYTES_TOTAL).increment(pipeline.bytes_received());
         metrics::counter!(m::SESSIONS_CLOSED_TOTAL, "code" => code.to_string()).increment(1);
-        tracing::info!(request_id = %self.ctx.request_id, code, duration_s, skipped_packets = self.pipeline.skipped_packets(), "stream closed");
+        tracing::info!(request_id = %self.ctx.request_id, code, duration_s, skipped_packets = pipeline.skipped_packets(), "stream closed");
         if send(socket, &meta).await.is_err() {
             return;
         }
@@ -668,7 +598,7 @@ impl Session {
         }
         // Wait briefly for the client's close reply so the closing handshake completes.
         let _ = tokio::time::timeout(Duration::from_secs(2), async {
-            while let Some(Ok(m)) = socket.recv().await {
+            while let Some(Ok(m)) = socket.next().await {
                 if matches!(m, Message::Close(_)) {
                     break;
                 }
@@ -692,20 +622,11 @@ fn error_message(
     })
 }
 
-async fn send(socket: &mut WebSocket, msg: &ServerMessage) -> Result<(), axum::Error> {
+async fn send(socket: &mut impl Socket, msg: &ServerMessage) -> Result<(), axum::Error> {
     if matches!(msg, ServerMessage::Results(_)) {
         metrics::counter!(m::RESULTS_SENT_TOTAL).increment(1);
     }
     socket.send(Message::Text(msg.to_json().into())).await
-}
-
-/// Copy per-channel samples into `dst`, reusing its allocations.
-fn copy_into(dst: &mut Vec<Vec<f32>>, src: &[Vec<f32>]) {
-    dst.resize_with(src.len(), Vec::new);
-    for (d, s) in dst.iter_mut().zip(src) {
-        d.clear();
-        d.extend_from_slice(s);
-    }
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -1,9 +1,9 @@
 //! Building Results and Metadata for one session.
 
 use hark_asr::{ModelDescriptor, Transcript};
-use hark_proto::{
-    iso8601_millis, Alternative, Channel, Metadata, ModelInfo, Results, ResultsMetadata, Word,
-};
+use hark_live::ResultSpan;
+use hark_proto::{iso8601_millis, Channel, Metadata, ModelInfo, Results, ResultsMetadata};
+use hark_text::{TextOptions, WindowTime};
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
@@ -12,23 +12,9 @@ use std::time::SystemTime;
 pub struct ResultContext {
     pub request_id: String,
     pub model: ModelDescriptor,
-    pub punctuate: bool,
-    /// `language=multi`: report the language of each window and word.
-    pub multi_language: bool,
+    pub text: TextOptions,
     pub extra: BTreeMap<String, String>,
     pub engine_rate_hz: u32,
-}
-
-/// Where a window sits and why it was cut.
-#[derive(Debug, Clone, Copy)]
-pub struct WindowInfo {
-    pub channel: u16,
-    pub channels: u16,
-    pub start_sample: u64,
-    pub samples: usize,
-    pub from_finalize: bool,
-    pub is_final: bool,
-    pub speech_final: bool,
 }
 
 impl ResultContext {
@@ -40,53 +26,21 @@ impl ResultContext {
         }
     }
 
-    /// A Results for one window (final or interim). Word times move from window-relative to the audio clock.
-    pub fn results(&self, w: WindowInfo, transcript: &Transcript) -> Results {
+    /// A Results for one window (final or interim) of a stream with `channels` channels.
+    pub fn results(&self, span: ResultSpan, channels: u16, transcript: &Transcript) -> Results {
         let rate = f64::from(self.engine_rate_hz);
-        let start_s = w.start_sample as f64 / rate;
-        let duration_s = w.samples as f64 / rate;
-        let words = transcript
-            .words
-            .iter()
-            .filter_map(|t| {
-                let raw: String = t
-                    .text
-                    .trim()
-                    .trim_matches(|c: char| {
-                        !c.is_alphanumeric() && c != '\'' && c != '$' && c != '%'
-                    })
-                    .to_lowercase();
-                if raw.is_empty() {
-                    return None;
-                }
-                let clamp = |s: f32| (f64::from(s).clamp(0.0, duration_s) + start_s) as f32;
-                Some(Word {
-                    word: raw,
-                    start: clamp(t.start_s),
-                    end: clamp(t.end_s.max(t.start_s)),
-                    confidence: t.confidence.clamp(0.0, 1.0),
-                    language: self
-                        .multi_language
-                        .then(|| transcript.language.clone())
-                        .flatten(),
-                    speaker: None,
-                    punctuated_word: self.punctuate.then(|| t.text.trim().to_owned()),
-                })
-            })
-            .collect();
+        let window = WindowTime {
+            start_s: span.start_sample as f64 / rate,
+            duration_s: span.samples as f64 / rate,
+        };
         Results {
-            channel_index: [w.channel, w.channels],
-            duration: duration_s as f32,
-            start: start_s as f32,
-            is_final: w.is_final,
-            speech_final: w.speech_final,
+            channel_index: [span.channel, channels],
+            duration: window.duration_s as f32,
+            start: window.start_s as f32,
+            is_final: span.is_final,
+            speech_final: span.speech_final,
             channel: Channel {
-                alternatives: vec![Alternative {
-                    languages: self
-                        .multi_language
-                        .then(|| transcript.language.clone().into_iter().collect()),
-                    ..Alternative::from_words(words)
-                }],
+                alternatives: vec![hark_text::alternative(transcript, window, self.text)],
             },
             metadata: ResultsMetadata {
                 request_id: self.request_id.clone(),
@@ -94,7 +48,7 @@ impl ResultContext {
                 model_uuid: self.model.uuid.clone(),
                 extra: self.extra.clone(),
             },
-            from_finalize: w.from_finalize,
+            from_finalize: span.from_finalize,
         }
     }
 

@@ -7,7 +7,8 @@
 //! segment's first decode was sent: a decode gets context only from the finals that end exactly
 //! where its segment starts and are all answered, so the text always matches the audio.
 
-use hark_asr::{Segment, WindowContext, WordTiming};
+use crate::segmenter::Segment;
+use hark_asr::{WindowContext, WordTiming};
 use std::collections::VecDeque;
 
 /// One closed segment: where it lies on the clock (samples) and, once known, its words

@@ -1,8 +1,7 @@
 //! Cuts one channel's engine-rate audio into windows on the audio clock.
 //!
-//! This is the simplest honest policy: a window is transcribed when it reaches the model's
-//! maximum length, or when the client asks (`Finalize`, `CloseStream`). Successive windows tile
-//! the timeline exactly. Voice-activity endpointing and interim results refine this later.
+//! The live policy decides where windows end (endpoints, commits, `Finalize`); this keeps the
+//! buffer and the clock. Successive windows tile the timeline exactly.
 
 /// A window of audio and where it sits on the channel's timeline.
 #[derive(Debug, Clone, PartialEq)]
