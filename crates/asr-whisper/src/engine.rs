@@ -1,13 +1,13 @@
 //! [`WhisperEngine`]: a loaded Whisper model behind `hark_asr::Engine`.
 
-use crate::align::token_times;
-use crate::beam::beam_search;
-use crate::config::{GenerationConfig, WhisperConfig};
-use crate::decode::{compression_ratio, greedy, DecodeConfig, Decoded};
+use crate::decode::align::token_times;
+use crate::decode::beam::beam_search;
+use crate::decode::greedy::{compression_ratio, greedy, DecodeConfig, Decoded};
+use crate::decode::tokenizer::WhisperTokenizer;
 use crate::error::WhisperError;
 use crate::mel::{MelFrontend, HOP_SAMPLES};
+use crate::model::config::{GenerationConfig, WhisperConfig};
 use crate::model::Whisper;
-use crate::tokenizer::WhisperTokenizer;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use hark_asr::{
@@ -68,14 +68,14 @@ fn model_uuid(text: &str) -> String {
 impl WhisperEngine {
     /// Load a model directory in the Hugging Face layout. `name` is what clients select with `?model=`.
     pub fn load(dir: &Path, name: &str, device: Device) -> Result<Self, WhisperError> {
-        let (config, generation, weights) = if crate::ct2::is_ct2_dir(dir) {
-            let m = crate::ct2::load(dir, &device)?;
+        let (config, generation, weights) = if crate::model::ct2::is_ct2_dir(dir) {
+            let m = crate::model::ct2::load(dir, &device)?;
             (m.config, m.generation, m.weights)
         } else {
             (
                 WhisperConfig::load(&dir.join("config.json"))?,
                 GenerationConfig::load_or_default(&dir.join("generation_config.json"))?,
-                crate::weights::load(dir, &device)?,
+                crate::model::weights::load(dir, &device)?,
             )
         };
         let tokenizer = WhisperTokenizer::load(&dir.join("tokenizer.json"))?;
@@ -278,7 +278,7 @@ impl WhisperEngine {
             Vec::new()
         };
         let n_context = forced.len();
-        forced.extend(encode(&options.prefix));
+        forced.extend(encode(&options.known_start));
         // Leave room for the rest of the window's text.
         let room = (self.model.config.max_target_positions / 2).saturating_sub(p.len());
         forced.truncate(room);
@@ -569,7 +569,6 @@ impl WhisperEngine {
             if d.tokens.is_empty() || silent || w.samples.is_empty() {
                 out.push(Transcript {
                     words: vec![],
-                    no_speech_prob: d.no_speech_prob,
                     language: languages[i].clone().filter(|_| self.multilingual),
                 });
                 continue;
@@ -601,7 +600,6 @@ impl WhisperEngine {
             };
             out.push(Transcript {
                 words: self.words(d, &times, n_context[i], shift_s),
-                no_speech_prob: d.no_speech_prob,
                 language: languages[i].clone().filter(|_| self.multilingual),
             });
         }

@@ -16,34 +16,32 @@
 //!   AVX-512 VNNI, `int8.rs`);
 //! - greedy decoding or beam search ([`beam_search`]) with OpenAI's temperature fallback, suppress
 //!   tokens, timestamp rules, no-speech probability, key terms as a `<|startofprev|>` prompt, a
-//!   known beginning of the text (`DecodeOptions::prefix`) forced in one step,
+//!   known beginning of the text (`DecodeOptions::known_start`) forced in one step,
 //!   language detection, and word timestamps by DTW over the alignment heads' cross-attention,
 //!   behind `hark_asr::Engine` ([`WhisperEngine`]).
 //!
-//! What it does not do: printing, networking, downloads, or the live streaming policy.
+//! - finds model files on disk and pulls them into the Hugging Face cache ([`models`]: the
+//!   catalogue of Whisper checkpoints, `hark models pull`).
+//!
+//! Layout, without import cycles: [`model`] (configuration, weights, the network), `kernels`
+//! (CPU fast paths), [`decode`] (decoding, alignment, tokenizer), [`mel`], and the engine.
+//!
+//! What it does not do: printing, serving, or the live streaming policy.
 
-mod align;
-mod attention;
-mod beam;
-pub mod config;
-pub mod ct2;
-mod decode;
-mod dense;
+pub mod decode;
 mod engine;
 mod error;
-mod int8;
 mod kernels;
-mod long_attention;
 pub mod mel;
 pub mod model;
-mod packed;
-mod tile;
-mod tokenizer;
-pub mod weights;
+pub mod models;
 
-pub use align::{dtw, token_times};
-pub use beam::beam_search;
-pub use decode::{compression_ratio, greedy, segments, DecodeConfig, Decoded, TimestampRules};
+pub use decode::align::{dtw, token_times};
+pub use decode::beam::beam_search;
+pub use decode::greedy::{
+    compression_ratio, greedy, segments, DecodeConfig, Decoded, TimestampRules,
+};
+pub use decode::tokenizer::{Specials, WhisperTokenizer};
 pub use engine::WhisperEngine;
 pub use error::WhisperError;
-pub use tokenizer::{Specials, WhisperTokenizer};
+pub use model::{config, ct2, weights};

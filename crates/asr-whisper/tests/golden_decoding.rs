@@ -338,7 +338,7 @@ fn forced_tokens_start_the_result_with_the_probabilities_the_model_gives_them() 
     let window = |prefix: &str| AudioWindow {
         samples: audio[..32_000].to_vec(),
         options: DecodeOptions {
-            prefix: prefix.into(),
+            known_start: prefix.into(),
             ..DecodeOptions::default()
         },
         withdrawn: None,
@@ -407,7 +407,7 @@ fn a_window_heard_in_context_keeps_only_its_own_words_timed_from_its_start() {
     let whole = AudioWindow {
         samples: audio[..32_000].to_vec(),
         options: DecodeOptions {
-            prefix: text.into(),
+            known_start: text.into(),
             ..DecodeOptions::default()
         },
         withdrawn: None,

@@ -24,7 +24,7 @@ pub struct DecodeOptions {
     /// Text the window is known to begin with (in live streaming, the words that the latest
     /// hypotheses of a growing segment agreed on). An engine may take it as given and decode only
     /// what follows; the transcript still holds those words, timed. Empty: none.
-    pub prefix: String,
+    pub known_start: String,
     /// What came just before the window (empty: nothing known).
     pub context: WindowContext,
 }
@@ -58,7 +58,7 @@ pub struct AudioWindow {
     /// window is never withdrawn). Once it is cancelled the window's result will be discarded, so
     /// an engine may stop working on it mid-call (the Whisper engine stops decoding it at the next
     /// step). `None`: always wanted.
-    pub withdrawn: Option<crate::scheduler::Cancel>,
+    pub withdrawn: Option<crate::cancel::Cancel>,
 }
 
 impl AudioWindow {
@@ -66,7 +66,7 @@ impl AudioWindow {
     pub fn is_withdrawn(&self) -> bool {
         self.withdrawn
             .as_ref()
-            .is_some_and(crate::scheduler::Cancel::is_cancelled)
+            .is_some_and(crate::cancel::Cancel::is_cancelled)
     }
 }
 
@@ -84,8 +84,6 @@ pub struct WordTiming {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Transcript {
     pub words: Vec<WordTiming>,
-    /// Probability that the window holds no speech.
-    pub no_speech_prob: f32,
     /// The language the window was decoded in (given or detected), for multilingual models.
     pub language: Option<String>,
 }

@@ -6,21 +6,21 @@
 //! - runs each engine on one inference thread ([`Scheduler`]): it sleeps until work arrives,
 //!   gathers every queued window (up to a batch limit) and runs them as one batch; admission is by
 //!   stream slots, and a stream that cannot get one is refused, never slowed down;
-//! - maps `?model=` names (including Deepgram's `nova-3`, `general`, `None`) to loaded engines
-//!   ([`ModelRegistry`]);
-//! - finds model files on disk and pulls them into the Hugging Face cache ([`models`]).
+//! - maps `?model=` names to loaded engines ([`ModelRegistry`]).
 //!
-//! What it does not do: HTTP/WebSocket, audio decoding, text formatting, or model maths.
+//! What it does not do: HTTP/WebSocket, audio decoding, the live policy (`hark-live`), text
+//! formatting (`hark-text`), model maths or model files (each engine's crate).
 
+mod cancel;
 mod engine;
 mod error;
-pub mod models;
 mod registry;
 mod scheduler;
 
+pub use cancel::Cancel;
 pub use engine::{
     AudioWindow, DecodeOptions, Engine, ModelDescriptor, Transcript, WindowContext, WordTiming,
 };
 pub use error::AsrError;
-pub use registry::{ModelRegistry, DEEPGRAM_MODEL_NAMES};
-pub use scheduler::{Cancel, Reply, Scheduler, SchedulerConfig, StreamSlot};
+pub use registry::ModelRegistry;
+pub use scheduler::{Reply, Scheduler, SchedulerConfig, StreamSlot};

@@ -1,56 +1,13 @@
 //! `?model=` → loaded engine.
 //!
-//! Existing clients ask for Deepgram model names (`nova-3`, `general`, `base`, …) or send
-//! `model=None`; those all map to the default model so clients work without edits. A name that
-//! matches a loaded model or a configured alias selects it. Anything else is refused before the
-//! upgrade with Deepgram's "No such model" error.
+//! A name that matches a loaded model or a configured alias selects it; names routed to the
+//! default (the server routes Deepgram's `nova-3`, `general`, `base`, … there, so clients work
+//! without edits) and no name at all select the default model. Anything else is an error, which
+//! the server turns into Deepgram's "No such model" before the upgrade.
 
 use crate::error::AsrError;
 use crate::scheduler::Scheduler;
-use std::collections::BTreeMap;
-
-/// Deepgram model names (PROTOCOL.md §2) that resolve to the default model.
-pub const DEEPGRAM_MODEL_NAMES: &[&str] = &[
-    "nova-3",
-    "nova-3-general",
-    "nova-3-medical",
-    "nova-2",
-    "nova-2-general",
-    "nova-2-meeting",
-    "nova-2-finance",
-    "nova-2-conversationalai",
-    "nova-2-voicemail",
-    "nova-2-video",
-    "nova-2-medical",
-    "nova-2-drivethru",
-    "nova-2-automotive",
-    "nova-2-phonecall",
-    "nova",
-    "nova-general",
-    "nova-phonecall",
-    "nova-medical",
-    "enhanced",
-    "enhanced-general",
-    "enhanced-meeting",
-    "enhanced-phonecall",
-    "enhanced-finance",
-    "base",
-    "base-general",
-    "general",
-    "meeting",
-    "phonecall",
-    "finance",
-    "conversationalai",
-    "voicemail",
-    "video",
-    "custom",
-    "whisper",
-    "whisper-tiny",
-    "whisper-base",
-    "whisper-small",
-    "whisper-medium",
-    "whisper-large",
-];
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The loaded models and how names reach them.
 #[derive(Clone, Default)]
@@ -58,6 +15,8 @@ pub struct ModelRegistry {
     models: BTreeMap<String, Scheduler>,
     aliases: BTreeMap<String, String>,
     default: Option<String>,
+    /// Names that select the default model, whichever it is.
+    to_default: BTreeSet<String>,
 }
 
 impl ModelRegistry {
@@ -77,6 +36,12 @@ impl ModelRegistry {
     /// Make `alias` select the model called `target`.
     pub fn alias(&mut self, alias: impl Into<String>, target: impl Into<String>) {
         self.aliases.insert(alias.into(), target.into());
+    }
+
+    /// Make each of `names` select the default model (unless a model or alias has that name).
+    pub fn route_to_default(&mut self, names: &[&str]) {
+        self.to_default
+            .extend(names.iter().map(|n| (*n).to_owned()));
     }
 
     pub fn set_default(&mut self, name: impl Into<String>) {
@@ -115,7 +80,7 @@ impl ModelRegistry {
         if let Some((first, _)) = name.split_once(':') {
             return self.resolve(Some(first));
         }
-        if DEEPGRAM_MODEL_NAMES.contains(&name) {
+        if self.to_default.contains(name) {
             return default();
         }
         Err(AsrError::UnknownModel(name.to_owned()))

@@ -4,11 +4,12 @@
 //! window waits behind due ones once at most (a session sends its results in order, so an interim
 //! that waited for ever would hold back that session's later finals too).
 
+use crate::cancel::Cancel;
 use crate::engine::{AudioWindow, Engine, ModelDescriptor, Transcript};
 use crate::error::AsrError;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 
@@ -21,29 +22,6 @@ struct Job {
     reply: Reply,
     /// A call has already run due windows ahead of it: it goes with the next one.
     passed_over: bool,
-}
-
-/// Withdraws a deferrable window: one still queued never runs, one running may be cut short by
-/// the engine (see [`AudioWindow::withdrawn`]); either way its reply gets [`AsrError::Cancelled`]
-/// instead of a transcript. A reply already sent is not affected.
-#[derive(Debug, Clone, Default)]
-pub struct Cancel(Arc<AtomicBool>);
-
-/// The same handle (not merely the same state).
-impl PartialEq for Cancel {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
-
-impl Cancel {
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::Release);
-    }
-
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Acquire)
-    }
 }
 
 /// Capacity settings (inert data).

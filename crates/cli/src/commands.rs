@@ -2,7 +2,7 @@
 
 use crate::args::{Cli, Command, MockArgs, ModelsCommand, ServeArgs};
 use anyhow::{bail, Context};
-use hark_asr::{ModelRegistry, Scheduler, SchedulerConfig};
+use hark_asr::{Engine, ModelRegistry, Scheduler, SchedulerConfig};
 use hark_asr_whisper::WhisperEngine;
 use hark_server::{Server, ServerConfig};
 use std::process::ExitCode;
@@ -22,20 +22,20 @@ fn models(cmd: ModelsCommand) -> anyhow::Result<()> {
     match cmd {
         ModelsCommand::Pull { name } => {
             let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
-            let dir = hark_asr::models::pull(&name, progress)?;
+            let dir = hark_asr_whisper::models::pull(&name, progress)?;
             println!(
                 "{} is ready in {}",
-                hark_asr::models::repo_for(&name),
+                hark_asr_whisper::models::repo_for(&name),
                 dir.display()
             );
             println!("run it with: hark serve --model {name}");
         }
         ModelsCommand::List => {
-            let found = hark_asr::models::list_local();
+            let found = hark_asr_whisper::models::list_local();
             if found.is_empty() {
                 println!(
                     "no models in {} (try `hark models pull whisper-base.en`)",
-                    hark_asr::models::cache_dir().display()
+                    hark_asr_whisper::models::cache_dir().display()
                 );
             }
             for m in found {
@@ -52,7 +52,7 @@ fn models(cmd: ModelsCommand) -> anyhow::Result<()> {
                 bail!("unknown quantization `{kind}`: use q8_0, q5_0, q5_1, q4_0 or q4_1");
             };
             let requested = model.to_string_lossy().into_owned();
-            let src = hark_asr::models::find_local(&requested).unwrap_or(model);
+            let src = hark_asr_whisper::models::find_local(&requested).unwrap_or(model);
             let report = hark_asr_whisper::weights::quantize_model(&src, &out, dtype)
                 .with_context(|| format!("quantizing {}", src.display()))?;
             println!(
@@ -107,7 +107,7 @@ fn load_models(args: &ServeArgs) -> anyhow::Result<ModelRegistry> {
     // A directory, or the name of a model already in the Hugging Face cache.
     let requested = dir.to_string_lossy().into_owned();
     let from_cache = !dir.is_dir();
-    let dir = hark_asr::models::find_local(&requested).unwrap_or_else(|| dir.clone());
+    let dir = hark_asr_whisper::models::find_local(&requested).unwrap_or_else(|| dir.clone());
     let name = if from_cache {
         requested
     } else {
@@ -120,11 +120,11 @@ fn load_models(args: &ServeArgs) -> anyhow::Result<ModelRegistry> {
 }
 
 /// Without `--model`: a real Whisper model from the local cache (the first of
-/// [`hark_asr::models::DEFAULT_MODELS`] there); with none, `whisper-base.en` fetched now (a
+/// [`hark_asr_whisper::models::DEFAULT_MODELS`] there); with none, `whisper-base.en` fetched now (a
 /// progress bar on a terminal; resumable; verified); only when that fails, the bundled demo model,
 /// loudly.
 fn default_model() -> anyhow::Result<(std::path::PathBuf, String)> {
-    use hark_asr::models::{find_local, pull, DEFAULT_MODELS};
+    use hark_asr_whisper::models::{find_local, pull, DEFAULT_MODELS};
     if let Some((dir, name)) = DEFAULT_MODELS
         .iter()
         .find_map(|n| find_local(n).map(|d| (d, (*n).to_owned())))
@@ -165,8 +165,9 @@ fn start_model(
     engine.set_beam_size(args.beam_size);
     engine.set_temperature_fallback(args.temperature_fallback);
     let c = engine.config();
+    let window_s = engine.max_window_samples() as f64 / f64::from(engine.sample_rate_hz());
     tracing::info!(model = %name, device = %engine.device_name(), d_model = c.d_model, layers = c.encoder_layers + c.decoder_layers,
-        n_mels = c.num_mel_bins, window_s = c.max_window_samples() as f64 / 16_000.0, load_ms = started.elapsed().as_millis() as u64, "model loaded");
+        n_mels = c.num_mel_bins, window_s, load_ms = started.elapsed().as_millis() as u64, "model loaded");
     let config = SchedulerConfig {
         max_streams: args.max_streams.max(1),
         ..SchedulerConfig::default()

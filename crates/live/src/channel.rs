@@ -253,7 +253,6 @@ impl Channel {
         let (cut, words) = agreed_cut(a, b, f64::from(self.rate_hz), rate, rate)?;
         let transcript = Transcript {
             words,
-            no_speech_prob: b.2.no_speech_prob,
             language: b.2.language.clone(),
         };
         let segment = self.seg.split(cut);

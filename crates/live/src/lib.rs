@@ -132,7 +132,7 @@ pub struct DecodeRequest {
     pub start_sample: u64,
     pub samples: Vec<f32>,
     /// The words the window is known to begin with (the segment's agreed words; empty: none).
-    pub prefix: String,
+    pub known_start: String,
     /// What came before the window.
     pub context: WindowContext,
     pub priority: Priority,

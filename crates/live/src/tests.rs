@@ -405,7 +405,7 @@ fn later_decodes_of_a_segment_take_the_agreed_words_as_given() {
     let ds = talk(&mut live, 16_000 * 4, steady);
     let prefixes: Vec<&str> = interims(&ds)
         .iter()
-        .map(|(r, _)| r.prefix.as_str())
+        .map(|(r, _)| r.known_start.as_str())
         .collect();
     assert_eq!(
         prefixes.first(),
@@ -423,13 +423,13 @@ fn later_decodes_of_a_segment_take_the_agreed_words_as_given() {
         panic!("a decoded final: {ds:?}");
     };
     assert!(
-        request.prefix.starts_with("w0 w1 w2 w3"),
+        request.known_start.starts_with("w0 w1 w2 w3"),
         "{}",
-        request.prefix
+        request.known_start
     );
     // The next segment starts with nothing known.
     let ds = talk(&mut live, 16_000, steady);
-    assert!(interims(&ds).iter().any(|(r, _)| r.prefix.is_empty()));
+    assert!(interims(&ds).iter().any(|(r, _)| r.known_start.is_empty()));
 }
 
 #[test]

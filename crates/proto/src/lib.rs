@@ -27,4 +27,6 @@ pub use messages::{
     Results, ResultsMetadata, ServerMessage, SpeechStarted, SyncReply, UtteranceEnd, Word,
 };
 pub use params::{ListenParams, RAW_ENCODINGS_NEED_SAMPLE_RATE};
-pub use values::{CallbackMethod, Encoding, Endpointing, Keyword, Redact, Replace};
+pub use values::{
+    CallbackMethod, Encoding, Endpointing, Keyword, Redact, Replace, DEEPGRAM_MODEL_NAMES,
+};

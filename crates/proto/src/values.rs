@@ -250,6 +250,50 @@ impl CallbackMethod {
     }
 }
 
+/// Deepgram's model names (PROTOCOL.md §2): a server routes them to its default model, so that
+/// clients that name one work without edits.
+pub const DEEPGRAM_MODEL_NAMES: &[&str] = &[
+    "nova-3",
+    "nova-3-general",
+    "nova-3-medical",
+    "nova-2",
+    "nova-2-general",
+    "nova-2-meeting",
+    "nova-2-finance",
+    "nova-2-conversationalai",
+    "nova-2-voicemail",
+    "nova-2-video",
+    "nova-2-medical",
+    "nova-2-drivethru",
+    "nova-2-automotive",
+    "nova-2-phonecall",
+    "nova",
+    "nova-general",
+    "nova-phonecall",
+    "nova-medical",
+    "enhanced",
+    "enhanced-general",
+    "enhanced-meeting",
+    "enhanced-phonecall",
+    "enhanced-finance",
+    "base",
+    "base-general",
+    "general",
+    "meeting",
+    "phonecall",
+    "finance",
+    "conversationalai",
+    "voicemail",
+    "video",
+    "custom",
+    "whisper",
+    "whisper-tiny",
+    "whisper-base",
+    "whisper-small",
+    "whisper-medium",
+    "whisper-large",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

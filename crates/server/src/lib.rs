@@ -59,7 +59,15 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn new(config: ServerConfig, registry: ModelRegistry) -> Self {
+    pub fn new(config: ServerConfig, mut registry: ModelRegistry) -> Self {
+        registry.route_to_default(hark_proto::DEEPGRAM_MODEL_NAMES);
+        for s in registry.schedulers() {
+            let rate_hz = s.sample_rate_hz();
+            if config.vad && !hark_live::LiveConfig::vad_supported(rate_hz) {
+                tracing::warn!(model = %s.descriptor().name, rate_hz,
+                    "the VAD hears 16 kHz only: streams on this model get no endpointing, speech events or silence skipping");
+            }
+        }
         let keys = auth::KeyStore::new(&config.api_keys);
         let (stop_tx, _) = watch::channel(false);
         Self {

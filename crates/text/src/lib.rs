@@ -99,7 +99,6 @@ mod tests {
                 word("$5", 2.0, 9.0, 0.5),
             ],
             language: Some("en".into()),
-            ..Transcript::default()
         };
         let window = WindowTime {
             start_s: 10.0,
@@ -125,7 +124,6 @@ mod tests {
         let t = Transcript {
             words: vec![word("Yes.", 0.0, 0.3, 0.8), word("No!", 0.4, 0.6, 0.6)],
             language: Some("de".into()),
-            ..Transcript::default()
         };
         let window = WindowTime {
             start_s: 0.0,

@@ -38,7 +38,6 @@ impl Engine for Recorder {
                     end_s: 0.1,
                     confidence: 1.0,
                 }],
-                no_speech_prob: 0.0,
                 language: None,
             })
             .collect())

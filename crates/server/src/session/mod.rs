@@ -352,7 +352,7 @@ impl Session {
             }
         }
         let mut options = self.options.clone();
-        options.prefix = request.prefix;
+        options.known_start = request.known_start;
         options.context = request.context;
         let window = AudioWindow {
             samples: request.samples,

@@ -104,7 +104,6 @@ impl Engine for CountingEngine {
                             confidence: 0.7,
                         },
                     ],
-                    no_speech_prob: 0.0,
                     language: None,
                 }
             })

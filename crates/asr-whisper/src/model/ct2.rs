@@ -13,9 +13,9 @@
 //! Arrays in f32, f16 or bf16 load as they are; 8-bit arrays with a `…_scale` beside them (a
 //! model converted with `--quantization int8`) are dequantized (`q / scale` per row).
 
-use crate::config::{GenerationConfig, WhisperConfig};
+use super::Weights;
 use crate::error::WhisperError;
-use crate::weights::Weights;
+use crate::model::config::{GenerationConfig, WhisperConfig};
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
 use std::io::{BufReader, Read};
@@ -269,7 +269,7 @@ pub fn load(dir: &Path, device: &Device) -> Result<Ct2Model, WhisperError> {
     }
     let config_path = dir.join("config.json");
     let ct2: Ct2Config = if config_path.exists() {
-        crate::config::read_json(&config_path)?
+        crate::model::config::read_json(&config_path)?
     } else {
         Ct2Config::default()
     };

@@ -7,7 +7,7 @@
 //! All windows of the batch and all their beams run as one decoder batch of `windows × beam`
 //! rows; the self-attention cache is reordered after every step.
 
-use crate::decode::{step_logits, DecodeConfig, Decoded, Masks};
+use crate::decode::greedy::{step_logits, DecodeConfig, Decoded, Masks};
 use crate::model::Whisper;
 use candle_core::{Tensor, D};
 

@@ -1,7 +1,7 @@
 //! Batched greedy decoding with token probabilities and the no-speech probability, optionally
 //! with timestamp tokens under OpenAI's timestamp rules.
 
-use crate::align::Collector;
+use crate::decode::align::Collector;
 use crate::model::{DecoderState, Whisper};
 use candle_core::{DType, Tensor, D};
 
@@ -17,7 +17,7 @@ pub struct Decoded {
     pub avg_logprob: f32,
     /// Probability of `<|nospeech|>` at the start-of-transcript position.
     pub no_speech_prob: f32,
-    /// Token times as [`crate::token_times`] gives them, from the cross-attention collected
+    /// Token times as [`crate::decode::align::token_times`] gives them, from the cross-attention collected
     /// while decoding (`DecodeConfig::alignment_heads`); empty when not collected.
     pub times: Vec<f32>,
 }

@@ -1,6 +1,6 @@
 //! CPU fast paths for the operations where candle's generic CPU kernels leave most of the speed on
-//! the table for Whisper: the attention softmax and the erf-GELU; and the decoder's linear layers,
-//! which use the packed matrices of [`crate::packed`] for the few rows of a decoding step.
+//! the table for Whisper: the attention softmax and the erf-GELU (the decoder's linear layers are
+//! [`super::linear`]).
 //!
 //! candle's CPU versions call scalar `expf`/`erff` per element; on a 30 s window that is ~55 ms per
 //! encoder layer for the softmax alone. These versions compute the same functions with polynomial
@@ -10,10 +10,6 @@
 //!
 //! Other devices and dtypes (CUDA, f16) use candle's own operations.
 
-use crate::dense;
-use crate::int8::Int8Matrix;
-use crate::packed::PackedMatrix;
-use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{
     CpuStorage, CustomOp1, DType, Device, InplaceOp1, Layout, Result, Shape, Tensor,
 };
@@ -201,135 +197,6 @@ impl CustomOp1 for GeluErf {
     }
 }
 
-/// `x · Wᵀ` for `x` `[n, d]` and a weight (or the token embedding) `W` `[V, d]`: `[n, V]`.
-pub fn matmul_t(w: &Tensor, x: &Tensor) -> Result<Tensor> {
-    // Computed as (W·xᵀ)ᵀ so the large matrix is never transposed or copied.
-    w.matmul(&x.t()?.contiguous()?)?.t()?.contiguous()
-}
-
-/// A linear layer. Dense: candle's matmul. Packed (the decoder's matrices on CPU, f32 or q8_0): a
-/// kernel that stays memory-bound for the few rows of a decoding step. Quantized: candle's
-/// quantized matmul (other quantized types, other devices; decoder only). Int8: a quantized
-/// model's encoder layers on CPUs with AVX-512 VNNI (`int8.rs`).
-pub enum Linear {
-    Dense(candle_nn::Linear),
-    Quantized {
-        weight: QMatMul,
-        bias: Option<Tensor>,
-    },
-    /// Packed for a few rows at a time (CPU, f32): the decoder's matrices.
-    Packed {
-        weight: PackedMatrix,
-        bias: Option<Tensor>,
-    },
-    /// 8-bit weights and activations (CPU with AVX-512 VNNI): a quantized model's encoder.
-    Int8 {
-        weight: Int8Matrix,
-        bias: Option<Tensor>,
-    },
-}
-
-impl Linear {
-    pub fn new(inner: candle_nn::Linear) -> Self {
-        Self::Dense(inner)
-    }
-
-    fn bias(&self) -> Option<Tensor> {
-        match self {
-            Self::Dense(l) => l.bias().cloned(),
-            Self::Quantized { bias, .. } | Self::Packed { bias, .. } | Self::Int8 { bias, .. } => {
-                bias.clone()
-            }
-        }
-    }
-
-    /// Store a dense CPU f32 weight packed for products with a few rows (a decoding step), in
-    /// place of the dense copy; other layers are left as they are.
-    pub fn pack(&mut self) -> Result<()> {
-        if let Self::Dense(l) = self {
-            if let Some(weight) = PackedMatrix::new(l.weight())? {
-                *self = Self::Packed {
-                    weight,
-                    bias: l.bias().cloned(),
-                };
-            }
-        }
-        Ok(())
-    }
-
-    pub fn is_int8(&self) -> bool {
-        matches!(self, Self::Int8 { .. })
-    }
-
-    /// Store a dense CPU f32 weight as 8 bits ([`Int8Matrix`]) where this CPU has the kernel;
-    /// other layers and CPUs are left as they are. Whether it was converted.
-    pub fn use_int8(&mut self) -> Result<bool> {
-        if let Self::Dense(l) = self {
-            if let Some(weight) = Int8Matrix::new(l.weight())? {
-                *self = Self::Int8 {
-                    weight,
-                    bias: l.bias().cloned(),
-                };
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
-    /// The same layer with its weight replaced by `weight` (quantized), keeping the bias. q8_0
-    /// on the CPU is packed; other types use candle's quantized matmul.
-    pub fn quantize(&mut self, weight: QTensor) -> Result<()> {
-        let bias = self.bias();
-        if let Some(packed) = PackedMatrix::from_q8_0(&weight)? {
-            *self = Self::Packed {
-                weight: packed,
-                bias,
-            };
-            return Ok(());
-        }
-        *self = Self::Quantized {
-            weight: QMatMul::from_qtensor(weight)?,
-            bias,
-        };
-        Ok(())
-    }
-
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        match self {
-            Self::Dense(inner) => {
-                if fast_path(x) {
-                    if let Some(y) = dense::linear(x, inner.weight(), inner.bias(), false, None)? {
-                        return Ok(y);
-                    }
-                }
-                candle_core::Module::forward(inner, x)
-            }
-            Self::Quantized { weight, bias } => {
-                let y = candle_core::Module::forward(weight, x)?;
-                match bias {
-                    Some(b) => y.broadcast_add(b),
-                    None => Ok(y),
-                }
-            }
-            Self::Int8 { weight, bias } => weight.forward(x, bias.as_ref(), Then::Bias),
-            Self::Packed { weight, bias } => {
-                let dims = x.dims();
-                let Some((&last, lead)) = dims.split_last() else {
-                    candle_core::bail!("linear: scalar input")
-                };
-                let y = weight.matmul_t(&x.reshape((lead.iter().product::<usize>(), last))?)?;
-                let y = match bias {
-                    Some(b) => y.broadcast_add(b)?,
-                    None => y,
-                };
-                let mut shape = lead.to_vec();
-                shape.push(y.dim(1)?);
-                y.reshape(shape)
-            }
-        }
-    }
-}
-
 /// What follows a linear layer's product, fused into one in-place pass over it where possible.
 pub enum Then<'a> {
     /// Only the bias.
@@ -340,34 +207,8 @@ pub enum Then<'a> {
     Add(&'a Tensor),
 }
 
-impl Linear {
-    /// [`Linear::forward`] followed by `then`. A dense CPU f32 layer runs the product without the
-    /// bias and applies bias and `then` in one in-place pass over it (no second tensor, no second
-    /// trip through memory; [`crate::dense`]); other layers use separate operations.
-    pub fn forward_then(&self, x: &Tensor, then: Then) -> Result<Tensor> {
-        if let Self::Int8 { weight, bias } = self {
-            return weight.forward(x, bias.as_ref(), then);
-        }
-        if let (Self::Dense(l), true) = (self, fast_path(x)) {
-            let (gelu, residual) = match then {
-                Then::Bias => (false, None),
-                Then::Gelu => (true, None),
-                Then::Add(r) => (false, Some(r)),
-            };
-            if let Some(y) = dense::linear(x, l.weight(), l.bias(), gelu, residual)? {
-                return Ok(y);
-            }
-        }
-        let y = self.forward(x)?;
-        match then {
-            Then::Bias => Ok(y),
-            Then::Gelu => gelu_erf(&y),
-            Then::Add(residual) => y + residual,
-        }
-    }
-}
-
-fn fast_path(x: &Tensor) -> bool {
+/// Whether `x` takes the CPU fast paths (f32 on the CPU).
+pub(crate) fn fast_path(x: &Tensor) -> bool {
     matches!(x.device(), Device::Cpu) && x.dtype() == DType::F32
 }
 
@@ -441,37 +282,6 @@ mod tests {
         let got = gelu_erf(&x)?;
         let diff = (want - got)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(diff < 2e-5, "gelu differs by {diff}");
-        Ok(())
-    }
-
-    #[test]
-    fn fused_epilogues_match_separate_operations() -> Result<()> {
-        let dev = Device::Cpu;
-        let w = Tensor::randn(0f32, 1.0, (70, 24), &dev)?;
-        let b = Tensor::randn(0f32, 1.0, 70, &dev)?;
-        let layer = Linear::new(candle_nn::Linear::new(w.clone(), Some(b.clone())));
-        // Two items of 300 rows: more rows than one task of the in-place pass takes.
-        let x = Tensor::randn(0f32, 1.0, (2, 300, 24), &dev)?;
-        let residual = Tensor::randn(0f32, 1.0, (2, 300, 70), &dev)?;
-        let product = x.broadcast_matmul(&w.t()?)?.broadcast_add(&b)?;
-        let cases = [
-            (Then::Bias, product.clone()),
-            (Then::Gelu, product.gelu_erf()?),
-            (Then::Add(&residual), (&product + &residual)?),
-        ];
-        for (then, want) in cases {
-            let got = layer.forward_then(&x, then)?;
-            assert_eq!(got.dims(), &[2, 300, 70]);
-            let diff = (want - got)?.abs()?.max_all()?.to_scalar::<f32>()?;
-            assert!(diff < 1e-4, "differs by {diff}");
-        }
-        // The residual is left as it was.
-        let again = layer.forward_then(&x, Then::Add(&residual))?;
-        let diff = ((&product + &residual)? - again)?
-            .abs()?
-            .max_all()?
-            .to_scalar::<f32>()?;
-        assert!(diff < 1e-4);
         Ok(())
     }
 

@@ -11,23 +11,12 @@
 //!   AVX-512 VNNI (`int8.rs`); elsewhere they stay dense f32.
 //! - The convolutions, embeddings and norms stay f32.
 
+use super::Weights;
 use crate::error::WhisperError;
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-
-/// The weights of one model: dense tensors for the network, and quantized decoder matrices.
-/// (Quantized encoder matrices are read back dense; see [`Weights::quantized_encoder`].)
-pub struct Weights {
-    pub dense: HashMap<String, Tensor>,
-    pub quantized: HashMap<String, QTensor>,
-    /// Whether the file holds the encoder's layer matrices quantized: the encoder then runs them
-    /// in 8 bits ([`crate::model::Encoder::use_int8`]).
-    pub quantized_encoder: bool,
-    /// The file(s) read, for messages.
-    pub source: String,
-}
 
 /// Whether a tensor is one the decoder multiplies by a few rows per step (worth quantizing).
 /// Cross-attention keys and values are projected from all encoder positions at once: not these.
@@ -223,9 +212,9 @@ pub fn quantize_model(
     dtype: GgmlDType,
 ) -> Result<QuantizeReport, WhisperError> {
     std::fs::create_dir_all(dst).map_err(|e| missing(dst, &e.to_string()))?;
-    let weights = if crate::ct2::is_ct2_dir(src) {
+    let weights = if crate::model::ct2::is_ct2_dir(src) {
         // A CTranslate2 directory: its shape and decoding facts as Hugging Face files.
-        let m = crate::ct2::load(src, &Device::Cpu)?;
+        let m = crate::model::ct2::load(src, &Device::Cpu)?;
         for (name, json) in [
             ("config.json", serde_json::to_string_pretty(&m.config)),
             (

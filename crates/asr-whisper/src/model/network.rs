@@ -2,12 +2,12 @@
 //! incremental decoder with a key/value cache that can also return cross-attention weights
 //! (for word timestamps).
 
-use crate::attention;
-use crate::config::WhisperConfig;
 use crate::kernels;
+use crate::kernels::attention;
+use crate::kernels::long_attention;
+use crate::kernels::packed::PackedMatrix;
 use crate::kernels::{Linear, Then};
-use crate::long_attention;
-use crate::packed::PackedMatrix;
+use crate::model::config::WhisperConfig;
 use candle_core::quantized::QTensor;
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{embedding, layer_norm, Embedding, LayerNorm, VarBuilder};
@@ -23,7 +23,7 @@ fn linear_no_bias(d_in: usize, d_out: usize, vb: VarBuilder) -> Result<Linear> {
 }
 
 /// Up to this many rows the packed output projection beats gemm (two passes over the matrix).
-const PACKED_MAX_ROWS: usize = 2 * crate::packed::MAX_TILE_ROWS;
+const PACKED_MAX_ROWS: usize = 2 * crate::kernels::packed::MAX_TILE_ROWS;
 
 /// Score tensors above this size are computed in blocks of query rows, which keeps each block
 /// under the allocator's mmap threshold (no page faults per call). 16 MiB measured best for a 30 s
@@ -368,7 +368,7 @@ fn windows_cpu(x: &Tensor, stride: usize) -> Result<Tensor> {
     let candle_core::Storage::Cpu(storage) = &*storage else {
         candle_core::bail!("conv windows: not a CPU tensor")
     };
-    let xs = kernels::contiguous_f32(storage, layout, "conv input")?;
+    let xs = kernels::ops::contiguous_f32(storage, layout, "conv input")?;
     let mut out = vec![0f32; b * t_out * 3 * c];
     if c > 0 {
         out.par_chunks_mut(WINDOW_ROWS_PER_TASK * 3 * c)
