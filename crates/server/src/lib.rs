@@ -4,12 +4,13 @@
 //! - the axum app: `GET /v1/listen` (WebSocket upgrade after auth, parameter and capacity checks),
 //!   `/metrics` (Prometheus), `/healthz`, `/readyz`;
 //! - one task per socket running the session lifecycle of PROTOCOL.md (control messages, idle
-//!   timeout, CloseStream flush, Metadata, close codes);
+//!   timeout, CloseStream flush, Metadata, close codes), carrying out the decisions of the live
+//!   policy (`hark-live`) and building results through the text stage (`hark-text`);
 //! - graceful drain: on shutdown, refuse new streams, let open ones finish, then flush and close;
 //! - `hark mock`: the Live Streaming Starter Kit's mock server ([`mock`]).
 //!
 //! What it does not do: model maths (engines sit behind `hark-asr`), audio decoding (`hark-audio`),
-//! or the wire format itself (`hark-proto`).
+//! the streaming policy (`hark-live`), or the wire format itself (`hark-proto`).
 
 mod auth;
 mod config;

@@ -14,7 +14,7 @@
 //!   [`Endpointer`].
 //!
 //! What it does not do: resampling (feed it 16 kHz), word-timeline events (`UtteranceEnd` needs
-//! recognised words: the session owns it), or any I/O.
+//! recognised words: `hark-live` owns it), or any I/O.
 
 use std::collections::VecDeque;
 

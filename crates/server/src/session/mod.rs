@@ -12,29 +12,32 @@
 //! any stream and sink of WebSocket messages, so the lifecycle runs in-process in tests.
 
 mod audio;
+mod finish;
 mod outbox;
+mod replies;
 mod results;
 #[cfg(test)]
 mod tests;
 
 use crate::{metrics as m, AppState};
 use audio::AudioStage;
-use axum::extract::ws::{CloseFrame, Message};
+use axum::extract::ws::Message;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use hark_asr::{AudioWindow, Cancel, DecodeOptions, Scheduler, StreamSlot, Transcript};
-use hark_live::{Decision, DecodeRequest, LiveConfig, LiveStream, Priority, ResultSpan, Ticket};
+use hark_asr::{Cancel, DecodeOptions, Scheduler, StreamSlot};
+use hark_live::{LiveConfig, LiveStream, Ticket};
 use hark_proto::{
     close, parse_control, ConfigureSuccess, ControlMessage, Endpointing, ErrorMessage,
-    ListenParams, ServerMessage, SpeechStarted, SyncReply, UtteranceEnd,
+    ListenParams, ServerMessage, SyncReply, UtteranceEnd,
 };
 use hark_text::TextOptions;
 use outbox::{Outbox, Outgoing};
+use replies::EngineReply;
 use results::ResultContext;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 
@@ -60,32 +63,6 @@ pub struct SessionSetup {
     /// Held until the session's last message: dropping them frees the engine's stream slots.
     pub slots: Vec<StreamSlot>,
     pub created: SystemTime,
-}
-
-/// An engine's answer to one decode: its transcript, or why there is none.
-type EngineReply = (Ticket, Result<Transcript, String>);
-
-/// Sends the engine's reply to the session; a reply dropped unsent (the engine's thread is
-/// gone) says so, so that no result waits for ever.
-struct ReplyTo {
-    tx: Option<mpsc::UnboundedSender<EngineReply>>,
-    ticket: Ticket,
-}
-
-impl ReplyTo {
-    fn send(mut self, r: Result<Transcript, String>) {
-        if let Some(tx) = self.tx.take() {
-            let _ = tx.send((self.ticket, r));
-        }
-    }
-}
-
-impl Drop for ReplyTo {
-    fn drop(&mut self) {
-        if let Some(tx) = self.tx.take() {
-            let _ = tx.send((self.ticket, Err("the engine dropped the window".to_owned())));
-        }
-    }
 }
 
 /// How the session ends.
@@ -314,105 +291,6 @@ impl Session {
         }
     }
 
-    /// Carry out the live policy's decisions, in order.
-    fn apply(&mut self, decisions: Vec<Decision>) {
-        let channels = self.stage.as_ref().map_or(0, |s| s.live.channels());
-        for d in decisions {
-            match d {
-                Decision::SpeechStarted { channel, sample } => {
-                    let msg = ServerMessage::SpeechStarted(SpeechStarted {
-                        channel: [channel, channels],
-                        timestamp: (sample as f64 / f64::from(self.ctx.engine_rate_hz)) as f32,
-                    });
-                    self.outbox.ready(Outgoing::Message(msg));
-                }
-                Decision::Withdraw(ticket) => {
-                    if let Some(c) = self.cancels.get(&ticket) {
-                        c.cancel();
-                    }
-                }
-                Decision::Decode { request, result } => self.submit(request, result),
-                Decision::Known { result, transcript } => {
-                    let msg = self.ctx.results(result, channels, &transcript);
-                    self.outbox
-                        .ready(Outgoing::Message(ServerMessage::Results(msg)));
-                }
-                Decision::Await { ticket, result, .. } => self.outbox.wait(ticket, result),
-            }
-        }
-    }
-
-    /// Queue a decode for the engine; its reply comes back through `self.replies`.
-    fn submit(&mut self, request: DecodeRequest, result: Option<ResultSpan>) {
-        let ticket = request.ticket;
-        match result {
-            Some(span) => self.outbox.wait(ticket, span),
-            None => {
-                self.silent.insert(ticket);
-            }
-        }
-        let mut options = self.options.clone();
-        options.known_start = request.known_start;
-        options.context = request.context;
-        let window = AudioWindow {
-            samples: request.samples,
-            options,
-            withdrawn: None,
-        };
-        let to = ReplyTo {
-            tx: Some(self.replies_tx.clone()),
-            ticket,
-        };
-        let reply: hark_asr::Reply = Box::new(move |r| to.send(r.map_err(|e| e.to_string())));
-        let scheduler = &self.setup.scheduler;
-        let submitted = match request.priority {
-            Priority::Due => scheduler.submit(window, reply).map(|()| None),
-            Priority::Deferrable => scheduler.submit_deferrable(window, reply).map(Some),
-        };
-        match submitted {
-            Ok(Some(cancel)) => {
-                self.cancels.insert(ticket, cancel);
-            }
-            Ok(None) => {}
-            // (The reply was dropped unsent, and says so too, later: this answer comes first.)
-            Err(e) => self.on_reply((ticket, Err(e.to_string()))),
-        }
-    }
-
-    /// The engine answered `ticket`: the policy learns it, and the results waiting for it are ready.
-    fn on_reply(&mut self, (ticket, reply): EngineReply) {
-        let withdrawn = self
-            .cancels
-            .remove(&ticket)
-            .is_some_and(|c| c.is_cancelled());
-        let silent = self.silent.remove(&ticket);
-        let Some(stage) = self.stage.as_mut() else {
-            return;
-        };
-        let channels = stage.live.channels();
-        let awaiting = stage.live.on_transcript(ticket, reply.as_ref().ok());
-        let ctx = &self.ctx;
-        let message = |span, t: &Transcript| {
-            Outgoing::Message(ServerMessage::Results(ctx.results(span, channels, t)))
-        };
-        if !silent {
-            self.outbox.answer(ticket, |span| match &reply {
-                Ok(t) => message(span, t),
-                // Withdrawn in favour of a final over the same audio: nothing to send.
-                Err(_) if withdrawn => Outgoing::Nothing,
-                Err(e) => Outgoing::EngineFailed(e.clone()),
-            });
-        } else if let (Err(e), false) = (&reply, withdrawn) {
-            self.outbox.ready(Outgoing::EngineFailed(e.clone()));
-        }
-        for (key, t) in awaiting {
-            self.outbox.answer(key, |span| match &t {
-                Some(t) => message(span, t),
-                None => Outgoing::EngineFailed("the interim it awaited failed".to_owned()),
-            });
-        }
-    }
-
     /// Send every message that is ready, in order, then `UtteranceEnd` if one is due.
     /// `Err(Stop::End)`: the engine failed and the session ends.
     async fn send_ready(&mut self, socket: &mut impl Socket) -> Result<(), Stop> {
@@ -513,98 +391,6 @@ impl Session {
             send(socket, &reply).await.map_err(|_| Stop::Gone)?;
         }
         Ok(())
-    }
-
-    async fn finish(&mut self, socket: &mut impl Socket, mut end: End) {
-        if end.flush {
-            let busy = self.engine_busy();
-            match self.audio(move |a| a.end(busy)).await {
-                Some((tail, decisions)) => {
-                    if let Err(e) = tail {
-                        if end.code == close::NORMAL {
-                            let msg =
-                                error_message("DataError", e.to_string(), None, Some("DATA-0000"));
-                            let _ = send(socket, &msg).await;
-                            end.code = close::DATA_ERROR;
-                            end.reason = close::data0000_reason(&e.to_string());
-                        } else {
-                            tracing::info!(request_id = %self.ctx.request_id, error = %e, "the audio's last bytes did not decode");
-                        }
-                    }
-                    self.apply(decisions);
-                }
-                None => end = End::internal(close::NET0000_REASON),
-            }
-        }
-        let mut engine_failed = false;
-        loop {
-            while let Some(out) = self.outbox.pop_ready() {
-                match out {
-                    Outgoing::Message(msg) => {
-                        if send(socket, &msg).await.is_err() {
-                            return;
-                        }
-                    }
-                    Outgoing::Nothing => {}
-                    Outgoing::EngineFailed(_) => engine_failed = true,
-                }
-            }
-            if self.outbox.is_empty() && self.silent.is_empty() {
-                break;
-            }
-            match self.replies.recv().await {
-                Some(reply) => self.on_reply(reply),
-                None => break,
-            }
-        }
-        let (code, reason) = if engine_failed && end.code == close::NORMAL {
-            (close::INTERNAL, close::NET0000_REASON.to_owned())
-        } else {
-            (end.code, end.reason)
-        };
-        let Some(stage) = self.stage.as_ref() else {
-            return;
-        };
-        let pipeline = &stage.pipeline;
-        let duration_s = pipeline.duration_s();
-        let channels = pipeline
-            .spec()
-            .map_or(self.setup.params.channels, |s| s.channels);
-        let sha = end
-            .complete
-            .then(|| hex(&std::mem::take(&mut self.hasher).finalize()));
-        let meta = ServerMessage::Metadata(self.ctx.metadata(
-            self.setup.created,
-            sha,
-            duration_s,
-            channels,
-        ));
-        metrics::counter!(m::AUDIO_RECEIVED_SECONDS_TOTAL).increment(duration_s.round() as u64);
-        metrics::counter!(m::AUDIO_RECEIVED_BYTES_TOTAL).increment(pipeline.bytes_received());
-        metrics::counter!(m::SESSIONS_CLOSED_TOTAL, "code" => code.to_string()).increment(1);
-        tracing::info!(request_id = %self.ctx.request_id, code, duration_s, skipped_packets = pipeline.skipped_packets(), "stream closed");
-        if send(socket, &meta).await.is_err() {
-            return;
-        }
-        let frame = CloseFrame {
-            code,
-            reason: close::truncate_reason(&reason).into(),
-        };
-        let sent = socket.send(Message::Close(Some(frame))).await;
-        // The stream is over: free its engine slots now, not after the client's close reply.
-        self.setup.slots.clear();
-        if sent.is_err() {
-            return;
-        }
-        // Wait briefly for the client's close reply so the closing handshake completes.
-        let _ = tokio::time::timeout(Duration::from_secs(2), async {
-            while let Some(Ok(m)) = socket.next().await {
-                if matches!(m, Message::Close(_)) {
-                    break;
-                }
-            }
-        })
-        .await;
     }
 }
 

@@ -1,7 +1,10 @@
 //! The session lifecycle in-process: an in-memory socket, a scripted engine, no network.
 use super::*;
 use crate::{auth, ServerConfig};
-use hark_asr::{AsrError, Engine, ModelDescriptor, ModelRegistry, SchedulerConfig, WordTiming};
+use hark_asr::{
+    AsrError, AudioWindow, Engine, ModelDescriptor, ModelRegistry, SchedulerConfig, Transcript,
+    WordTiming,
+};
 use hark_audio::{AudioPipeline, ChannelMode};
 use std::pin::Pin;
 use std::sync::atomic::AtomicBool;

@@ -302,7 +302,7 @@ async fn endpointing_false_and_silence_only_streams() {
 #[tokio::test]
 async fn an_endpoint_final_is_the_covering_interim_or_a_full_decode() {
     // Whether an interim lands between the end of speech and the endpoint depends on timing (the
-    // unit tests in session/live.rs pin both cases down); over the wire, either way the final
+    // unit tests in crates/live pin both cases down); over the wire, either way the final
     // must be consistent: the interim's words verbatim, or a decode of the whole segment.
     let Some(p) = preamble() else { return };
     let a = &p[..quiet_cut(&p, 4.0)];

@@ -1,0 +1,105 @@
+//! The end of a session: the last audio through the policy, every result still due, then
+//! `Metadata` and the close frame (PROTOCOL.md §5).
+
+use super::outbox::Outgoing;
+use super::{error_message, hex, send, End, Session, Socket};
+use crate::metrics as m;
+use axum::extract::ws::{CloseFrame, Message};
+use futures_util::{SinkExt, StreamExt};
+use hark_proto::{close, ServerMessage};
+use sha2::Digest;
+use std::time::Duration;
+
+impl Session {
+    pub(super) async fn finish(&mut self, socket: &mut impl Socket, mut end: End) {
+        if end.flush {
+            let busy = self.engine_busy();
+            match self.audio(move |a| a.end(busy)).await {
+                Some((tail, decisions)) => {
+                    if let Err(e) = tail {
+                        if end.code == close::NORMAL {
+                            let msg =
+                                error_message("DataError", e.to_string(), None, Some("DATA-0000"));
+                            let _ = send(socket, &msg).await;
+                            end.code = close::DATA_ERROR;
+                            end.reason = close::data0000_reason(&e.to_string());
+                        } else {
+                            tracing::info!(request_id = %self.ctx.request_id, error = %e, "the audio's last bytes did not decode");
+                        }
+                    }
+                    self.apply(decisions);
+                }
+                None => end = End::internal(close::NET0000_REASON),
+            }
+        }
+        let mut engine_failed = false;
+        loop {
+            while let Some(out) = self.outbox.pop_ready() {
+                match out {
+                    Outgoing::Message(msg) => {
+                        if send(socket, &msg).await.is_err() {
+                            return;
+                        }
+                    }
+                    Outgoing::Nothing => {}
+                    Outgoing::EngineFailed(_) => engine_failed = true,
+                }
+            }
+            if self.outbox.is_empty() && self.silent.is_empty() {
+                break;
+            }
+            match self.replies.recv().await {
+                Some(reply) => self.on_reply(reply),
+                None => break,
+            }
+        }
+        let (code, reason) = if engine_failed && end.code == close::NORMAL {
+            (close::INTERNAL, close::NET0000_REASON.to_owned())
+        } else {
+            (end.code, end.reason)
+        };
+        let Some(stage) = self.stage.as_ref() else {
+            return;
+        };
+        let pipeline = &stage.pipeline;
+        let duration_s = pipeline.duration_s();
+        let channels = pipeline
+            .spec()
+            .map_or(self.setup.params.channels, |s| s.channels);
+        let sha = end
+            .complete
+            .then(|| hex(&std::mem::take(&mut self.hasher).finalize()));
+        let meta = ServerMessage::Metadata(self.ctx.metadata(
+            self.setup.created,
+            sha,
+            duration_s,
+            channels,
+        ));
+        metrics::counter!(m::AUDIO_RECEIVED_SECONDS_TOTAL).increment(duration_s.round() as u64);
+        metrics::counter!(m::AUDIO_RECEIVED_BYTES_TOTAL).increment(pipeline.bytes_received());
+        metrics::counter!(m::SESSIONS_CLOSED_TOTAL, "code" => code.to_string()).increment(1);
+        tracing::info!(request_id = %self.ctx.request_id, code, duration_s, skipped_packets = pipeline.skipped_packets(), "stream closed");
+        if send(socket, &meta).await.is_err() {
+            return;
+        }
+        let frame = CloseFrame {
+            code,
+            reason: close::truncate_reason(&reason).into(),
+        };
+        let sent = socket.send(Message::Close(Some(frame))).await;
+        // The stream is over: free its engine slots now, not after the client's close reply.
+        self.setup.slots.clear();
+        if sent.is_err() {
+            return;
+        }
+        // Wait briefly for the client's close reply so the closing handshake completes.
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            while let Some(Ok(m)) = socket.next().await {
+                if matches!(m, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}

@@ -1,0 +1,137 @@
+//! The engine's side of a session: carrying out the live policy's decisions (decodes submitted to
+//! the scheduler, withdrawals, results that are known at once or await a decode) and taking the
+//! engine's replies back to the policy and into the outbox.
+
+use super::outbox::Outgoing;
+use super::Session;
+use hark_asr::{AudioWindow, Transcript};
+use hark_live::{Decision, DecodeRequest, Priority, ResultSpan, Ticket};
+use hark_proto::{ServerMessage, SpeechStarted};
+use tokio::sync::mpsc;
+
+/// An engine's answer to one decode: its transcript, or why there is none.
+pub(super) type EngineReply = (Ticket, Result<Transcript, String>);
+
+/// Sends the engine's reply to the session; a reply dropped unsent (the engine's thread is
+/// gone) says so, so that no result waits for ever.
+pub(super) struct ReplyTo {
+    tx: Option<mpsc::UnboundedSender<EngineReply>>,
+    ticket: Ticket,
+}
+
+impl ReplyTo {
+    fn send(mut self, r: Result<Transcript, String>) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send((self.ticket, r));
+        }
+    }
+}
+
+impl Drop for ReplyTo {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send((self.ticket, Err("the engine dropped the window".to_owned())));
+        }
+    }
+}
+
+impl Session {
+    /// Carry out the live policy's decisions, in order.
+    pub(super) fn apply(&mut self, decisions: Vec<Decision>) {
+        let channels = self.stage.as_ref().map_or(0, |s| s.live.channels());
+        for d in decisions {
+            match d {
+                Decision::SpeechStarted { channel, sample } => {
+                    let msg = ServerMessage::SpeechStarted(SpeechStarted {
+                        channel: [channel, channels],
+                        timestamp: (sample as f64 / f64::from(self.ctx.engine_rate_hz)) as f32,
+                    });
+                    self.outbox.ready(Outgoing::Message(msg));
+                }
+                Decision::Withdraw(ticket) => {
+                    if let Some(c) = self.cancels.get(&ticket) {
+                        c.cancel();
+                    }
+                }
+                Decision::Decode { request, result } => self.submit(request, result),
+                Decision::Known { result, transcript } => {
+                    let msg = self.ctx.results(result, channels, &transcript);
+                    self.outbox
+                        .ready(Outgoing::Message(ServerMessage::Results(msg)));
+                }
+                Decision::Await { ticket, result, .. } => self.outbox.wait(ticket, result),
+            }
+        }
+    }
+
+    /// Queue a decode for the engine; its reply comes back through `self.replies`.
+    fn submit(&mut self, request: DecodeRequest, result: Option<ResultSpan>) {
+        let ticket = request.ticket;
+        match result {
+            Some(span) => self.outbox.wait(ticket, span),
+            None => {
+                self.silent.insert(ticket);
+            }
+        }
+        let mut options = self.options.clone();
+        options.known_start = request.known_start;
+        options.context = request.context;
+        let window = AudioWindow {
+            samples: request.samples,
+            options,
+            withdrawn: None,
+        };
+        let to = ReplyTo {
+            tx: Some(self.replies_tx.clone()),
+            ticket,
+        };
+        let reply: hark_asr::Reply = Box::new(move |r| to.send(r.map_err(|e| e.to_string())));
+        let scheduler = &self.setup.scheduler;
+        let submitted = match request.priority {
+            Priority::Due => scheduler.submit(window, reply).map(|()| None),
+            Priority::Deferrable => scheduler.submit_deferrable(window, reply).map(Some),
+        };
+        match submitted {
+            Ok(Some(cancel)) => {
+                self.cancels.insert(ticket, cancel);
+            }
+            Ok(None) => {}
+            // (The reply was dropped unsent, and says so too, later: this answer comes first.)
+            Err(e) => self.on_reply((ticket, Err(e.to_string()))),
+        }
+    }
+
+    /// The engine answered `ticket`: the policy learns it, and the results waiting for it are ready.
+    pub(super) fn on_reply(&mut self, (ticket, reply): EngineReply) {
+        let withdrawn = self
+            .cancels
+            .remove(&ticket)
+            .is_some_and(|c| c.is_cancelled());
+        let silent = self.silent.remove(&ticket);
+        let Some(stage) = self.stage.as_mut() else {
+            return;
+        };
+        let channels = stage.live.channels();
+        let awaiting = stage.live.on_transcript(ticket, reply.as_ref().ok());
+        let ctx = &self.ctx;
+        let message = |span, t: &Transcript| {
+            Outgoing::Message(ServerMessage::Results(ctx.results(span, channels, t)))
+        };
+        if !silent {
+            self.outbox.answer(ticket, |span| match &reply {
+                Ok(t) => message(span, t),
+                // Withdrawn in favour of a final over the same audio: nothing to send.
+                Err(_) if withdrawn => Outgoing::Nothing,
+                Err(e) => Outgoing::EngineFailed(e.clone()),
+            });
+        } else if let (Err(e), false) = (&reply, withdrawn) {
+            self.outbox.ready(Outgoing::EngineFailed(e.clone()));
+        }
+        for (key, t) in awaiting {
+            self.outbox.answer(key, |span| match &t {
+                Some(t) => message(span, t),
+                None => Outgoing::EngineFailed("the interim it awaited failed".to_owned()),
+            });
+        }
+    }
+}
