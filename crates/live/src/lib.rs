@@ -3,7 +3,7 @@
 //! One [`LiveStream`] per connection (all its channels) decides what happens to its audio: when
 //! a window is decoded and why, which result each decode answers, when speech starts and an
 //! utterance ends. It is plain data driven by calls: [`LiveStream::push`] (engine-rate audio),
-//! [`LiveStream::finalize`], [`LiveStream::on_transcript`] (an engine answered), and
+//! [`LiveStream::finalize`], [`LiveStream::close`], [`LiveStream::on_transcript`] (an engine answered), and
 //! [`LiveStream::on_sent`] / [`LiveStream::utterance_end`]. It returns [`Decision`]s; the caller
 //! runs the decodes, sends the results in the order decided, and reports back.
 //!

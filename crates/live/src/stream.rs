@@ -138,6 +138,12 @@ impl LiveStream {
         out
     }
 
+    /// The end of the stream: every channel's open segment is closed (nothing for one without
+    /// audio).
+    pub fn close(&mut self) -> Vec<Decision> {
+        self.finalize(None, false)
+    }
+
     fn ticket(&mut self) -> Ticket {
         self.next_ticket += 1;
         self.next_ticket

@@ -67,7 +67,10 @@ impl AudioStage {
             Err(e) => Err(e),
         };
         let mut decisions = self.feed(busy);
-        decisions.extend(self.flush(None, false, busy));
+        copy_into(&mut self.chunk, self.pipeline.flush(None));
+        decisions.extend(self.feed(busy));
+        self.channels();
+        decisions.extend(self.live.close());
         (tail, decisions)
     }
 
