@@ -151,6 +151,13 @@ impl AudioPipeline {
         }
     }
 
+    /// Whether pushing bytes is plain arithmetic here (headerless PCM, G.711, WAV, or the first
+    /// bytes of a header): no codec, no decoder thread to wait for. A caller may then run small
+    /// pushes on an async worker and hand only the rest to a blocking pool.
+    pub fn decodes_inline(&self) -> bool {
+        matches!(self.state, State::Probing(_) | State::Decoding { .. })
+    }
+
     /// Corrupt packets skipped in a compressed stream so far.
     pub fn skipped_packets(&self) -> u64 {
         match &self.state {

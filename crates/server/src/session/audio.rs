@@ -1,6 +1,8 @@
-//! The blocking half of a session: decoding the client's audio, resampling it, and running it
-//! through the live policy (VAD included). It runs on tokio's blocking pool, one call at a time
-//! per session ([`AudioStage::run`]), so a slow decoder never stalls other sessions.
+//! The audio half of a session: decoding the client's audio, resampling it, and running it
+//! through the live policy (VAD included). Anything that may take long — a codec (whose decoder
+//! thread it may wait for), a large frame, the end of the stream — runs on tokio's blocking
+//! pool, one call at a time per session ([`AudioStage::run`]), so a slow decoder never stalls
+//! other sessions; a small frame of PCM (microseconds of work) runs on the session's task.
 
 use hark_audio::{AudioError, AudioPipeline};
 use hark_live::{Decision, LiveStream};

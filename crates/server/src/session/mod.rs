@@ -41,6 +41,10 @@ use std::time::SystemTime;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, Instant};
 
+/// Frames of inline-decodable audio up to this size are worked on by the session's own task
+/// (2 s of 16 kHz linear16).
+const INLINE_MAX_BYTES: usize = 64 * 1024;
+
 /// A WebSocket as the session uses it (axum's, or an in-process one in tests).
 pub trait Socket:
     Stream<Item = Result<Message, axum::Error>> + Sink<Message, Error = axum::Error> + Unpin + Send
@@ -264,7 +268,9 @@ impl Session {
         self.finish(socket, end).await;
     }
 
-    /// A binary frame. `Err`: the session ends (undecodable audio).
+    /// A binary frame. `Err`: the session ends (undecodable audio). A small frame of PCM is
+    /// worked on here (a few hundred microseconds at most: handing it to another thread would
+    /// cost as much); a codec's frames and large frames go to the blocking pool.
     async fn on_audio(
         &mut self,
         bytes: axum::body::Bytes,
@@ -272,7 +278,16 @@ impl Session {
     ) -> Result<(), Stop> {
         self.hasher.update(&bytes);
         let busy = self.engine_busy();
-        match self.audio(move |a| a.push(&bytes, busy)).await {
+        let inline = bytes.len() <= INLINE_MAX_BYTES
+            && self
+                .stage
+                .as_ref()
+                .is_some_and(|s| s.pipeline.decodes_inline());
+        let pushed = match self.stage.as_mut() {
+            Some(stage) if inline => Some(stage.push(&bytes, busy)),
+            _ => self.audio(move |a| a.push(&bytes, busy)).await,
+        };
+        match pushed {
             None => Err(End::internal(close::NET0000_REASON).into()),
             Some(Ok(decisions)) => {
                 self.apply(decisions);
