@@ -106,6 +106,8 @@ def node_has_websocket():
 STREAM = ["wav", "raw"]
 CUSTOM = {"custom_param": ["kept"]}
 REFUSALS = ["bad-key", "bad-param"]
+# Pre-recorded: the WAV uploaded whole to POST /v1/listen.
+FILES = ["file"]
 
 
 def clients(only):
@@ -121,19 +123,19 @@ def clients(only):
             driver = [python, os.path.join(HERE, "python", "sdk_v5.py")]
             # 5.x has no way to add a custom query parameter to the WebSocket request.
             custom = {} if v == "5" else CUSTOM
-            out.append((f"python deepgram-sdk {ver} (sync)", driver, {}, STREAM + REFUSALS + ["passthrough"], {}, custom))
+            out.append((f"python deepgram-sdk {ver} (sync)", driver, {}, STREAM + REFUSALS + ["passthrough"] + FILES, {}, custom))
             out.append((f"python deepgram-sdk {ver} (async)", driver, {}, ["async-wav", "async-raw"], {}, {}))
         else:
             driver = [python, os.path.join(HERE, "python", "sdk_v3.py")]
             # Left unset, `model` is sent as the string None by 3.x (4.x leaves it out).
             query = {"model": "None"} if v == "3" else {}
-            out.append((f"python deepgram-sdk {ver}", driver, {}, STREAM + ["flush"] + REFUSALS + ["passthrough"], query, CUSTOM))
+            out.append((f"python deepgram-sdk {ver}", driver, {}, STREAM + ["flush"] + REFUSALS + ["passthrough"] + FILES, query, CUSTOM))
     for v in ("5", "4") if wanted("js") else ():
         modules = setup_js(v)
         env = {"NODE_PATH": modules}
         ver = version_of(["node", "-p", "require('@deepgram/sdk/package.json').version"], dict(os.environ, **env))
         driver = os.path.join(HERE, "js", f"sdk_v{v}.js")
-        cases = STREAM + REFUSALS + ["passthrough"]
+        cases = STREAM + REFUSALS + ["passthrough"] + FILES
         if v == "5":
             out.append((f"js @deepgram/sdk {ver}", ["node", driver], env, cases, {}, CUSTOM))
         else:
@@ -145,7 +147,7 @@ def clients(only):
                 log(f"SKIP js @deepgram/sdk {ver} (native WebSocket): node {version_of(['node', '--version'])} has no --experimental-websocket")
     if wanted("rust"):
         rust = setup_rust()
-        out.append(("rust deepgram 0.14", [rust], {}, STREAM + REFUSALS + ["passthrough"], {}, CUSTOM))
+        out.append(("rust deepgram 0.14", [rust], {}, STREAM + REFUSALS + ["passthrough"] + FILES, {}, CUSTOM))
     return out
 
 
@@ -175,12 +177,17 @@ def start_server(hark, log_path):
     sys.exit(f"hark serve did not become ready; its log:\n{open(log_path).read()[-2000:]}")
 
 
-LINE = re.compile(r"(?P<msg>listen request|stream accepted|stream closed|handshake refused)")
+LINE = re.compile(r"(?P<msg>listen request|stream accepted|stream closed|handshake refused|pre-recorded request)")
 
 
 def server_checks(lines, case, expect_query, custom):
     """What the server saw for one case: one handshake, close 1000 / the refusal status, the query."""
     fails = []
+    if case in FILES:
+        done = [l for l in lines if "pre-recorded request done" in l]
+        if len(done) != 1:
+            fails.append(f"server log has {len(done)} pre-recorded requests done, want exactly 1")
+        return fails
     requests = [l for l in lines if "listen request" in l]
     if len(requests) != 1:
         fails.append(f"server saw {len(requests)} handshakes, want exactly 1")

@@ -110,6 +110,27 @@ function checkStream(events, audio, { finalizeAt, closeCode, wantExtra } = {}) {
   return fails;
 }
 
+/** A pre-recorded answer (`POST /v1/listen`) to the whole WAV with `utterances: true`, as the
+ * SDK returned it: its duration, one channel, a string transcript, words in order inside the
+ * audio, and every word in exactly one utterance. */
+function checkFile(audio, r) {
+  const fails = [];
+  if (!r || !r.metadata || !r.results) return [`not a pre-recorded response: ${JSON.stringify(r).slice(0, 200)}`];
+  if (typeof r.metadata.request_id !== "string") fails.push("metadata.request_id");
+  if (Math.abs(r.metadata.duration - audio.durationS) > 0.01) fails.push(`metadata.duration ${r.metadata.duration}, sent ${audio.durationS.toFixed(3)} s`);
+  const channels = r.results.channels || [];
+  if (channels.length !== 1) fails.push(`${channels.length} channels, want 1`);
+  const alt = channels[0] && channels[0].alternatives[0];
+  if (!alt || typeof alt.transcript !== "string") return fails.concat(["no transcript"]);
+  const words = alt.words || [];
+  const ordered = words.every((w, i) => w.start <= w.end && w.end <= audio.durationS + 0.01 && (i === 0 || words[i - 1].start <= w.start));
+  if (!ordered) fails.push("word times out of order or outside the audio");
+  const utterances = r.results.utterances;
+  if (!Array.isArray(utterances)) fails.push("no utterances with utterances: true");
+  else if (utterances.reduce((n, u) => n + (u.words || []).length, 0) !== words.length) fails.push("utterances do not hold every word once");
+  return fails;
+}
+
 /** Run `cases[argv[2]]`, print `ok` or the reasons, exit 0/1. */
 function main(cases) {
   const name = process.argv[2];
@@ -133,4 +154,4 @@ function main(cases) {
     });
 }
 
-module.exports = { env, loadAudio, sleep, streamAudio, toEvent, checkStream, main };
+module.exports = { env, loadAudio, sleep, streamAudio, toEvent, checkStream, checkFile, main };

@@ -2,11 +2,13 @@
 // then `listen.live(...)`. Run under plain Node it uses the `ws` package (Authorization header);
 // under `node --experimental-websocket` it uses Node's WebSocket, which authenticates by the
 // `token, KEY` subprotocol that hark must echo.
-// Usage: node sdk_v4.js CASE  (cases: wav, raw, bad-key, bad-param, passthrough)
+// Pre-recorded (`file`): `createClient(key, { global: { fetch: { options: { url } } } })`, then
+// `listen.prerecorded.transcribeFile(buffer, options)`.
+// Usage: node sdk_v4.js CASE  (cases: wav, raw, bad-key, bad-param, passthrough, file)
 "use strict";
 
 const { createClient, LiveTranscriptionEvents: E } = require("@deepgram/sdk");
-const { env, loadAudio, sleep, streamAudio, toEvent, checkStream, main } = require("./common");
+const { env, loadAudio, sleep, streamAudio, toEvent, checkStream, checkFile, main } = require("./common");
 
 const NATIVE = typeof WebSocket !== "undefined";
 
@@ -59,7 +61,16 @@ async function expectRefusal(key, status, options) {
   return ["handshake succeeded, want a refusal"];
 }
 
+async function runFile() {
+  const audio = loadAudio("wav");
+  const client = createClient(env().key, { global: { fetch: { options: { url: env().http } } } });
+  const { result, error } = await client.listen.prerecorded.transcribeFile(audio.data, { punctuate: true, utterances: true });
+  if (error) throw error;
+  return checkFile(audio, result);
+}
+
 main({
+  file: runFile,
   wav: () => runStream("wav"),
   raw: () => runStream("raw"),
   "bad-key": () => expectRefusal("wrong-key", 401, {}),

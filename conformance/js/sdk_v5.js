@@ -2,11 +2,13 @@
 // `listen.v1.connect({...})`, `socket.connect()`, `await socket.waitForOpen()`.
 // 5.x reconnects (up to 30 times by default) on any close but 1000, so the close code is checked
 // here and the harness counts handshakes.
-// Usage: node sdk_v5.js CASE  (cases: wav, raw, bad-key, bad-param, passthrough)
+// Pre-recorded (`file`): `new DeepgramClient({ apiKey, baseUrl: "http://H:P" })`, then
+// `listen.v1.media.transcribeFile(buffer, {...})`.
+// Usage: node sdk_v5.js CASE  (cases: wav, raw, bad-key, bad-param, passthrough, file)
 "use strict";
 
 const { DeepgramClient } = require("@deepgram/sdk");
-const { env, loadAudio, sleep, streamAudio, toEvent, checkStream, main } = require("./common");
+const { env, loadAudio, sleep, streamAudio, toEvent, checkStream, checkFile, main } = require("./common");
 
 async function open(key, args) {
   const client = new DeepgramClient({ apiKey: key, baseUrl: env().ws });
@@ -52,7 +54,15 @@ async function expectRefusal(key, args) {
   return got === "error" || got === "close" ? [] : [`handshake ${got}, want a refusal`];
 }
 
+async function runFile() {
+  const audio = loadAudio("wav");
+  const client = new DeepgramClient({ apiKey: env().key, baseUrl: env().http });
+  const r = await client.listen.v1.media.transcribeFile(audio.data, { punctuate: true, utterances: true });
+  return checkFile(audio, r);
+}
+
 main({
+  file: runFile,
   wav: () => runStream("wav"),
   raw: () => runStream("raw"),
   "bad-key": () => expectRefusal("wrong-key", {}),

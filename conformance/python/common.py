@@ -106,6 +106,27 @@ def check_stream(events, audio: Audio, finalize_sent_at=None, close_code=None, w
     return fails
 
 
+def check_file(audio: Audio, duration, channels, transcript, words, utterances):
+    """A pre-recorded (`POST /v1/listen`) answer to the whole WAV with `utterances=true`, as the
+    SDK parsed it: its duration, one channel, a string transcript, words timed inside the audio
+    and in order, and every word in exactly one utterance."""
+    fails = []
+    if abs(duration - audio.duration_s) > 0.01:
+        fails.append(f"metadata.duration {duration:.3f} s, sent {audio.duration_s:.3f} s")
+    if channels != 1:
+        fails.append(f"{channels} channels, want 1")
+    if not isinstance(transcript, str):
+        fails.append(f"transcript is {type(transcript).__name__}")
+    starts = [w[1] for w in words]
+    if starts != sorted(starts) or any(not (0 <= s <= e <= audio.duration_s + 0.01) for _, s, e in words):
+        fails.append(f"word times out of order or outside the audio: {words[:5]}")
+    if utterances is None:
+        fails.append("no utterances with utterances=true")
+    elif sum(len(u.words or []) for u in utterances) != len(words):
+        fails.append("utterances do not hold every word once")
+    return fails
+
+
 def report(fails) -> int:
     """Driver exit: one line of reasons on stdout for the harness."""
     if fails:

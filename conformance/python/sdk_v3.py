@@ -2,16 +2,18 @@
 
 Configured as those users do: `DeepgramClientOptions(url=...)`, `LiveOptions` with `model` left
 unset (the SDK then sends `model=None`), event handlers, `finish()` at the end.
-Usage: python sdk_v3.py CASE  (cases: wav, raw, flush, bad-key, bad-param, passthrough)
+Pre-recorded (`file`): `listen.rest.v("1").transcribe_file({"buffer": …}, PrerecordedOptions(...))`
+(`listen.prerecorded` on releases before `rest` existed), with the client's `url` set to http://.
+Usage: python sdk_v3.py CASE  (cases: wav, raw, flush, bad-key, bad-param, passthrough, file)
 """
 
 import sys
 import threading
 import time
 
-from common import Event, check_stream, chunks, env, load_audio, main
+from common import Event, check_file, check_stream, chunks, env, load_audio, main
 
-from deepgram import DeepgramClient, DeepgramClientOptions, LiveOptions, LiveTranscriptionEvents
+from deepgram import DeepgramClient, DeepgramClientOptions, LiveOptions, LiveTranscriptionEvents, PrerecordedOptions
 
 
 def client(key):
@@ -107,12 +109,26 @@ def expect_refusal(key, status, **options):
     return ["start() returned False without an exception to inspect"]
 
 
+def run_file():
+    """The WAV uploaded whole to `POST /v1/listen`, parsed into the SDK's response type."""
+    _, http_url, key = env()
+    audio = load_audio("wav")
+    dg = DeepgramClient(key, DeepgramClientOptions(url=http_url))
+    rest = getattr(dg.listen, "rest", None) or dg.listen.prerecorded
+    r = rest.v("1").transcribe_file({"buffer": audio.data}, PrerecordedOptions(punctuate=True, utterances=True))
+    assert isinstance(r.metadata.request_id, str), "metadata.request_id"
+    alt = r.results.channels[0].alternatives[0]
+    words = [(w.word, w.start, w.end) for w in alt.words or []]
+    return check_file(audio, r.metadata.duration, len(r.results.channels), alt.transcript, words, r.results.utterances)
+
+
 CASES = {
     "wav": lambda: run_stream("wav"),
     "raw": lambda: run_stream("raw"),
     # No Finalize: CloseStream alone must flush every final within finish()'s 0.5 s. The stream
     # ends at real time, as a live source does, so the check is the flush and not a decode backlog.
     "flush": lambda: run_stream("wav", finalize=False, realtime_tail_s=2.0),
+    "file": run_file,
     "bad-key": lambda: expect_refusal("wrong-key", 401),
     "bad-param": lambda: expect_refusal(env()[2], 400, encoding="linear16"),
     "passthrough": lambda: run_stream(

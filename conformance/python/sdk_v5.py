@@ -3,7 +3,8 @@
 Configured as those users do: `DeepgramClientEnvironment` pointing every URL at hark, then
 `client.listen.v1.connect(...)` as a context manager, sync (`DeepgramClient`) or async
 (`AsyncDeepgramClient`, cases prefixed `async-`).
-Usage: python sdk_v5.py CASE  (cases: wav, raw, bad-key, bad-param, passthrough, async-wav, async-raw)
+Pre-recorded (`file`): `client.listen.v1.media.transcribe_file(request=bytes, ...)`.
+Usage: python sdk_v5.py CASE  (cases: wav, raw, bad-key, bad-param, passthrough, async-wav, async-raw, file)
 """
 
 import asyncio
@@ -12,7 +13,7 @@ import sys
 import threading
 import time
 
-from common import Event, check_stream, chunks, env, load_audio, main
+from common import Event, check_file, check_stream, chunks, env, load_audio, main
 
 from deepgram import AsyncDeepgramClient, DeepgramClient
 from deepgram.core.api_error import ApiError
@@ -35,6 +36,20 @@ def control(socket, kind):
     from deepgram.extensions.types.sockets import ListenV1ControlMessage
 
     return socket.send_control(ListenV1ControlMessage(type=kind))
+
+
+def run_file():
+    """The WAV uploaded whole to `POST /v1/listen`, parsed into the SDK's response type."""
+    _, _, key = env()
+    audio = load_audio("wav")
+    client = DeepgramClient(api_key=key, environment=environment())
+    r = client.listen.v1.media.transcribe_file(request=audio.data, punctuate=True, utterances=True)
+    if hasattr(type(r), "model_validate"):
+        type(r).model_validate(r.model_dump(by_alias=True))
+    assert isinstance(r.metadata.request_id, str), "metadata.request_id"
+    alt = r.results.channels[0].alternatives[0]
+    words = [(w.word, w.start, w.end) for w in alt.words or []]
+    return check_file(audio, r.metadata.duration, len(r.results.channels), alt.transcript, words, r.results.utterances)
 
 
 def to_event(msg):
@@ -173,6 +188,7 @@ CASES = {
     ),
     "async-wav": lambda: asyncio.run(run_async("wav")),
     "async-raw": lambda: asyncio.run(run_async("raw")),
+    "file": run_file,
 }
 
 if __name__ == "__main__":

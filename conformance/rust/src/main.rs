@@ -223,6 +223,53 @@ async fn expect_refusal(key: &str, status: u16, bad_param: bool) -> Result<Vec<S
     }
 }
 
+/// The WAV uploaded whole to `POST /v1/listen` (`transcription().prerecorded`), parsed into the
+/// SDK's `Response`: its duration, one channel, words in order inside the audio, and every word
+/// in exactly one utterance.
+async fn run_file(key: &str) -> Result<Vec<String>, String> {
+    use deepgram::common::audio_source::AudioSource;
+    let audio = load_audio("wav")?;
+    let source = AudioSource::from_buffer_with_mime_type(audio.data.clone(), "audio/wav");
+    let options = Options::builder().punctuate(true).utterances(true).build();
+    let r = client(key)?
+        .transcription()
+        .prerecorded(source, &options)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut fails = Vec::new();
+    if (r.metadata.duration - audio.duration_s).abs() > 0.01 {
+        fails.push(format!(
+            "metadata.duration {} s, sent {:.3} s",
+            r.metadata.duration, audio.duration_s
+        ));
+    }
+    if r.results.channels.len() != 1 {
+        fails.push(format!("{} channels, want 1", r.results.channels.len()));
+    }
+    let words = r
+        .results
+        .channels
+        .first()
+        .and_then(|c| c.alternatives.first())
+        .map(|a| a.words.clone())
+        .unwrap_or_default();
+    let ordered = words.windows(2).all(|p| p[0].start <= p[1].start)
+        && words
+            .iter()
+            .all(|w| w.start <= w.end && w.end <= audio.duration_s + 0.01);
+    if !ordered {
+        fails.push("word times out of order or outside the audio".into());
+    }
+    match &r.results.utterances {
+        None => fails.push("no utterances with utterances=true".into()),
+        Some(u) if u.iter().map(|u| u.words.len()).sum::<usize>() != words.len() => {
+            fails.push("utterances do not hold every word once".into())
+        }
+        Some(_) => {}
+    }
+    Ok(fails)
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let case = std::env::args().nth(1).unwrap_or_default();
@@ -233,8 +280,9 @@ async fn main() -> std::process::ExitCode {
         "passthrough" => run_stream("raw", true).await,
         "bad-key" => expect_refusal("wrong-key", 401, false).await,
         "bad-param" => expect_refusal(&key, 400, true).await,
+        "file" => run_file(&key).await,
         other => Err(format!(
-            "unknown case {other:?}; cases: wav, raw, passthrough, bad-key, bad-param"
+            "unknown case {other:?}; cases: wav, raw, passthrough, bad-key, bad-param, file"
         )),
     };
     match outcome {

@@ -46,16 +46,21 @@
 //! - `UtteranceEnd`: once every result in flight has been sent, the first channel whose results
 //!   (or the VAD's silence) cover `utterance_end_ms` after its last word.
 //!
+//! For a whole recording (pre-recorded requests), [`BatchCutter`] cuts each channel into windows
+//! at pauses, all of which may be decoded at once.
+//!
 //! What it does not do: sockets, futures or threads (no tokio, no axum, no wire format), audio
 //! decoding or resampling (it takes engine-rate samples), model maths, or text formatting.
 
 mod agree;
+mod batch;
 mod channel;
 mod history;
 mod segmenter;
 mod stream;
 
 pub use agree::keep_within;
+pub use batch::{BatchCutter, BatchWindow};
 pub use history::History;
 pub use segmenter::{Segment, Segmenter};
 pub use stream::LiveStream;

@@ -18,6 +18,7 @@ mod control;
 mod error;
 mod messages;
 mod params;
+mod rest;
 mod values;
 
 pub use control::{parse_control, ConfigureFeatures, ControlMessage};
@@ -27,6 +28,7 @@ pub use messages::{
     Results, ResultsMetadata, ServerMessage, SpeechStarted, SyncReply, UtteranceEnd, Word,
 };
 pub use params::{ListenParams, RAW_ENCODINGS_NEED_SAMPLE_RATE};
+pub use rest::{PrerecordedResponse, PrerecordedResults, UrlSource, Utterance};
 pub use values::{
     CallbackMethod, Encoding, Endpointing, Keyword, Redact, Replace, DEEPGRAM_MODEL_NAMES,
 };

@@ -72,6 +72,10 @@ pub struct ListenParams {
     pub tag: Vec<String>,
     /// `extra` pairs in the order given (a later duplicate key replaces the value in place).
     pub extra: Vec<(String, String)>,
+    /// Pre-recorded: `utterances` (the words grouped into utterances) and `utt_split`, the gap
+    /// (seconds) that splits them.
+    pub utterances: bool,
+    pub utt_split_s: f32,
     pub callback: Option<String>,
     pub callback_method: Option<CallbackMethod>,
     /// `mip_opt_out`, or its legacy alias `log_data=false`.
@@ -116,6 +120,8 @@ impl Default for ListenParams {
             search: Vec::new(),
             tag: Vec::new(),
             extra: Vec::new(),
+            utterances: false,
+            utt_split_s: 0.8,
             callback: None,
             callback_method: None,
             mip_opt_out: false,
@@ -286,6 +292,17 @@ impl ListenParams {
                 }
             }
             "diarize" => self.diarize = parse_bool(key, value)?,
+            "utterances" => self.utterances = parse_bool(key, value)?,
+            "utt_split" => {
+                self.utt_split_s = value
+                    .trim()
+                    .parse::<f32>()
+                    .ok()
+                    .filter(|s| s.is_finite() && *s > 0.0)
+                    .ok_or_else(|| {
+                        ApiError::invalid_param(key, format!("expected seconds > 0, got `{value}`"))
+                    })?
+            }
             "diarize_model" => {
                 match value.trim() {
                     "latest" | "v1" => {}

@@ -22,6 +22,11 @@ pub struct ServerConfig {
     pub vad: bool,
     /// Cadence of interim results (`interim_results=true`), in milliseconds of audio.
     pub interim_ms: u32,
+    /// Largest pre-recorded upload (`POST /v1/listen` body or fetched URL), in bytes.
+    pub max_upload_bytes: u64,
+    /// Let `{"url": …}` requests fetch private, loopback and link-local addresses (off: public
+    /// URLs only, so a client cannot make the server reach into its own network).
+    pub allow_private_urls: bool,
 }
 
 impl Default for ServerConfig {
@@ -34,6 +39,8 @@ impl Default for ServerConfig {
             max_message_bytes: 8 << 20,
             vad: true,
             interim_ms: 1000,
+            max_upload_bytes: 2 << 30,
+            allow_private_urls: false,
         }
     }
 }

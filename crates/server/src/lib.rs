@@ -2,6 +2,7 @@
 //!
 //! What this crate does:
 //! - the axum app: `GET /v1/listen` (WebSocket upgrade after auth, parameter and capacity checks),
+//!   `POST /v1/listen` (pre-recorded transcription at full speed),
 //!   `/metrics` (Prometheus), `/healthz`, `/readyz`;
 //! - one task per socket running the session lifecycle of PROTOCOL.md (control messages, idle
 //!   timeout, CloseStream flush, Metadata, close codes), carrying out the decisions of the live
@@ -18,6 +19,7 @@ mod http_error;
 mod listen;
 pub mod metrics;
 pub mod mock;
+mod prerecorded;
 mod session;
 
 pub use axum::Router;
@@ -91,7 +93,10 @@ impl Server {
 
     pub fn router(&self) -> Router {
         Router::new()
-            .route("/v1/listen", get(listen::handler))
+            .route(
+                "/v1/listen",
+                get(listen::handler).post(prerecorded::handler),
+            )
             .route("/metrics", get(listen::metrics))
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(listen::ready))

@@ -5,4 +5,5 @@ mod handshake;
 mod lifecycle;
 mod live;
 mod mock;
+mod prerecorded;
 mod support;

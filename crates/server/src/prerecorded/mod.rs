@@ -1,0 +1,305 @@
+//! `POST /v1/listen`: pre-recorded transcription at full speed (PROTOCOL.md §6).
+//!
+//! The body is raw audio (any format the live socket takes; `encoding`/`sample_rate` for
+//! headerless audio, otherwise the container is sniffed) or, with `Content-Type:
+//! application/json`, `{"url": …}` fetched by the server ([`fetch`]). The audio is decoded as
+//! it arrives, cut at pauses into windows ([`hark_live::BatchCutter`]) and every window goes to
+//! the engine at once, where the scheduler batches them; live streams' finals run first. The
+//! reply is `{metadata, results}`: one alternative per channel (`multichannel=true` splits
+//! them), words by the text stage (`hark-text`), and `utterances` when asked.
+//!
+//! Refusals are Deepgram's: the live handshake's for auth, parameters, model and draining; 400
+//! for an empty, unreadable or non-audio body or a URL that gives no audio; 413 above the upload
+//! limit; 500 if the engine fails.
+
+mod fetch;
+mod job;
+
+use crate::auth::credential;
+use crate::http_error::refusal;
+use crate::{metrics as m, AppState};
+use axum::body::{Body, Bytes};
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::{Stream, StreamExt};
+use hark_asr::{AsrError, DecodeOptions};
+use hark_audio::{AudioPipeline, ChannelMode};
+use hark_proto::{
+    iso8601_millis, ApiError, Channel, ListenParams, Metadata, ModelInfo, PrerecordedResponse,
+    PrerecordedResults, UrlSource, Utterance,
+};
+use hark_text::{TextOptions, WindowTime};
+use job::{Job, JobError, Transcribed};
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::SystemTime;
+use tokio::sync::mpsc;
+
+/// Largest `{"url": …}` body read.
+const MAX_JSON_BODY_BYTES: usize = 64 * 1024;
+
+type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, ApiError>> + Send>>;
+
+fn refuse(error: &ApiError, request_id: &str, why: &'static str) -> Response {
+    metrics::counter!(m::PRERECORDED_REFUSED_TOTAL, "reason" => why).increment(1);
+    tracing::info!(request_id, status = error.status, err_code = error.err_code, err_msg = %error.err_msg, "pre-recorded request refused");
+    refusal(error, request_id)
+}
+
+fn unprocessable(detail: impl std::fmt::Display) -> ApiError {
+    ApiError {
+        status: 400,
+        err_code: "Bad Request",
+        err_msg: format!("failed to process audio: corrupt or unsupported data ({detail})"),
+    }
+}
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError {
+        status: 413,
+        err_code: "PAYLOAD_TOO_LARGE",
+        err_msg: format!("The request body is larger than this server's limit of {limit} bytes."),
+    }
+}
+
+pub async fn handler(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let created = SystemTime::now();
+    if !state.keys.allows(credential(&headers, &[]).as_ref()) {
+        return refuse(&ApiError::invalid_auth(), &request_id, "auth");
+    }
+    let params = match ListenParams::from_query(query.as_deref().unwrap_or("")) {
+        Ok(p) => p,
+        Err(e) => return refuse(&e, &request_id, "params"),
+    };
+    if state.draining.load(Ordering::SeqCst) {
+        let e = ApiError::unavailable("This server is shutting down; try another instance.");
+        return refuse(&e, &request_id, "draining");
+    }
+    let scheduler = match state.registry.resolve(params.model.as_deref()) {
+        Ok(s) => s.clone(),
+        Err(AsrError::UnknownModel(name)) => {
+            let e = ApiError::bad_request(format!("No such model/language/tier combination found. (model `{name}` is not loaded on this server)"));
+            return refuse(&e, &request_id, "model");
+        }
+        Err(e) => return refuse(&ApiError::unavailable(e.to_string()), &request_id, "model"),
+    };
+    let mode = if params.multichannel {
+        ChannelMode::Split
+    } else {
+        ChannelMode::MixDown
+    };
+    let pipeline = match AudioPipeline::new(
+        params.encoding,
+        params.sample_rate_hz,
+        params.channels,
+        scheduler.sample_rate_hz(),
+        mode,
+    ) {
+        Ok(p) => p,
+        Err(e) => return refuse(&ApiError::bad_request(e), &request_id, "encoding"),
+    };
+    let limit = state.config.max_upload_bytes;
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"));
+    let chunks = if json {
+        match url_chunks(body, limit, state.config.allow_private_urls).await {
+            Ok(c) => c,
+            Err(e) => return refuse(&e, &request_id, "url"),
+        }
+    } else {
+        body_chunks(body, limit)
+    };
+    let options = DecodeOptions {
+        language: (params.language != "multi").then(|| params.language.clone()),
+        keyterms: params.keyterm.clone(),
+        ..DecodeOptions::default()
+    };
+    let job = Job::new(
+        scheduler.clone(),
+        pipeline,
+        options,
+        state.config.vad,
+        usize::from(params.result_channels()),
+        params.channels,
+    );
+    metrics::counter!(m::PRERECORDED_TOTAL).increment(1);
+    let started = std::time::Instant::now();
+    let done = match transcribe(job, chunks).await {
+        Ok(t) => t,
+        Err(e) => {
+            let (why, error) = match e {
+                Failed::Api(e) => ("audio", e),
+                Failed::Job(JobError::Audio(e)) => ("audio", unprocessable(e)),
+                Failed::Job(JobError::Engine(detail)) => {
+                    tracing::error!(request_id = %request_id, %detail, "engine failed");
+                    let e = ApiError {
+                        status: 500,
+                        err_code: "INTERNAL_SERVER_ERROR",
+                        err_msg: "The model failed on this request; see the server's log.".into(),
+                    };
+                    ("engine", e)
+                }
+            };
+            return refuse(&error, &request_id, why);
+        }
+    };
+    metrics::counter!(m::AUDIO_RECEIVED_SECONDS_TOTAL).increment(done.duration_s.round() as u64);
+    metrics::counter!(m::AUDIO_RECEIVED_BYTES_TOTAL).increment(done.bytes);
+    tracing::info!(request_id = %request_id, duration_s = done.duration_s, wall_ms = started.elapsed().as_millis() as u64, "pre-recorded request done");
+    let response = respond(&request_id, created, &params, scheduler.descriptor(), done);
+    let mut r = (StatusCode::OK, response).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        r.headers_mut().insert("dg-request-id", v);
+    }
+    r
+}
+
+enum Failed {
+    Api(ApiError),
+    Job(JobError),
+}
+
+async fn transcribe(mut job: Job, mut chunks: Chunks) -> Result<Transcribed, Failed> {
+    let mut any = false;
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(Failed::Api)?;
+        if chunk.is_empty() {
+            continue;
+        }
+        any = true;
+        job.push(chunk).await.map_err(Failed::Job)?;
+    }
+    if !any {
+        return Err(Failed::Api(unprocessable("the request body is empty")));
+    }
+    job.finish().await.map_err(Failed::Job)
+}
+
+/// The request body as it arrives, cut off past `limit` bytes.
+fn body_chunks(body: Body, limit: u64) -> Chunks {
+    let mut total = 0u64;
+    Box::pin(body.into_data_stream().map(move |c| {
+        let c = c.map_err(|e| ApiError {
+            status: 422,
+            err_code: "ASR_UNPROCESSABLE_ENTITY",
+            err_msg: format!("Unable to read the entire client request. ({e})"),
+        })?;
+        total += c.len() as u64;
+        if total > limit {
+            return Err(too_large(limit));
+        }
+        Ok(c)
+    }))
+}
+
+/// `{"url": …}`: the recording, fetched on the blocking pool.
+async fn url_chunks(body: Body, limit: u64, allow_private: bool) -> Result<Chunks, ApiError> {
+    let bytes = axum::body::to_bytes(body, MAX_JSON_BODY_BYTES)
+        .await
+        .map_err(|e| ApiError::bad_request(format!("unreadable JSON body: {e}")))?;
+    let source: UrlSource = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request(format!(
+            "a JSON body must be {{\"url\": \"https://…\"}}: {e}"
+        ))
+    })?;
+    let (tx, rx) = mpsc::channel(8);
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = fetch::fetch(&source.url, limit, allow_private, &tx) {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let item = rx.recv().await?;
+        let item = item.map_err(|fetch::FetchError(e)| {
+            if e.contains("larger than") {
+                ApiError {
+                    status: 413,
+                    err_code: "PAYLOAD_TOO_LARGE",
+                    err_msg: e,
+                }
+            } else {
+                ApiError::bad_request(format!("could not fetch the audio: {e}"))
+            }
+        });
+        Some((item, rx))
+    });
+    Ok(Box::pin(stream))
+}
+
+/// The `{metadata, results}` body.
+fn respond(
+    request_id: &str,
+    created: SystemTime,
+    params: &ListenParams,
+    model: &hark_asr::ModelDescriptor,
+    done: Transcribed,
+) -> String {
+    let options = TextOptions {
+        punctuate: params.punctuation_on(),
+        multi_language: params.language == "multi",
+    };
+    let window = WindowTime {
+        start_s: 0.0,
+        duration_s: done.duration_s,
+    };
+    let channels: Vec<Channel> = done
+        .channels
+        .iter()
+        .map(|t| Channel {
+            alternatives: vec![hark_text::alternative(t, window, options)],
+        })
+        .collect();
+    let utterances = params.utterances.then(|| {
+        let mut all: Vec<Utterance> = channels
+            .iter()
+            .enumerate()
+            .flat_map(|(ch, c)| {
+                let words = &c.alternatives[0].words;
+                Utterance::split(ch as u16, words, params.utt_split_s, || {
+                    uuid::Uuid::new_v4().to_string()
+                })
+            })
+            .collect();
+        all.sort_by(|a, b| a.start.total_cmp(&b.start));
+        all
+    });
+    let info = ModelInfo {
+        name: model.name.clone(),
+        version: model.version.clone(),
+        arch: model.arch.clone(),
+    };
+    let metadata = Metadata {
+        transaction_key: "deprecated".to_owned(),
+        request_id: request_id.to_owned(),
+        sha256: done.sha256,
+        created: iso8601_millis(created),
+        duration: done.duration_s as f32,
+        channels: u32::from(done.input_channels),
+        models: Some(vec![model.uuid.clone()]),
+        model_info: Some(BTreeMap::from([(model.uuid.clone(), info)])),
+        extra: params.extra.iter().cloned().collect(),
+    };
+    let body = PrerecordedResponse {
+        metadata,
+        results: PrerecordedResults {
+            channels,
+            utterances,
+        },
+    };
+    serde_json::to_string(&body).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
