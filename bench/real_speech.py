@@ -14,6 +14,8 @@ from the same CTranslate2 file), it reports per clip set:
 - hark file: `hark stream --fast --endpointing false`, one clip at a time, as fast as the
   server answers: the whole clip is one segment, as for faster-whisper. Wall time is the sum of
   the clips' stream times (connection included).
+- hark upload: `POST /v1/listen` with the clip's bytes (pre-recorded), one clip at a time.
+  Wall time is the sum of the requests' times.
 
 WER uses the normaliser of the test (lower case, no punctuation, hyphens apart, numerals and
 "Mr." spelled out).
@@ -109,6 +111,15 @@ def hark_stream(hark, host, file, args):
     return " ".join(t for t in texts if t), time.perf_counter() - t
 
 
+def hark_upload(host, file):
+    import urllib.request
+    t = time.perf_counter()
+    req = urllib.request.Request(host.replace("ws://", "http://") + "/v1/listen", data=open(file, "rb").read(),
+                                 headers={"Content-Type": "audio/wav"}, method="POST")
+    body = json.load(urllib.request.urlopen(req, timeout=300))
+    return body["results"]["channels"][0]["alternatives"][0]["transcript"], time.perf_counter() - t
+
+
 def hark(hark_bin, model_dir, clips):
     server = subprocess.Popen([hark_bin, "serve", "--listen", "127.0.0.1:0", "--model", model_dir],
                               stderr=subprocess.PIPE, text=True)
@@ -127,7 +138,11 @@ def hark(hark_bin, model_dir, clips):
         for _, file, _ in clips:
             whole[file], took = hark_stream(hark_bin, host, file, ["--fast", "--endpointing", "false"])
             wall += took
-        return live, whole, wall
+        upload, upload_wall = {}, 0.0
+        for _, file, _ in clips:
+            upload[file], took = hark_upload(host, file)
+            upload_wall += took
+        return live, whole, wall, upload, upload_wall
     finally:
         server.kill()
 
@@ -165,9 +180,9 @@ def main():
                            check=True, capture_output=True)
         for precision, fw_type, hark_dir in (("f32", "float32", ct2), ("8-bit", "int8", q8)):
             fw, fw_wall = faster_whisper(ct2, fw_type, clips)
-            live, whole, hark_wall = hark(args.hark, hark_dir, clips)
+            live, whole, hark_wall, upload, upload_wall = hark(args.hark, hark_dir, clips)
             for label, hyps, wall in (("faster-whisper", fw, fw_wall), ("hark live", live, None),
-                                      ("hark file", whole, hark_wall)):
+                                      ("hark file", whole, hark_wall), ("hark upload", upload, upload_wall)):
                 rows.append((name, precision, label, wer_by_set(clips, hyps), wall))
                 if args.show:
                     for _, f, _ in clips:

@@ -25,6 +25,10 @@ pub enum Command {
     /// (text, JSON lines, SRT or WebVTT). Exit code 0 on a clean close, 1 on an abnormal close or
     /// connection failure, 2 on bad flags or input, 3 when the server refuses the connection.
     Stream(Box<StreamArgs>),
+    /// Transcribe a whole file (or stdin, or a URL the server fetches) with one pre-recorded
+    /// request (`POST /v1/listen`) and print it: text, the JSON response, SRT or WebVTT. Exit
+    /// codes as for `stream`.
+    Transcribe(Box<TranscribeArgs>),
     /// Download models into the Hugging Face cache, or list the ones already there.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -225,6 +229,62 @@ pub struct StreamArgs {
     /// `extra` (repeatable): `key:value`, echoed back in metadata.
     #[arg(long)]
     pub extra: Vec<String>,
+    /// Any other query parameter (repeatable): `key=value`.
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TranscribeArgs {
+    /// A file (any format the server reads), `-` for stdin, or an http(s):// URL that the server
+    /// fetches itself.
+    #[arg(short, long)]
+    pub input: String,
+    /// Server: ws://, wss://, http:// or https:// plus host[:port][/prefix]; `/v1/listen` is appended.
+    #[arg(long, env = "DEEPGRAM_HOST", default_value = "ws://127.0.0.1:8080")]
+    pub host: String,
+    /// API key (sent as `Authorization: Token KEY`).
+    #[arg(short, long, env = "DEEPGRAM_API_KEY", hide_env_values = true)]
+    pub key: Option<String>,
+    /// Output format: text (one line per utterance), json (the response as received), srt or vtt.
+    #[arg(short, long, default_value = "text")]
+    pub format: String,
+    /// Append `[start - end]` to each line (text format).
+    #[arg(long, visible_alias = "ts")]
+    pub timestamps: bool,
+    /// Write the output here instead of stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// No progress bar on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Headerless input: its encoding (sent as `encoding`).
+    #[arg(short, long)]
+    pub encoding: Option<String>,
+    /// Headerless input: its sample rate in Hz.
+    #[arg(short, long = "sample-rate")]
+    pub sample_rate: Option<u32>,
+    /// Headerless input: its channel count.
+    #[arg(short, long)]
+    pub channels: Option<u16>,
+    /// `model`.
+    #[arg(short, long)]
+    pub model: Option<String>,
+    /// `language`.
+    #[arg(short, long)]
+    pub language: Option<String>,
+    /// `punctuate=true`.
+    #[arg(long)]
+    pub punctuate: bool,
+    /// `smart_format=true`.
+    #[arg(long)]
+    pub smart_format: bool,
+    /// `multichannel=true`: each channel transcribed on its own, lines prefixed by channel.
+    #[arg(long)]
+    pub multichannel: bool,
+    /// `utt_split`: the pause (seconds) that starts a new line.
+    #[arg(long, value_name = "SECS")]
+    pub utt_split: Option<f32>,
     /// Any other query parameter (repeatable): `key=value`.
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,

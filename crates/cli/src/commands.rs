@@ -12,6 +12,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve(args).await.map(|()| ExitCode::SUCCESS),
         Command::Mock(args) => mock(args).await.map(|()| ExitCode::SUCCESS),
         Command::Stream(args) => Ok(crate::stream::run(*args).await),
+        Command::Transcribe(args) => {
+            Ok(
+                tokio::task::spawn_blocking(move || crate::transcribe::run(*args))
+                    .await
+                    .unwrap_or(ExitCode::FAILURE),
+            )
+        }
         Command::Models(cmd) => tokio::task::spawn_blocking(move || models(cmd))
             .await?
             .map(|()| ExitCode::SUCCESS),

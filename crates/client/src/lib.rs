@@ -9,7 +9,9 @@
 //!   header or subprotocol) ([`endpoint`]), sends `KeepAlive` in input gaps, `Finalize` after a
 //!   quiet spell when asked, and `CloseStream` at the end, then waits for the server's `Metadata`
 //!   and close so no final result is lost ([`session`]);
-//! - renders text, JSON lines, SRT or WebVTT, per channel for multichannel ([`output`]).
+//! - renders text, JSON lines, SRT or WebVTT, per channel for multichannel ([`output`]);
+//! - uploads a whole file (or a URL for the server to fetch) to `POST /v1/listen` and turns the
+//!   pre-recorded response into final results for the same renderers ([`upload`], `hark transcribe`).
 //!
 //! - with the `mic` feature, captures the default input device and shows a level meter ([`mic`]).
 //!
@@ -25,12 +27,14 @@ pub mod output;
 pub mod pacing;
 pub mod session;
 pub mod source;
+pub mod upload;
 
 pub use endpoint::{listen_url, AuthMode};
 pub use output::{Format, RenderOptions};
 pub use pacing::RawFormat;
 pub use session::{run, Outcome, StreamOptions};
 pub use source::Input;
+pub use upload::{as_results, rest_url, upload, UploadOptions, Uploaded};
 
 /// Why a stream could not run.
 #[derive(Debug, thiserror::Error)]
