@@ -2,7 +2,7 @@
 
 use crate::decode::align::token_times;
 use crate::decode::beam::beam_search;
-use crate::decode::greedy::{compression_ratio, greedy, DecodeConfig, Decoded};
+use crate::decode::greedy::{compression_ratio, greedy, DecodeConfig, Decoded, TimestampRules};
 use crate::decode::tokenizer::WhisperTokenizer;
 use crate::error::WhisperError;
 use crate::mel::{MelFrontend, HOP_SAMPLES};
@@ -20,6 +20,8 @@ use std::path::Path;
 const NO_SPEECH_THRESHOLD: f32 = 0.6;
 const LOGPROB_THRESHOLD: f32 = -1.0;
 const COMPRESSION_RATIO_THRESHOLD: f32 = 2.4;
+/// OpenAI's `max_initial_timestamp` (1 s) in 20 ms steps: a long-form window's first timestamp.
+const MAX_INITIAL_TIMESTAMP_INDEX: u32 = 50;
 const TEMPERATURES: [f32; 6] = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
 /// By default a window may yield at most this many tokens per second of audio (plus a few): fast
 /// speech is about 5, so this only stops runaway repetition from costing a full token budget.
@@ -38,6 +40,8 @@ pub struct WhisperEngine {
     generation: GenerationConfig,
     descriptor: ModelDescriptor,
     suppress: Vec<u32>,
+    /// `suppress` for timestamp mode: the timestamp tokens allowed.
+    suppress_with_timestamps: Vec<u32>,
     begin_suppress: Vec<u32>,
     alignment_heads: Vec<[usize; 2]>,
     multilingual: bool,
@@ -78,7 +82,15 @@ impl WhisperEngine {
                 crate::model::weights::load(dir, &device)?,
             )
         };
-        let tokenizer = WhisperTokenizer::load(&dir.join("tokenizer.json"))?;
+        let mut tokenizer = WhisperTokenizer::load(&dir.join("tokenizer.json"))?;
+        // Many tokenizer.json files (faster-whisper's among them) leave the timestamp tokens
+        // out; as in OpenAI's tokenizer they follow <|notimestamps|>, up to the vocabulary's end.
+        let specials = &mut tokenizer.specials;
+        if specials.timestamp_begin.is_none()
+            && specials.no_timestamps + 1 < config.vocab_size as u32
+        {
+            specials.timestamp_begin = Some(specials.no_timestamps + 1);
+        }
         let source = weights.source.clone();
         let mut quantized = weights.quantized;
         let quantized_encoder = weights.quantized_encoder;
@@ -99,7 +111,13 @@ impl WhisperEngine {
             .chain(&generation.suppress_tokens)
             .copied()
             .collect();
-        // No timestamps mode: every special and timestamp token except end-of-text is suppressed.
+        // Timestamp mode (long-form windows): every special token but end-of-text and the
+        // timestamps is suppressed; without timestamps, the timestamps too.
+        let mut suppress_with_timestamps = suppress.clone();
+        suppress_with_timestamps
+            .extend(s.eot + 1..s.timestamp_begin.unwrap_or(config.vocab_size as u32));
+        suppress_with_timestamps.sort_unstable();
+        suppress_with_timestamps.dedup();
         suppress.extend(s.eot + 1..config.vocab_size as u32);
         suppress.sort_unstable();
         suppress.dedup();
@@ -135,6 +153,7 @@ impl WhisperEngine {
             generation,
             descriptor,
             suppress,
+            suppress_with_timestamps,
             begin_suppress,
             alignment_heads,
             multilingual,
@@ -241,7 +260,9 @@ impl WhisperEngine {
 
     /// `[<|startofprev|> key terms…] <|startoftranscript|> [<|lang|> <|transcribe|>] <|notimestamps|>`
     /// and the tokens forced after it: the context's words (when `context`), then the window's
-    /// known beginning. Also how many of the forced tokens are the context's.
+    /// known beginning. Also how many of the forced tokens are the context's. A long-form window
+    /// (greedy decoding, a vocabulary with timestamps) leaves out `<|notimestamps|>` and forces
+    /// nothing: it is decoded with timestamp tokens.
     fn prompt(&self, options: &DecodeOptions, language: Option<&str>, context: bool) -> Prompt {
         let keyterms = &options.keyterms;
         let s = &self.tokenizer.specials;
@@ -258,6 +279,9 @@ impl WhisperEngine {
                 p.push(lang);
             }
             p.extend(s.transcribe);
+        }
+        if options.long_form && self.beam_size == 1 && s.timestamp_begin.is_some() {
+            return (p, Vec::new(), 0);
         }
         p.push(s.no_timestamps);
         // Known text is forced only under greedy decoding; beam search decodes it again.
@@ -303,6 +327,24 @@ impl WhisperEngine {
         let mut results: Vec<Option<(Decoded, bool)>> = vec![None; rows.len()];
         let withdrawn = |j: usize| windows[rows[j]].is_withdrawn();
         let mut todo: Vec<usize> = (0..rows.len()).filter(|&j| !withdrawn(j)).collect();
+        let specials = &self.tokenizer.specials;
+        // A prompt without <|notimestamps|> decodes with timestamp tokens (long-form windows),
+        // up to two more tokens per utterance: half a token more per second of audio.
+        let timestamps = specials
+            .timestamp_begin
+            .filter(|_| !prompt.contains(&specials.no_timestamps))
+            .map(|begin| TimestampRules {
+                begin,
+                no_timestamps: specials.no_timestamps,
+                max_initial_index: Some(MAX_INITIAL_TIMESTAMP_INDEX),
+            });
+        let tokens_per_second =
+            self.max_tokens_per_second + if timestamps.is_some() { 0.5 } else { 0.0 };
+        let suppress = if timestamps.is_some() {
+            &self.suppress_with_timestamps
+        } else {
+            &self.suppress
+        };
         let temperatures = if self.fallback {
             &TEMPERATURES[..]
         } else {
@@ -323,18 +365,18 @@ impl WhisperEngine {
                     .unwrap_or(0),
                 eot: self.tokenizer.specials.eot,
                 no_speech: self.tokenizer.specials.no_speech,
-                suppress: self.suppress.clone(),
+                suppress: suppress.clone(),
                 begin_suppress: self.begin_suppress.clone(),
                 max_tokens: self.max_tokens,
                 row_max_tokens: todo
                     .iter()
-                    .map(|&j| (seconds[rows[j]] * self.max_tokens_per_second).ceil() as usize + 4)
+                    .map(|&j| (seconds[rows[j]] * tokens_per_second).ceil() as usize + 4)
                     .collect(),
                 audio_positions: todo.iter().map(|&j| positions[rows[j]]).collect(),
                 padded: self.padded(),
                 temperature,
                 seed: k as u64,
-                timestamps: None,
+                timestamps: timestamps.clone(),
                 alignment_heads: self.alignment_heads.clone(),
                 withdrawn: todo
                     .iter()
@@ -350,10 +392,14 @@ impl WhisperEngine {
             for (&j, d) in todo.iter().zip(decoded) {
                 let silent =
                     d.no_speech_prob > NO_SPEECH_THRESHOLD && d.avg_logprob < LOGPROB_THRESHOLD;
-                // Only what the model added: forced text (context, agreed words) is given.
-                let added = &d.tokens[forced[rows[j]].len().min(d.tokens.len())..];
-                let compact =
-                    compression_ratio(&self.tokenizer.decode(added)) <= COMPRESSION_RATIO_THRESHOLD;
+                // Only the text the model added: forced text (context, agreed words) is given.
+                let added: Vec<u32> = d.tokens[forced[rows[j]].len().min(d.tokens.len())..]
+                    .iter()
+                    .copied()
+                    .filter(|&t| t < specials.eot)
+                    .collect();
+                let compact = compression_ratio(&self.tokenizer.decode(&added))
+                    <= COMPRESSION_RATIO_THRESHOLD;
                 let poor = !compact || d.avg_logprob < LOGPROB_THRESHOLD;
                 if poor && !silent && !withdrawn(j) {
                     again.push(j);
@@ -385,9 +431,16 @@ impl WhisperEngine {
     /// times are moved `shift_s` earlier (the context's length: times from the window's start).
     fn words(&self, d: &Decoded, times: &[f32], n_context: usize, shift_s: f32) -> Vec<WordTiming> {
         let mut words: Vec<(String, usize, usize)> = Vec::new();
+        let mut after_timestamp = false;
         for (i, &t) in d.tokens.iter().enumerate() {
+            // Timestamp tokens (long-form windows) only separate words.
+            if t >= self.tokenizer.specials.eot {
+                after_timestamp = true;
+                continue;
+            }
             let text = self.tokenizer.token_text(t);
-            let starts_word = text.starts_with(' ') || words.is_empty();
+            let starts_word = text.starts_with(' ') || words.is_empty() || after_timestamp;
+            after_timestamp = false;
             let is_punct =
                 !text.trim().is_empty() && text.trim().chars().all(|c| c.is_ascii_punctuation());
             match words.last_mut() {

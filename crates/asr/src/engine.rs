@@ -27,6 +27,12 @@ pub struct DecodeOptions {
     pub known_start: String,
     /// What came just before the window (empty: nothing known).
     pub context: WindowContext,
+    /// The window is a slice of a long recording (pre-recorded transcription) and may hold
+    /// several utterances with pauses between them: an engine should decode for completeness
+    /// rather than latency (Whisper decodes with timestamp tokens, as it does long-form audio,
+    /// which keeps it from skipping an utterance after a pause). `known_start` and `context` are
+    /// not used then.
+    pub long_form: bool,
 }
 
 /// Audio and its words that came just before a window: in live streaming, the end of the

@@ -20,6 +20,19 @@ pub struct BatchWindow {
     pub segment: Segment,
     /// The VAD heard speech in it (always `true` without a VAD).
     pub speech: bool,
+    /// Where the VAD heard speech in it, as sample spans on the recording's clock clipped to the
+    /// window (the whole window without a VAD).
+    pub speech_spans: Vec<(u64, u64)>,
+}
+
+impl BatchWindow {
+    /// Samples of speech the VAD heard between `from` and `to` (recording clock).
+    pub fn speech_between(&self, from: u64, to: u64) -> u64 {
+        self.speech_spans
+            .iter()
+            .map(|&(s, e)| e.min(to).saturating_sub(s.max(from)))
+            .sum()
+    }
 }
 
 /// Cuts one channel of a recording into windows.
@@ -103,10 +116,22 @@ impl BatchCutter {
             segment.start_sample,
             segment.start_sample + segment.samples.len() as u64,
         );
-        let speech = self.vad.is_none() || self.speech.iter().any(|&(s, e)| s < end && e > start);
+        let speech_spans: Vec<(u64, u64)> = if self.vad.is_none() {
+            vec![(start, end)]
+        } else {
+            self.speech
+                .iter()
+                .filter(|&&(s, e)| s < end && e > start)
+                .map(|&(s, e)| (s.max(start), e.min(end)))
+                .collect()
+        };
         // Spans that ended before this window cannot touch a later one.
         self.speech.retain(|&(_, e)| e > end);
-        BatchWindow { segment, speech }
+        BatchWindow {
+            segment,
+            speech: !speech_spans.is_empty(),
+            speech_spans,
+        }
     }
 }
 
@@ -167,6 +192,19 @@ mod tests {
         let marks: Vec<bool> = windows.iter().map(|w| w.speech).collect();
         assert_eq!(marks.first(), Some(&false), "{marks:?}");
         assert!(marks.iter().any(|m| *m), "{marks:?}");
+        // Speech spans sit inside their windows and cover the speech: 2 s of it.
+        let heard: u64 = windows.iter().map(|w| w.speech_between(0, u64::MAX)).sum();
+        assert!((31_000..=33_000).contains(&heard), "{heard}");
+        for w in &windows {
+            let (s, e) = (
+                w.segment.start_sample,
+                w.segment.start_sample + w.segment.samples.len() as u64,
+            );
+            assert!(w
+                .speech_spans
+                .iter()
+                .all(|&(a, b)| s <= a && a < b && b <= e));
+        }
         let total: usize = windows.iter().map(|w| w.segment.samples.len()).sum();
         assert_eq!(total, audio.len());
         assert!(c.finish().is_none());

@@ -11,6 +11,12 @@ use tokio::sync::mpsc;
 
 /// Windows submitted and not answered, at most (about 15 minutes of audio for a 30 s model).
 pub const MAX_WINDOWS_IN_FLIGHT: usize = 32;
+/// A stretch of a window this long without words, in which the VAD heard at least
+/// [`MIN_MISSED_SPEECH_S`] of speech, is decoded again on its own: a model may end a window
+/// early or skip an utterance after a pause (sequential decoders recover by seeking to the last
+/// timestamp; every window here is decoded at once, so the gaps get a second pass).
+const MISSED_GAP_S: f64 = 2.0;
+const MIN_MISSED_SPEECH_S: f64 = 0.5;
 
 /// Why a transcription failed.
 #[derive(Debug)]
@@ -72,6 +78,8 @@ struct Slot {
     channel: u16,
     start_sample: u64,
     transcript: Option<Transcript>,
+    /// A first-pass window, kept until answered to decode the speech its words missed.
+    window: Option<BatchWindow>,
 }
 
 /// What a finished transcription gives: per channel, its words on the recording's clock.
@@ -171,6 +179,8 @@ impl Job {
             .ok_or_else(|| JobError::Engine("lost".into()))?;
         let rate = f64::from(self.scheduler.sample_rate_hz());
         let mut channels = vec![Transcript::default(); stage.cutters.len().max(1)];
+        // Second-pass windows fill gaps of first-pass ones: words go by time.
+        self.slots.sort_by_key(|s| (s.channel, s.start_sample));
         for slot in &self.slots {
             let (Some(t), Some(out)) = (
                 &slot.transcript,
@@ -187,6 +197,9 @@ impl Job {
             if out.language.is_none() {
                 out.language.clone_from(&t.language);
             }
+        }
+        for c in &mut channels {
+            c.words.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
         }
         Ok(Transcribed {
             channels,
@@ -211,19 +224,39 @@ impl Job {
     }
 
     fn submit(&mut self, channel: u16, w: BatchWindow) -> Result<(), JobError> {
-        let index = self.slots.len();
         let speech = w.speech;
-        self.slots.push(Slot {
-            channel,
-            start_sample: w.segment.start_sample,
-            transcript: (!speech).then(Transcript::default),
-        });
         if !speech {
+            self.slots.push(Slot {
+                channel,
+                start_sample: w.segment.start_sample,
+                transcript: Some(Transcript::default()),
+                window: None,
+            });
             return Ok(());
         }
+        let samples = w.segment.samples.clone();
+        self.send(channel, w.segment.start_sample, samples, Some(w))
+    }
+
+    /// Queue `samples` (from `start_sample` on the channel's clock) for the engine; `first`:
+    /// the first-pass window they are, kept for a second pass over what it missed.
+    fn send(
+        &mut self,
+        channel: u16,
+        start_sample: u64,
+        samples: Vec<f32>,
+        first: Option<BatchWindow>,
+    ) -> Result<(), JobError> {
+        let index = self.slots.len();
+        self.slots.push(Slot {
+            channel,
+            start_sample,
+            transcript: None,
+            window: first,
+        });
         let tx = self.tx.clone();
         let window = AudioWindow {
-            samples: w.segment.samples,
+            samples,
             options: self.options.clone(),
             withdrawn: None,
         };
@@ -250,6 +283,20 @@ impl Job {
             .ok_or_else(|| JobError::Engine("the engine stopped".into()))?;
         self.in_flight -= 1;
         let t = r.map_err(JobError::Engine)?;
+        let Some(slot) = self.slots.get_mut(index) else {
+            return Ok(());
+        };
+        let first = slot.window.take();
+        let channel = slot.channel;
+        let rate = f64::from(self.scheduler.sample_rate_hz());
+        if let Some(w) = first {
+            for (from, to) in missed(&w, &t, rate) {
+                let start = w.segment.start_sample;
+                let samples =
+                    w.segment.samples[(from - start) as usize..(to - start) as usize].to_vec();
+                self.send(channel, from, samples, None)?;
+            }
+        }
         if let Some(slot) = self.slots.get_mut(index) {
             slot.transcript = Some(t);
         }
@@ -266,6 +313,82 @@ impl Drop for Job {
     }
 }
 
+/// Stretches of `w` (recording clock, samples) that its transcript `t` left without words for
+/// at least [`MISSED_GAP_S`] while the VAD heard [`MIN_MISSED_SPEECH_S`] of speech there.
+fn missed(w: &BatchWindow, t: &Transcript, rate_hz: f64) -> Vec<(u64, u64)> {
+    let start = w.segment.start_sample;
+    let end = start + w.segment.samples.len() as u64;
+    let at = |s: f32| (start + (f64::from(s.max(0.0)) * rate_hz) as u64).min(end);
+    let mut gaps = Vec::new();
+    let mut covered = start;
+    let edges = t
+        .words
+        .iter()
+        .map(|word| (at(word.start_s), at(word.end_s)))
+        .chain([(end, end)]);
+    for (word_start, word_end) in edges {
+        if word_start > covered
+            && (word_start - covered) as f64 >= MISSED_GAP_S * rate_hz
+            && w.speech_between(covered, word_start) as f64 >= MIN_MISSED_SPEECH_S * rate_hz
+        {
+            gaps.push((covered, word_start));
+        }
+        covered = covered.max(word_end);
+    }
+    gaps
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hark_live::Segment;
+
+    fn word(start_s: f32, end_s: f32) -> WordTiming {
+        WordTiming {
+            text: "w".into(),
+            start_s,
+            end_s,
+            confidence: 1.0,
+        }
+    }
+
+    #[test]
+    fn only_long_wordless_stretches_with_speech_get_a_second_pass() {
+        // A 10 s window at 100 Hz starting at 1000; speech everywhere but 4–7 s.
+        let w = BatchWindow {
+            segment: Segment {
+                start_sample: 1_000,
+                samples: vec![0.0; 1_000],
+            },
+            speech: true,
+            speech_spans: vec![(1_000, 1_400), (1_700, 2_000)],
+        };
+        let t = Transcript {
+            words: vec![
+                word(0.1, 0.5),
+                word(0.6, 1.0),
+                word(3.5, 3.9),
+                word(8.5, 9.0),
+            ],
+            ..Transcript::default()
+        };
+        // 1.0–3.5 s: 2.5 s without words, all speech → decoded again. 3.9–8.5 s: 4.6 s without
+        // words but only 1.5 s of it speech → again. 9.0–10.0: too short.
+        assert_eq!(missed(&w, &t, 100.0), vec![(1_100, 1_350), (1_390, 1_850)]);
+        // Nothing recognised in a window of speech: all of it.
+        assert_eq!(
+            missed(&w, &Transcript::default(), 100.0),
+            vec![(1_000, 2_000)]
+        );
+        // Wordless silence is left alone.
+        let quiet = BatchWindow {
+            speech_spans: vec![(1_000, 1_040)],
+            ..w.clone()
+        };
+        assert!(missed(&quiet, &Transcript::default(), 100.0).is_empty());
+    }
 }

@@ -123,6 +123,7 @@ pub async fn handler(
     let options = DecodeOptions {
         language: (params.language != "multi").then(|| params.language.clone()),
         keyterms: params.keyterm.clone(),
+        long_form: true,
         ..DecodeOptions::default()
     };
     let job = Job::new(
