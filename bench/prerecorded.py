@@ -22,7 +22,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from real_speech import edit_distance, normalized  # noqa: E402
+from real_speech import edit_distance, normalized, start_hark  # noqa: E402
 
 
 def build_recording(cache, minutes, out):
@@ -55,16 +55,8 @@ def wer(ref, hyp):
 
 
 def hark(hark_bin, model_dir, wav):
-    server = subprocess.Popen([hark_bin, "serve", "--listen", "127.0.0.1:0", "--model", model_dir],
-                              stderr=subprocess.PIPE, text=True)
+    server, host = start_hark(hark_bin, model_dir)
     try:
-        host = None
-        for line in server.stderr:
-            if "addr=" in line:
-                host = line.split("addr=")[1].split()[0]
-                break
-        if host is None:
-            sys.exit(f"hark serve --model {model_dir} did not start")
         data = open(wav, "rb").read()
         t = time.perf_counter()
         req = urllib.request.Request(f"http://{host}/v1/listen", data=data, method="POST",

@@ -120,17 +120,21 @@ def hark_upload(host, file):
     return body["results"]["channels"][0]["alternatives"][0]["transcript"], time.perf_counter() - t
 
 
-def hark(hark_bin, model_dir, clips):
+def start_hark(hark_bin, model_dir):
+    """`hark serve --model model_dir` on a free port: (process, "host:port")."""
     server = subprocess.Popen([hark_bin, "serve", "--listen", "127.0.0.1:0", "--model", model_dir],
                               stderr=subprocess.PIPE, text=True)
+    for line in server.stderr:
+        if "addr=" in line:
+            return server, line.split("addr=")[1].split()[0]
+    server.kill()
+    sys.exit(f"hark serve --model {model_dir} did not start")
+
+
+def hark(hark_bin, model_dir, clips):
+    server, addr = start_hark(hark_bin, model_dir)
+    host = "ws://" + addr
     try:
-        host = None
-        for line in server.stderr:
-            if "addr=" in line:
-                host = "ws://" + line.split("addr=")[1].split()[0]
-                break
-        if host is None:
-            sys.exit(f"hark serve --model {model_dir} did not start")
         with concurrent.futures.ThreadPoolExecutor(3) as pool:
             live = dict(zip([c[1] for c in clips], [r[0] for r in pool.map(
                 lambda c: hark_stream(hark_bin, host, c[1], ["--interim-results"]), clips)]))

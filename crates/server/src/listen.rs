@@ -9,7 +9,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use hark_asr::AsrError;
+use hark_asr::{AsrError, Scheduler};
 use hark_audio::{AudioPipeline, ChannelMode};
 use hark_proto::{ApiError, ListenParams};
 use std::sync::atomic::Ordering;
@@ -47,6 +47,36 @@ fn add_cors(response: &mut Response, headers: &HeaderMap) {
     );
 }
 
+/// The model `?model=` selects and the audio front end for the query's encoding, rate and
+/// channels (which it validates): the refusal and its metric reason otherwise.
+pub(crate) fn model_and_pipeline(
+    state: &AppState,
+    params: &ListenParams,
+) -> Result<(Scheduler, AudioPipeline), (ApiError, &'static str)> {
+    let scheduler = match state.registry.resolve(params.model.as_deref()) {
+        Ok(s) => s.clone(),
+        Err(AsrError::UnknownModel(name)) => {
+            let e = ApiError::bad_request(format!("No such model/language/tier combination found. (model `{name}` is not loaded on this server)"));
+            return Err((e, "model"));
+        }
+        Err(e) => return Err((ApiError::unavailable(e.to_string()), "model")),
+    };
+    let mode = if params.multichannel {
+        ChannelMode::Split
+    } else {
+        ChannelMode::MixDown
+    };
+    let pipeline = AudioPipeline::new(
+        params.encoding,
+        params.sample_rate_hz,
+        params.channels,
+        scheduler.sample_rate_hz(),
+        mode,
+    )
+    .map_err(|e| (ApiError::bad_request(e), "encoding"))?;
+    Ok((scheduler, pipeline))
+}
+
 pub async fn handler(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
@@ -70,29 +100,9 @@ pub async fn handler(
         );
         return refuse(&e, &request_id, "draining");
     }
-    let scheduler = match state.registry.resolve(params.model.as_deref()) {
-        Ok(s) => s.clone(),
-        Err(AsrError::UnknownModel(name)) => {
-            let e = ApiError::bad_request(format!("No such model/language/tier combination found. (model `{name}` is not loaded on this server)"));
-            return refuse(&e, &request_id, "model");
-        }
-        Err(e) => return refuse(&ApiError::unavailable(e.to_string()), &request_id, "model"),
-    };
-    // The audio front end validates encoding, rate and channels; its error is the refusal.
-    let mode = if params.multichannel {
-        ChannelMode::Split
-    } else {
-        ChannelMode::MixDown
-    };
-    let pipeline = match AudioPipeline::new(
-        params.encoding,
-        params.sample_rate_hz,
-        params.channels,
-        scheduler.sample_rate_hz(),
-        mode,
-    ) {
-        Ok(p) => p,
-        Err(e) => return refuse(&ApiError::bad_request(e), &request_id, "encoding"),
+    let (scheduler, pipeline) = match model_and_pipeline(&state, &params) {
+        Ok(found) => found,
+        Err((e, why)) => return refuse(&e, &request_id, why),
     };
     let upgrade = match upgrade {
         Ok(u) => u,

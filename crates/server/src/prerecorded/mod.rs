@@ -23,8 +23,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt};
-use hark_asr::{AsrError, DecodeOptions};
-use hark_audio::{AudioPipeline, ChannelMode};
+use hark_asr::DecodeOptions;
 use hark_proto::{
     iso8601_millis, ApiError, Channel, ListenParams, Metadata, ModelInfo, PrerecordedResponse,
     PrerecordedResults, UrlSource, Utterance,
@@ -84,28 +83,9 @@ pub async fn handler(
         let e = ApiError::unavailable("This server is shutting down; try another instance.");
         return refuse(&e, &request_id, "draining");
     }
-    let scheduler = match state.registry.resolve(params.model.as_deref()) {
-        Ok(s) => s.clone(),
-        Err(AsrError::UnknownModel(name)) => {
-            let e = ApiError::bad_request(format!("No such model/language/tier combination found. (model `{name}` is not loaded on this server)"));
-            return refuse(&e, &request_id, "model");
-        }
-        Err(e) => return refuse(&ApiError::unavailable(e.to_string()), &request_id, "model"),
-    };
-    let mode = if params.multichannel {
-        ChannelMode::Split
-    } else {
-        ChannelMode::MixDown
-    };
-    let pipeline = match AudioPipeline::new(
-        params.encoding,
-        params.sample_rate_hz,
-        params.channels,
-        scheduler.sample_rate_hz(),
-        mode,
-    ) {
-        Ok(p) => p,
-        Err(e) => return refuse(&ApiError::bad_request(e), &request_id, "encoding"),
+    let (scheduler, pipeline) = match crate::listen::model_and_pipeline(&state, &params) {
+        Ok(found) => found,
+        Err((e, why)) => return refuse(&e, &request_id, why),
     };
     let limit = state.config.max_upload_bytes;
     let json = headers
