@@ -50,7 +50,7 @@ impl BatchCutter {
     /// Windows of at most `max_window_samples` at `rate_hz`; with `vad`, the bundled VAD marks
     /// windows without speech (only at the 16 kHz it hears: off at other rates).
     pub fn new(max_window_samples: usize, rate_hz: u32, vad: bool) -> Self {
-        let vad = (vad && crate::LiveConfig::vad_supported(rate_hz)).then(Vad::earshot);
+        let vad = (vad && crate::decision::LiveConfig::vad_supported(rate_hz)).then(Vad::earshot);
         Self::with_vad(max_window_samples, rate_hz, vad)
     }
 

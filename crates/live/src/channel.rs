@@ -1,9 +1,9 @@
 //! The live policy of one channel (see the crate docs for what it decides and why).
 
 use crate::agree::{agreed_cut, keep_within, reaches, Hypothesis};
+use crate::decision::{LiveConfig, Ticket};
 use crate::history::History;
 use crate::segmenter::{Segment, Segmenter};
-use crate::{LiveConfig, Ticket};
 use hark_asr::{Transcript, WindowContext};
 use hark_vad::{EndpointEvent, Endpointer, Vad};
 

@@ -3,7 +3,7 @@
 
 use crate::agree::keep_within;
 use crate::channel::{Answer, Channel, Cut};
-use crate::{Decision, DecodeRequest, LiveConfig, Priority, ResultSpan, Ticket};
+use crate::decision::{Decision, DecodeRequest, LiveConfig, Priority, ResultSpan, Ticket};
 use hark_asr::Transcript;
 use hark_vad::Vad;
 use std::collections::HashMap;

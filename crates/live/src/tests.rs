@@ -1,7 +1,7 @@
 //! The live policy, driven by a scripted VAD (1.0-valued audio is speech, 0.0 silence) and
 //! scripted hypotheses standing in for the engine.
 use super::*;
-use hark_asr::WordTiming;
+use hark_asr::{Transcript, WordTiming};
 use hark_vad::{EnergyGate, Vad, VadConfig};
 
 fn config() -> LiveConfig {

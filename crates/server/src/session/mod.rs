@@ -23,7 +23,7 @@ use crate::{metrics as m, AppState};
 use audio::AudioStage;
 use axum::extract::ws::Message;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use hark_asr::{Cancel, DecodeOptions, Scheduler, StreamSlot};
+use hark_asr::{Cancel, DecodeOptions, Scheduler, StreamSlot, Transcript};
 use hark_live::{LiveConfig, LiveStream, Ticket};
 use hark_proto::{
     close, parse_control, ConfigureSuccess, ControlMessage, Endpointing, ErrorMessage,
@@ -31,7 +31,6 @@ use hark_proto::{
 };
 use hark_text::TextOptions;
 use outbox::{Outbox, Outgoing};
-use replies::EngineReply;
 use results::ResultContext;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -68,6 +67,9 @@ pub struct SessionSetup {
     pub slots: Vec<StreamSlot>,
     pub created: SystemTime,
 }
+
+/// An engine's answer to one decode: its transcript, or why there is none.
+type EngineReply = (Ticket, Result<Transcript, String>);
 
 /// How the session ends.
 struct End {

@@ -3,14 +3,11 @@
 //! engine's replies back to the policy and into the outbox.
 
 use super::outbox::Outgoing;
-use super::Session;
+use super::{EngineReply, Session};
 use hark_asr::{AudioWindow, Transcript};
 use hark_live::{Decision, DecodeRequest, Priority, ResultSpan, Ticket};
 use hark_proto::{ServerMessage, SpeechStarted};
 use tokio::sync::mpsc;
-
-/// An engine's answer to one decode: its transcript, or why there is none.
-pub(super) type EngineReply = (Ticket, Result<Transcript, String>);
 
 /// Sends the engine's reply to the session; a reply dropped unsent (the engine's thread is
 /// gone) says so, so that no result waits for ever.
