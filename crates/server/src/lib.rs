@@ -2,7 +2,8 @@
 //!
 //! What this crate does:
 //! - the axum app: `GET /v1/listen` (WebSocket upgrade after auth, parameter and capacity checks),
-//!   `POST /v1/listen` (pre-recorded transcription at full speed),
+//!   `POST /v1/listen` (pre-recorded transcription at full speed) and OpenAI's
+//!   `POST /v1/audio/transcriptions`,
 //!   `/metrics` (Prometheus), `/healthz`, `/readyz`;
 //! - one task per socket running the session lifecycle of PROTOCOL.md (control messages, idle
 //!   timeout, CloseStream flush, Metadata, close codes), carrying out the decisions of the live
@@ -64,6 +65,7 @@ pub struct Server {
 impl Server {
     pub fn new(config: ServerConfig, mut registry: ModelRegistry) -> Self {
         registry.route_to_default(hark_proto::DEEPGRAM_MODEL_NAMES);
+        registry.route_to_default(prerecorded::openai::OPENAI_MODEL_NAMES);
         for s in registry.schedulers() {
             let rate_hz = s.sample_rate_hz();
             if config.vad && !hark_live::LiveConfig::vad_supported(rate_hz) {
@@ -96,6 +98,12 @@ impl Server {
             .route(
                 "/v1/listen",
                 get(listen::handler).post(prerecorded::handler),
+            )
+            .route(
+                "/v1/audio/transcriptions",
+                // The form is read with this server's own upload limit, not axum's 2 MB default.
+                axum::routing::post(prerecorded::openai::handler)
+                    .layer(axum::extract::DefaultBodyLimit::disable()),
             )
             .route("/metrics", get(listen::metrics))
             .route("/healthz", get(|| async { "ok" }))

@@ -14,6 +14,7 @@
 
 mod fetch;
 mod job;
+pub mod openai;
 
 use crate::auth::credential;
 use crate::http_error::refusal;
@@ -40,7 +41,7 @@ use tokio::sync::mpsc;
 /// Largest `{"url": …}` body read.
 const MAX_JSON_BODY_BYTES: usize = 64 * 1024;
 
-type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, ApiError>> + Send>>;
+pub(crate) type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, ApiError>> + Send>>;
 
 fn refuse(error: &ApiError, request_id: &str, why: &'static str) -> Response {
     metrics::counter!(m::PRERECORDED_REFUSED_TOTAL, "reason" => why).increment(1);
@@ -150,12 +151,12 @@ pub async fn handler(
     r
 }
 
-enum Failed {
+pub(crate) enum Failed {
     Api(ApiError),
     Job(JobError),
 }
 
-async fn transcribe(mut job: Job, mut chunks: Chunks) -> Result<Transcribed, Failed> {
+pub(crate) async fn transcribe(mut job: Job, mut chunks: Chunks) -> Result<Transcribed, Failed> {
     let mut any = false;
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk.map_err(Failed::Api)?;

@@ -256,3 +256,88 @@ async fn a_url_source_is_fetched_following_redirects() {
     .await;
     assert_eq!(r.status, 400, "{}", r.body);
 }
+
+#[tokio::test]
+async fn openais_transcription_endpoint_answers_in_its_formats() {
+    let s = start(Options {
+        config: ServerConfig {
+            vad: false,
+            api_keys: vec!["sekrit".into()],
+            ..ServerConfig::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let wav = wav16(&tone(40_000), RATE_HZ);
+    let post = |fields: Vec<(&'static str, &'static str)>, key: &'static str| {
+        let (body, ct) = multipart(&fields, &wav);
+        let addr = s.addr;
+        async move {
+            let auth = format!("Bearer {key}");
+            let headers = [
+                ("Content-Type", ct.as_str()),
+                ("Authorization", auth.as_str()),
+            ];
+            http_post(addr, "/v1/audio/transcriptions", &headers, &body).await
+        }
+    };
+    let r = post(vec![("model", "whisper-1")], "sekrit").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let text = r.json()["text"].as_str().expect("text").to_owned();
+    assert!(text.starts_with("Samples"), "{text}");
+    let r = post(
+        vec![
+            ("model", "whisper-1"),
+            ("response_format", "verbose_json"),
+            ("timestamp_granularities[]", "word"),
+        ],
+        "sekrit",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_eq!(
+        (
+            v["task"].as_str(),
+            v["language"].as_str(),
+            v["duration"].as_f64()
+        ),
+        (Some("transcribe"), Some("english"), Some(2.5))
+    );
+    let words = v["words"].as_array().expect("words");
+    let segments = v["segments"].as_array().expect("segments");
+    assert!(!segments.is_empty() && words.len() >= 6, "{v}");
+    assert!(words
+        .iter()
+        .all(|w| !w["word"].as_str().unwrap_or(",").ends_with(',')));
+    let r = post(
+        vec![("model", "whisper-1"), ("response_format", "srt")],
+        "sekrit",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.starts_with("1\n00:00:00,000 --> "), "{}", r.body);
+    let r = post(
+        vec![("model", "whisper-1"), ("response_format", "text")],
+        "sekrit",
+    )
+    .await;
+    assert_eq!(r.body.trim(), text);
+    // OpenAI-shaped errors.
+    let r = post(vec![("model", "whisper-1")], "wrong").await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["error"]["type"], "authentication_error");
+    let r = post(vec![("response_format", "json")], "sekrit").await;
+    assert_eq!(
+        (r.status, r.json()["error"]["param"].clone()),
+        (400, Value::from("model"))
+    );
+    let r = post(
+        vec![("model", "whisper-1"), ("response_format", "xml")],
+        "sekrit",
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    let r = post(vec![("model", "no-such-model")], "sekrit").await;
+    assert_eq!(r.status, 400);
+}

@@ -465,3 +465,22 @@ pub fn wav16(samples: &[i16], rate_hz: u32) -> Vec<u8> {
     out.extend_from_slice(&data);
     out
 }
+
+/// A `multipart/form-data` body: text fields, then `file` with `file_bytes`; and its content type.
+pub fn multipart(fields: &[(&str, &str)], file_bytes: &[u8]) -> (Vec<u8>, String) {
+    let boundary = "hark-test-boundary-7d1f";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\nContent-Type: audio/wav\r\n\r\n")
+            .as_bytes(),
+    );
+    body.extend_from_slice(file_bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (body, format!("multipart/form-data; boundary={boundary}"))
+}
