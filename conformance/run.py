@@ -34,7 +34,8 @@ KEY = "conformance-key"
 MODEL = os.path.join(REPO, "crates", "asr-whisper", "fixtures", "tiny-random")
 CASE_TIMEOUT_S = 60
 
-PY_SDKS = {"3": "deepgram-sdk>=3,<4", "4": "deepgram-sdk>=4,<5", "5": "deepgram-sdk>=5,<6", "7": "deepgram-sdk>=7,<8"}
+PY_SDKS = {"3": "deepgram-sdk>=3,<4", "4": "deepgram-sdk>=4,<5", "5": "deepgram-sdk>=5,<6", "7": "deepgram-sdk>=7,<8",
+           "openai": "openai>=1.50,<3"}
 JS_SDKS = {"4": ["@deepgram/sdk@4", "ws@8"], "5": ["@deepgram/sdk@5"]}
 
 
@@ -108,6 +109,8 @@ CUSTOM = {"custom_param": ["kept"]}
 REFUSALS = ["bad-key", "bad-param"]
 # Pre-recorded: the WAV uploaded whole to POST /v1/listen.
 FILES = ["file"]
+# OpenAI's SDK against POST /v1/audio/transcriptions.
+OPENAI = ["oa-json", "oa-verbose", "oa-srt", "oa-bad-key"]
 
 
 def clients(only):
@@ -130,6 +133,10 @@ def clients(only):
             # Left unset, `model` is sent as the string None by 3.x (4.x leaves it out).
             query = {"model": "None"} if v == "3" else {}
             out.append((f"python deepgram-sdk {ver}", driver, {}, STREAM + ["flush"] + REFUSALS + ["passthrough"] + FILES, query, CUSTOM))
+    if wanted("python"):
+        python = setup_python("openai")
+        ver = version_of([python, "-c", "import openai; print(openai.__version__)"])
+        out.append((f"python openai {ver}", [python, os.path.join(HERE, "python", "openai_sdk.py")], {}, OPENAI, {}, {}))
     for v in ("5", "4") if wanted("js") else ():
         modules = setup_js(v)
         env = {"NODE_PATH": modules}
@@ -177,12 +184,18 @@ def start_server(hark, log_path):
     sys.exit(f"hark serve did not become ready; its log:\n{open(log_path).read()[-2000:]}")
 
 
-LINE = re.compile(r"(?P<msg>listen request|stream accepted|stream closed|handshake refused|pre-recorded request)")
+LINE = re.compile(r"(?P<msg>listen request|stream accepted|stream closed|handshake refused|pre-recorded request|openai transcription)")
 
 
 def server_checks(lines, case, expect_query, custom):
     """What the server saw for one case: one handshake, close 1000 / the refusal status, the query."""
     fails = []
+    if case in OPENAI:
+        done = [l for l in lines if "openai transcription done" in l]
+        want = 0 if case == "oa-bad-key" else 1
+        if len(done) != want:
+            fails.append(f"server log has {len(done)} OpenAI transcriptions done, want {want}")
+        return fails
     if case in FILES:
         done = [l for l in lines if "pre-recorded request done" in l]
         if len(done) != 1:
