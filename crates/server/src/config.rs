@@ -27,6 +27,8 @@ pub struct ServerConfig {
     /// Let `{"url": …}` requests fetch private, loopback and link-local addresses (off: public
     /// URLs only, so a client cannot make the server reach into its own network).
     pub allow_private_urls: bool,
+    /// Signs pre-recorded callbacks: `x-hark-signature: sha256=HMAC-SHA256(body, secret)`.
+    pub callback_secret: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -41,6 +43,7 @@ impl Default for ServerConfig {
             interim_ms: 1000,
             max_upload_bytes: 2 << 30,
             allow_private_urls: false,
+            callback_secret: None,
         }
     }
 }

@@ -74,7 +74,7 @@ pub fn is_private(ip: IpAddr) -> bool {
     }
 }
 
-fn check_host(url: &str, allow_private: bool) -> Result<(), FetchError> {
+pub(super) fn check_host(url: &str, allow_private: bool) -> Result<(), FetchError> {
     let (host, port) = host_port(url)?;
     let addrs: Vec<_> = (host.as_str(), port)
         .to_socket_addrs()

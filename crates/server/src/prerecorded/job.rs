@@ -338,7 +338,7 @@ fn missed(w: &BatchWindow, t: &Transcript, rate_hz: f64) -> Vec<(u64, u64)> {
     gaps
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

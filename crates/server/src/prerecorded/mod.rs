@@ -12,6 +12,7 @@
 //! for an empty, unreadable or non-audio body or a URL that gives no audio; 413 above the upload
 //! limit; 500 if the engine fails.
 
+mod callback;
 mod fetch;
 mod job;
 pub mod openai;
@@ -26,11 +27,12 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt};
 use hark_asr::DecodeOptions;
 use hark_proto::{
-    iso8601_millis, ApiError, Channel, ListenParams, Metadata, ModelInfo, PrerecordedResponse,
-    PrerecordedResults, UrlSource, Utterance,
+    iso8601_millis, ApiError, CallbackMethod, Channel, ListenParams, Metadata, ModelInfo,
+    PrerecordedResponse, PrerecordedResults, UrlSource, Utterance,
 };
 use hark_text::{TextOptions, WindowTime};
-use job::{Job, JobError, Transcribed};
+use job::{hex, Job, JobError, Transcribed};
+use serde_json::json;
 use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -116,24 +118,62 @@ pub async fn handler(
         params.channels,
     );
     metrics::counter!(m::PRERECORDED_TOTAL).increment(1);
+    if let Some(url) = params.callback.clone() {
+        let put = match params.callback_method {
+            None | Some(CallbackMethod::Post) => false,
+            Some(CallbackMethod::Put) => true,
+            Some(_) => {
+                let e = ApiError::invalid_param("callback_method", "use post or put");
+                return refuse(&e, &request_id, "callback");
+            }
+        };
+        let allow_private = state.config.allow_private_urls;
+        if let Err(e) = callback::check(&url, allow_private) {
+            let e = ApiError::bad_request(format!("callback: {e}"));
+            return refuse(&e, &request_id, "callback");
+        }
+        // An upload is read whole before the answer (a URL source is fetched later).
+        let chunks = if json {
+            chunks
+        } else {
+            match buffered(chunks).await {
+                Ok(c) => c,
+                Err(e) => return refuse(&e, &request_id, "audio"),
+            }
+        };
+        let secret = state.config.callback_secret.clone();
+        let id = request_id.clone();
+        let model = scheduler.descriptor().clone();
+        tokio::spawn(async move {
+            let body = match transcribe(job, chunks).await {
+                Ok(done) => respond(&id, created, &params, &model, done),
+                Err(e) => failure(e, &id).body_json(&id),
+            };
+            let _ = tokio::task::spawn_blocking(move || {
+                callback::deliver(&url, put, &body, &id, secret.as_deref(), allow_private)
+            })
+            .await;
+        });
+        let mut r = (
+            StatusCode::OK,
+            json!({ "request_id": request_id }).to_string(),
+        )
+            .into_response();
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        return r;
+    }
     let started = std::time::Instant::now();
     let done = match transcribe(job, chunks).await {
         Ok(t) => t,
         Err(e) => {
-            let (why, error) = match e {
-                Failed::Api(e) => ("audio", e),
-                Failed::Job(JobError::Audio(e)) => ("audio", unprocessable(e)),
-                Failed::Job(JobError::Engine(detail)) => {
-                    tracing::error!(request_id = %request_id, %detail, "engine failed");
-                    let e = ApiError {
-                        status: 500,
-                        err_code: "INTERNAL_SERVER_ERROR",
-                        err_msg: "The model failed on this request; see the server's log.".into(),
-                    };
-                    ("engine", e)
-                }
+            let why = match &e {
+                Failed::Job(JobError::Engine(_)) => "engine",
+                _ => "audio",
             };
-            return refuse(&error, &request_id, why);
+            return refuse(&failure(e, &request_id), &request_id, why);
         }
     };
     metrics::counter!(m::AUDIO_RECEIVED_SECONDS_TOTAL).increment(done.duration_s.round() as u64);
@@ -149,6 +189,33 @@ pub async fn handler(
         r.headers_mut().insert("dg-request-id", v);
     }
     r
+}
+
+/// The refusal for a failed transcription.
+fn failure(e: Failed, request_id: &str) -> ApiError {
+    match e {
+        Failed::Api(e) => e,
+        Failed::Job(JobError::Audio(e)) => unprocessable(e),
+        Failed::Job(JobError::Engine(detail)) => {
+            tracing::error!(request_id, %detail, "engine failed");
+            ApiError {
+                status: 500,
+                err_code: "INTERNAL_SERVER_ERROR",
+                err_msg: "The model failed on this request; see the server's log.".into(),
+            }
+        }
+    }
+}
+
+/// The whole upload, read now (up to the limit), as chunks.
+async fn buffered(mut chunks: Chunks) -> Result<Chunks, ApiError> {
+    let mut all = Vec::new();
+    while let Some(c) = chunks.next().await {
+        all.push(c?);
+    }
+    Ok(Box::pin(futures_util::stream::iter(
+        all.into_iter().map(Ok),
+    )))
 }
 
 pub(crate) enum Failed {

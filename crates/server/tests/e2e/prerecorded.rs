@@ -341,3 +341,141 @@ async fn openais_transcription_endpoint_answers_in_its_formats() {
     let r = post(vec![("model", "no-such-model")], "sekrit").await;
     assert_eq!(r.status, 400);
 }
+
+/// Receives HTTP requests: answers the first `fail_first` with 500, then 200; sends each
+/// (head, body) it received.
+async fn callback_receiver(
+    fail_first: usize,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut seen = 0;
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let mut raw = Vec::new();
+            let mut buf = vec![0u8; 65536];
+            // Read the head, then Content-Length bytes of body.
+            let (head, body) = loop {
+                let n = tcp.read(&mut buf).await.unwrap_or(0);
+                if n == 0 {
+                    break (String::new(), String::new());
+                }
+                raw.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&raw).into_owned();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        break (head.to_owned(), body.to_owned());
+                    }
+                }
+            };
+            seen += 1;
+            let status = if seen <= fail_first {
+                "500 Internal Server Error"
+            } else {
+                "200 OK"
+            };
+            let _ = tcp
+                .write_all(
+                    format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        .as_bytes(),
+                )
+                .await;
+            let _ = tx.send((head, body));
+        }
+    });
+    (addr, rx)
+}
+
+#[tokio::test]
+async fn a_callback_gets_the_transcript_signed_after_a_failed_first_try() {
+    let s = start(Options {
+        config: ServerConfig {
+            vad: false,
+            allow_private_urls: true,
+            callback_secret: Some("shh".into()),
+            ..ServerConfig::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let (receiver, mut got) = callback_receiver(1).await;
+    let wav = wav16(&tone(24_000), RATE_HZ);
+    let q = format!("/v1/listen?callback=http://{receiver}/hook");
+    let r = http_post(s.addr, &q, &[("Content-Type", "audio/wav")], &wav).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let request_id = r.json()["request_id"]
+        .as_str()
+        .expect("request_id")
+        .to_owned();
+    assert!(
+        r.json().get("results").is_none(),
+        "answered at once, without the transcript"
+    );
+    let (_, first) = next_delivery(&mut got).await;
+    let (head, body) = next_delivery(&mut got).await;
+    assert_eq!(first, body, "the retry sends the same body");
+    assert!(head.starts_with("POST /hook "), "{head}");
+    let v: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(v["metadata"]["request_id"], request_id.as_str());
+    assert_eq!(samples_heard(&v["results"]["channels"][0]), 24_000);
+    // The signature is HMAC-SHA256 of the body with the secret (computed here independently).
+    let sig = head
+        .lines()
+        .find_map(|l| {
+            l.to_lowercase()
+                .strip_prefix("x-hark-signature:")
+                .map(|v| v.trim().to_owned())
+        })
+        .expect("a signature header");
+    assert_eq!(sig, format!("sha256={}", hmac_hex(b"shh", body.as_bytes())));
+    // A callback to a refused address is a 400 before anything runs.
+    let s2 = start(Options::default()).await;
+    let r = http_post(s2.addr, &q, &[("Content-Type", "audio/wav")], &wav).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+}
+
+async fn next_delivery(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
+) -> (String, String) {
+    tokio::time::timeout(std::time::Duration::from_secs(20), rx.recv())
+        .await
+        .ok()
+        .flatten()
+        .expect("a delivery")
+}
+
+/// HMAC-SHA256, written out from RFC 2104 (the test's own, not the server's).
+fn hmac_hex(key: &[u8], msg: &[u8]) -> String {
+    let mut k = key.to_vec();
+    k.resize(64, 0);
+    let ipad: Vec<u8> = k
+        .iter()
+        .map(|b| b ^ 0x36)
+        .chain(msg.iter().copied())
+        .collect();
+    let inner = Sha256::digest(&ipad);
+    let opad: Vec<u8> = k
+        .iter()
+        .map(|b| b ^ 0x5c)
+        .chain(inner.iter().copied())
+        .collect();
+    Sha256::digest(&opad)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
