@@ -22,7 +22,9 @@
 //! Env: `HARK_BENCH_STEPS` (default 1,2,4,6), `HARK_BENCH_PAUSE_S` (default 1.2),
 //! `HARK_BENCH_INTERIM_MS` (the server's interim cadence, default its own: 1000),
 //! `HARK_BENCH_STAGGER_S` (client `i` starts `i` times this late; default 0: all at once, so
-//! that every stream's endpoints fall due together, the worst case).
+//! that every stream's endpoints fall due together, the worst case), `HARK_BENCH_UPLOAD` (a file
+//! uploaded to `POST /v1/listen` as each step starts, so the live streams share the engine with a
+//! pre-recorded job; its wall time is printed after the step).
 
 use futures_util::{SinkExt, StreamExt};
 use hark_asr::{ModelRegistry, Scheduler, SchedulerConfig};
@@ -300,6 +302,26 @@ async fn drive(name: &str, dir: &str) {
         let cpu0 = cpu_seconds(child.id());
         let (b0, w0) = model_counters(&addr);
         let stagger_s: f64 = env_or("HARK_BENCH_STAGGER_S", 0.0);
+        let upload = std::env::var("HARK_BENCH_UPLOAD").ok().map(|input| {
+            let opts = hark_client::UploadOptions {
+                input,
+                host: format!("ws://{addr}"),
+                key: None,
+                params: Vec::new(),
+            };
+            tokio::task::spawn_blocking(move || {
+                let t = Instant::now();
+                let r = hark_client::upload(&opts, |_| {}, |_| {});
+                let audio_s = r
+                    .as_ref()
+                    .map_or(0.0, |u| f64::from(u.response.metadata.duration));
+                (
+                    t.elapsed().as_secs_f64(),
+                    audio_s,
+                    r.err().map(|e| e.to_string()),
+                )
+            })
+        });
         let tasks: Vec<_> = (0..n)
             .map(|i| {
                 let audio = (std::sync::Arc::clone(&audio), finalize_at);
@@ -336,6 +358,15 @@ async fn drive(name: &str, dir: &str) {
                 "no"
             }
         );
+        if let Some(Ok((wall_s, audio_s, err))) = match upload {
+            Some(u) => Some(u.await),
+            None => None,
+        } {
+            println!(
+                "  (with an upload beside them: {audio_s:.0} s of audio in {wall_s:.1} s{})",
+                err.map(|e| format!("; failed: {e}")).unwrap_or_default()
+            );
+        }
     }
     let _ = child.kill();
     let _ = child.wait();
