@@ -3,6 +3,11 @@
 //! are queued, a call takes only the former, and the latter wait for the next call. A deferrable
 //! window waits behind due ones once at most (a session sends its results in order, so an interim
 //! that waited for ever would hold back that session's later finals too).
+//!
+//! Bulk windows (pre-recorded transcription) come last: a call takes them only when nothing else
+//! is queued, and while live streams hold slots at most `max_bulk_batch` of them, so that a final
+//! arriving meanwhile waits for a short call rather than a long one. Alone, bulk windows batch
+//! up to `max_batch`.
 
 use crate::cancel::Cancel;
 use crate::engine::{AudioWindow, Engine, ModelDescriptor, Transcript};
@@ -22,6 +27,8 @@ struct Job {
     reply: Reply,
     /// A call has already run due windows ahead of it: it goes with the next one.
     passed_over: bool,
+    /// Pre-recorded work: runs only when nothing else waits.
+    bulk: bool,
 }
 
 /// Capacity settings (inert data).
@@ -33,6 +40,8 @@ pub struct SchedulerConfig {
     pub max_batch: usize,
     /// Windows that may wait in the queue.
     pub queue_capacity: usize,
+    /// Most bulk windows in one call while live streams hold slots.
+    pub max_bulk_batch: usize,
 }
 
 impl Default for SchedulerConfig {
@@ -41,6 +50,7 @@ impl Default for SchedulerConfig {
             max_streams: 64,
             max_batch: 16,
             queue_capacity: 256,
+            max_bulk_batch: 1,
         }
     }
 }
@@ -202,7 +212,20 @@ impl Scheduler {
         Ok(cancel)
     }
 
+    /// Queue a window of pre-recorded work: it runs only when nothing else waits (see the module
+    /// docs); the handle withdraws it while it waits.
+    pub fn submit_bulk(&self, mut window: AudioWindow, reply: Reply) -> Result<Cancel, AsrError> {
+        let cancel = Cancel::default();
+        window.withdrawn = Some(cancel.clone());
+        self.send_job(window, reply, true)?;
+        Ok(cancel)
+    }
+
     fn send(&self, window: AudioWindow, reply: Reply) -> Result<(), AsrError> {
+        self.send_job(window, reply, false)
+    }
+
+    fn send_job(&self, window: AudioWindow, reply: Reply, bulk: bool) -> Result<(), AsrError> {
         let model = || self.shared.descriptor.name.clone();
         // Counted before sending so the inference thread never takes it below zero.
         let due = job_is_due(&window);
@@ -211,6 +234,7 @@ impl Scheduler {
             window,
             reply,
             passed_over: false,
+            bulk,
         };
         self.tx.try_send(job).map_err(|e| {
             self.shared.count(due, 1, false);
@@ -228,18 +252,26 @@ fn job_is_due(window: &AudioWindow) -> bool {
 }
 
 /// The next batch: every queued job that is due now (and deferrable ones already passed over
-/// once), else the oldest deferrable ones; up to `max_batch`, in submission order. What is left
-/// stays in `queued`.
-fn next_batch(queued: &mut VecDeque<Job>, max_batch: usize) -> Vec<Job> {
+/// once), else the oldest deferrable ones, else up to `max_bulk` bulk ones; up to `max_batch`,
+/// in submission order. What is left stays in `queued`.
+fn next_batch(queued: &mut VecDeque<Job>, max_batch: usize, max_bulk: usize) -> Vec<Job> {
     let urgent = queued.iter().any(|j| job_is_due(&j.window));
+    let live = queued.iter().any(|j| !j.bulk);
     let mut batch = Vec::new();
+    let mut bulk = 0;
     let mut rest = VecDeque::with_capacity(queued.len());
     for mut job in queued.drain(..) {
         let deferred = urgent && !job_is_due(&job.window) && !job.passed_over;
-        if batch.len() < max_batch && !deferred {
+        let take = if job.bulk {
+            !live && bulk < max_bulk
+        } else {
+            !deferred
+        };
+        if batch.len() < max_batch && take {
+            bulk += usize::from(job.bulk);
             batch.push(job);
         } else {
-            job.passed_over |= deferred;
+            job.passed_over |= deferred && !job.bulk;
             rest.push_back(job);
         }
     }
@@ -276,7 +308,13 @@ fn run(mut engine: Box<dyn Engine>, rx: Receiver<Job>, shared: &Shared) {
         if queued.is_empty() {
             continue;
         }
-        let jobs = next_batch(&mut queued, max_batch);
+        // Bulk work batches freely only while no live stream holds a slot.
+        let max_bulk = if shared.streams_in_use.load(Ordering::Acquire) > 0 {
+            shared.config.max_bulk_batch.max(1)
+        } else {
+            max_batch
+        };
+        let jobs = next_batch(&mut queued, max_batch, max_bulk);
         let due = jobs.iter().filter(|j| job_is_due(&j.window)).count();
         shared.count(true, due, false);
         shared.count(false, jobs.len() - due, false);

@@ -302,26 +302,29 @@ async fn drive(name: &str, dir: &str) {
         let cpu0 = cpu_seconds(child.id());
         let (b0, w0) = model_counters(&addr);
         let stagger_s: f64 = env_or("HARK_BENCH_STAGGER_S", 0.0);
-        let upload = std::env::var("HARK_BENCH_UPLOAD").ok().map(|input| {
-            let opts = hark_client::UploadOptions {
-                input,
-                host: format!("ws://{addr}"),
-                key: None,
-                params: Vec::new(),
-            };
-            tokio::task::spawn_blocking(move || {
-                let t = Instant::now();
-                let r = hark_client::upload(&opts, |_| {}, |_| {});
-                let audio_s = r
-                    .as_ref()
-                    .map_or(0.0, |u| f64::from(u.response.metadata.duration));
-                (
-                    t.elapsed().as_secs_f64(),
-                    audio_s,
-                    r.err().map(|e| e.to_string()),
-                )
-            })
-        });
+        let upload = std::env::var("HARK_BENCH_UPLOAD")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(|input| {
+                let opts = hark_client::UploadOptions {
+                    input,
+                    host: format!("ws://{addr}"),
+                    key: None,
+                    params: Vec::new(),
+                };
+                tokio::task::spawn_blocking(move || {
+                    let t = Instant::now();
+                    let r = hark_client::upload(&opts, |_| {}, |_| {});
+                    let audio_s = r
+                        .as_ref()
+                        .map_or(0.0, |u| f64::from(u.response.metadata.duration));
+                    (
+                        t.elapsed().as_secs_f64(),
+                        audio_s,
+                        r.err().map(|e| e.to_string()),
+                    )
+                })
+            });
         let tasks: Vec<_> = (0..n)
             .map(|i| {
                 let audio = (std::sync::Arc::clone(&audio), finalize_at);

@@ -70,6 +70,7 @@ async fn run_server() {
             max_streams: 100_000,
             max_batch: 64,
             queue_capacity: 65_536,
+            max_bulk_batch: 2,
         },
     )
     .expect("engine");

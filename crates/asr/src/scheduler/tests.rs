@@ -86,6 +86,7 @@ fn queued_windows_run_as_one_batch_in_order() {
             max_streams: 4,
             max_batch: 8,
             queue_capacity: 16,
+            max_bulk_batch: 2,
         },
     )
     .expect("spawn");
@@ -125,6 +126,7 @@ fn slots_are_admission_control() {
             max_streams: 3,
             max_batch: 8,
             queue_capacity: 16,
+            max_bulk_batch: 2,
         },
     )
     .expect("spawn");
@@ -214,12 +216,44 @@ fn a_deferrable_window_waits_behind_due_ones_once_at_most() {
         },
         reply: Box::new(|_| {}),
         passed_over: false,
+        bulk: false,
     };
     let sizes = |b: &[Job]| b.iter().map(|j| j.window.samples.len()).collect::<Vec<_>>();
     let mut queued: VecDeque<Job> = [job(1, true), job(2, false)].into_iter().collect();
-    assert_eq!(sizes(&next_batch(&mut queued, 16)), [2], "the final first");
+    assert_eq!(
+        sizes(&next_batch(&mut queued, 16, 16)),
+        [2],
+        "the final first"
+    );
     // A new final arrives before the next call: the interim, passed over once, goes with it.
     queued.push_back(job(3, false));
-    assert_eq!(sizes(&next_batch(&mut queued, 16)), [1, 3]);
+    assert_eq!(sizes(&next_batch(&mut queued, 16, 16)), [1, 3]);
+    assert!(queued.is_empty());
+}
+
+#[test]
+fn bulk_windows_run_only_when_nothing_else_waits_and_few_at_a_time() {
+    let job = |n: usize, due: bool, bulk: bool| Job {
+        window: AudioWindow {
+            withdrawn: (!due).then(Cancel::default),
+            ..window(n)
+        },
+        reply: Box::new(|_| {}),
+        passed_over: false,
+        bulk,
+    };
+    let sizes = |b: &[Job]| b.iter().map(|j| j.window.samples.len()).collect::<Vec<_>>();
+    let mut queued: VecDeque<Job> = (10..15).map(|n| job(n, false, true)).collect();
+    queued.push_back(job(1, false, false));
+    queued.push_back(job(2, true, false));
+    // A final first, then the interim (bulk never rides along), then bulk two at a time.
+    assert_eq!(sizes(&next_batch(&mut queued, 16, 2)), [2]);
+    assert_eq!(sizes(&next_batch(&mut queued, 16, 2)), [1]);
+    assert_eq!(sizes(&next_batch(&mut queued, 16, 2)), [10, 11]);
+    // A final that arrives meanwhile goes first again, and is never held back by bulk work.
+    queued.push_back(job(3, true, false));
+    assert_eq!(sizes(&next_batch(&mut queued, 16, 2)), [3]);
+    // Alone (no live stream), bulk windows batch up to max_batch.
+    assert_eq!(sizes(&next_batch(&mut queued, 16, 16)), [12, 13, 14]);
     assert!(queued.is_empty());
 }

@@ -260,10 +260,11 @@ impl Job {
             options: self.options.clone(),
             withdrawn: None,
         };
-        // Deferrable: a live stream's final runs first; this never holds one back for long.
+        // Bulk: live streams' finals and interims run first, and bulk calls stay short while
+        // live streams are open.
         let cancel = self
             .scheduler
-            .submit_deferrable(
+            .submit_bulk(
                 window,
                 Box::new(move |r| {
                     let _ = tx.send((index, r.map_err(|e| e.to_string())));

@@ -203,6 +203,7 @@ pub async fn start(opts: Options) -> TestServer {
             max_streams: opts.max_streams,
             max_batch: 8,
             queue_capacity: 64,
+            max_bulk_batch: 2,
         },
     )
     .expect("spawn engine");
