@@ -16,6 +16,7 @@ Prints one PASS/FAIL line per client and case and `N passed, M failed`; exits 1 
 """
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -36,7 +37,7 @@ CASE_TIMEOUT_S = 60
 
 PY_SDKS = {"3": "deepgram-sdk>=3,<4", "4": "deepgram-sdk>=4,<5", "5": "deepgram-sdk>=5,<6", "7": "deepgram-sdk>=7,<8",
            "openai": "openai>=1.50,<3"}
-JS_SDKS = {"4": ["@deepgram/sdk@4", "ws@8"], "5": ["@deepgram/sdk@5"]}
+JS_SDKS = {"4": ["@deepgram/sdk@4", "ws@8"], "5": ["@deepgram/sdk@5"], "openai": ["openai@5"]}
 
 
 def log(msg):
@@ -152,6 +153,12 @@ def clients(only):
                 out.append((label, ["node", "--experimental-websocket", driver], env, cases, {}, CUSTOM))
             else:
                 log(f"SKIP js @deepgram/sdk {ver} (native WebSocket): node {version_of(['node', '--version'])} has no --experimental-websocket")
+    if wanted("js"):
+        modules = setup_js("openai")
+        env = {"NODE_PATH": modules}
+        ver = json.load(open(os.path.join(modules, "openai", "package.json")))["version"]
+        cases = [c for c in OPENAI if c != "oa-srt"]
+        out.append((f"js openai {ver}", ["node", os.path.join(HERE, "js", "openai_sdk.js")], env, cases, {}, {}))
     if wanted("rust"):
         rust = setup_rust()
         out.append(("rust deepgram 0.14", [rust], {}, STREAM + REFUSALS + ["passthrough"] + FILES, {}, CUSTOM))

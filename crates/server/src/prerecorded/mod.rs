@@ -67,6 +67,29 @@ fn too_large(limit: u64) -> ApiError {
     }
 }
 
+/// Refused requests' bodies are read up to this much before the answer.
+const DRAIN_LIMIT_BYTES: usize = 64 << 20;
+
+/// Every check made before the body is read: auth, the query, draining, the model and the audio
+/// front end. The refusal and its metric reason otherwise.
+fn checks(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<(ListenParams, hark_asr::Scheduler, hark_audio::AudioPipeline), (ApiError, &'static str)>
+{
+    if !state.keys.allows(credential(headers, &[]).as_ref()) {
+        return Err((ApiError::invalid_auth(), "auth"));
+    }
+    let params = ListenParams::from_query(query.unwrap_or("")).map_err(|e| (e, "params"))?;
+    if state.draining.load(Ordering::SeqCst) {
+        let e = ApiError::unavailable("This server is shutting down; try another instance.");
+        return Err((e, "draining"));
+    }
+    let (scheduler, pipeline) = crate::listen::model_and_pipeline(state, &params)?;
+    Ok((params, scheduler, pipeline))
+}
+
 pub async fn handler(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
@@ -75,20 +98,15 @@ pub async fn handler(
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let created = SystemTime::now();
-    if !state.keys.allows(credential(&headers, &[]).as_ref()) {
-        return refuse(&ApiError::invalid_auth(), &request_id, "auth");
-    }
-    let params = match ListenParams::from_query(query.as_deref().unwrap_or("")) {
-        Ok(p) => p,
-        Err(e) => return refuse(&e, &request_id, "params"),
-    };
-    if state.draining.load(Ordering::SeqCst) {
-        let e = ApiError::unavailable("This server is shutting down; try another instance.");
-        return refuse(&e, &request_id, "draining");
-    }
-    let (scheduler, pipeline) = match crate::listen::model_and_pipeline(&state, &params) {
+    let checked = checks(&state, &headers, query.as_deref());
+    let (params, scheduler, pipeline) = match checked {
         Ok(found) => found,
-        Err((e, why)) => return refuse(&e, &request_id, why),
+        Err((e, why)) => {
+            // Read what the client is still sending first: a client that is refused mid-upload
+            // sees a reset connection instead of the answer (JS's fetch does).
+            let _ = axum::body::to_bytes(body, DRAIN_LIMIT_BYTES).await;
+            return refuse(&e, &request_id, why);
+        }
     };
     let limit = state.config.max_upload_bytes;
     let json = headers

@@ -51,6 +51,20 @@ fn error(status: StatusCode, message: impl Into<String>, param: Option<&str>) ->
     r
 }
 
+/// Read a refused request's form before answering (up to 64 MiB), so that a client still
+/// uploading sees the answer rather than a reset connection.
+async fn drain(mut form: Multipart) {
+    let mut left: i64 = 64 << 20;
+    while let Ok(Some(mut field)) = form.next_field().await {
+        while let Ok(Some(chunk)) = field.chunk().await {
+            left -= chunk.len() as i64;
+            if left < 0 {
+                return;
+            }
+        }
+    }
+}
+
 /// The form's fields.
 #[derive(Default)]
 struct Form {
@@ -158,6 +172,7 @@ pub async fn handler(
         other => other,
     };
     if !state.keys.allows(presented.as_ref()) {
+        drain(form).await;
         return error(
             StatusCode::UNAUTHORIZED,
             "Incorrect API key provided.",
@@ -165,6 +180,7 @@ pub async fn handler(
         );
     }
     if state.draining.load(Ordering::SeqCst) {
+        drain(form).await;
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "This server is shutting down.",
