@@ -2,7 +2,7 @@
 //! the many tools built on them): a multipart form with `file`, `model`, `language`, `prompt`,
 //! `response_format` (`json`, `text`, `srt`, `vtt`, `verbose_json`), `timestamp_granularities[]`
 //! (`segment`, `word`) and `temperature`. The recording is transcribed as `POST /v1/listen`
-//! transcribes it ([`super::job`]); segments are its utterances (split at 0.8 s pauses).
+//! transcribes it ([`super::job`]); segments split at pauses, after sentences and at 8 s.
 //!
 //! hark's choices: `model` may be OpenAI's names (`whisper-1`, `gpt-4o-transcribe`,
 //! `gpt-4o-mini-transcribe`: the default model) or a model this server loaded; `prompt` biases
@@ -33,6 +33,37 @@ pub const OPENAI_MODEL_NAMES: &[&str] =
 
 /// The pause (seconds) that ends a segment.
 const SEGMENT_SPLIT_S: f32 = 0.8;
+/// A segment also ends after a sentence once it is this long (seconds), and in any case at
+/// [`SEGMENT_MAX_S`]: subtitles stay readable.
+const SEGMENT_SENTENCE_S: f32 = 2.0;
+const SEGMENT_MAX_S: f32 = 8.0;
+
+/// Segments of a transcript's words: split at pauses of [`SEGMENT_SPLIT_S`], after a sentence
+/// once [`SEGMENT_SENTENCE_S`] long, and before a word that would take one past [`SEGMENT_MAX_S`].
+fn segments(words: &[hark_proto::Word]) -> Vec<Utterance> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for k in 0..words.len() {
+        let len_s = words[k].end - words[start].start;
+        let sentence = words[k]
+            .punctuated_word
+            .as_deref()
+            .is_some_and(|p| p.ends_with(['.', '?', '!']));
+        let next = words.get(k + 1);
+        let pause = next.is_none_or(|n| n.start - words[k].end >= SEGMENT_SPLIT_S);
+        let too_long = next.is_some_and(|n| n.end - words[start].start > SEGMENT_MAX_S);
+        if pause || too_long || (sentence && len_s >= SEGMENT_SENTENCE_S) {
+            out.extend(Utterance::split(
+                0,
+                &words[start..=k],
+                f32::INFINITY,
+                String::new,
+            ));
+            start = k + 1;
+        }
+    }
+    out
+}
 
 fn error(status: StatusCode, message: impl Into<String>, param: Option<&str>) -> Response {
     let kind = match status {
@@ -227,7 +258,8 @@ pub async fn handler(
         Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string(), Some("file")),
     };
     let options = DecodeOptions {
-        language: language.clone().or_else(|| Some("en".into())),
+        // Absent: a multilingual model detects it, as OpenAI's does.
+        language: language.clone(),
         keyterms: form
             .prompt
             .into_iter()
@@ -258,12 +290,11 @@ pub async fn handler(
         }
     };
     tracing::info!(request_id = %request_id, duration_s = done.duration_s, format = %format, "openai transcription done");
-    respond(
-        &format,
-        form.words,
-        language.as_deref().unwrap_or("en"),
-        done,
-    )
+    // The language asked for, else the one detected, else English (an English-only model).
+    let language = language
+        .or_else(|| done.channels.first().and_then(|t| t.language.clone()))
+        .unwrap_or_else(|| "en".into());
+    respond(&format, form.words, &language, done)
 }
 
 fn respond(format: &str, words: bool, language: &str, done: Transcribed) -> Response {
@@ -277,7 +308,7 @@ fn respond(format: &str, words: bool, language: &str, done: Transcribed) -> Resp
     };
     let transcript = done.channels.first().cloned().unwrap_or_default();
     let alt = hark_text::alternative(&transcript, window, options);
-    let segments = Utterance::split(0, &alt.words, SEGMENT_SPLIT_S, String::new);
+    let segments = segments(&alt.words);
     let (content_type, body) = match format {
         "text" => ("text/plain; charset=utf-8", format!("{}\n", alt.transcript)),
         "srt" => ("text/plain; charset=utf-8", subtitles(&segments, false)),
@@ -358,6 +389,39 @@ mod tests {
             subtitles(&s, true).starts_with("WEBVTT\n\n00:00:00.500 --> 00:00:01.250\nHello.\n")
         );
         assert!(compression_ratio(&"ha ".repeat(200)) > 10.0);
+        // Segments end at pauses, after sentences once 2 s long, and at 8 s at the latest.
+        let w = |t: &str, start: f32, end: f32| hark_proto::Word {
+            word: t.trim_end_matches('.').to_lowercase(),
+            start,
+            end,
+            confidence: 0.9,
+            language: None,
+            speaker: None,
+            punctuated_word: Some(t.into()),
+        };
+        let words: Vec<_> = [
+            ("One.", 0.0, 0.5),
+            ("Two", 0.6, 1.5),
+            ("three.", 1.6, 2.5),
+            ("Four", 2.6, 3.0),
+        ]
+        .into_iter()
+        .map(|(t, a, b)| w(t, a, b))
+        .chain((0..20).map(|i| w("on", 4.0 + i as f32 * 0.5, 4.4 + i as f32 * 0.5)))
+        .collect();
+        let got: Vec<(f32, f32)> = segments(&words).iter().map(|s| (s.start, s.end)).collect();
+        // "One." alone is too short to end a segment; "three." ends one at 2.5 s; the pause after
+        // "Four" ends the next; 20 words from 4 s on are cut before passing 8 s.
+        assert_eq!(got[0], (0.0, 2.5));
+        assert_eq!(got[1], (2.6, 3.0));
+        assert!(got[2..].iter().all(|(a, b)| b - a <= 8.0), "{got:?}");
+        assert_eq!(
+            segments(&words)
+                .iter()
+                .map(|s| s.words.len())
+                .sum::<usize>(),
+            words.len()
+        );
         assert!(compression_ratio("a short line") < 2.0);
     }
 }
