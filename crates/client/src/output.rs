@@ -75,16 +75,7 @@ impl Cue {
 }
 
 /// `HH:MM:SS<sep>mmm`, rounded to the millisecond.
-pub fn timestamp(seconds: f64, sep: char) -> String {
-    let ms = (seconds.max(0.0) * 1000.0).round() as u64;
-    format!(
-        "{:02}:{:02}:{:02}{sep}{:03}",
-        ms / 3_600_000,
-        ms / 60_000 % 60,
-        ms / 1000 % 60,
-        ms % 1000
-    )
-}
+pub use hark_text::subtitle_time as timestamp;
 
 /// Writes one stream of results (one channel, or all of them for text/JSON) in one format.
 pub struct Renderer<W: Write> {

@@ -8,7 +8,8 @@
 //! - times on the audio clock (window start added), clamped to the window;
 //! - confidences clamped to 0–1; `transcript` and the alternative's `confidence` by the rules of
 //!   FEATURES.md §1 ([`Alternative::from_words`]);
-//! - with `language=multi`, the window's language on each word and in `languages`.
+//! - with `language=multi`, the window's language on each word and in `languages`;
+//! - subtitle timestamps ([`subtitle_time`]) for the SRT/WebVTT renderers.
 //!
 //! What it does not do (yet): the transcript features of FEATURES.md (smart format, redaction,
 //! replace, search, …) — they belong here, after this normalisation.
@@ -67,6 +68,18 @@ pub fn alternative(
     }
 }
 
+/// A subtitle timestamp, `HH:MM:SS<sep>mmm` (SRT: `,`; WebVTT: `.`), rounded to the millisecond.
+pub fn subtitle_time(seconds: f64, sep: char) -> String {
+    let ms = (seconds.max(0.0) * 1000.0).round() as u64;
+    format!(
+        "{:02}:{:02}:{:02}{sep}{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
 /// A model's word as Deepgram's `word`: lower case, without surrounding punctuation.
 pub fn bare(written: &str) -> String {
     written
@@ -117,6 +130,14 @@ mod tests {
             .iter()
             .all(|w| w.punctuated_word.is_none() && w.language.is_none()));
         assert!(a.languages.is_none());
+    }
+
+    #[test]
+    fn subtitle_times_round_to_the_millisecond() {
+        assert_eq!(subtitle_time(0.0, ','), "00:00:00,000");
+        assert_eq!(subtitle_time(3661.0015, '.'), "01:01:01.002");
+        assert_eq!(subtitle_time(59.9996, ','), "00:01:00,000");
+        assert_eq!(subtitle_time(-1.0, ','), "00:00:00,000");
     }
 
     #[test]

@@ -162,18 +162,6 @@ fn language_name(code: &str) -> &str {
     }
 }
 
-/// `HH:MM:SS<sep>mmm`.
-fn timestamp(seconds: f32, sep: char) -> String {
-    let ms = (f64::from(seconds.max(0.0)) * 1000.0).round() as u64;
-    format!(
-        "{:02}:{:02}:{:02}{sep}{:03}",
-        ms / 3_600_000,
-        ms / 60_000 % 60,
-        ms / 1000 % 60,
-        ms % 1000
-    )
-}
-
 /// Subtitles: one cue per segment.
 fn subtitles(segments: &[Utterance], vtt: bool) -> String {
     let mut out = String::from(if vtt { "WEBVTT\n\n" } else { "" });
@@ -184,8 +172,8 @@ fn subtitles(segments: &[Utterance], vtt: bool) -> String {
         }
         out += &format!(
             "{} --> {}\n{}\n\n",
-            timestamp(s.start, sep),
-            timestamp(s.end, sep),
+            hark_text::subtitle_time(f64::from(s.start), sep),
+            hark_text::subtitle_time(f64::from(s.end), sep),
             s.transcript.trim()
         );
     }
