@@ -21,6 +21,8 @@ mod listen;
 pub mod metrics;
 pub mod mock;
 mod prerecorded;
+mod reply;
+mod results;
 mod session;
 
 pub use axum::Router;
@@ -159,4 +161,9 @@ async fn sessions_finished(state: &AppState) {
         }
         notified.await;
     }
+}
+
+/// Lower-case hex of `bytes` (SHA-256 digests, signatures).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -7,7 +7,7 @@
 //! `x-hark-signature: sha256=<hex HMAC-SHA256 of the body with the secret>` (the receiver
 //! recomputes it to check the body came from this server, unaltered), and always `dg-request-id`.
 
-use super::fetch::{check_host, FetchError};
+use super::fetch::check_host;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
@@ -36,7 +36,7 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
 
 /// The URL may receive callbacks (checked when the request arrives).
 pub fn check(url: &str, allow_private: bool) -> Result<(), String> {
-    check_host(url, allow_private).map_err(|FetchError(e)| e)
+    check_host(url, allow_private).map_err(|e| e.message)
 }
 
 /// Deliver `body` to `url` (blocking: run it on the blocking pool). Returns the tries made and
@@ -56,13 +56,13 @@ pub fn deliver(
         .build();
     let signature = secret.map(|s| {
         let mac = hmac_sha256(s.as_bytes(), body.as_bytes());
-        format!("sha256={}", super::hex(&mac))
+        format!("sha256={}", crate::hex(&mac))
     });
     let delays = std::iter::once(0).chain(BACKOFF_S);
     for (tries, delay_s) in delays.enumerate().map(|(k, d)| (k + 1, d)) {
         std::thread::sleep(Duration::from_secs(delay_s));
-        if let Err(FetchError(e)) = check_host(url, allow_private) {
-            tracing::warn!(request_id, %e, "callback refused");
+        if let Err(e) = check_host(url, allow_private) {
+            tracing::warn!(request_id, error = %e.message, "callback refused");
             return (tries, false);
         }
         let mut req = if put { agent.put(url) } else { agent.post(url) }
@@ -95,7 +95,7 @@ mod tests {
     fn hmac_matches_rfc_4231() {
         let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
         assert_eq!(
-            super::super::hex(&mac),
+            crate::hex(&mac),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
         // A key longer than a block is hashed first (RFC 4231 case 6).
@@ -104,7 +104,7 @@ mod tests {
             b"Test Using Larger Than Block-Size Key - Hash Key First",
         );
         assert_eq!(
-            super::super::hex(&mac),
+            crate::hex(&mac),
             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
         );
     }

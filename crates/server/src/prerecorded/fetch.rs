@@ -13,13 +13,23 @@ use tokio::sync::mpsc;
 pub const MAX_REDIRECTS: usize = 5;
 const CHUNK_BYTES: usize = 64 * 1024;
 
-/// Why a URL gave no audio (the request's 400).
+/// Why a URL gave no audio: the request's 400, or 413 when it is too large.
 #[derive(Debug, PartialEq)]
-pub struct FetchError(pub String);
+pub struct FetchError {
+    pub message: String,
+    pub too_large: bool,
+}
+
+fn err(message: String) -> FetchError {
+    FetchError {
+        message,
+        too_large: false,
+    }
+}
 
 /// `http[s]://host[:port]/…` → (scheme is https, host, port).
 fn host_port(url: &str) -> Result<(String, u16), FetchError> {
-    let bad = || FetchError(format!("`{url}` is not an http(s) URL"));
+    let bad = || err(format!("`{url}` is not an http(s) URL"));
     let (https, rest) = if let Some(r) = url.strip_prefix("https://") {
         (true, r)
     } else if let Some(r) = url.strip_prefix("http://") {
@@ -78,13 +88,13 @@ pub(super) fn check_host(url: &str, allow_private: bool) -> Result<(), FetchErro
     let (host, port) = host_port(url)?;
     let addrs: Vec<_> = (host.as_str(), port)
         .to_socket_addrs()
-        .map_err(|e| FetchError(format!("cannot resolve `{host}`: {e}")))?
+        .map_err(|e| err(format!("cannot resolve `{host}`: {e}")))?
         .collect();
     if addrs.is_empty() {
-        return Err(FetchError(format!("`{host}` has no address")));
+        return Err(err(format!("`{host}` has no address")));
     }
     if !allow_private && addrs.iter().any(|a| is_private(a.ip())) {
-        return Err(FetchError(format!(
+        return Err(err(format!(
             "`{host}` is a private or local address; this server fetches public URLs only"
         )));
     }
@@ -130,13 +140,13 @@ pub fn fetch(
         let r = match agent.get(&current).call() {
             Ok(r) => r,
             Err(ureq::Error::Status(code, _)) => {
-                return Err(FetchError(format!("fetching `{current}` gave HTTP {code}")))
+                return Err(err(format!("fetching `{current}` gave HTTP {code}")))
             }
-            Err(e) => return Err(FetchError(format!("fetching `{current}` failed: {e}"))),
+            Err(e) => return Err(err(format!("fetching `{current}` failed: {e}"))),
         };
         if (300..400).contains(&r.status()) {
             let Some(location) = r.header("location") else {
-                return Err(FetchError(format!("`{current}` redirects nowhere")));
+                return Err(err(format!("`{current}` redirects nowhere")));
             };
             current = join(&current, location);
             continue;
@@ -144,23 +154,25 @@ pub fn fetch(
         response = Some(r);
         break;
     }
-    let response =
-        response.ok_or_else(|| FetchError(format!("more than {MAX_REDIRECTS} redirects")))?;
+    let response = response.ok_or_else(|| err(format!("more than {MAX_REDIRECTS} redirects")))?;
     let mut reader = response.into_reader();
     let mut total = 0u64;
     loop {
         let mut buf = vec![0u8; CHUNK_BYTES];
         let n = reader
             .read(&mut buf)
-            .map_err(|e| FetchError(format!("reading `{current}` failed: {e}")))?;
+            .map_err(|e| err(format!("reading `{current}` failed: {e}")))?;
         if n == 0 {
             return Ok(());
         }
         total += n as u64;
         if total > max_bytes {
-            return Err(FetchError(format!(
-                "`{current}` is larger than this server's limit of {max_bytes} bytes"
-            )));
+            return Err(FetchError {
+                message: format!(
+                    "`{current}` is larger than this server's limit of {max_bytes} bytes"
+                ),
+                too_large: true,
+            });
         }
         buf.truncate(n);
         if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {

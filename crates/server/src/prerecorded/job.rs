@@ -3,6 +3,8 @@
 //! the blocking pool; at most [`MAX_WINDOWS_IN_FLIGHT`] windows wait for the engine, so a long
 //! recording is never held whole in memory (beyond what its container forces).
 
+use crate::hex;
+use crate::reply::{Answer, ReplyTo};
 use hark_asr::{AudioWindow, Cancel, DecodeOptions, Scheduler, Transcript, WordTiming};
 use hark_audio::{AudioError, AudioPipeline};
 use hark_live::{BatchCutter, BatchWindow};
@@ -29,43 +31,53 @@ pub enum JobError {
 struct Stage {
     pipeline: AudioPipeline,
     cutters: Vec<BatchCutter>,
+    cutting: Cutting,
+}
+
+/// How each channel's cutter is made.
+struct Cutting {
     max_window_samples: usize,
     rate_hz: u32,
     vad: bool,
     default_channels: usize,
 }
 
-impl Stage {
-    fn cut(&mut self, chunk: &[Vec<f32>], out: &mut Vec<(u16, BatchWindow)>) {
-        let n = self
-            .pipeline
-            .output_channels()
-            .unwrap_or(self.default_channels)
-            .max(chunk.len());
-        while self.cutters.len() < n {
-            let c = BatchCutter::new(self.max_window_samples, self.rate_hz, self.vad);
-            self.cutters.push(c);
+impl Cutting {
+    /// Cut the pipeline's new samples (`chunk`, one slice per output channel) into windows.
+    fn cut(
+        &self,
+        cutters: &mut Vec<BatchCutter>,
+        chunk: &[Vec<f32>],
+        out: &mut Vec<(u16, BatchWindow)>,
+    ) {
+        let n = self.default_channels.max(chunk.len());
+        while cutters.len() < n {
+            cutters.push(BatchCutter::new(
+                self.max_window_samples,
+                self.rate_hz,
+                self.vad,
+            ));
         }
-        for (ch, samples) in chunk.iter().enumerate() {
-            for w in self.cutters[ch].push(samples) {
-                out.push((ch as u16, w));
-            }
+        for (ch, (samples, cutter)) in chunk.iter().zip(cutters.iter_mut()).enumerate() {
+            out.extend(cutter.push(samples).into_iter().map(|w| (ch as u16, w)));
         }
     }
+}
 
+impl Stage {
     fn push(&mut self, bytes: &[u8]) -> Result<Vec<(u16, BatchWindow)>, AudioError> {
-        let chunk = self.pipeline.push(bytes)?.to_vec();
         let mut out = Vec::new();
-        self.cut(&chunk, &mut out);
+        let chunk = self.pipeline.push(bytes)?;
+        self.cutting.cut(&mut self.cutters, chunk, &mut out);
         Ok(out)
     }
 
     fn end(&mut self) -> Result<Vec<(u16, BatchWindow)>, AudioError> {
-        let tail = self.pipeline.end_input()?.to_vec();
         let mut out = Vec::new();
-        self.cut(&tail, &mut out);
-        let flushed = self.pipeline.flush(None).to_vec();
-        self.cut(&flushed, &mut out);
+        let tail = self.pipeline.end_input()?;
+        self.cutting.cut(&mut self.cutters, tail, &mut out);
+        let flushed = self.pipeline.flush(None);
+        self.cutting.cut(&mut self.cutters, flushed, &mut out);
         for (ch, c) in self.cutters.iter_mut().enumerate() {
             out.extend(c.finish().map(|w| (ch as u16, w)));
         }
@@ -100,8 +112,9 @@ pub struct Job {
     slots: Vec<Slot>,
     in_flight: usize,
     cancels: Vec<Cancel>,
-    tx: mpsc::UnboundedSender<(usize, Result<Transcript, String>)>,
-    rx: mpsc::UnboundedReceiver<(usize, Result<Transcript, String>)>,
+    /// Replies by slot index (at most one per window in flight).
+    tx: mpsc::UnboundedSender<(usize, Answer)>,
+    rx: mpsc::UnboundedReceiver<(usize, Answer)>,
     input_channels: u16,
 }
 
@@ -118,10 +131,12 @@ impl Job {
         let stage = Stage {
             pipeline,
             cutters: Vec::new(),
-            max_window_samples: scheduler.max_window_samples(),
-            rate_hz,
-            vad,
-            default_channels: result_channels,
+            cutting: Cutting {
+                max_window_samples: scheduler.max_window_samples(),
+                rate_hz,
+                vad,
+                default_channels: result_channels,
+            },
         };
         let (tx, rx) = mpsc::unbounded_channel();
         Self {
@@ -254,7 +269,6 @@ impl Job {
             transcript: None,
             window: first,
         });
-        let tx = self.tx.clone();
         let window = AudioWindow {
             samples,
             options: self.options.clone(),
@@ -264,12 +278,7 @@ impl Job {
         // live streams are open.
         let cancel = self
             .scheduler
-            .submit_bulk(
-                window,
-                Box::new(move |r| {
-                    let _ = tx.send((index, r.map_err(|e| e.to_string())));
-                }),
-            )
+            .submit_bulk(window, ReplyTo::reply(&self.tx, index))
             .map_err(|e| JobError::Engine(e.to_string()))?;
         self.cancels.push(cancel);
         self.in_flight += 1;
@@ -337,10 +346,6 @@ fn missed(w: &BatchWindow, t: &Transcript, rate_hz: f64) -> Vec<(u64, u64)> {
         covered = covered.max(word_end);
     }
     gaps
-}
-
-pub(super) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! headerless audio, otherwise the container is sniffed) or, with `Content-Type:
 //! application/json`, `{"url": …}` fetched by the server ([`fetch`]). The audio is decoded as
 //! it arrives, cut at pauses into windows ([`hark_live::BatchCutter`]) and every window goes to
-//! the engine at once, where the scheduler batches them; live streams' finals run first. The
+//! the engine at once as bulk work: the scheduler batches it, after everything live streams
+//! ask for. With `callback`, the answer is `{"request_id"}` and the reply is delivered later. The
 //! reply is `{metadata, results}`: one alternative per channel (`multichannel=true` splits
 //! them), words by the text stage (`hark-text`), and `utterances` when asked.
 //!
@@ -19,6 +20,7 @@ pub mod openai;
 
 use crate::auth::credential;
 use crate::http_error::refusal;
+use crate::results::ResultContext;
 use crate::{metrics as m, AppState};
 use axum::body::{Body, Bytes};
 use axum::extract::{RawQuery, State};
@@ -27,13 +29,12 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt};
 use hark_asr::DecodeOptions;
 use hark_proto::{
-    iso8601_millis, ApiError, CallbackMethod, Channel, ListenParams, Metadata, ModelInfo,
-    PrerecordedResponse, PrerecordedResults, UrlSource, Utterance,
+    ApiError, CallbackMethod, Channel, ListenParams, PrerecordedResponse, PrerecordedResults,
+    UrlSource, Utterance,
 };
-use hark_text::{TextOptions, WindowTime};
-use job::{hex, Job, JobError, Transcribed};
+use hark_text::WindowTime;
+use job::{Job, JobError, Transcribed};
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -70,14 +71,28 @@ fn too_large(limit: u64) -> ApiError {
 /// Refused requests' bodies are read up to this much before the answer.
 const DRAIN_LIMIT_BYTES: usize = 64 << 20;
 
-/// Every check made before the body is read: auth, the query, draining, the model and the audio
-/// front end. The refusal and its metric reason otherwise.
+/// Where and how to deliver a `callback` reply.
+struct Callback {
+    url: String,
+    put: bool,
+}
+
+/// What the checks accept.
+struct Accepted {
+    params: ListenParams,
+    scheduler: hark_asr::Scheduler,
+    pipeline: hark_audio::AudioPipeline,
+    callback: Option<Callback>,
+}
+
+/// Every check made before the body is read: auth, the query (a callback's URL and method
+/// included), draining, the model and the audio front end. The refusal and its metric reason
+/// otherwise.
 fn checks(
     state: &AppState,
     headers: &HeaderMap,
     query: Option<&str>,
-) -> Result<(ListenParams, hark_asr::Scheduler, hark_audio::AudioPipeline), (ApiError, &'static str)>
-{
+) -> Result<Accepted, (ApiError, &'static str)> {
     if !state.keys.allows(credential(headers, &[]).as_ref()) {
         return Err((ApiError::invalid_auth(), "auth"));
     }
@@ -87,7 +102,57 @@ fn checks(
         return Err((e, "draining"));
     }
     let (scheduler, pipeline) = crate::listen::model_and_pipeline(state, &params)?;
-    Ok((params, scheduler, pipeline))
+    let callback = match &params.callback {
+        None => None,
+        Some(url) => {
+            let put = match params.callback_method {
+                None | Some(CallbackMethod::Post) => false,
+                Some(CallbackMethod::Put) => true,
+                Some(_) => {
+                    let e = ApiError::invalid_param("callback_method", "use post or put");
+                    return Err((e, "callback"));
+                }
+            };
+            callback::check(url, state.config.allow_private_urls)
+                .map_err(|e| (ApiError::bad_request(format!("callback: {e}")), "callback"))?;
+            Some(Callback {
+                url: url.clone(),
+                put,
+            })
+        }
+    };
+    Ok(Accepted {
+        params,
+        scheduler,
+        pipeline,
+        callback,
+    })
+}
+
+/// A JSON body with `status`, and `dg-request-id`.
+fn json_response(status: StatusCode, body: String, request_id: &str) -> Response {
+    let mut r = (status, body).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("dg-request-id", v);
+    }
+    r
+}
+
+/// Count and log a finished transcription.
+fn record(request_id: &str, done: &Transcribed, started: std::time::Instant) {
+    metrics::counter!(m::AUDIO_RECEIVED_SECONDS_TOTAL).increment(done.duration_s.round() as u64);
+    metrics::counter!(m::AUDIO_RECEIVED_BYTES_TOTAL).increment(done.bytes);
+    tracing::info!(
+        request_id,
+        duration_s = done.duration_s,
+        wall_ms = started.elapsed().as_millis() as u64,
+        "pre-recorded request done"
+    );
 }
 
 pub async fn handler(
@@ -99,8 +164,13 @@ pub async fn handler(
     let request_id = uuid::Uuid::new_v4().to_string();
     let created = SystemTime::now();
     let checked = checks(&state, &headers, query.as_deref());
-    let (params, scheduler, pipeline) = match checked {
-        Ok(found) => found,
+    let Accepted {
+        params,
+        scheduler,
+        pipeline,
+        callback,
+    } = match checked {
+        Ok(accepted) => accepted,
         Err((e, why)) => {
             // Read what the client is still sending first: a client that is refused mid-upload
             // sees a reset connection instead of the answer (JS's fetch does).
@@ -109,12 +179,13 @@ pub async fn handler(
         }
     };
     let limit = state.config.max_upload_bytes;
+    let allow_private = state.config.allow_private_urls;
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().starts_with("application/json"));
     let chunks = if json {
-        match url_chunks(body, limit, state.config.allow_private_urls).await {
+        match url_chunks(body, limit, allow_private).await {
             Ok(c) => c,
             Err(e) => return refuse(&e, &request_id, "url"),
         }
@@ -135,21 +206,15 @@ pub async fn handler(
         usize::from(params.result_channels()),
         params.channels,
     );
+    let ctx = ResultContext::new(
+        &request_id,
+        &params,
+        scheduler.descriptor(),
+        scheduler.sample_rate_hz(),
+    );
     metrics::counter!(m::PRERECORDED_TOTAL).increment(1);
-    if let Some(url) = params.callback.clone() {
-        let put = match params.callback_method {
-            None | Some(CallbackMethod::Post) => false,
-            Some(CallbackMethod::Put) => true,
-            Some(_) => {
-                let e = ApiError::invalid_param("callback_method", "use post or put");
-                return refuse(&e, &request_id, "callback");
-            }
-        };
-        let allow_private = state.config.allow_private_urls;
-        if let Err(e) = callback::check(&url, allow_private) {
-            let e = ApiError::bad_request(format!("callback: {e}"));
-            return refuse(&e, &request_id, "callback");
-        }
+    let started = std::time::Instant::now();
+    if let Some(Callback { url, put }) = callback {
         // An upload is read whole before the answer (a URL source is fetched later).
         let chunks = if json {
             chunks
@@ -161,10 +226,12 @@ pub async fn handler(
         };
         let secret = state.config.callback_secret.clone();
         let id = request_id.clone();
-        let model = scheduler.descriptor().clone();
         tokio::spawn(async move {
             let body = match transcribe(job, chunks).await {
-                Ok(done) => respond(&id, created, &params, &model, done),
+                Ok(done) => {
+                    record(&id, &done, started);
+                    respond(&ctx, created, &params, done)
+                }
                 Err(e) => failure(e, &id).body_json(&id),
             };
             let _ = tokio::task::spawn_blocking(move || {
@@ -172,18 +239,9 @@ pub async fn handler(
             })
             .await;
         });
-        let mut r = (
-            StatusCode::OK,
-            json!({ "request_id": request_id }).to_string(),
-        )
-            .into_response();
-        r.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        return r;
+        let body = json!({ "request_id": request_id }).to_string();
+        return json_response(StatusCode::OK, body, &request_id);
     }
-    let started = std::time::Instant::now();
     let done = match transcribe(job, chunks).await {
         Ok(t) => t,
         Err(e) => {
@@ -194,19 +252,9 @@ pub async fn handler(
             return refuse(&failure(e, &request_id), &request_id, why);
         }
     };
-    metrics::counter!(m::AUDIO_RECEIVED_SECONDS_TOTAL).increment(done.duration_s.round() as u64);
-    metrics::counter!(m::AUDIO_RECEIVED_BYTES_TOTAL).increment(done.bytes);
-    tracing::info!(request_id = %request_id, duration_s = done.duration_s, wall_ms = started.elapsed().as_millis() as u64, "pre-recorded request done");
-    let response = respond(&request_id, created, &params, scheduler.descriptor(), done);
-    let mut r = (StatusCode::OK, response).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        r.headers_mut().insert("dg-request-id", v);
-    }
-    r
+    record(&request_id, &done, started);
+    let body = respond(&ctx, created, &params, done);
+    json_response(StatusCode::OK, body, &request_id)
 }
 
 /// The refusal for a failed transcription.
@@ -292,15 +340,15 @@ async fn url_chunks(body: Body, limit: u64, allow_private: bool) -> Result<Chunk
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         let item = rx.recv().await?;
-        let item = item.map_err(|fetch::FetchError(e)| {
-            if e.contains("larger than") {
+        let item = item.map_err(|e| {
+            if e.too_large {
                 ApiError {
                     status: 413,
                     err_code: "PAYLOAD_TOO_LARGE",
-                    err_msg: e,
+                    err_msg: e.message,
                 }
             } else {
-                ApiError::bad_request(format!("could not fetch the audio: {e}"))
+                ApiError::bad_request(format!("could not fetch the audio: {}", e.message))
             }
         });
         Some((item, rx))
@@ -310,16 +358,11 @@ async fn url_chunks(body: Body, limit: u64, allow_private: bool) -> Result<Chunk
 
 /// The `{metadata, results}` body.
 fn respond(
-    request_id: &str,
+    ctx: &ResultContext,
     created: SystemTime,
     params: &ListenParams,
-    model: &hark_asr::ModelDescriptor,
     done: Transcribed,
 ) -> String {
-    let options = TextOptions {
-        punctuate: params.punctuation_on(),
-        multi_language: params.language == "multi",
-    };
     let window = WindowTime {
         start_s: 0.0,
         duration_s: done.duration_s,
@@ -328,7 +371,7 @@ fn respond(
         .channels
         .iter()
         .map(|t| Channel {
-            alternatives: vec![hark_text::alternative(t, window, options)],
+            alternatives: vec![hark_text::alternative(t, window, ctx.text)],
         })
         .collect();
     let utterances = params.utterances.then(|| {
@@ -336,7 +379,7 @@ fn respond(
             .iter()
             .enumerate()
             .flat_map(|(ch, c)| {
-                let words = &c.alternatives[0].words;
+                let words = c.alternatives.first().map_or(&[][..], |a| &a.words[..]);
                 Utterance::split(ch as u16, words, params.utt_split_s, || {
                     uuid::Uuid::new_v4().to_string()
                 })
@@ -345,22 +388,12 @@ fn respond(
         all.sort_by(|a, b| a.start.total_cmp(&b.start));
         all
     });
-    let info = ModelInfo {
-        name: model.name.clone(),
-        version: model.version.clone(),
-        arch: model.arch.clone(),
-    };
-    let metadata = Metadata {
-        transaction_key: "deprecated".to_owned(),
-        request_id: request_id.to_owned(),
-        sha256: done.sha256,
-        created: iso8601_millis(created),
-        duration: done.duration_s as f32,
-        channels: u32::from(done.input_channels),
-        models: Some(vec![model.uuid.clone()]),
-        model_info: Some(BTreeMap::from([(model.uuid.clone(), info)])),
-        extra: params.extra.iter().cloned().collect(),
-    };
+    let metadata = ctx.metadata(
+        created,
+        Some(done.sha256),
+        done.duration_s,
+        done.input_channels,
+    );
     let body = PrerecordedResponse {
         metadata,
         results: PrerecordedResults {

@@ -10,7 +10,8 @@
 //! OpenAI's temperature fallback); a `verbose_json` segment's `tokens` is empty and its
 //! `no_speech_prob` 0 (only segments with words are reported). Errors are OpenAI's shape:
 //! `{"error": {"message", "type", "param", "code"}}`. `Authorization: Bearer KEY` carries the
-//! API key here.
+//! API key here. The form's `file` is read whole (up to `max_upload_bytes`) before decoding: its
+//! other fields may follow it.
 
 use super::job::{Job, JobError, Transcribed};
 use crate::auth::{credential, Credential};

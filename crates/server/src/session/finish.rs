@@ -2,7 +2,8 @@
 //! `Metadata` and the close frame (PROTOCOL.md §5).
 
 use super::outbox::Outgoing;
-use super::{error_message, hex, send, End, Session, Socket};
+use super::{error_message, send, End, Session, Socket};
+use crate::hex;
 use crate::metrics as m;
 use axum::extract::ws::{CloseFrame, Message};
 use futures_util::{SinkExt, StreamExt};

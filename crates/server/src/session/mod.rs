@@ -15,23 +15,21 @@ mod audio;
 mod finish;
 mod outbox;
 mod replies;
-mod results;
 #[cfg(test)]
 mod tests;
 
+use crate::results::ResultContext;
 use crate::{metrics as m, AppState};
 use audio::AudioStage;
 use axum::extract::ws::Message;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use hark_asr::{Cancel, DecodeOptions, Scheduler, StreamSlot, Transcript};
+use hark_asr::{Cancel, DecodeOptions, Scheduler, StreamSlot};
 use hark_live::{LiveConfig, LiveStream, Ticket};
 use hark_proto::{
     close, parse_control, ConfigureSuccess, ControlMessage, Endpointing, ErrorMessage,
     ListenParams, ServerMessage, SyncReply, UtteranceEnd,
 };
-use hark_text::TextOptions;
 use outbox::{Outbox, Outgoing};
-use results::ResultContext;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -68,8 +66,8 @@ pub struct SessionSetup {
     pub created: SystemTime,
 }
 
-/// An engine's answer to one decode: its transcript, or why there is none.
-type EngineReply = (Ticket, Result<Transcript, String>);
+/// An engine's answer to one decode.
+type EngineReply = (Ticket, crate::reply::Answer);
 
 /// How the session ends.
 struct End {
@@ -180,16 +178,12 @@ impl Session {
     ) -> Self {
         let p = &setup.params;
         let live = LiveStream::new(live_config(p, &setup.scheduler, config));
-        let ctx = Arc::new(ResultContext {
-            request_id: setup.request_id.clone(),
-            model: setup.scheduler.descriptor().clone(),
-            text: TextOptions {
-                punctuate: p.punctuation_on(),
-                multi_language: p.language == "multi",
-            },
-            extra: p.extra.iter().cloned().collect(),
-            engine_rate_hz: setup.scheduler.sample_rate_hz(),
-        });
+        let ctx = Arc::new(ResultContext::new(
+            &setup.request_id,
+            p,
+            setup.scheduler.descriptor(),
+            setup.scheduler.sample_rate_hz(),
+        ));
         let options = DecodeOptions {
             language: (p.language != "multi").then(|| p.language.clone()),
             keyterms: p.keyterm.clone(),
@@ -430,8 +424,4 @@ async fn send(socket: &mut impl Socket, msg: &ServerMessage) -> Result<(), axum:
         metrics::counter!(m::RESULTS_SENT_TOTAL).increment(1);
     }
     socket.send(Message::Text(msg.to_json().into())).await
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

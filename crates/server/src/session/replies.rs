@@ -4,33 +4,10 @@
 
 use super::outbox::Outgoing;
 use super::{EngineReply, Session};
+use crate::reply::ReplyTo;
 use hark_asr::{AudioWindow, Transcript};
-use hark_live::{Decision, DecodeRequest, Priority, ResultSpan, Ticket};
+use hark_live::{Decision, DecodeRequest, Priority, ResultSpan};
 use hark_proto::{ServerMessage, SpeechStarted};
-use tokio::sync::mpsc;
-
-/// Sends the engine's reply to the session; a reply dropped unsent (the engine's thread is
-/// gone) says so, so that no result waits for ever.
-pub(super) struct ReplyTo {
-    tx: Option<mpsc::UnboundedSender<EngineReply>>,
-    ticket: Ticket,
-}
-
-impl ReplyTo {
-    fn send(mut self, r: Result<Transcript, String>) {
-        if let Some(tx) = self.tx.take() {
-            let _ = tx.send((self.ticket, r));
-        }
-    }
-}
-
-impl Drop for ReplyTo {
-    fn drop(&mut self) {
-        if let Some(tx) = self.tx.take() {
-            let _ = tx.send((self.ticket, Err("the engine dropped the window".to_owned())));
-        }
-    }
-}
 
 impl Session {
     /// Carry out the live policy's decisions, in order.
@@ -78,11 +55,7 @@ impl Session {
             options,
             withdrawn: None,
         };
-        let to = ReplyTo {
-            tx: Some(self.replies_tx.clone()),
-            ticket,
-        };
-        let reply: hark_asr::Reply = Box::new(move |r| to.send(r.map_err(|e| e.to_string())));
+        let reply = ReplyTo::reply(&self.replies_tx, ticket);
         let scheduler = &self.setup.scheduler;
         let submitted = match request.priority {
             Priority::Due => scheduler.submit(window, reply).map(|()| None),

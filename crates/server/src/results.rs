@@ -1,7 +1,9 @@
-//! Building Results and Metadata for one session.
+//! What a request's messages share, and building its Results and Metadata: the live session's
+//! and the pre-recorded reply's (whose `metadata` is the live closing Metadata).
 
 use hark_asr::{ModelDescriptor, Transcript};
 use hark_live::ResultSpan;
+use hark_proto::ListenParams;
 use hark_proto::{iso8601_millis, Channel, Metadata, ModelInfo, Results, ResultsMetadata};
 use hark_text::{TextOptions, WindowTime};
 use std::collections::BTreeMap;
@@ -18,6 +20,25 @@ pub struct ResultContext {
 }
 
 impl ResultContext {
+    /// For a request with these parameters, answered by `model` at `engine_rate_hz`.
+    pub fn new(
+        request_id: &str,
+        params: &ListenParams,
+        model: &ModelDescriptor,
+        engine_rate_hz: u32,
+    ) -> Self {
+        Self {
+            request_id: request_id.to_owned(),
+            model: model.clone(),
+            text: TextOptions {
+                punctuate: params.punctuation_on(),
+                multi_language: params.language == "multi",
+            },
+            extra: params.extra.iter().cloned().collect(),
+            engine_rate_hz,
+        }
+    }
+
     fn model_info(&self) -> ModelInfo {
         ModelInfo {
             name: self.model.name.clone(),
