@@ -14,6 +14,10 @@
 //! What it does not do (yet): the transcript features of FEATURES.md (smart format, redaction,
 //! replace, search, …) — they belong here, after this normalisation.
 
+pub mod format;
+pub mod numbers;
+pub mod tokens;
+
 use hark_asr::Transcript;
 use hark_proto::{Alternative, Word};
 

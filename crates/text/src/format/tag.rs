@@ -1,0 +1,584 @@
+//! Finding entities in spoken tokens (English): money, percentages, cardinals, ordinals, years,
+//! dates, times, phone numbers, SSNs, card numbers, IDs, e-mail addresses, URLs, street addresses
+//! and names after a cue. Each [`Span`] says how `smart_format` writes it (FEATURES.md §3.3).
+
+use super::{Part, Span};
+use crate::numbers::{
+    digit_value, ordinal_suffix, read_cardinal, with_commas, Cardinal,
+};
+use crate::tokens::{Tok, TLDS};
+
+pub const MONEY: &str = "MONEY";
+pub const PERCENT: &str = "PERCENT";
+pub const CARDINAL: &str = "CARDINAL";
+pub const ORDINAL: &str = "ORDINAL";
+pub const DATE: &str = "DATE";
+pub const TIME: &str = "TIME";
+pub const PHONE_NUMBER: &str = "PHONE_NUMBER";
+pub const SSN: &str = "SSN";
+pub const CREDIT_CARD: &str = "CREDIT_CARD";
+pub const CVV: &str = "CVV";
+pub const NUMERICAL_PII: &str = "NUMERICAL_PII";
+pub const EMAIL_ADDRESS: &str = "EMAIL_ADDRESS";
+pub const URL: &str = "URL";
+pub const LOCATION_ADDRESS: &str = "LOCATION_ADDRESS";
+pub const NAME: &str = "NAME";
+
+const MONTHS: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+const YEAR_CUES: &[&str] = &[
+    "in", "since", "from", "until", "by", "of", "year", "circa", "during", "before", "after",
+];
+const TIME_CUES: &[&str] = &["at", "by", "until", "till", "around", "from", "before", "after"];
+const STREET_SUFFIXES: &[&str] = &[
+    "street",
+    "avenue",
+    "road",
+    "boulevard",
+    "lane",
+    "drive",
+    "court",
+    "way",
+    "place",
+    "terrace",
+    "parkway",
+    "highway",
+    "circle",
+];
+/// Words that end a sentence's subject before `at` more often than an e-mail's local part does.
+const NOT_LOCAL_PARTS: &[&str] = &[
+    "look", "looked", "looking", "arrive", "arrived", "be", "is", "was", "are", "were", "stay",
+    "meet", "me", "us", "him", "her", "them", "it", "that", "this", "here", "there", "home",
+    "work", "and", "or", "but", "the", "a", "an", "i", "you", "we", "they", "he", "she", "get",
+    "got", "good", "bad", "great", "best", "laugh", "stare", "point", "shot", "all", "one",
+    "once", "least", "most", "last", "first", "aim", "arrives", "whatever", "where",
+];
+
+/// Every entity in `toks`, in order, not overlapping.
+pub fn tag(toks: &[Tok]) -> Vec<Span> {
+    let words: Vec<&str> = toks.iter().map(|t| t.text.as_str()).collect();
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let found = email(&words, i)
+            .or_else(|| url(&words, i))
+            .or_else(|| date(&words, i))
+            .or_else(|| time(&words, i))
+            .or_else(|| alphanumeric(toks, &words, i))
+            .or_else(|| numeric(&words, i))
+            .or_else(|| name(toks, &words, i));
+        match found {
+            Some(span) => {
+                i = span.range.end.max(i + 1);
+                spans.push(span);
+            }
+            None => i += 1,
+        }
+    }
+    spans
+}
+
+fn part(written: impl Into<String>, tokens: usize) -> Part {
+    Part {
+        written: written.into(),
+        tokens,
+        keep_case: false,
+    }
+}
+
+fn span(start: usize, label: &'static str, parts: Vec<Part>) -> Span {
+    let len: usize = parts.iter().map(|p| p.tokens).sum();
+    Span {
+        range: start..start + len,
+        label,
+        parts,
+    }
+}
+
+/// Parts that write the tokens as they are (an entity found but not reformatted).
+fn as_is(words: &[&str], start: usize, len: usize) -> Vec<Part> {
+    (start..start + len).map(|k| part(words[k], 1)).collect()
+}
+
+fn is_word(w: &str) -> bool {
+    !w.is_empty() && w.chars().all(|c| c.is_alphabetic() || c == '\'' || c == '-')
+}
+
+/// `jane dot doe at example dot com` → `jane.doe@example.com`.
+fn email(words: &[&str], i: usize) -> Option<Span> {
+    let mut j = i;
+    let mut local = String::new();
+    loop {
+        let w = *words.get(j)?;
+        if !is_word(w) && !w.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        local.push_str(w);
+        j += 1;
+        let sep = match words.get(j).copied() {
+            Some("dot") => ".",
+            Some("underscore") => "_",
+            Some("dash") => "-",
+            Some("plus") => "+",
+            Some("at") => break,
+            _ => return None,
+        };
+        local.push_str(sep);
+        j += 1;
+    }
+    if j == i + 1 && NOT_LOCAL_PARTS.contains(&words[i]) {
+        return None;
+    }
+    let (domain, end) = domain(words, j + 1)?;
+    Some(span(
+        i,
+        EMAIL_ADDRESS,
+        vec![Part {
+            written: format!("{local}@{domain}"),
+            tokens: end - i,
+            keep_case: true,
+        }],
+    ))
+}
+
+/// `example dot com` (at least one `dot`): the domain and the index after it.
+fn domain(words: &[&str], mut j: usize) -> Option<(String, usize)> {
+    let mut out = String::new();
+    let mut labels = 0;
+    loop {
+        let w = *words.get(j)?;
+        if !is_word(w) {
+            return None;
+        }
+        out.push_str(w);
+        labels += 1;
+        j += 1;
+        if words.get(j) == Some(&"dot") && words.get(j + 1).is_some_and(|n| is_word(n)) {
+            out.push('.');
+            j += 1;
+        } else {
+            break;
+        }
+    }
+    (labels >= 2).then_some((out, j))
+}
+
+/// `www dot example dot org`, `acme dot com slash signup`.
+fn url(words: &[&str], i: usize) -> Option<Span> {
+    let (mut text, mut j) = domain(words, i)?;
+    let tld = text.rsplit('.').next()?;
+    if !TLDS.contains(&tld) {
+        return None;
+    }
+    while words.get(j) == Some(&"slash") && words.get(j + 1).is_some_and(|w| is_word(w)) {
+        text.push('/');
+        text.push_str(words[j + 1]);
+        j += 2;
+    }
+    Some(span(
+        i,
+        URL,
+        vec![Part {
+            written: text,
+            tokens: j - i,
+            keep_case: true,
+        }],
+    ))
+}
+
+/// A year at `i`: `nineteen ninety nine`, `twenty twenty six`, `nineteen oh five` (and its length).
+fn year(words: &[&str], i: usize) -> Option<(u64, usize)> {
+    let hi = read_cardinal(&words[i..])?;
+    if hi.len != 1 || hi.ordinal || !(11..=20).contains(&hi.value) || hi.value == 10 {
+        return None;
+    }
+    let j = i + 1;
+    if words.get(j).is_some_and(|w| *w == "oh") {
+        let d = words.get(j + 1).and_then(|w| digit_value(w)).filter(|d| *d > 0)?;
+        return Some((hi.value * 100 + u64::from(d), 3));
+    }
+    let lo = read_cardinal(&words[j.min(words.len())..])?;
+    if lo.ordinal || !(10..=99).contains(&lo.value) {
+        return None;
+    }
+    Some((hi.value * 100 + lo.value, 1 + lo.len))
+}
+
+/// `january fifth` → `January 5`; with a year, `01/05/2024`; `april twenty twenty four` → `April 2024`.
+fn date(words: &[&str], i: usize) -> Option<Span> {
+    let month = MONTHS.iter().position(|m| *m == words[i])? + 1;
+    let title = title_case(words[i]);
+    if let Some((y, len)) = year(words, i + 1) {
+        return Some(span(i, DATE, vec![part(title, 1), part(y.to_string(), len)]));
+    }
+    let day = read_cardinal(&words[i + 1..]).filter(|d| (1..=31).contains(&d.value))?;
+    // `may` is a verb more often than a month: only with an ordinal day.
+    if words[i] == "may" && !day.ordinal {
+        return None;
+    }
+    let after = i + 1 + day.len;
+    if let Some((y, len)) = year(words, after).or_else(|| {
+        read_cardinal(&words[after.min(words.len())..])
+            .filter(|c| (1000..=2099).contains(&c.value) && !c.ordinal)
+            .map(|c| (c.value, c.len))
+    }) {
+        let written = format!("{month:02}/{:02}/{y}", day.value);
+        return Some(span(i, DATE, vec![part(written, 1 + day.len + len)]));
+    }
+    Some(span(
+        i,
+        DATE,
+        vec![part(title, 1), part(day.value.to_string(), day.len)],
+    ))
+}
+
+fn title_case(w: &str) -> String {
+    let mut c = w.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// `one z five seven a two b` → `1Z57A2B` (letters and digits spelled one by one).
+fn alphanumeric(toks: &[Tok], words: &[&str], i: usize) -> Option<Span> {
+    let is_letter = |k: usize| {
+        words[k].len() == 1 && words[k].chars().all(|c| c.is_ascii_alphabetic())
+            // A letter the engine wrote as a word ("I", "a") is not spelling.
+            && (toks[k].written.len() == 1)
+    };
+    if matches!(words[i], "a" | "i") {
+        return None;
+    }
+    let mut end = i;
+    let (mut letters, mut digits) = (0, 0);
+    while end < words.len() {
+        if is_letter(end) {
+            letters += 1;
+        } else if digit_value(words[end]).is_some() && words[end] != "o" {
+            digits += 1;
+        } else {
+            break;
+        }
+        end += 1;
+    }
+    while end > i && matches!(words[end - 1], "a" | "i") {
+        end -= 1;
+        letters -= 1;
+    }
+    if letters == 0 || digits == 0 || end - i < 3 || !is_letter(i) && !is_letter(end - 1) && letters < 2 {
+        return None;
+    }
+    let written: String = words[i..end]
+        .iter()
+        .map(|w| match digit_value(w) {
+            Some(d) if w.len() > 1 => char::from(b'0' + d),
+            _ => w.chars().next().unwrap_or('?').to_ascii_uppercase(),
+        })
+        .collect();
+    Some(span(i, NUMERICAL_PII, vec![part(written, end - i)]))
+}
+
+/// How many single-digit words start at `i` (`oh` only after the first).
+fn digit_run(words: &[&str], i: usize) -> usize {
+    let mut n = 0;
+    while let Some(w) = words.get(i + n) {
+        let digit = digit_value(w).is_some() && *w != "o" && (n > 0 || *w != "oh");
+        if !digit {
+            break;
+        }
+        n += 1;
+    }
+    // The last digit of `five five hundred` belongs to the hundred.
+    if n > 0 && words.get(i + n).is_some_and(|w| matches!(*w, "hundred" | "thousand" | "million" | "billion")) {
+        n -= 1;
+    }
+    n
+}
+
+fn cue_before(words: &[&str], i: usize, cues: &[&str], within: usize) -> bool {
+    words[i.saturating_sub(within)..i].iter().any(|w| cues.contains(w))
+}
+
+fn numeric(words: &[&str], i: usize) -> Option<Span> {
+    if words[i] == "plus" {
+        let n = digit_run(words, i + 1);
+        if n >= 8 {
+            let digits: String = digits_of(&words[i + 1..i + 1 + n]);
+            return Some(span(i, PHONE_NUMBER, vec![part(format!("+{digits}"), n + 1)]));
+        }
+        return None;
+    }
+    let run = digit_run(words, i);
+    if run >= 2 {
+        return Some(digits_entity(words, i, run));
+    }
+    if let Some((y, len)) = year(words, i) {
+        let next = words.get(i + len).copied().unwrap_or("");
+        let money_or_unit = matches!(next, "dollars" | "dollar" | "percent" | "cents" | "euros");
+        if !money_or_unit && (y >= 1500 || cue_before(words, i, YEAR_CUES, 2)) {
+            return Some(span(i, DATE, vec![part(y.to_string(), len)]));
+        }
+    }
+    let n = number(words, i)?;
+    let after = i + n.len;
+    let next = words.get(after).copied().unwrap_or("");
+    match next {
+        "dollars" | "dollar" | "euros" | "euro" => return Some(money(words, i, &n, next)),
+        "percent" => {
+            return Some(span(i, PERCENT, vec![part(format!("{}%", n.plain()), n.len + 1)]))
+        }
+        _ => {}
+    }
+    if let Some(address) = street(words, i, &n.plain(), n.len) {
+        return Some(address);
+    }
+    if n.ordinal {
+        let parts = if n.int >= 10 {
+            vec![part(format!("{}{}", n.int, ordinal_suffix(n.int)), n.len)]
+        } else {
+            as_is(words, i, n.len)
+        };
+        return Some(span(i, ORDINAL, parts));
+    }
+    let from_thousands = words[i..after].contains(&"thousand");
+    if (1000..=2099).contains(&n.int) && n.frac.is_none() && from_thousands && cue_before(words, i, YEAR_CUES, 2) {
+        return Some(span(i, DATE, vec![part(n.int.to_string(), n.len)]));
+    }
+    let parts = if n.int < 10 && n.frac.is_none() && n.len == 1 {
+        as_is(words, i, 1)
+    } else {
+        vec![part(n.with_commas(), n.len)]
+    };
+    Some(span(i, CARDINAL, parts))
+}
+
+fn digits_of(words: &[&str]) -> String {
+    words
+        .iter()
+        .filter_map(|w| digit_value(w))
+        .map(|d| char::from(b'0' + d))
+        .collect()
+}
+
+/// A run of digit words: a phone number, SSN, card number, CVV, street address or an ID.
+fn digits_entity(words: &[&str], i: usize, run: usize) -> Span {
+    let d = digits_of(&words[i..i + run]);
+    if let Some(address) = street(words, i, &d, run) {
+        return address;
+    }
+    let ssn_cue = words[i.saturating_sub(8)..i]
+        .windows(2)
+        .any(|w| w == ["social", "security"])
+        || cue_before(words, i, &["ssn"], 8);
+    let cvv_cue = cue_before(words, i, &["cvv", "cvc", "cv"], 4)
+        || words[i.saturating_sub(4)..i].windows(2).any(|w| w == ["security", "code"]);
+    let (label, written) = match d.len() {
+        9 if ssn_cue => (SSN, format!("{}-{}-{}", &d[..3], &d[3..5], &d[5..])),
+        10 => (PHONE_NUMBER, format!("({}) {}-{}", &d[..3], &d[3..6], &d[6..])),
+        11 if d.starts_with('1') => (
+            PHONE_NUMBER,
+            format!("1 ({}) {}-{}", &d[1..4], &d[4..7], &d[7..]),
+        ),
+        7 => (PHONE_NUMBER, format!("{}-{}", &d[..3], &d[3..])),
+        3 | 4 if cvv_cue => (CVV, d),
+        13..=19 => (CREDIT_CARD, d),
+        _ => (NUMERICAL_PII, d),
+    };
+    span(i, label, vec![part(written, run)])
+}
+
+/// `three hundred main street` → `300 Main Street`.
+fn street(words: &[&str], i: usize, number: &str, len: usize) -> Option<Span> {
+    let start = i + len;
+    for names in 1..=3 {
+        let suffix = *words.get(start + names)?;
+        let name_words = &words[start..start + names];
+        if !name_words
+            .iter()
+            .all(|w| is_word(w) && !crate::numbers::is_number_word(w))
+        {
+            return None;
+        }
+        if STREET_SUFFIXES.contains(&suffix) {
+            let mut parts = vec![part(number, len)];
+            parts.extend(name_words.iter().map(|w| part(title_case(w), 1)));
+            parts.push(part(title_case(suffix), 1));
+            return Some(span(i, LOCATION_ADDRESS, parts));
+        }
+    }
+    None
+}
+
+/// `eight thirty seven pm` → `8:37 PM`; `nine a m` → `9 AM`; at a time cue, `five forty five` → `5:45`.
+fn time(words: &[&str], i: usize) -> Option<Span> {
+    let h = read_cardinal(&words[i..]).filter(|c| !c.ordinal && (1..=12).contains(&c.value))?;
+    let meridiem = |j: usize| -> Option<(&'static str, usize)> {
+        match (words.get(j).copied(), words.get(j + 1).copied()) {
+            (Some("am"), _) => Some(("AM", 1)),
+            (Some("pm"), _) => Some(("PM", 1)),
+            (Some("a"), Some("m")) => Some(("AM", 2)),
+            (Some("p"), Some("m")) => Some(("PM", 2)),
+            _ => None,
+        }
+    };
+    let j = i + h.len;
+    if let Some((m, len)) = meridiem(j) {
+        return Some(span(i, TIME, vec![part(h.value.to_string(), h.len), part(m, len)]));
+    }
+    if words.get(j) == Some(&"o'clock") {
+        return Some(span(i, TIME, vec![part(h.value.to_string(), h.len), part("o'clock", 1)]));
+    }
+    let (minutes, mlen) = if words.get(j) == Some(&"oh") {
+        let d = words.get(j + 1).and_then(|w| digit_value(w)).filter(|d| *d > 0)?;
+        (u64::from(d), 2)
+    } else {
+        let m = read_cardinal(&words[j.min(words.len())..])
+            .filter(|c| !c.ordinal && (10..=59).contains(&c.value))?;
+        (m.value, m.len)
+    };
+    let clock = format!("{}:{minutes:02}", h.value);
+    if let Some((m, len)) = meridiem(j + mlen) {
+        return Some(span(i, TIME, vec![part(clock, h.len + mlen), part(m, len)]));
+    }
+    cue_before(words, i, TIME_CUES, 1).then(|| span(i, TIME, vec![part(clock, h.len + mlen)]))
+}
+
+/// A number read at `i`: a cardinal, with decimals (`two point five`) and a scale after them
+/// (`two point five million`).
+pub(crate) struct Number {
+    pub int: u64,
+    pub frac: Option<String>,
+    pub len: usize,
+    pub ordinal: bool,
+}
+
+impl Number {
+    pub fn plain(&self) -> String {
+        match &self.frac {
+            Some(f) => format!("{}.{f}", self.int),
+            None => self.int.to_string(),
+        }
+    }
+
+    fn with_commas(&self) -> String {
+        let int = if self.int >= 1000 {
+            with_commas(self.int)
+        } else {
+            self.int.to_string()
+        };
+        match &self.frac {
+            Some(f) => format!("{int}.{f}"),
+            None => int,
+        }
+    }
+}
+
+pub(crate) fn number(words: &[&str], i: usize) -> Option<Number> {
+    let c: Cardinal = read_cardinal(&words[i..])?;
+    let mut n = Number {
+        int: c.value,
+        frac: None,
+        len: c.len,
+        ordinal: c.ordinal,
+    };
+    if c.ordinal || words.get(i + n.len) != Some(&"point") {
+        return Some(n);
+    }
+    let digits = digit_run_after_point(words, i + n.len + 1);
+    if digits.is_empty() {
+        return Some(n);
+    }
+    n.len += 1 + digits.len();
+    let scale = match words.get(i + n.len).copied() {
+        Some("thousand") => 3,
+        Some("million") => 6,
+        Some("billion") => 9,
+        _ => 0,
+    };
+    if scale >= digits.len() {
+        // `two point five million` → 2,500,000.
+        let mut s = format!("{}{digits}", n.int);
+        s.extend(std::iter::repeat_n('0', scale - digits.len()));
+        n.int = s.parse().ok()?;
+        n.len += 1;
+    } else {
+        n.frac = Some(digits);
+    }
+    Some(n)
+}
+
+fn digit_run_after_point(words: &[&str], j: usize) -> String {
+    words[j.min(words.len())..]
+        .iter()
+        .map_while(|w| digit_value(w))
+        .map(|d| char::from(b'0' + d))
+        .collect()
+}
+
+/// `forty seven dollars` → `$47`; `… dollars and ninety nine cents` → `$342.99`.
+fn money(words: &[&str], i: usize, n: &Number, currency: &str) -> Span {
+    let symbol = if currency.starts_with("euro") { "€" } else { "$" };
+    let mut len = n.len + 1;
+    let mut cents = n.frac.as_ref().map(|f| format!("{f:0<2}"));
+    if cents.is_none() && words.get(i + len) == Some(&"and") {
+        if let Some(c) = read_cardinal(&words[(i + len + 1).min(words.len())..]) {
+            if c.value < 100
+                && !c.ordinal
+                && matches!(words.get(i + len + 1 + c.len).copied(), Some("cents" | "cent"))
+            {
+                cents = Some(format!("{:02}", c.value));
+                len += 2 + c.len;
+            }
+        }
+    }
+    let int = if n.int >= 1000 {
+        with_commas(n.int)
+    } else {
+        n.int.to_string()
+    };
+    let written = match cents {
+        Some(c) => format!("{symbol}{int}.{c}"),
+        None => format!("{symbol}{int}"),
+    };
+    span(i, MONEY, vec![part(written, len)])
+}
+
+/// A name after a cue: `my name is Jane Doe`, `Dr. Smith` (needs the engine's capitals).
+fn name(toks: &[Tok], words: &[&str], i: usize) -> Option<Span> {
+    let cue = words[..i].ends_with(&["name", "is"])
+        || words[..i].ends_with(&["name's"])
+        || words[..i].ends_with(&["i'm"]) && i >= 1
+        || i >= 1 && matches!(words[i - 1], "mr" | "mrs" | "ms" | "dr" | "mr." | "mrs." | "ms." | "dr.");
+    if !cue {
+        return None;
+    }
+    let capital = |k: usize| {
+        toks[k].written.starts_with(|c: char| c.is_uppercase())
+            && is_word(words[k])
+            && !matches!(words[k], "i" | "i'm")
+    };
+    let mut end = i;
+    while end < words.len() && end - i < 3 && capital(end) {
+        let stop = !toks[end].trail.is_empty();
+        end += 1;
+        if stop {
+            break;
+        }
+    }
+    (end > i).then(|| {
+        let parts = (i..end).map(|k| part(toks[k].written.clone(), 1)).collect();
+        span(i, NAME, parts)
+    })
+}
