@@ -24,8 +24,9 @@ mod values;
 pub use control::{parse_control, ConfigureFeatures, ControlMessage};
 pub use error::{ApiError, ApiErrorBody, ControlError};
 pub use messages::{
-    iso8601_millis, Alternative, Channel, ConfigureSuccess, ErrorMessage, Metadata, ModelInfo,
-    Results, ResultsMetadata, ServerMessage, SpeechStarted, SyncReply, UtteranceEnd, Word,
+    iso8601_millis, Alternative, Channel, ConfigureSuccess, Entity, ErrorMessage, Hit, Metadata,
+    ModelInfo, Paragraph, Paragraphs, Results, ResultsMetadata, Search, Sentence, ServerMessage,
+    SpeechStarted, SyncReply, UtteranceEnd, Word,
 };
 pub use params::{ListenParams, RAW_ENCODINGS_NEED_SAMPLE_RATE};
 pub use rest::{PrerecordedResponse, PrerecordedResults, UrlSource, Utterance};

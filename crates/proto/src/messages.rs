@@ -39,6 +39,61 @@ pub struct Alternative {
     pub words: Vec<Word>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub languages: Option<Vec<String>>,
+    /// Pre-recorded `detect_entities` (live finals carry them at the top of Results).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entities: Option<Vec<Entity>>,
+    /// Pre-recorded `paragraphs` (or `smart_format`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paragraphs: Option<Paragraphs>,
+}
+
+/// An entity found in a transcript (FEATURES.md §11). `start_word` is inclusive, `end_word`
+/// exclusive, both indexes into the same `words`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entity {
+    pub label: String,
+    pub value: String,
+    pub raw_value: String,
+    pub confidence: f32,
+    pub start_word: usize,
+    pub end_word: usize,
+}
+
+/// One `search` query's hits, best first (FEATURES.md §13).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Search {
+    pub query: String,
+    pub hits: Vec<Hit>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hit {
+    pub confidence: f32,
+    pub start: f32,
+    pub end: f32,
+    pub snippet: String,
+}
+
+/// `paragraphs` of an alternative (FEATURES.md §18).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Paragraphs {
+    pub transcript: String,
+    pub paragraphs: Vec<Paragraph>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Paragraph {
+    pub sentences: Vec<Sentence>,
+    pub num_words: usize,
+    pub start: f32,
+    pub end: f32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sentence {
+    pub text: String,
+    pub start: f32,
+    pub end: f32,
 }
 
 impl Alternative {
@@ -60,12 +115,17 @@ impl Alternative {
             confidence,
             words,
             languages: None,
+            entities: None,
+            paragraphs: None,
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Channel {
+    /// `search` results, one per query, when asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<Vec<Search>>,
     pub alternatives: Vec<Alternative>,
 }
 
@@ -93,6 +153,9 @@ pub struct Results {
     pub channel: Channel,
     pub metadata: ResultsMetadata,
     pub from_finalize: bool,
+    /// `detect_entities`: on finals only (`[]` when none were found), never on interims.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entities: Option<Vec<Entity>>,
 }
 
 /// The last message of every session.

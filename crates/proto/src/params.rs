@@ -76,6 +76,8 @@ pub struct ListenParams {
     /// (seconds) that splits them.
     pub utterances: bool,
     pub utt_split_s: f32,
+    /// Pre-recorded: `paragraphs` (also implied there by `smart_format`).
+    pub paragraphs: bool,
     pub callback: Option<String>,
     pub callback_method: Option<CallbackMethod>,
     /// `mip_opt_out`, or its legacy alias `log_data=false`.
@@ -122,6 +124,7 @@ impl Default for ListenParams {
             extra: Vec::new(),
             utterances: false,
             utt_split_s: 0.8,
+            paragraphs: false,
             callback: None,
             callback_method: None,
             mip_opt_out: false,
@@ -293,6 +296,7 @@ impl ListenParams {
             }
             "diarize" => self.diarize = parse_bool(key, value)?,
             "utterances" => self.utterances = parse_bool(key, value)?,
+            "paragraphs" => self.paragraphs = parse_bool(key, value)?,
             "utt_split" => {
                 self.utt_split_s = value
                     .trim()
@@ -423,9 +427,10 @@ impl ListenParams {
         Ok(())
     }
 
-    /// Is punctuation active (directly or implied by smart_format / detect_entities)?
+    /// Is punctuation active (directly or implied by smart_format, detect_entities or
+    /// paragraphs)? `dictation` needs it but does not turn it on (FEATURES.md §6).
     pub fn punctuation_on(&self) -> bool {
-        self.punctuate || self.smart_format || self.detect_entities || self.dictation
+        self.punctuate || self.smart_format || self.detect_entities || self.paragraphs
     }
 
     /// Number of result streams: `channels` when multichannel, else 1 (channels are mixed down).

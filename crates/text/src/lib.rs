@@ -1,33 +1,95 @@
-//! # hark-text — engine words become Deepgram words
+//! # hark-text — engine words become Deepgram words, with Deepgram's transcript features
 //!
-//! What this crate does: turns an engine's [`Transcript`] of one window (words as the model
-//! wrote them, timed from the window's start) into the `alternatives[0]` of a Deepgram Results:
-//! - `word`: lower case, without the punctuation around it (inner apostrophes, `$` and `%`
-//!   stay); a token that is only punctuation is dropped;
-//! - `punctuated_word`: the model's written form, exactly when punctuation is on;
-//! - times on the audio clock (window start added), clamped to the window;
-//! - confidences clamped to 0–1; `transcript` and the alternative's `confidence` by the rules of
-//!   FEATURES.md §1 ([`Alternative::from_words`]);
-//! - with `language=multi`, the window's language on each word and in `languages`;
-//! - subtitle timestamps ([`subtitle_time`]) for the SRT/WebVTT renderers.
+//! What this crate does (FEATURES.md is the spec): turns an engine's [`Transcript`] of one window
+//! (words as the model wrote them, timed from the window's start) into the `alternatives[0]` of a
+//! Deepgram result, plus its `entities` and `search` hits, in the order of FEATURES.md §1.6:
+//! 1. [`tokens::verbalise`]: written form (`$47.`, `3:30`, `jane@acme.com`) becomes lower-case
+//!    spoken tokens (`forty seven dollars.`), each with its share of the word's time; the
+//!    engine's casing and punctuation ride along;
+//! 2. `uh`/`um` dropped unless `filler_words`; dictation commands become marks (`dictation`
+//!    with punctuation on);
+//! 3. the tagger ([`format::tag`]) finds entities; `smart_format` writes them (`$47`,
+//!    `(555) 867-5309`, `January 5`), `numerals` writes number words as digits, otherwise words
+//!    stay spoken, so with neither flag no digit or symbol reaches `word`; `measurements`;
+//! 4. sentence case (punctuation on), `redact`, `replace`, `profanity_filter`;
+//! 5. `word` (lower case, bare), `punctuated_word` (exactly when punctuation is on),
+//!    `transcript`, confidences (FEATURES.md §1.2–1.4), then `entities` and `search`.
 //!
-//! What it does not do (yet): the transcript features of FEATURES.md (smart format, redaction,
-//! replace, search, …) — they belong here, after this normalisation.
+//! Times are put on the audio clock (window start added) and clamped to the window. With
+//! `language=multi` each word carries the window's language. English-only features (fillers,
+//! dictation, entity formatting and detection, redaction of entities, measurements, the
+//! profanity list) leave other languages' words as spoken.
+//!
+//! What it does not do: hold a live final until an unfinished entity completes (FEATURES.md
+//! §3.2 allows it; hark formats what each result holds), named-entity detection beyond names
+//! after a cue (`my name is …`), diarization, and `keyterm`/`keywords` (the engine's prompt
+//! handles `keyterm`).
 
+pub mod edit;
 pub mod format;
 pub mod numbers;
+pub mod paragraphs;
+pub mod redact;
+pub mod replace;
+pub mod search;
 pub mod tokens;
 
-use hark_asr::Transcript;
-use hark_proto::{Alternative, Word};
+pub use paragraphs::paragraphs;
+pub use redact::Counters;
+
+use hark_asr::{Transcript, WordTiming};
+use hark_proto::{Alternative, Entity, ListenParams, Redact, Replace, Search, Word};
 
 /// What the client asked of the text.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TextOptions {
     /// `punctuated_word` on every word, and a punctuated `transcript`.
     pub punctuate: bool,
     /// `language=multi`: report the window's language on each word and in `languages`.
     pub multi_language: bool,
+    /// The request's language is English (or `multi`), so English-only features apply.
+    pub english: bool,
+    pub smart_format: bool,
+    pub numerals: bool,
+    pub measurements: bool,
+    pub dictation: bool,
+    pub filler_words: bool,
+    pub profanity_filter: bool,
+    pub detect_entities: bool,
+    pub redact: Vec<Redact>,
+    pub replace: Vec<Replace>,
+    pub search: Vec<String>,
+}
+
+impl TextOptions {
+    /// The text features a `/v1/listen` request asks for.
+    pub fn from_params(p: &ListenParams) -> Self {
+        let language = p.language.to_ascii_lowercase();
+        Self {
+            punctuate: p.punctuation_on(),
+            multi_language: language == "multi",
+            english: language == "multi" || language.starts_with("en"),
+            smart_format: p.smart_format,
+            numerals: p.numerals,
+            measurements: p.measurements,
+            dictation: p.dictation,
+            filler_words: p.filler_words,
+            profanity_filter: p.profanity_filter,
+            detect_entities: p.detect_entities,
+            redact: p.redact.clone(),
+            replace: p.replace.clone(),
+            search: p.search.clone(),
+        }
+    }
+
+    /// Only punctuation (and languages) as asked: the engine's words, nothing reformatted.
+    pub fn punctuated(punctuate: bool) -> Self {
+        Self {
+            punctuate,
+            english: true,
+            ..Self::default()
+        }
+    }
 }
 
 /// Where the window sits on the audio clock.
@@ -37,39 +99,157 @@ pub struct WindowTime {
     pub duration_s: f64,
 }
 
-/// The Deepgram alternative for one window's transcript.
-pub fn alternative(
+/// One result's text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub alternative: Alternative,
+    /// With `detect_entities`: what was found, indexing `alternative.words`.
+    pub entities: Option<Vec<Entity>>,
+    /// With `search`: one entry per query.
+    pub search: Option<Vec<Search>>,
+}
+
+/// The text of one window's transcript. `counters` numbers redaction tags: `Some` for a final
+/// (tags are `[LABEL_N]`), `None` for an interim (`[REDACTED]`, nothing counted).
+pub fn render(
     transcript: &Transcript,
     window: WindowTime,
-    options: TextOptions,
-) -> Alternative {
+    options: &TextOptions,
+    counters: Option<&mut Counters>,
+) -> Rendered {
     let language = options
         .multi_language
         .then(|| transcript.language.clone())
         .flatten();
+    let english = options.english
+        && (!options.multi_language
+            || transcript.language.as_deref().is_none_or(|l| l.starts_with("en")));
     let clamp = |s: f32| (f64::from(s).clamp(0.0, window.duration_s) + window.start_s) as f32;
-    let words = transcript
+    let timed: Vec<WordTiming> = transcript
         .words
         .iter()
-        .filter_map(|t| {
-            let word = bare(&t.text);
-            (!word.is_empty()).then(|| Word {
-                word,
-                start: clamp(t.start_s),
-                end: clamp(t.end_s.max(t.start_s)),
-                confidence: t.confidence.clamp(0.0, 1.0),
-                language: language.clone(),
-                speaker: None,
-                punctuated_word: options.punctuate.then(|| t.text.trim().to_owned()),
-            })
+        .map(|w| WordTiming {
+            text: w.text.clone(),
+            start_s: clamp(w.start_s),
+            end_s: clamp(w.end_s.max(w.start_s)),
+            confidence: w.confidence.clamp(0.0, 1.0),
         })
         .collect();
-    Alternative {
-        languages: options
-            .multi_language
-            .then(|| transcript.language.clone().into_iter().collect()),
-        ..Alternative::from_words(words)
+    let mut toks = if english {
+        tokens::verbalise(&timed)
+    } else {
+        tokens::as_written(&timed)
+    };
+    if english && !options.filler_words {
+        edit::drop_fillers(&mut toks);
     }
+    if english && options.dictation && options.punctuate {
+        edit::dictation(&mut toks);
+    }
+    let want_spans = english
+        && (options.smart_format || options.detect_entities || !options.redact.is_empty());
+    let spans = if want_spans { format::tag(&toks) } else { Vec::new() };
+    let mut pieces = if english && options.smart_format {
+        format::smart(&toks, &spans)
+    } else if english && options.numerals {
+        format::numerals(&toks)
+    } else {
+        format::spoken(&toks)
+    };
+    format::mark_entities(&mut pieces, &spans);
+    if english && options.measurements {
+        format::measurements(&mut pieces);
+    }
+    if options.punctuate {
+        format::sentence_case(&mut pieces);
+    }
+    let mut pieces = redact::redact(pieces, &spans, &options.redact, counters);
+    pieces = replace::replace(pieces, &options.replace);
+    if english && options.profanity_filter {
+        replace::mask_profanity(&mut pieces);
+    }
+    pieces.retain(|p| !p.word().is_empty());
+    let words: Vec<Word> = pieces
+        .iter()
+        .map(|p| Word {
+            word: p.word(),
+            start: p.start_s,
+            end: p.end_s.max(p.start_s),
+            confidence: p.confidence,
+            language: language.clone(),
+            speaker: None,
+            punctuated_word: options.punctuate.then(|| p.punctuated()),
+        })
+        .collect();
+    let entities = options.detect_entities.then(|| {
+        if english {
+            entities(&pieces, &spans, &toks)
+        } else {
+            Vec::new()
+        }
+    });
+    let search = (!options.search.is_empty()).then(|| search::search(&words, &options.search));
+    let mut alternative = Alternative::from_words(words);
+    // A dictated line break is not followed by a space.
+    if alternative.transcript.contains('\n') {
+        alternative.transcript = alternative.transcript.replace("\n ", "\n");
+    }
+    alternative.languages = options
+        .multi_language
+        .then(|| transcript.language.clone().into_iter().collect());
+    Rendered {
+        alternative,
+        entities,
+        search,
+    }
+}
+
+/// Each entity's words (FEATURES.md §11): `value` as written, `raw_value` as spoken (the tag
+/// for both when redacted), `confidence` its lowest word's.
+fn entities(pieces: &[format::Piece], spans: &[format::Span], toks: &[tokens::Tok]) -> Vec<Entity> {
+    let mut out: Vec<Entity> = Vec::new();
+    let mut k = 0;
+    while k < pieces.len() {
+        let Some(e) = pieces[k].entity else {
+            k += 1;
+            continue;
+        };
+        let start = k;
+        while k < pieces.len() && pieces[k].entity == Some(e) {
+            k += 1;
+        }
+        let these = &pieces[start..k];
+        let value = these
+            .iter()
+            .map(|p| p.written.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let redacted = these.iter().all(|p| p.verbatim_word && p.written.starts_with('['));
+        let raw_value = if redacted {
+            value.clone()
+        } else {
+            toks[spans[e].range.clone()]
+                .iter()
+                .map(|t| t.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        out.push(Entity {
+            label: spans[e].label.to_owned(),
+            value,
+            raw_value,
+            confidence: these.iter().map(|p| p.confidence).fold(f32::INFINITY, f32::min),
+            start_word: start,
+            end_word: k,
+        });
+    }
+    out
+}
+
+/// The alternative for one window's transcript with no features but punctuation (and
+/// languages): what the OpenAI endpoint and plain results use.
+pub fn alternative(transcript: &Transcript, window: WindowTime, options: TextOptions) -> Alternative {
+    render(transcript, window, &options, None).alternative
 }
 
 /// A subtitle timestamp, `HH:MM:SS<sep>mmm` (SRT: `,`; WebVTT: `.`), rounded to the millisecond.
@@ -84,85 +264,5 @@ pub fn subtitle_time(seconds: f64, sep: char) -> String {
     )
 }
 
-/// A model's word as Deepgram's `word`: lower case, without surrounding punctuation.
-pub fn bare(written: &str) -> String {
-    written
-        .trim()
-        .trim_matches(|c: char| !c.is_alphanumeric() && c != '\'' && c != '$' && c != '%')
-        .to_lowercase()
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use hark_asr::WordTiming;
-
-    fn word(text: &str, start_s: f32, end_s: f32, confidence: f32) -> WordTiming {
-        WordTiming {
-            text: text.into(),
-            start_s,
-            end_s,
-            confidence,
-        }
-    }
-
-    #[test]
-    fn words_are_bare_lower_case_and_timed_on_the_audio_clock() {
-        let t = Transcript {
-            words: vec![
-                word(" Hello,", 0.0, 0.4, 0.9),
-                word("—", 0.4, 0.5, 0.9),
-                word("don't", 0.5, 0.2, 1.5),
-                word("$5", 2.0, 9.0, 0.5),
-            ],
-            language: Some("en".into()),
-        };
-        let window = WindowTime {
-            start_s: 10.0,
-            duration_s: 3.0,
-        };
-        let a = alternative(&t, window, TextOptions::default());
-        let words: Vec<_> = a.words.iter().map(|w| w.word.as_str()).collect();
-        assert_eq!(words, ["hello", "don't", "$5"]);
-        assert_eq!(a.transcript, "hello don't $5");
-        // An end before its start is the start; times past the window are clamped to it.
-        assert_eq!((a.words[1].start, a.words[1].end), (10.5, 10.5));
-        assert_eq!((a.words[2].start, a.words[2].end), (12.0, 13.0));
-        assert_eq!(a.words[1].confidence, 1.0);
-        assert!(a
-            .words
-            .iter()
-            .all(|w| w.punctuated_word.is_none() && w.language.is_none()));
-        assert!(a.languages.is_none());
-    }
-
-    #[test]
-    fn subtitle_times_round_to_the_millisecond() {
-        assert_eq!(subtitle_time(0.0, ','), "00:00:00,000");
-        assert_eq!(subtitle_time(3661.0015, '.'), "01:01:01.002");
-        assert_eq!(subtitle_time(59.9996, ','), "00:01:00,000");
-        assert_eq!(subtitle_time(-1.0, ','), "00:00:00,000");
-    }
-
-    #[test]
-    fn punctuation_and_languages_only_when_asked() {
-        let t = Transcript {
-            words: vec![word("Yes.", 0.0, 0.3, 0.8), word("No!", 0.4, 0.6, 0.6)],
-            language: Some("de".into()),
-        };
-        let window = WindowTime {
-            start_s: 0.0,
-            duration_s: 1.0,
-        };
-        let options = TextOptions {
-            punctuate: true,
-            multi_language: true,
-        };
-        let a = alternative(&t, window, options);
-        assert_eq!(a.transcript, "Yes. No!");
-        assert_eq!(a.words[0].punctuated_word.as_deref(), Some("Yes."));
-        assert_eq!(a.words[1].language.as_deref(), Some("de"));
-        assert_eq!(a.languages, Some(vec!["de".to_owned()]));
-        assert!((a.confidence - 0.7).abs() < 1e-6);
-    }
-}
+mod tests;

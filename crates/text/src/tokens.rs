@@ -34,7 +34,36 @@ pub const TLDS: &[&str] = &[
     "info", "biz", "ca", "de", "fr", "au", "in", "ly", "xyz",
 ];
 
-/// Engine words (times relative to a window, already on the audio clock) as spoken tokens.
+/// Engine words as they are, only split from the punctuation around them (for languages the
+/// verbaliser does not speak).
+pub fn as_written(words: &[WordTiming]) -> Vec<Tok> {
+    let mut out = Vec::with_capacity(words.len());
+    for w in words {
+        let (lead, trail, core) = core_of(&w.text);
+        if !core.is_empty() && !core.chars().any(char::is_alphanumeric) {
+            continue;
+        }
+        if core.is_empty() {
+            if let Some(prev) = out.last_mut() {
+                let prev: &mut Tok = prev;
+                prev.trail.push_str(w.text.trim());
+            }
+            continue;
+        }
+        out.push(Tok {
+            text: core.to_lowercase(),
+            written: core.to_owned(),
+            lead: lead.to_owned(),
+            trail: trail.to_owned(),
+            start_s: w.start_s,
+            end_s: w.end_s,
+            confidence: w.confidence,
+        });
+    }
+    out
+}
+
+/// Engine words (English; times already on the audio clock) as spoken tokens.
 pub fn verbalise(words: &[WordTiming]) -> Vec<Tok> {
     let mut out = Vec::with_capacity(words.len() + 4);
     let mut currency_after: Option<&str> = None;
@@ -91,6 +120,10 @@ fn core_of(written: &str) -> (&str, &str, &str) {
 
 fn verbalise_word(w: &WordTiming, next: Option<&str>, out: &mut Vec<Tok>) {
     let (lead, trail, core) = core_of(&w.text);
+    if !core.is_empty() && core != "&" && !core.chars().any(char::is_alphanumeric) {
+        // A dash or other symbol on its own says nothing.
+        return;
+    }
     if core.is_empty() {
         // Punctuation on its own: it belongs to the word before.
         if let Some(prev) = out.last_mut() {

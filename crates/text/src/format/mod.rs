@@ -19,6 +19,8 @@ use std::ops::Range;
 pub struct Span {
     pub range: Range<usize>,
     pub label: &'static str,
+    /// How many numerals it holds (for `redact=numbers`: runs of three or more).
+    pub digits: usize,
     /// Output words; their token counts add up to the range's length.
     pub parts: Vec<Part>,
 }
@@ -46,6 +48,8 @@ pub struct Piece {
     pub keep_case: bool,
     /// A redaction tag (`word` keeps its case) or a replacement (FEATURES.md §9.2, §12).
     pub verbatim_word: bool,
+    /// The entity (index into the tagger's spans) it belongs to.
+    pub entity: Option<usize>,
 }
 
 impl Piece {
@@ -65,6 +69,38 @@ impl Piece {
             tokens,
             keep_case,
             verbatim_word: false,
+            entity: None,
+        }
+    }
+
+    /// Deepgram's `word`: lower case without the sentence punctuation around it; a redaction
+    /// tag or a replacement as written.
+    pub fn word(&self) -> String {
+        let w = self
+            .written
+            .trim_matches(|c: char| matches!(c, ',' | '.' | '?' | '!' | ';' | ':' | '"' | '\n') || c.is_whitespace());
+        if self.verbatim_word {
+            w.to_owned()
+        } else {
+            w.to_lowercase()
+        }
+    }
+
+    /// `punctuated_word`: the written form with its punctuation.
+    pub fn punctuated(&self) -> String {
+        format!("{}{}{}", self.lead, self.written, self.trail)
+    }
+}
+
+/// Mark each piece with the span (entity) whose tokens it overlaps.
+pub fn mark_entities(pieces: &mut [Piece], spans: &[Span]) {
+    let mut s = 0;
+    for p in pieces.iter_mut() {
+        while s < spans.len() && spans[s].range.end <= p.tokens.start {
+            s += 1;
+        }
+        if s < spans.len() && spans[s].range.start < p.tokens.end {
+            p.entity = Some(s);
         }
     }
 }

@@ -100,9 +100,16 @@ fn part(written: impl Into<String>, tokens: usize) -> Part {
 
 fn span(start: usize, label: &'static str, parts: Vec<Part>) -> Span {
     let len: usize = parts.iter().map(|p| p.tokens).sum();
+    let digits = parts
+        .iter()
+        .flat_map(|p| p.written.chars())
+        .filter(char::is_ascii_digit)
+        .count();
     Span {
         range: start..start + len,
         label,
+        // A number left in words (`five`, `third`) is one numeral.
+        digits: if digits == 0 && matches!(label, CARDINAL | ORDINAL) { 1 } else { digits },
         parts,
     }
 }
@@ -378,10 +385,9 @@ fn digits_entity(words: &[&str], i: usize, run: usize) -> Span {
     if let Some(address) = street(words, i, &d, run) {
         return address;
     }
-    let ssn_cue = words[i.saturating_sub(8)..i]
-        .windows(2)
-        .any(|w| w == ["social", "security"])
-        || cue_before(words, i, &["ssn"], 8);
+    // (Anywhere before in the result: "my social security number is … and his is …".)
+    let ssn_cue = words[..i].windows(2).any(|w| w == ["social", "security"])
+        || cue_before(words, i, &["ssn"], i);
     let cvv_cue = cue_before(words, i, &["cvv", "cvc", "cv"], 4)
         || words[i.saturating_sub(4)..i].windows(2).any(|w| w == ["security", "code"]);
     let (label, written) = match d.len() {
