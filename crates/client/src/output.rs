@@ -236,6 +236,7 @@ mod tests {
             is_final,
             speech_final: is_final,
             channel: Channel {
+                search: None,
                 alternatives: vec![Alternative::from_words(words)],
             },
             metadata: ResultsMetadata {
@@ -249,6 +250,7 @@ mod tests {
                 extra: Default::default(),
             },
             from_finalize: false,
+            entities: None,
         }
     }
 

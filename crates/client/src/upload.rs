@@ -158,10 +158,12 @@ pub fn as_results(r: &PrerecordedResponse) -> Vec<Results> {
         is_final: true,
         speech_final: true,
         channel: Channel {
+            search: None,
             alternatives: vec![alternative],
         },
         metadata: results_meta.clone(),
         from_finalize: false,
+        entities: None,
     };
     match &r.results.utterances {
         Some(utterances) => utterances
@@ -170,8 +172,7 @@ pub fn as_results(r: &PrerecordedResponse) -> Vec<Results> {
                 let alt = Alternative {
                     transcript: u.transcript.clone(),
                     confidence: u.confidence,
-                    words: u.words.clone(),
-                    languages: None,
+                    ..Alternative::from_words(u.words.clone())
                 };
                 one(u.channel, u.start, u.end, alt)
             })

@@ -5,7 +5,7 @@ use hark_asr::{ModelDescriptor, Transcript};
 use hark_live::ResultSpan;
 use hark_proto::ListenParams;
 use hark_proto::{iso8601_millis, Channel, Metadata, ModelInfo, Results, ResultsMetadata};
-use hark_text::{TextOptions, WindowTime};
+use hark_text::{Counters, TextOptions, WindowTime};
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
@@ -30,10 +30,7 @@ impl ResultContext {
         Self {
             request_id: request_id.to_owned(),
             model: model.clone(),
-            text: TextOptions {
-                punctuate: params.punctuation_on(),
-                multi_language: params.language == "multi",
-            },
+            text: TextOptions::from_params(params),
             extra: params.extra.iter().cloned().collect(),
             engine_rate_hz,
         }
@@ -47,13 +44,24 @@ impl ResultContext {
         }
     }
 
-    /// A Results for one window (final or interim) of a stream with `channels` channels.
-    pub fn results(&self, span: ResultSpan, channels: u16, transcript: &Transcript) -> Results {
+    /// A Results for one window (final or interim) of a stream with `channels` channels, with
+    /// the text features of `text` (the request's, as `Configure` left them). `counters` are
+    /// the channel's redaction counters; only a final advances them.
+    pub fn results(
+        &self,
+        span: ResultSpan,
+        channels: u16,
+        transcript: &Transcript,
+        text: &TextOptions,
+        counters: &mut Counters,
+    ) -> Results {
         let rate = f64::from(self.engine_rate_hz);
         let window = WindowTime {
             start_s: span.start_sample as f64 / rate,
             duration_s: span.samples as f64 / rate,
         };
+        let rendered =
+            hark_text::render(transcript, window, text, span.is_final.then_some(counters));
         Results {
             channel_index: [span.channel, channels],
             duration: window.duration_s as f32,
@@ -61,7 +69,8 @@ impl ResultContext {
             is_final: span.is_final,
             speech_final: span.speech_final,
             channel: Channel {
-                alternatives: vec![hark_text::alternative(transcript, window, self.text)],
+                search: rendered.search,
+                alternatives: vec![rendered.alternative],
             },
             metadata: ResultsMetadata {
                 request_id: self.request_id.clone(),
@@ -70,6 +79,8 @@ impl ResultContext {
                 extra: self.extra.clone(),
             },
             from_finalize: span.from_finalize,
+            // Entities only on finals (FEATURES.md §11).
+            entities: rendered.entities.filter(|_| span.is_final),
         }
     }
 

@@ -92,9 +92,13 @@ mod tests {
 
     #[test]
     fn spoken_commands_become_marks() {
-        let mut t = toks("Patient has a headache, comma nausea comma and vomiting period new line next");
+        let mut t =
+            toks("Patient has a headache, comma nausea comma and vomiting period new line next");
         dictation(&mut t);
-        assert_eq!(join(&t), "Patient has a headache, nausea, and vomiting.\n next");
+        assert_eq!(
+            join(&t),
+            "Patient has a headache, nausea, and vomiting.\n next"
+        );
         let mut t = toks("period What question mark");
         dictation(&mut t);
         assert_eq!(join(&t), "What?");

@@ -49,6 +49,9 @@ pub struct TextOptions {
     pub multi_language: bool,
     /// The request's language is English (or `multi`), so English-only features apply.
     pub english: bool,
+    /// Keep the engine's written form (`$47`, `3:30`) as it is, with no English feature: what
+    /// OpenAI's clients expect.
+    pub written_form: bool,
     pub smart_format: bool,
     pub numerals: bool,
     pub measurements: bool,
@@ -79,14 +82,15 @@ impl TextOptions {
             redact: p.redact.clone(),
             replace: p.replace.clone(),
             search: p.search.clone(),
+            written_form: false,
         }
     }
 
-    /// Only punctuation (and languages) as asked: the engine's words, nothing reformatted.
-    pub fn punctuated(punctuate: bool) -> Self {
+    /// The engine's words exactly as written, punctuated.
+    pub fn written_form() -> Self {
         Self {
-            punctuate,
-            english: true,
+            punctuate: true,
+            written_form: true,
             ..Self::default()
         }
     }
@@ -122,8 +126,12 @@ pub fn render(
         .then(|| transcript.language.clone())
         .flatten();
     let english = options.english
+        && !options.written_form
         && (!options.multi_language
-            || transcript.language.as_deref().is_none_or(|l| l.starts_with("en")));
+            || transcript
+                .language
+                .as_deref()
+                .is_none_or(|l| l.starts_with("en")));
     let clamp = |s: f32| (f64::from(s).clamp(0.0, window.duration_s) + window.start_s) as f32;
     let timed: Vec<WordTiming> = transcript
         .words
@@ -146,9 +154,13 @@ pub fn render(
     if english && options.dictation && options.punctuate {
         edit::dictation(&mut toks);
     }
-    let want_spans = english
-        && (options.smart_format || options.detect_entities || !options.redact.is_empty());
-    let spans = if want_spans { format::tag(&toks) } else { Vec::new() };
+    let want_spans =
+        english && (options.smart_format || options.detect_entities || !options.redact.is_empty());
+    let spans = if want_spans {
+        format::tag(&toks)
+    } else {
+        Vec::new()
+    };
     let mut pieces = if english && options.smart_format {
         format::smart(&toks, &spans)
     } else if english && options.numerals {
@@ -224,7 +236,9 @@ fn entities(pieces: &[format::Piece], spans: &[format::Span], toks: &[tokens::To
             .map(|p| p.written.as_str())
             .collect::<Vec<_>>()
             .join(" ");
-        let redacted = these.iter().all(|p| p.verbatim_word && p.written.starts_with('['));
+        let redacted = these
+            .iter()
+            .all(|p| p.verbatim_word && p.written.starts_with('['));
         let raw_value = if redacted {
             value.clone()
         } else {
@@ -238,7 +252,10 @@ fn entities(pieces: &[format::Piece], spans: &[format::Span], toks: &[tokens::To
             label: spans[e].label.to_owned(),
             value,
             raw_value,
-            confidence: these.iter().map(|p| p.confidence).fold(f32::INFINITY, f32::min),
+            confidence: these
+                .iter()
+                .map(|p| p.confidence)
+                .fold(f32::INFINITY, f32::min),
             start_word: start,
             end_word: k,
         });
@@ -246,10 +263,13 @@ fn entities(pieces: &[format::Piece], spans: &[format::Span], toks: &[tokens::To
     out
 }
 
-/// The alternative for one window's transcript with no features but punctuation (and
-/// languages): what the OpenAI endpoint and plain results use.
-pub fn alternative(transcript: &Transcript, window: WindowTime, options: TextOptions) -> Alternative {
-    render(transcript, window, &options, None).alternative
+/// The alternative for one window's transcript, for options without redaction counters.
+pub fn alternative(
+    transcript: &Transcript,
+    window: WindowTime,
+    options: &TextOptions,
+) -> Alternative {
+    render(transcript, window, options, None).alternative
 }
 
 /// A subtitle timestamp, `HH:MM:SS<sep>mmm` (SRT: `,`; WebVTT: `.`), rounded to the millisecond.

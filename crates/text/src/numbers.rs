@@ -176,10 +176,7 @@ fn scale_word(word: &str) -> Option<u64> {
 pub fn digit_value(word: &str) -> Option<u8> {
     match word {
         "oh" | "o" => Some(0),
-        _ => ONES[..10]
-            .iter()
-            .position(|w| *w == word)
-            .map(|i| i as u8),
+        _ => ONES[..10].iter().position(|w| *w == word).map(|i| i as u8),
     }
 }
 
@@ -281,10 +278,9 @@ pub fn read_cardinal(words: &[&str]) -> Option<Cardinal> {
             }
         } else if w == "a" && used == 0 && i == 0 {
             // "a hundred", "a thousand": only when a scale follows.
-            if !words
-                .get(1)
-                .is_some_and(|n| scale_word(n).is_some() || matches!(ordinal_value(n), Some(v) if v >= 100))
-            {
+            if !words.get(1).is_some_and(|n| {
+                scale_word(n).is_some() || matches!(ordinal_value(n), Some(v) if v >= 100)
+            }) {
                 return None;
             }
         } else if w == "and" && used > 0 && (hundred || total > 0) && !tens && !unit {
@@ -348,7 +344,9 @@ mod tests {
 
     #[test]
     fn cardinals_read_back_what_is_said() {
-        for n in [0, 7, 13, 20, 47, 100, 342, 1000, 1200, 12_400, 999_999, 2_500_000, 1_000_001] {
+        for n in [
+            0, 7, 13, 20, 47, 100, 342, 1000, 1200, 12_400, 999_999, 2_500_000, 1_000_001,
+        ] {
             let words = say(n).join(" ");
             assert_eq!(read(&words), Some((n, words.split(' ').count())), "{words}");
         }

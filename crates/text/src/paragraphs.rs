@@ -16,12 +16,19 @@ pub fn paragraphs(words: &[Word]) -> Paragraphs {
         sentence.push(w);
         let t = text(w);
         let last = i + 1 == words.len();
-        let ends = t.trim_end_matches(['"', '\'', ')']).ends_with(['.', '?', '!']) || last;
+        let ends = t
+            .trim_end_matches(['"', '\'', ')'])
+            .ends_with(['.', '?', '!'])
+            || last;
         if !ends {
             continue;
         }
         let s = Sentence {
-            text: sentence.iter().map(|w| text(w)).collect::<Vec<_>>().join(" "),
+            text: sentence
+                .iter()
+                .map(|w| text(w))
+                .collect::<Vec<_>>()
+                .join(" "),
             start: sentence[0].start,
             end: w.end,
         };
@@ -104,6 +111,9 @@ mod tests {
             .map(|i| word(if i % 10 == 9 { "end." } else { "word" }, i as f32 * 0.4))
             .collect();
         let p = paragraphs(&words);
-        assert_eq!(p.paragraphs.iter().map(|p| p.num_words).collect::<Vec<_>>(), [50, 50, 20]);
+        assert_eq!(
+            p.paragraphs.iter().map(|p| p.num_words).collect::<Vec<_>>(),
+            [50, 50, 20]
+        );
     }
 }

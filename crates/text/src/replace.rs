@@ -23,7 +23,9 @@ pub fn replace(pieces: Vec<Piece>, rules: &[Replace]) -> Vec<Piece> {
         let hit = ordered.iter().zip(&finds).find(|(r, find)| {
             !find.is_empty()
                 && pieces.get(k..k + find.len()).is_some_and(|ps| {
-                    ps.iter().zip(find.iter()).all(|(p, f)| matches(p, f, has_capitals(&r.find)))
+                    ps.iter()
+                        .zip(find.iter())
+                        .all(|(p, f)| matches(p, f, has_capitals(&r.find)))
                 })
         });
         let Some((rule, find)) = hit else {
@@ -42,11 +44,26 @@ pub fn replace(pieces: Vec<Piece>, rules: &[Replace]) -> Vec<Piece> {
         for (n, w) in words.iter().enumerate() {
             out.push(Piece {
                 written: (*w).to_owned(),
-                lead: if n == 0 { first.lead.clone() } else { String::new() },
-                trail: if n + 1 == words.len() { last.trail.clone() } else { String::new() },
+                lead: if n == 0 {
+                    first.lead.clone()
+                } else {
+                    String::new()
+                },
+                trail: if n + 1 == words.len() {
+                    last.trail.clone()
+                } else {
+                    String::new()
+                },
                 start_s: first.start_s + step * n as f32,
-                end_s: if n + 1 == words.len() { last.end_s } else { first.start_s + step * (n + 1) as f32 },
-                confidence: matched.iter().map(|p| p.confidence).fold(f32::INFINITY, f32::min),
+                end_s: if n + 1 == words.len() {
+                    last.end_s
+                } else {
+                    first.start_s + step * (n + 1) as f32
+                },
+                confidence: matched
+                    .iter()
+                    .map(|p| p.confidence)
+                    .fold(f32::INFINITY, f32::min),
                 tokens: first.tokens.start..last.tokens.end,
                 keep_case: true,
                 verbatim_word: true,
@@ -74,9 +91,33 @@ fn matches(p: &Piece, find: &str, case_sensitive: bool) -> bool {
 
 /// English words the profanity filter masks (hark's own list; Deepgram's is unpublished).
 const PROFANE: &[&str] = &[
-    "fuck", "fucking", "fucked", "fucker", "motherfucker", "shit", "shitty", "bullshit",
-    "bitch", "bitches", "asshole", "assholes", "bastard", "cunt", "dick", "dickhead", "piss",
-    "pissed", "cock", "pussy", "slut", "whore", "damn", "goddamn", "crap", "wanker", "twat",
+    "fuck",
+    "fucking",
+    "fucked",
+    "fucker",
+    "motherfucker",
+    "shit",
+    "shitty",
+    "bullshit",
+    "bitch",
+    "bitches",
+    "asshole",
+    "assholes",
+    "bastard",
+    "cunt",
+    "dick",
+    "dickhead",
+    "piss",
+    "pissed",
+    "cock",
+    "pussy",
+    "slut",
+    "whore",
+    "damn",
+    "goddamn",
+    "crap",
+    "wanker",
+    "twat",
 ];
 
 /// `profanity_filter`: every letter of a profane word becomes `*` (FEATURES.md §8).

@@ -164,7 +164,10 @@ mod tests {
         assert_eq!(top.confidence, 1.0);
         assert_eq!((top.start, top.end), (5.0, 5.5));
         assert!(top.snippet.contains("epistemology"));
-        assert!(s[0].hits.windows(2).all(|h| h[0].confidence >= h[1].confidence));
+        assert!(s[0]
+            .hits
+            .windows(2)
+            .all(|h| h[0].confidence >= h[1].confidence));
         assert!(s[0].hits.len() <= MAX_HITS);
         assert_eq!(s[1].hits[0].snippet, "social epistemology");
     }

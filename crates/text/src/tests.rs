@@ -38,7 +38,12 @@ fn english() -> TextOptions {
 }
 
 fn run(text: &str, options: &TextOptions) -> Rendered {
-    render(&written(text), WHOLE, options, Some(&mut Counters::default()))
+    render(
+        &written(text),
+        WHOLE,
+        options,
+        Some(&mut Counters::default()),
+    )
 }
 
 fn transcript(text: &str, options: &TextOptions) -> String {
@@ -46,7 +51,11 @@ fn transcript(text: &str, options: &TextOptions) -> String {
 }
 
 fn words(r: &Rendered) -> Vec<&str> {
-    r.alternative.words.iter().map(|w| w.word.as_str()).collect()
+    r.alternative
+        .words
+        .iter()
+        .map(|w| w.word.as_str())
+        .collect()
 }
 
 #[test]
@@ -64,7 +73,7 @@ fn words_are_bare_lower_case_and_timed_on_the_audio_clock() {
         start_s: 10.0,
         duration_s: 3.0,
     };
-    let a = alternative(&t, window, english());
+    let a = alternative(&t, window, &english());
     let words: Vec<_> = a.words.iter().map(|w| w.word.as_str()).collect();
     // Without smart_format or numerals no digit or symbol reaches `word`.
     assert_eq!(words, ["hello", "don't", "five", "dollars"]);
@@ -104,7 +113,7 @@ fn punctuation_and_languages_only_when_asked() {
         english: true,
         ..TextOptions::default()
     };
-    let a = alternative(&t, window, options);
+    let a = alternative(&t, window, &options);
     assert_eq!(a.transcript, "Yes. No!");
     assert_eq!(a.words[0].punctuated_word.as_deref(), Some("Yes."));
     assert_eq!(a.words[1].language.as_deref(), Some("de"));
@@ -149,7 +158,10 @@ fn plain_punctuated_and_smart_words_follow_the_rules_of_section_1_2() {
     let s = run(text, &smart);
     assert!(s.alternative.transcript.ends_with("The bill came to $47."));
     let last = s.alternative.words.last().unwrap();
-    assert_eq!((last.word.as_str(), last.punctuated_word.as_deref()), ("$47", Some("$47.")));
+    assert_eq!(
+        (last.word.as_str(), last.punctuated_word.as_deref()),
+        ("$47", Some("$47."))
+    );
     for r in [&plain, &p, &s] {
         let a = &r.alternative;
         let joined: Vec<&str> = a
@@ -169,12 +181,18 @@ fn numerals_and_fillers() {
         numerals: true,
         ..english()
     };
-    assert_eq!(transcript("I have 23 apples, um, and uh 9284", &numerals), "i have 23 apples and 9 2 8 4");
+    assert_eq!(
+        transcript("I have 23 apples, um, and uh 9284", &numerals),
+        "i have 23 apples and 9 2 8 4"
+    );
     let keep = TextOptions {
         filler_words: true,
         ..english()
     };
-    assert_eq!(transcript("so um I think uh we go", &keep), "so um i think uh we go");
+    assert_eq!(
+        transcript("so um I think uh we go", &keep),
+        "so um i think uh we go"
+    );
 }
 
 #[test]
@@ -186,7 +204,10 @@ fn dictation_needs_punctuation() {
         ..english()
     };
     let r = run(text, &on);
-    assert_eq!(r.alternative.transcript, "Patient has a headache, nausea, and vomiting.");
+    assert_eq!(
+        r.alternative.transcript,
+        "Patient has a headache, nausea, and vomiting."
+    );
     assert!(!words(&r).contains(&"comma"));
     let off = TextOptions {
         dictation: true,
@@ -221,20 +242,51 @@ fn redaction_tags_count_per_label_across_finals() {
     let mut counters = Counters::default();
     let text = "My social security number is 555-22-1111 and his is 666-22-1333";
     let r = render(&written(text), WHOLE, &options, Some(&mut counters));
-    assert_eq!(r.alternative.transcript, "my social security number is [SSN_1] and his is [SSN_2]");
-    let tag = r.alternative.words.iter().find(|w| w.word == "[SSN_1]").unwrap();
+    assert_eq!(
+        r.alternative.transcript,
+        "my social security number is [SSN_1] and his is [SSN_2]"
+    );
+    let tag = r
+        .alternative
+        .words
+        .iter()
+        .find(|w| w.word == "[SSN_1]")
+        .unwrap();
     assert_eq!((tag.start, tag.end), (5.0, 6.0));
-    let again = render(&written("social security 123-45-6789"), WHOLE, &options, Some(&mut counters));
+    let again = render(
+        &written("social security 123-45-6789"),
+        WHOLE,
+        &options,
+        Some(&mut counters),
+    );
     assert_eq!(again.alternative.transcript, "social security [SSN_3]");
     // An interim shows the placeholder and counts nothing.
-    let interim = render(&written("social security 123-45-6789"), WHOLE, &options, None);
+    let interim = render(
+        &written("social security 123-45-6789"),
+        WHOLE,
+        &options,
+        None,
+    );
     assert_eq!(interim.alternative.transcript, "social security [REDACTED]");
-    let next = render(&written("social security 123-45-6789"), WHOLE, &options, Some(&mut counters));
+    let next = render(
+        &written("social security 123-45-6789"),
+        WHOLE,
+        &options,
+        Some(&mut counters),
+    );
     assert_eq!(next.alternative.transcript, "social security [SSN_4]");
     for r in [&r, &again, &interim] {
-        let untagged = r.alternative.words.iter().filter(|w| !w.word.starts_with('['));
-        assert!(untagged.clone().all(|w| !w.word.chars().any(|c| c.is_ascii_digit())));
-        assert!(untagged.clone().all(|w| crate::numbers::digit_value(&w.word).is_none()));
+        let untagged = r
+            .alternative
+            .words
+            .iter()
+            .filter(|w| !w.word.starts_with('['));
+        assert!(untagged
+            .clone()
+            .all(|w| !w.word.chars().any(|c| c.is_ascii_digit())));
+        assert!(untagged
+            .clone()
+            .all(|w| crate::numbers::digit_value(&w.word).is_none()));
     }
 }
 
@@ -245,7 +297,10 @@ fn redaction_of_cards_and_numbers() {
         "my credit card number is four four four four nine nine nine nine three three three three two two two two",
         &TextOptions { punctuate: true, ..pci },
     );
-    assert_eq!(r.alternative.transcript, "My credit card number is [CREDIT_CARD_1]");
+    assert_eq!(
+        r.alternative.transcript,
+        "My credit card number is [CREDIT_CARD_1]"
+    );
     assert_eq!(r.alternative.words.len(), 6);
     let numbers = redacting(&[Redact::Numbers]);
     let r = run("i have two cats and the code is seven three nine", &numbers);
@@ -255,7 +310,10 @@ fn redaction_of_cards_and_numbers() {
     let r = run("the population is twelve thousand four hundred", &numbers);
     assert_eq!(r.alternative.transcript, "the population is [REDACTED]");
     let aggressive = redacting(&[Redact::AggressiveNumbers]);
-    assert_eq!(transcript("i have two cats", &aggressive), "i have [REDACTED] cats");
+    assert_eq!(
+        transcript("i have two cats", &aggressive),
+        "i have [REDACTED] cats"
+    );
 }
 
 #[test]
@@ -266,11 +324,17 @@ fn replace_rules() {
     };
     let r = run("i ate an apple today", &rule("apple:banana"));
     assert_eq!(r.alternative.transcript, "i ate an banana today");
-    assert_eq!((r.alternative.words[3].start, r.alternative.words[3].end), (3.0, 4.0));
+    assert_eq!(
+        (r.alternative.words[3].start, r.alternative.words[3].end),
+        (3.0, 4.0)
+    );
     assert_eq!(transcript("hello world", &rule("hello")), "world");
     let r = run("and then big bird said hello", &rule("big bird:Elmo"));
     assert_eq!(r.alternative.transcript, "and then Elmo said hello");
-    assert_eq!((r.alternative.words[2].start, r.alternative.words[2].end), (2.0, 4.0));
+    assert_eq!(
+        (r.alternative.words[2].start, r.alternative.words[2].end),
+        (2.0, 4.0)
+    );
     let r = run("we track kpis", &rule("kpis:Key Performance Indicators"));
     assert_eq!(words(&r)[2..], ["Key", "Performance", "Indicators"]);
     assert_eq!(r.alternative.words[2].start, 2.0);
@@ -303,8 +367,15 @@ fn entities_index_the_words_they_cover() {
         assert!(e.start_word < e.end_word && e.end_word <= n);
     }
     assert_eq!(entities[0].value, "Jane Doe");
-    assert_eq!(entities[1].raw_value, "five five five one two three four five six seven");
-    assert!(r.alternative.words.iter().all(|w| w.punctuated_word.is_some()));
+    assert_eq!(
+        entities[1].raw_value,
+        "five five five one two three four five six seven"
+    );
+    assert!(r
+        .alternative
+        .words
+        .iter()
+        .all(|w| w.punctuated_word.is_some()));
     // Redacted: the entity is still listed, as its tag.
     let both = TextOptions {
         redact: vec![Redact::Pii],
@@ -313,8 +384,14 @@ fn entities_index_the_words_they_cover() {
     };
     let r = run("Call me at 555-123-4567.", &both);
     let e = &r.entities.as_ref().unwrap()[0];
-    assert_eq!((e.value.as_str(), e.raw_value.as_str()), ("[PHONE_NUMBER_1]", "[PHONE_NUMBER_1]"));
-    assert_eq!(r.alternative.words[e.start_word].punctuated_word.as_deref(), Some("[PHONE_NUMBER_1]."));
+    assert_eq!(
+        (e.value.as_str(), e.raw_value.as_str()),
+        ("[PHONE_NUMBER_1]", "[PHONE_NUMBER_1]")
+    );
+    assert_eq!(
+        r.alternative.words[e.start_word].punctuated_word.as_deref(),
+        Some("[PHONE_NUMBER_1].")
+    );
     assert_eq!(run("Nothing here.", &options).entities, Some(Vec::new()));
 }
 

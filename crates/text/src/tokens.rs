@@ -92,7 +92,10 @@ pub fn verbalise(words: &[WordTiming]) -> Vec<Tok> {
             }
         }
         let core = core_of(&w.text).2;
-        if matches!(next.as_deref(), Some("thousand" | "million" | "billion" | "trillion")) {
+        if matches!(
+            next.as_deref(),
+            Some("thousand" | "million" | "billion" | "trillion")
+        ) {
             currency_after = match core.chars().next() {
                 Some('$') => Some("dollars"),
                 Some('€') => Some("euros"),
@@ -149,12 +152,24 @@ fn verbalise_word(w: &WordTiming, next: Option<&str>, out: &mut Vec<Tok>) {
     let n = pieces.len();
     for (k, (text, written)) in pieces.into_iter().enumerate() {
         let share = span * (text.len() + 1) as f32 / total_chars as f32;
-        let end = if k + 1 == n { w.end_s.max(at) } else { at + share };
+        let end = if k + 1 == n {
+            w.end_s.max(at)
+        } else {
+            at + share
+        };
         out.push(Tok {
             text,
             written,
-            lead: if k == 0 { lead.to_owned() } else { String::new() },
-            trail: if k + 1 == n { trail.to_owned() } else { String::new() },
+            lead: if k == 0 {
+                lead.to_owned()
+            } else {
+                String::new()
+            },
+            trail: if k + 1 == n {
+                trail.to_owned()
+            } else {
+                String::new()
+            },
             start_s: at,
             end_s: end,
             confidence: w.confidence,
@@ -189,9 +204,9 @@ fn spoken_form(core: &str, next: Option<&str>) -> Option<Vec<(String, String)>> 
     if !has_digit {
         // `forty-seven` → `forty seven`; other hyphenated words stay whole.
         if lower.contains('-')
-            && lower
-                .split('-')
-                .all(|p| crate::numbers::is_number_word(p) || crate::numbers::ordinal_value(p).is_some())
+            && lower.split('-').all(|p| {
+                crate::numbers::is_number_word(p) || crate::numbers::ordinal_value(p).is_some()
+            })
         {
             return Some(plain(lower.split('-').map(str::to_owned).collect()));
         }
@@ -218,7 +233,10 @@ fn spoken_form(core: &str, next: Option<&str>) -> Option<Vec<(String, String)>> 
         return Some(plain(words));
     }
     if let Some(rest) = lower.strip_prefix('+') {
-        if rest.chars().all(|c| c.is_ascii_digit() || c == '-' || c == ' ') {
+        if rest
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '-' || c == ' ')
+        {
             let mut words = vec!["plus".to_owned()];
             words.extend(say_digits(rest));
             return Some(plain(words));
@@ -258,7 +276,9 @@ fn looks_like_url(lower: &str) -> bool {
     let host = lower.split('/').next().unwrap_or("");
     let parts: Vec<&str> = host.split('.').collect();
     parts.len() >= 2
-        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
         && TLDS.contains(parts.last().unwrap_or(&""))
 }
 
@@ -318,7 +338,9 @@ fn number(s: &str) -> Option<Vec<String>> {
         let groups: Vec<&str> = s.split(',').collect();
         let well_formed = groups[0].len() <= 3
             && groups[1..].iter().all(|g| g.len() == 3)
-            && groups.iter().all(|g| !g.is_empty() && g.chars().all(|c| c.is_ascii_digit()));
+            && groups
+                .iter()
+                .all(|g| !g.is_empty() && g.chars().all(|c| c.is_ascii_digit()));
         if !well_formed {
             return None;
         }
@@ -388,10 +410,12 @@ fn money(core: &str, next: Option<&str>) -> Option<Vec<String>> {
     }
     let (int, cents) = match amount.split_once('.') {
         Some((i, c)) if c.len() == 2 && c.chars().all(|d| d.is_ascii_digit()) => (i, Some(c)),
-        Some(_) => return number(amount).map(|mut w| {
-            w.push(symbol.into());
-            w
-        }),
+        Some(_) => {
+            return number(amount).map(|mut w| {
+                w.push(symbol.into());
+                w
+            })
+        }
         None => (amount, None),
     };
     let int_value: u64 = int.replace(',', "").parse().ok()?;
@@ -399,7 +423,14 @@ fn money(core: &str, next: Option<&str>) -> Option<Vec<String>> {
     let mut words = Vec::new();
     if int_value > 0 || cents_value == 0 {
         words.extend(number(int)?);
-        words.push(if int_value == 1 { symbol.trim_end_matches('s') } else { symbol }.into());
+        words.push(
+            if int_value == 1 {
+                symbol.trim_end_matches('s')
+            } else {
+                symbol
+            }
+            .into(),
+        );
     }
     if cents_value > 0 {
         if !words.is_empty() {
@@ -435,7 +466,10 @@ mod tests {
 
     #[test]
     fn written_forms_become_spoken_words() {
-        assert_eq!(spoken("The bill came to $47."), "the bill came to forty seven dollars.");
+        assert_eq!(
+            spoken("The bill came to $47."),
+            "the bill came to forty seven dollars."
+        );
         assert_eq!(
             spoken("$342.99"),
             "three hundred forty two dollars and ninety nine cents"
@@ -448,8 +482,14 @@ mod tests {
         assert_eq!(spoken("5th"), "fifth");
         assert_eq!(spoken("8:37 PM."), "eight thirty seven pm.");
         assert_eq!(spoken("10am"), "ten am");
-        assert_eq!(spoken("(555) 867-5309"), "(five five five) eight six seven five three zero nine");
-        assert_eq!(spoken("jane.doe@example.com."), "jane dot doe at example dot com.");
+        assert_eq!(
+            spoken("(555) 867-5309"),
+            "(five five five) eight six seven five three zero nine"
+        );
+        assert_eq!(
+            spoken("jane.doe@example.com."),
+            "jane dot doe at example dot com."
+        );
         assert_eq!(spoken("acme.com/signup"), "acme dot com slash signup");
         assert_eq!(spoken("1Z57A2B"), "one z five seven a two b");
         assert_eq!(spoken("forty-seven"), "forty seven");

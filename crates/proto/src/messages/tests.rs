@@ -17,6 +17,7 @@ fn results() -> ServerMessage {
         is_final: true,
         speech_final: false,
         channel: Channel {
+            search: None,
             alternatives: vec![Alternative::from_words(vec![Word {
                 word: "this".into(),
                 start: 14.08,
@@ -34,6 +35,7 @@ fn results() -> ServerMessage {
             extra: BTreeMap::new(),
         },
         from_finalize: false,
+        entities: Some(Vec::new()),
     })
 }
 
@@ -50,6 +52,7 @@ fn results_keys_are_in_deepgram_order_with_float32_numbers() {
         "\"channel\":",
         "\"metadata\":",
         "\"from_finalize\":false",
+        "\"entities\":[]",
     ];
     let mut at = 0;
     for key in order {

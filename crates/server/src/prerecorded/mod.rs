@@ -367,11 +367,22 @@ fn respond(
         start_s: 0.0,
         duration_s: done.duration_s,
     };
+    let with_paragraphs = params.paragraphs || params.smart_format;
     let channels: Vec<Channel> = done
         .channels
         .iter()
-        .map(|t| Channel {
-            alternatives: vec![hark_text::alternative(t, window, ctx.text)],
+        .map(|t| {
+            // Redaction tags count per transcript.
+            let mut counters = hark_text::Counters::default();
+            let r = hark_text::render(t, window, &ctx.text, Some(&mut counters));
+            let mut alternative = r.alternative;
+            alternative.entities = r.entities;
+            alternative.paragraphs =
+                with_paragraphs.then(|| hark_text::paragraphs(&alternative.words));
+            Channel {
+                search: r.search,
+                alternatives: vec![alternative],
+            }
         })
         .collect();
     let utterances = params.utterances.then(|| {

@@ -291,12 +291,8 @@ fn respond(format: &str, words: bool, language: &str, done: Transcribed) -> Resp
         start_s: 0.0,
         duration_s: done.duration_s,
     };
-    let options = TextOptions {
-        punctuate: true,
-        multi_language: false,
-    };
     let transcript = done.channels.first().cloned().unwrap_or_default();
-    let alt = hark_text::alternative(&transcript, window, options);
+    let alt = hark_text::alternative(&transcript, window, &TextOptions::written_form());
     let segments = segments(&alt.words);
     let (content_type, body) = match format {
         "text" => ("text/plain; charset=utf-8", format!("{}\n", alt.transcript)),

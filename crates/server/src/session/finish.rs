@@ -36,13 +36,13 @@ impl Session {
         let mut engine_failed = false;
         loop {
             while let Some(out) = self.outbox.pop_ready() {
-                match out {
+                match self.render(out) {
                     Outgoing::Message(msg) => {
                         if send(socket, &msg).await.is_err() {
                             return;
                         }
                     }
-                    Outgoing::Nothing => {}
+                    Outgoing::Nothing | Outgoing::Transcript { .. } => {}
                     Outgoing::EngineFailed(_) => engine_failed = true,
                 }
             }

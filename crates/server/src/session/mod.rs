@@ -29,6 +29,7 @@ use hark_proto::{
     close, parse_control, ConfigureSuccess, ControlMessage, Endpointing, ErrorMessage,
     ListenParams, ServerMessage, SyncReply, UtteranceEnd,
 };
+use hark_text::{Counters, TextOptions};
 use outbox::{Outbox, Outgoing};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -127,6 +128,9 @@ struct Session {
     replies_tx: mpsc::UnboundedSender<EngineReply>,
     replies: mpsc::UnboundedReceiver<EngineReply>,
     options: DecodeOptions,
+    /// The text features as `Configure` left them, and each channel's redaction counters.
+    text: TextOptions,
+    counters: Vec<Counters>,
 }
 
 /// Run one session; `pipeline` is the audio front end the handshake built (and so validated).
@@ -189,6 +193,8 @@ impl Session {
             keyterms: p.keyterm.clone(),
             ..DecodeOptions::default()
         };
+        let ctx_text = ctx.text.clone();
+        let counters = vec![Counters::default(); usize::from(p.result_channels())];
         let stage = AudioStage::new(pipeline, live, usize::from(p.result_channels()));
         let (replies_tx, replies) = mpsc::unbounded_channel();
         Self {
@@ -202,7 +208,30 @@ impl Session {
             replies_tx,
             replies,
             options,
+            text: ctx_text,
+            counters,
         }
+    }
+
+    /// A transcript's Results is made when it is sent, so redaction tags count in the order
+    /// the client reads them and `Configure` applies from the next message on.
+    fn render(&mut self, out: Outgoing) -> Outgoing {
+        let Outgoing::Transcript { span, transcript } = out else {
+            return out;
+        };
+        let channels = self.stage.as_ref().map_or(1, |s| s.live.channels());
+        let ch = usize::from(span.channel);
+        if self.counters.len() <= ch {
+            self.counters.resize(ch + 1, Counters::default());
+        }
+        let results = self.ctx.results(
+            span,
+            channels,
+            &transcript,
+            &self.text,
+            &mut self.counters[ch],
+        );
+        Outgoing::Message(ServerMessage::Results(results))
     }
 
     /// Finals are waiting for the model: the policy holds interims back.
@@ -306,12 +335,12 @@ impl Session {
     /// `Err(Stop::End)`: the engine failed and the session ends.
     async fn send_ready(&mut self, socket: &mut impl Socket) -> Result<(), Stop> {
         while let Some(out) = self.outbox.pop_ready() {
-            match out {
+            match self.render(out) {
                 Outgoing::Message(msg) => {
                     self.note_sent(&msg);
                     send(socket, &msg).await.map_err(|_| Stop::Gone)?;
                 }
-                Outgoing::Nothing => {}
+                Outgoing::Nothing | Outgoing::Transcript { .. } => {}
                 Outgoing::EngineFailed(detail) => {
                     tracing::error!(request_id = %self.ctx.request_id, %detail, "engine failed");
                     return Err(End::internal(close::NET0000_REASON).into());
@@ -377,10 +406,10 @@ impl Session {
                     }
                 }
             }
-            Ok(ControlMessage::Configure {
-                features: _,
-                keyterms,
-            }) => {
+            Ok(ControlMessage::Configure { features, keyterms }) => {
+                if let Some(numerals) = features.numerals {
+                    self.text.numerals = numerals;
+                }
                 if let Some(k) = &keyterms {
                     self.options.keyterms = k.clone();
                 }

@@ -1,6 +1,7 @@
 //! The session's messages in the order the live policy decided them: each waits for its
 //! transcript (a decode, or an interim a final awaits), then goes out once all before it have.
 
+use hark_asr::Transcript;
 use hark_live::{ResultSpan, Ticket};
 use hark_proto::ServerMessage;
 use std::collections::VecDeque;
@@ -8,6 +9,11 @@ use std::collections::VecDeque;
 /// A message that is ready to go (or nothing to send).
 pub enum Outgoing {
     Message(ServerMessage),
+    /// A Results to be made from this transcript when it is sent.
+    Transcript {
+        span: ResultSpan,
+        transcript: Transcript,
+    },
     /// A withdrawn interim: nothing to send.
     Nothing,
     EngineFailed(String),

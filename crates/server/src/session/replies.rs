@@ -29,9 +29,10 @@ impl Session {
                 }
                 Decision::Decode { request, result } => self.submit(request, result),
                 Decision::Known { result, transcript } => {
-                    let msg = self.ctx.results(result, channels, &transcript);
-                    self.outbox
-                        .ready(Outgoing::Message(ServerMessage::Results(msg)));
+                    self.outbox.ready(Outgoing::Transcript {
+                        span: result,
+                        transcript,
+                    });
                 }
                 Decision::Await { ticket, result, .. } => self.outbox.wait(ticket, result),
             }
@@ -81,11 +82,10 @@ impl Session {
         let Some(stage) = self.stage.as_mut() else {
             return;
         };
-        let channels = stage.live.channels();
         let awaiting = stage.live.on_transcript(ticket, reply.as_ref().ok());
-        let ctx = &self.ctx;
-        let message = |span, t: &Transcript| {
-            Outgoing::Message(ServerMessage::Results(ctx.results(span, channels, t)))
+        let message = |span, t: &Transcript| Outgoing::Transcript {
+            span,
+            transcript: t.clone(),
         };
         if !silent {
             self.outbox.answer(ticket, |span| match &reply {

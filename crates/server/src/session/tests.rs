@@ -12,6 +12,14 @@ use std::task::{Context, Poll};
 
 const RATE_HZ: u32 = 16_000;
 
+/// A number in letters (`4000` → `eaaa`): the text stage spells out digits, letters pass.
+fn spell(n: usize) -> String {
+    n.to_string()
+        .bytes()
+        .map(|d| char::from(d - b'0' + b'a'))
+        .collect()
+}
+
 /// Answers each window with one word naming its length; fails every call once told to.
 struct Scripted {
     descriptor: ModelDescriptor,
@@ -39,7 +47,7 @@ impl Engine for Scripted {
             .iter()
             .map(|w| Transcript {
                 words: vec![WordTiming {
-                    text: format!("Len{}.", w.samples.len()),
+                    text: format!("Len{}.", spell(w.samples.len())),
                     start_s: 0.0,
                     end_s: 0.1,
                     confidence: 0.9,
@@ -207,7 +215,13 @@ async fn audio_then_close_stream_gives_results_then_metadata_then_1000() {
                 .unwrap_or("")
         })
         .collect();
-    assert_eq!(words, ["len16000", "len8000"]);
+    assert_eq!(
+        words,
+        [
+            format!("len{}", spell(16_000)),
+            format!("len{}", spell(8_000))
+        ]
+    );
     assert_eq!(results[1]["start"], 1.0);
     let last = msgs.last().expect("messages");
     assert_eq!(last["type"], "Metadata");
@@ -235,7 +249,7 @@ async fn finalize_and_control_messages_keep_the_session_open() {
     assert_eq!(results[0]["from_finalize"], true);
     assert_eq!(
         results[0]["channel"]["alternatives"][0]["transcript"],
-        "Len4000."
+        format!("Len{}.", spell(4_000))
     );
     assert_eq!(results[1]["from_finalize"], false);
     assert_eq!(results[1]["start"], 0.25);

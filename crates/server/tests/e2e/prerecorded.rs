@@ -15,9 +15,8 @@ fn samples_heard(channel: &Value) -> u64 {
         .filter_map(|w| {
             w["word"]
                 .as_str()?
-                .strip_prefix("samples")?
-                .parse::<u64>()
-                .ok()
+                .strip_prefix("samples")
+                .and_then(unspell)
         })
         .sum()
 }

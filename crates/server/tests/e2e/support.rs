@@ -45,7 +45,7 @@ pub struct EngineCounts {
 fn steady_words(n: usize) -> Vec<WordTiming> {
     (0..n / (RATE_HZ as usize / 2))
         .map(|k| WordTiming {
-            text: format!("w{k}"),
+            text: format!("w{}", spell(k as u64)),
             start_s: k as f32 * 0.5,
             end_s: k as f32 * 0.5 + 0.4,
             confidence: 0.9,
@@ -92,13 +92,13 @@ impl Engine for CountingEngine {
                 Transcript {
                     words: vec![
                         WordTiming {
-                            text: format!("Samples{n},"),
+                            text: format!("Samples{},", spell(n as u64)),
                             start_s: 0.0,
                             end_s: len_s / 2.0,
                             confidence: 0.9,
                         },
                         WordTiming {
-                            text: format!("Level{}.", (level * 1000.0).round() as u32),
+                            text: format!("Level{}.", spell((level * 1000.0).round() as u64)),
                             start_s: len_s / 2.0,
                             end_s: len_s,
                             confidence: 0.7,
@@ -356,8 +356,29 @@ pub fn pcm16(samples: impl IntoIterator<Item = i16>) -> Vec<u8> {
 pub fn samples_in(results: &Value) -> u64 {
     let w = results["channel"]["alternatives"][0]["words"][0]["word"]
         .as_str()
-        .unwrap_or("samples0");
-    w.trim_start_matches("samples").parse().unwrap_or(0)
+        .unwrap_or("samples");
+    unspell(w.trim_start_matches("samples")).unwrap_or(0)
+}
+
+/// A number in letters (`4000` → `eaaa`), as the counting engine writes it: the text stage
+/// spells out digits (no digit reaches `word` without `smart_format`), letters pass.
+pub fn spell(n: u64) -> String {
+    n.to_string()
+        .bytes()
+        .map(|d| char::from(d - b'0' + b'a'))
+        .collect()
+}
+
+/// The number [`spell`] wrote.
+pub fn unspell(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|c| (b'a'..=b'j').contains(&c)) {
+        return None;
+    }
+    s.bytes()
+        .map(|c| char::from(c - b'a' + b'0'))
+        .collect::<String>()
+        .parse()
+        .ok()
 }
 
 /// A plain HTTP/1.1 GET; returns the whole response as text.

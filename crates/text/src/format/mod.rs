@@ -6,8 +6,8 @@ mod tag;
 
 pub use tag::tag;
 pub use tag::{
-    CARDINAL, CREDIT_CARD, CVV, DATE, EMAIL_ADDRESS, LOCATION_ADDRESS, MONEY, NAME,
-    NUMERICAL_PII, ORDINAL, PERCENT, PHONE_NUMBER, SSN, TIME, URL,
+    CARDINAL, CREDIT_CARD, CVV, DATE, EMAIL_ADDRESS, LOCATION_ADDRESS, MONEY, NAME, NUMERICAL_PII,
+    ORDINAL, PERCENT, PHONE_NUMBER, SSN, TIME, URL,
 };
 
 use crate::numbers::{digit_value, ordinal_suffix};
@@ -76,9 +76,9 @@ impl Piece {
     /// Deepgram's `word`: lower case without the sentence punctuation around it; a redaction
     /// tag or a replacement as written.
     pub fn word(&self) -> String {
-        let w = self
-            .written
-            .trim_matches(|c: char| matches!(c, ',' | '.' | '?' | '!' | ';' | ':' | '"' | '\n') || c.is_whitespace());
+        let w = self.written.trim_matches(|c: char| {
+            matches!(c, ',' | '.' | '?' | '!' | ';' | ':' | '"' | '\n') || c.is_whitespace()
+        });
         if self.verbatim_word {
             w.to_owned()
         } else {
@@ -223,7 +223,8 @@ pub fn sentence_case(pieces: &mut [Piece]) {
             }
         }
         let t = p.trail.trim_end_matches(['"', '\'', ')', '”', '’']);
-        start = t.ends_with(['.', '?', '!']) || p.written.ends_with('\n') || p.trail.ends_with('\n');
+        start =
+            t.ends_with(['.', '?', '!']) || p.written.ends_with('\n') || p.trail.ends_with('\n');
     }
 }
 

@@ -3,9 +3,7 @@
 //! and names after a cue. Each [`Span`] says how `smart_format` writes it (FEATURES.md §3.3).
 
 use super::{Part, Span};
-use crate::numbers::{
-    digit_value, ordinal_suffix, read_cardinal, with_commas, Cardinal,
-};
+use crate::numbers::{digit_value, ordinal_suffix, read_cardinal, with_commas, Cardinal};
 use crate::tokens::{Tok, TLDS};
 
 pub const MONEY: &str = "MONEY";
@@ -41,7 +39,9 @@ const MONTHS: [&str; 12] = [
 const YEAR_CUES: &[&str] = &[
     "in", "since", "from", "until", "by", "of", "year", "circa", "during", "before", "after",
 ];
-const TIME_CUES: &[&str] = &["at", "by", "until", "till", "around", "from", "before", "after"];
+const TIME_CUES: &[&str] = &[
+    "at", "by", "until", "till", "around", "from", "before", "after",
+];
 const STREET_SUFFIXES: &[&str] = &[
     "street",
     "avenue",
@@ -62,8 +62,8 @@ const NOT_LOCAL_PARTS: &[&str] = &[
     "look", "looked", "looking", "arrive", "arrived", "be", "is", "was", "are", "were", "stay",
     "meet", "me", "us", "him", "her", "them", "it", "that", "this", "here", "there", "home",
     "work", "and", "or", "but", "the", "a", "an", "i", "you", "we", "they", "he", "she", "get",
-    "got", "good", "bad", "great", "best", "laugh", "stare", "point", "shot", "all", "one",
-    "once", "least", "most", "last", "first", "aim", "arrives", "whatever", "where",
+    "got", "good", "bad", "great", "best", "laugh", "stare", "point", "shot", "all", "one", "once",
+    "least", "most", "last", "first", "aim", "arrives", "whatever", "where",
 ];
 
 /// Every entity in `toks`, in order, not overlapping.
@@ -109,7 +109,11 @@ fn span(start: usize, label: &'static str, parts: Vec<Part>) -> Span {
         range: start..start + len,
         label,
         // A number left in words (`five`, `third`) is one numeral.
-        digits: if digits == 0 && matches!(label, CARDINAL | ORDINAL) { 1 } else { digits },
+        digits: if digits == 0 && matches!(label, CARDINAL | ORDINAL) {
+            1
+        } else {
+            digits
+        },
         parts,
     }
 }
@@ -120,7 +124,9 @@ fn as_is(words: &[&str], start: usize, len: usize) -> Vec<Part> {
 }
 
 fn is_word(w: &str) -> bool {
-    !w.is_empty() && w.chars().all(|c| c.is_alphabetic() || c == '\'' || c == '-')
+    !w.is_empty()
+        && w.chars()
+            .all(|c| c.is_alphabetic() || c == '\'' || c == '-')
 }
 
 /// `jane dot doe at example dot com` → `jane.doe@example.com`.
@@ -213,7 +219,10 @@ fn year(words: &[&str], i: usize) -> Option<(u64, usize)> {
     }
     let j = i + 1;
     if words.get(j).is_some_and(|w| *w == "oh") {
-        let d = words.get(j + 1).and_then(|w| digit_value(w)).filter(|d| *d > 0)?;
+        let d = words
+            .get(j + 1)
+            .and_then(|w| digit_value(w))
+            .filter(|d| *d > 0)?;
         return Some((hi.value * 100 + u64::from(d), 3));
     }
     let lo = read_cardinal(&words[j.min(words.len())..])?;
@@ -228,7 +237,11 @@ fn date(words: &[&str], i: usize) -> Option<Span> {
     let month = MONTHS.iter().position(|m| *m == words[i])? + 1;
     let title = title_case(words[i]);
     if let Some((y, len)) = year(words, i + 1) {
-        return Some(span(i, DATE, vec![part(title, 1), part(y.to_string(), len)]));
+        return Some(span(
+            i,
+            DATE,
+            vec![part(title, 1), part(y.to_string(), len)],
+        ));
     }
     let day = read_cardinal(&words[i + 1..]).filter(|d| (1..=31).contains(&d.value))?;
     // `may` is a verb more often than a month: only with an ordinal day.
@@ -284,7 +297,11 @@ fn alphanumeric(toks: &[Tok], words: &[&str], i: usize) -> Option<Span> {
         end -= 1;
         letters -= 1;
     }
-    if letters == 0 || digits == 0 || end - i < 3 || !is_letter(i) && !is_letter(end - 1) && letters < 2 {
+    if letters == 0
+        || digits == 0
+        || end - i < 3
+        || !is_letter(i) && !is_letter(end - 1) && letters < 2
+    {
         return None;
     }
     let written: String = words[i..end]
@@ -308,14 +325,20 @@ fn digit_run(words: &[&str], i: usize) -> usize {
         n += 1;
     }
     // The last digit of `five five hundred` belongs to the hundred.
-    if n > 0 && words.get(i + n).is_some_and(|w| matches!(*w, "hundred" | "thousand" | "million" | "billion")) {
+    if n > 0
+        && words
+            .get(i + n)
+            .is_some_and(|w| matches!(*w, "hundred" | "thousand" | "million" | "billion"))
+    {
         n -= 1;
     }
     n
 }
 
 fn cue_before(words: &[&str], i: usize, cues: &[&str], within: usize) -> bool {
-    words[i.saturating_sub(within)..i].iter().any(|w| cues.contains(w))
+    words[i.saturating_sub(within)..i]
+        .iter()
+        .any(|w| cues.contains(w))
 }
 
 fn numeric(words: &[&str], i: usize) -> Option<Span> {
@@ -323,7 +346,11 @@ fn numeric(words: &[&str], i: usize) -> Option<Span> {
         let n = digit_run(words, i + 1);
         if n >= 8 {
             let digits: String = digits_of(&words[i + 1..i + 1 + n]);
-            return Some(span(i, PHONE_NUMBER, vec![part(format!("+{digits}"), n + 1)]));
+            return Some(span(
+                i,
+                PHONE_NUMBER,
+                vec![part(format!("+{digits}"), n + 1)],
+            ));
         }
         return None;
     }
@@ -344,7 +371,11 @@ fn numeric(words: &[&str], i: usize) -> Option<Span> {
     match next {
         "dollars" | "dollar" | "euros" | "euro" => return Some(money(words, i, &n, next)),
         "percent" => {
-            return Some(span(i, PERCENT, vec![part(format!("{}%", n.plain()), n.len + 1)]))
+            return Some(span(
+                i,
+                PERCENT,
+                vec![part(format!("{}%", n.plain()), n.len + 1)],
+            ))
         }
         _ => {}
     }
@@ -360,7 +391,11 @@ fn numeric(words: &[&str], i: usize) -> Option<Span> {
         return Some(span(i, ORDINAL, parts));
     }
     let from_thousands = words[i..after].contains(&"thousand");
-    if (1000..=2099).contains(&n.int) && n.frac.is_none() && from_thousands && cue_before(words, i, YEAR_CUES, 2) {
+    if (1000..=2099).contains(&n.int)
+        && n.frac.is_none()
+        && from_thousands
+        && cue_before(words, i, YEAR_CUES, 2)
+    {
         return Some(span(i, DATE, vec![part(n.int.to_string(), n.len)]));
     }
     let parts = if n.int < 10 && n.frac.is_none() && n.len == 1 {
@@ -389,10 +424,15 @@ fn digits_entity(words: &[&str], i: usize, run: usize) -> Span {
     let ssn_cue = words[..i].windows(2).any(|w| w == ["social", "security"])
         || cue_before(words, i, &["ssn"], i);
     let cvv_cue = cue_before(words, i, &["cvv", "cvc", "cv"], 4)
-        || words[i.saturating_sub(4)..i].windows(2).any(|w| w == ["security", "code"]);
+        || words[i.saturating_sub(4)..i]
+            .windows(2)
+            .any(|w| w == ["security", "code"]);
     let (label, written) = match d.len() {
         9 if ssn_cue => (SSN, format!("{}-{}-{}", &d[..3], &d[3..5], &d[5..])),
-        10 => (PHONE_NUMBER, format!("({}) {}-{}", &d[..3], &d[3..6], &d[6..])),
+        10 => (
+            PHONE_NUMBER,
+            format!("({}) {}-{}", &d[..3], &d[3..6], &d[6..]),
+        ),
         11 if d.starts_with('1') => (
             PHONE_NUMBER,
             format!("1 ({}) {}-{}", &d[1..4], &d[4..7], &d[7..]),
@@ -441,13 +481,24 @@ fn time(words: &[&str], i: usize) -> Option<Span> {
     };
     let j = i + h.len;
     if let Some((m, len)) = meridiem(j) {
-        return Some(span(i, TIME, vec![part(h.value.to_string(), h.len), part(m, len)]));
+        return Some(span(
+            i,
+            TIME,
+            vec![part(h.value.to_string(), h.len), part(m, len)],
+        ));
     }
     if words.get(j) == Some(&"o'clock") {
-        return Some(span(i, TIME, vec![part(h.value.to_string(), h.len), part("o'clock", 1)]));
+        return Some(span(
+            i,
+            TIME,
+            vec![part(h.value.to_string(), h.len), part("o'clock", 1)],
+        ));
     }
     let (minutes, mlen) = if words.get(j) == Some(&"oh") {
-        let d = words.get(j + 1).and_then(|w| digit_value(w)).filter(|d| *d > 0)?;
+        let d = words
+            .get(j + 1)
+            .and_then(|w| digit_value(w))
+            .filter(|d| *d > 0)?;
         (u64::from(d), 2)
     } else {
         let m = read_cardinal(&words[j.min(words.len())..])
@@ -535,14 +586,21 @@ fn digit_run_after_point(words: &[&str], j: usize) -> String {
 
 /// `forty seven dollars` → `$47`; `… dollars and ninety nine cents` → `$342.99`.
 fn money(words: &[&str], i: usize, n: &Number, currency: &str) -> Span {
-    let symbol = if currency.starts_with("euro") { "€" } else { "$" };
+    let symbol = if currency.starts_with("euro") {
+        "€"
+    } else {
+        "$"
+    };
     let mut len = n.len + 1;
     let mut cents = n.frac.as_ref().map(|f| format!("{f:0<2}"));
     if cents.is_none() && words.get(i + len) == Some(&"and") {
         if let Some(c) = read_cardinal(&words[(i + len + 1).min(words.len())..]) {
             if c.value < 100
                 && !c.ordinal
-                && matches!(words.get(i + len + 1 + c.len).copied(), Some("cents" | "cent"))
+                && matches!(
+                    words.get(i + len + 1 + c.len).copied(),
+                    Some("cents" | "cent")
+                )
             {
                 cents = Some(format!("{:02}", c.value));
                 len += 2 + c.len;
@@ -566,7 +624,11 @@ fn name(toks: &[Tok], words: &[&str], i: usize) -> Option<Span> {
     let cue = words[..i].ends_with(&["name", "is"])
         || words[..i].ends_with(&["name's"])
         || words[..i].ends_with(&["i'm"]) && i >= 1
-        || i >= 1 && matches!(words[i - 1], "mr" | "mrs" | "ms" | "dr" | "mr." | "mrs." | "ms." | "dr.");
+        || i >= 1
+            && matches!(
+                words[i - 1],
+                "mr" | "mrs" | "ms" | "dr" | "mr." | "mrs." | "ms." | "dr."
+            );
     if !cue {
         return None;
     }
