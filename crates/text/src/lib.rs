@@ -216,6 +216,15 @@ pub fn render(
     }
 }
 
+/// Whether an English transcript's last spoken word leaves an entity unfinished: a number word
+/// or digit (`… four four`), `point`, `dot` or `plus` (FEATURES.md §3.2's hold).
+pub fn ends_inside_entity(transcript: &Transcript) -> bool {
+    let toks = tokens::verbalise(transcript.words.last().map_or(&[][..], std::slice::from_ref));
+    toks.last().is_some_and(|t| {
+        numbers::is_number_word(&t.text) || matches!(t.text.as_str(), "point" | "dot" | "plus")
+    })
+}
+
 /// Each entity's words (FEATURES.md §11): `value` as written, `raw_value` as spoken (the tag
 /// for both when redacted), `confidence` its lowest word's.
 fn entities(pieces: &[format::Piece], spans: &[format::Span], toks: &[tokens::Tok]) -> Vec<Entity> {

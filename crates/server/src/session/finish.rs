@@ -47,6 +47,10 @@ impl Session {
                 }
             }
             if self.outbox.is_empty() && self.silent.is_empty() {
+                // Finals held for an unfinished entity go out as they are.
+                if self.release_holds(socket, None).await.is_err() {
+                    return;
+                }
                 break;
             }
             match self.replies.recv().await {

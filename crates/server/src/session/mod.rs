@@ -13,6 +13,7 @@
 
 mod audio;
 mod finish;
+mod hold;
 mod outbox;
 mod replies;
 #[cfg(test)]
@@ -23,8 +24,8 @@ use crate::{metrics as m, AppState};
 use audio::AudioStage;
 use axum::extract::ws::Message;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
-use hark_asr::{Cancel, DecodeOptions, Scheduler, StreamSlot};
-use hark_live::{LiveConfig, LiveStream, Ticket};
+use hark_asr::{Cancel, DecodeOptions, Scheduler, StreamSlot, Transcript};
+use hark_live::{LiveConfig, LiveStream, ResultSpan, Ticket};
 use hark_proto::{
     close, parse_control, ConfigureSuccess, ControlMessage, Endpointing, ErrorMessage,
     ListenParams, ServerMessage, SyncReply, UtteranceEnd,
@@ -131,6 +132,9 @@ struct Session {
     /// The text features as `Configure` left them, and each channel's redaction counters.
     text: TextOptions,
     counters: Vec<Counters>,
+    /// Finals held while an entity is unfinished (`hold_finals`: the request allows it).
+    holds: hold::Holds,
+    hold_finals: bool,
 }
 
 /// Run one session; `pipeline` is the audio front end the handshake built (and so validated).
@@ -194,6 +198,10 @@ impl Session {
             ..DecodeOptions::default()
         };
         let ctx_text = ctx.text.clone();
+        let setup_rate = setup.scheduler.sample_rate_hz();
+        let hold_finals = ctx_text.english
+            && !p.no_delay
+            && (p.smart_format || p.detect_entities || !p.redact.is_empty());
         let counters = vec![Counters::default(); usize::from(p.result_channels())];
         let stage = AudioStage::new(pipeline, live, usize::from(p.result_channels()));
         let (replies_tx, replies) = mpsc::unbounded_channel();
@@ -210,6 +218,8 @@ impl Session {
             options,
             text: ctx_text,
             counters,
+            holds: hold::Holds::new(setup_rate),
+            hold_finals,
         }
     }
 
@@ -219,6 +229,34 @@ impl Session {
         let Outgoing::Transcript { span, transcript } = out else {
             return out;
         };
+        if !span.is_final {
+            return self.results(span, transcript);
+        }
+        match self
+            .holds
+            .offer(span, transcript, self.hold_finals, Instant::now())
+        {
+            Some((span, transcript)) => self.results(span, transcript),
+            None => Outgoing::Nothing,
+        }
+    }
+
+    /// Send the held finals whose time ran out by `now` (all of them with `None`).
+    async fn release_holds(
+        &mut self,
+        socket: &mut impl Socket,
+        now: Option<Instant>,
+    ) -> Result<(), Stop> {
+        for (span, transcript) in self.holds.release(now) {
+            if let Outgoing::Message(msg) = self.results(span, transcript) {
+                self.note_sent(&msg);
+                send(socket, &msg).await.map_err(|_| Stop::Gone)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn results(&mut self, span: ResultSpan, transcript: Transcript) -> Outgoing {
         let channels = self.stage.as_ref().map_or(1, |s| s.live.channels());
         let ch = usize::from(span.channel);
         if self.counters.len() <= ch {
@@ -257,6 +295,8 @@ impl Session {
         tokio::pin!(idle);
         let end = loop {
             let reading = self.outbox.len() + self.silent.len() < max_in_flight;
+            let hold_until = self.holds.deadline();
+            let far = Instant::now() + idle_timeout;
             tokio::select! {
                 biased;
                 Some(reply) = self.replies.recv() => {
@@ -269,6 +309,13 @@ impl Session {
                     // The server was the slow side: do not count that time against the client.
                     let fresh = Instant::now() + idle_timeout;
                     if fresh > idle.deadline() { idle.as_mut().reset(fresh); }
+                }
+                () = sleep_until(hold_until.unwrap_or(far)), if hold_until.is_some() => {
+                    match self.release_holds(socket, Some(Instant::now())).await {
+                        Ok(()) => {}
+                        Err(Stop::End(end)) => break end,
+                        Err(Stop::Gone) => return,
+                    }
                 }
                 () = &mut idle, if reading => break End::internal(close::NET0001_REASON),
                 _ = stop_rx.changed() => break End::close_stream(close::GOING_AWAY),
