@@ -86,7 +86,8 @@ fn no_digits_left(words: &[Value]) -> bool {
     ];
     words.iter().all(|w| {
         let word = w["word"].as_str().unwrap_or_default();
-        word.starts_with('[') || !(word.chars().any(|c| c.is_ascii_digit()) || DIGITS.contains(&word))
+        word.starts_with('[')
+            || !(word.chars().any(|c| c.is_ascii_digit()) || DIGITS.contains(&word))
     })
 }
 
@@ -112,7 +113,12 @@ fn transcript_features_on_real_speech() {
         "Call me at five five five. eight six seven. five three zero nine.",
         130,
     );
-    let people = speak(&dir, "people", "There are twenty three people in the room.", 150);
+    let people = speak(
+        &dir,
+        "people",
+        "There are twenty three people in the room.",
+        150,
+    );
     let ssn = speak(
         &dir,
         "ssn",
@@ -126,7 +132,12 @@ fn transcript_features_on_real_speech() {
         130,
     );
     let rude = speak(&dir, "rude", "This is a shit test.", 130);
-    let lecture = speak(&dir, "lecture", "This lecture is about social epistemology.", 130);
+    let lecture = speak(
+        &dir,
+        "lecture",
+        "This lecture is about social epistemology.",
+        130,
+    );
     let (server, addr, _) = spawn_listening_for(
         hark()
             .args(["serve", "--listen", "127.0.0.1:0", "--model"])
@@ -141,19 +152,35 @@ fn transcript_features_on_real_speech() {
     assert!(transcript(&alt).contains("forty seven dollars"), "{alt}");
     assert!(words(&alt).iter().all(|w| {
         let s = w["word"].as_str().unwrap_or_default();
-        !s.contains('$') && !s.chars().any(|c| c.is_ascii_digit()) && w.get("punctuated_word").is_none()
+        !s.contains('$')
+            && !s.chars().any(|c| c.is_ascii_digit())
+            && w.get("punctuated_word").is_none()
     }));
 
     // smart_format: the entity is one word entry, formatted.
     let (alt, channel) = upload(&host, &money, &["smart_format=true"]);
     assert!(transcript(&alt).contains("$47"), "{alt}");
-    let w = words(&alt).into_iter().find(|w| word_is(w, "$47")).expect("a word $47");
-    assert!(w["punctuated_word"].as_str().unwrap_or_default().starts_with("$47"));
+    let w = words(&alt)
+        .into_iter()
+        .find(|w| word_is(w, "$47"))
+        .expect("a word $47");
+    assert!(w["punctuated_word"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("$47"));
     // Pre-recorded smart_format adds paragraphs covering every word.
-    let paragraphs = alt["paragraphs"]["paragraphs"].as_array().expect("paragraphs");
-    let counted: u64 = paragraphs.iter().filter_map(|p| p["num_words"].as_u64()).sum();
+    let paragraphs = alt["paragraphs"]["paragraphs"]
+        .as_array()
+        .expect("paragraphs");
+    let counted: u64 = paragraphs
+        .iter()
+        .filter_map(|p| p["num_words"].as_u64())
+        .sum();
     assert_eq!(counted as usize, words(&alt).len(), "{channel}");
-    assert!(alt["paragraphs"]["transcript"].as_str().unwrap_or_default().starts_with('\n'));
+    assert!(alt["paragraphs"]["transcript"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with('\n'));
 
     let (alt, _) = upload(&host, &phone, &["smart_format=true"]);
     assert!(transcript(&alt).contains("(555) 867-5309"), "{alt}");
@@ -187,20 +214,29 @@ fn transcript_features_on_real_speech() {
         .into_iter()
         .find(|w| word_is(w, "talk"))
         .expect("replaced");
-    assert_eq!((new["start"].clone(), new["end"].clone()), (old["start"].clone(), old["end"].clone()));
+    assert_eq!(
+        (new["start"].clone(), new["end"].clone()),
+        (old["start"].clone(), old["end"].clone())
+    );
     assert!(!transcript(&alt).contains("lecture"));
 
     // search: the best hit is where the word was said.
     let (_, channel) = upload(&host, &lecture, &["search=epistemology"]);
     let said = words(&plain)
         .into_iter()
-        .find(|w| w["word"].as_str().unwrap_or_default().starts_with("epistem"))
+        .find(|w| {
+            w["word"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("epistem")
+        })
         .expect("tiny.en hears 'epistemology'");
     let hit = &channel["search"][0]["hits"][0];
     assert_eq!(channel["search"][0]["query"], "epistemology");
     assert!(hit["confidence"].as_f64().unwrap_or(0.0) > 0.8, "{channel}");
     assert!(
-        hit["start"].as_f64() <= said["start"].as_f64() && hit["end"].as_f64() >= said["end"].as_f64(),
+        hit["start"].as_f64() <= said["start"].as_f64()
+            && hit["end"].as_f64() >= said["end"].as_f64(),
         "{hit} vs {said}"
     );
 
@@ -212,9 +248,14 @@ fn transcript_features_on_real_speech() {
         .iter()
         .find(|e| e["label"] == "PHONE_NUMBER")
         .unwrap_or_else(|| panic!("a PHONE_NUMBER in {alt}"));
-    let (s, end) = (e["start_word"].as_u64().unwrap_or(n), e["end_word"].as_u64().unwrap_or(0));
+    let (s, end) = (
+        e["start_word"].as_u64().unwrap_or(n),
+        e["end_word"].as_u64().unwrap_or(0),
+    );
     assert!(s < end && end <= n, "{e}");
-    assert!(words(&alt).iter().all(|w| w.get("punctuated_word").is_some()));
+    assert!(words(&alt)
+        .iter()
+        .all(|w| w.get("punctuated_word").is_some()));
 
     // The live socket: the same formatting; the SSN is redacted whole even when the endpointer
     // cuts the number into several finals (the final is held until the entity is complete).
@@ -237,7 +278,8 @@ fn numerals_switched_mid_stream(addr: &str, dir: &Path) {
     let bytes = std::fs::read(&wav).expect("wav");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let messages: Vec<Value> = rt.block_on(async {
-        let url = format!("ws://{addr}/v1/listen?numerals=false&encoding=linear16&sample_rate=22050");
+        let url =
+            format!("ws://{addr}/v1/listen?numerals=false&encoding=linear16&sample_rate=22050");
         let (mut ws, _) = tokio_tungstenite::connect_async(url)
             .await
             .expect("handshake");
@@ -246,10 +288,14 @@ fn numerals_switched_mid_stream(addr: &str, dir: &Path) {
         for round in 0..2 {
             if round == 1 {
                 let configure = r#"{"type":"Configure","features":{"numerals":true}}"#;
-                ws.send(Message::Text(configure.into())).await.expect("configure");
+                ws.send(Message::Text(configure.into()))
+                    .await
+                    .expect("configure");
             }
             for c in pcm.chunks(8192) {
-                ws.send(Message::Binary(c.to_vec().into())).await.expect("audio");
+                ws.send(Message::Binary(c.to_vec().into()))
+                    .await
+                    .expect("audio");
             }
             ws.send(Message::Text(r#"{"type":"Finalize"}"#.into()))
                 .await
@@ -280,7 +326,10 @@ fn numerals_switched_mid_stream(addr: &str, dir: &Path) {
         }
         out
     });
-    let successes = messages.iter().filter(|m| m["type"] == "ConfigureSuccess").count();
+    let successes = messages
+        .iter()
+        .filter(|m| m["type"] == "ConfigureSuccess")
+        .count();
     assert_eq!(successes, 1, "{messages:?}");
     let at = messages
         .iter()
@@ -295,5 +344,8 @@ fn numerals_switched_mid_stream(addr: &str, dir: &Path) {
     };
     let (before, after) = (text(&messages[..at]), text(&messages[at..]));
     assert!(before.contains("twenty three"), "before: {before}");
-    assert!(after.contains("23") && !after.contains("twenty"), "after: {after}");
+    assert!(
+        after.contains("23") && !after.contains("twenty"),
+        "after: {after}"
+    );
 }

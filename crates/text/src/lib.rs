@@ -219,7 +219,12 @@ pub fn render(
 /// Whether an English transcript's last spoken word leaves an entity unfinished: a number word
 /// or digit (`… four four`), `point`, `dot` or `plus` (FEATURES.md §3.2's hold).
 pub fn ends_inside_entity(transcript: &Transcript) -> bool {
-    let toks = tokens::verbalise(transcript.words.last().map_or(&[][..], std::slice::from_ref));
+    let toks = tokens::verbalise(
+        transcript
+            .words
+            .last()
+            .map_or(&[][..], std::slice::from_ref),
+    );
     toks.last().is_some_and(|t| {
         numbers::is_number_word(&t.text) || matches!(t.text.as_str(), "point" | "dot" | "plus")
     })

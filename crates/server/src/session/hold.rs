@@ -75,7 +75,11 @@ impl Holds {
 
     /// When the oldest hold runs out.
     pub fn deadline(&self) -> Option<Instant> {
-        self.held.iter().flatten().map(|h| h.since + HOLD_SILENCE).min()
+        self.held
+            .iter()
+            .flatten()
+            .map(|h| h.since + HOLD_SILENCE)
+            .min()
     }
 
     /// The holds that ran out by `now` (or all of them), to send as they are.

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real server on 127.0.0.1:0, spoken to over real WebSocket.
 
 mod audio;
+mod features;
 mod handshake;
 mod lifecycle;
 mod live;

@@ -28,6 +28,7 @@ pub struct CountingEngine {
     window_samples: usize,
     delay: Duration,
     steady: bool,
+    says: Vec<&'static str>,
     counts: Arc<EngineCounts>,
 }
 
@@ -53,6 +54,25 @@ fn steady_words(n: usize) -> Vec<WordTiming> {
         .collect()
 }
 
+/// `text`'s words spread evenly over a window of `n` samples.
+fn said(text: &str, n: usize) -> Transcript {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let step = n as f32 / RATE_HZ as f32 / words.len().max(1) as f32;
+    Transcript {
+        words: words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| WordTiming {
+                text: (*w).to_owned(),
+                start_s: i as f32 * step,
+                end_s: (i as f32 + 0.9) * step,
+                confidence: 0.9,
+            })
+            .collect(),
+        language: None,
+    }
+}
+
 impl Engine for CountingEngine {
     fn descriptor(&self) -> &ModelDescriptor {
         &self.descriptor
@@ -68,6 +88,17 @@ impl Engine for CountingEngine {
         self.counts
             .windows
             .fetch_add(windows.len() as u64, Ordering::SeqCst);
+        if !self.says.is_empty() {
+            return Ok(windows
+                .iter()
+                .map(|w| {
+                    let n = w.samples.len();
+                    let level = w.samples.iter().map(|s| s.abs()).sum::<f32>() / n.max(1) as f32;
+                    let line = ((level * 10.0).round() as usize).saturating_sub(1);
+                    said(self.says[line.min(self.says.len() - 1)], n)
+                })
+                .collect());
+        }
         // Like the Whisper engine, stop early once every window of the call was withdrawn.
         let until = std::time::Instant::now() + self.delay;
         while std::time::Instant::now() < until {
@@ -118,6 +149,9 @@ pub struct Options {
     pub max_streams: usize,
     /// The engine answers as a steady talker (see `steady_words`) instead of counting.
     pub steady: bool,
+    /// The engine answers a window of audio at mean level 0.1 with `says[0]`, at 0.2 with
+    /// `says[1]` and so on (written words, spread over the window).
+    pub says: Vec<&'static str>,
 }
 
 impl Default for Options {
@@ -133,6 +167,7 @@ impl Default for Options {
             delay: Duration::ZERO,
             max_streams: 16,
             steady: false,
+            says: Vec::new(),
         }
     }
 }
@@ -195,6 +230,7 @@ pub async fn start(opts: Options) -> TestServer {
         window_samples: opts.window_samples,
         delay: opts.delay,
         steady: opts.steady,
+        says: opts.says,
         counts: counts.clone(),
     };
     let sched = Scheduler::spawn(
