@@ -127,7 +127,8 @@ def clients(only):
             driver = [python, os.path.join(HERE, "python", "sdk_v5.py")]
             # 5.x has no way to add a custom query parameter to the WebSocket request.
             custom = {} if v == "5" else CUSTOM
-            out.append((f"python deepgram-sdk {ver} (sync)", driver, {}, STREAM + REFUSALS + ["passthrough"] + FILES, {}, custom))
+            cases = STREAM + REFUSALS + ["passthrough"] + FILES + ["features"]
+            out.append((f"python deepgram-sdk {ver} (sync)", driver, {}, cases, {}, custom))
             out.append((f"python deepgram-sdk {ver} (async)", driver, {}, ["async-wav", "async-raw"], {}, {}))
         else:
             driver = [python, os.path.join(HERE, "python", "sdk_v3.py")]
@@ -203,7 +204,7 @@ def server_checks(lines, case, expect_query, custom):
         if len(done) != want:
             fails.append(f"server log has {len(done)} OpenAI transcriptions done, want {want}")
         return fails
-    if case in FILES:
+    if case in FILES or case == "features":
         done = [l for l in lines if "pre-recorded request done" in l]
         if len(done) != 1:
             fails.append(f"server log has {len(done)} pre-recorded requests done, want exactly 1")

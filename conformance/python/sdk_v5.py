@@ -4,7 +4,7 @@ Configured as those users do: `DeepgramClientEnvironment` pointing every URL at 
 `client.listen.v1.connect(...)` as a context manager, sync (`DeepgramClient`) or async
 (`AsyncDeepgramClient`, cases prefixed `async-`).
 Pre-recorded (`file`): `client.listen.v1.media.transcribe_file(request=bytes, ...)`.
-Usage: python sdk_v5.py CASE  (cases: wav, raw, bad-key, bad-param, passthrough, async-wav, async-raw, file)
+Usage: python sdk_v5.py CASE  (cases: wav, raw, bad-key, bad-param, passthrough, async-wav, async-raw, file, features)
 """
 
 import asyncio
@@ -50,6 +50,42 @@ def run_file():
     alt = r.results.channels[0].alternatives[0]
     words = [(w.word, w.start, w.end) for w in alt.words or []]
     return check_file(audio, r.metadata.duration, len(r.results.channels), alt.transcript, words, r.results.utterances)
+
+
+def run_features():
+    """The WAV uploaded with transcript features on: the SDK's response type must parse `search`,
+    `paragraphs` and `entities`, and every word must carry `punctuated_word`."""
+    _, _, key = env()
+    audio = load_audio("wav")
+    client = DeepgramClient(api_key=key, environment=environment())
+    r = client.listen.v1.media.transcribe_file(
+        request=audio.data,
+        smart_format=True,
+        detect_entities=True,
+        redact="pci",
+        search=["people", "union"],
+        replace=["people:persons"],
+        profanity_filter=True,
+    )
+    if hasattr(type(r), "model_validate"):
+        type(r).model_validate(r.model_dump(by_alias=True))
+    fails = []
+    channel = r.results.channels[0]
+    alt = channel.alternatives[0]
+    queries = [s.query for s in channel.search or []]
+    if queries != ["people", "union"]:
+        fails.append(f"search queries {queries}")
+    for s in channel.search or []:
+        for h in s.hits or []:
+            if not (0 <= h.confidence <= 1 and h.start <= h.end and isinstance(h.snippet, str)):
+                fails.append(f"search hit {h}")
+    if alt.paragraphs is None or not isinstance(alt.paragraphs.transcript, str):
+        fails.append("no paragraphs with smart_format=true")
+    if alt.entities is None:
+        fails.append("no entities with detect_entities=true")
+    if any(w.punctuated_word is None for w in alt.words or []):
+        fails.append("a word without punctuated_word under smart_format")
+    return fails
 
 
 def to_event(msg):
@@ -189,6 +225,7 @@ CASES = {
     "async-wav": lambda: asyncio.run(run_async("wav")),
     "async-raw": lambda: asyncio.run(run_async("raw")),
     "file": run_file,
+    "features": run_features,
 }
 
 if __name__ == "__main__":
