@@ -426,39 +426,21 @@ impl WhisperEngine {
             .collect())
     }
 
-    /// Group tokens into words (a word starts at a token with a leading space) with times and
-    /// confidence. The words of the first `n_context` tokens (forced context) are left out, and
-    /// times are moved `shift_s` earlier (the context's length: times from the window's start).
+    /// Group tokens into words with times and confidence ([`group_words`]); times are moved
+    /// `shift_s` earlier (the context's length: times from the window's start).
     fn words(&self, d: &Decoded, times: &[f32], n_context: usize, shift_s: f32) -> Vec<WordTiming> {
-        let mut words: Vec<(String, usize, usize)> = Vec::new();
-        let mut after_timestamp = false;
-        for (i, &t) in d.tokens.iter().enumerate() {
-            // Timestamp tokens (long-form windows) only separate words.
-            if t >= self.tokenizer.specials.eot {
-                after_timestamp = true;
-                continue;
-            }
-            let text = self.tokenizer.token_text(t);
-            let starts_word = text.starts_with(' ') || words.is_empty() || after_timestamp;
-            after_timestamp = false;
-            let is_punct =
-                !text.trim().is_empty() && text.trim().chars().all(|c| c.is_ascii_punctuation());
-            match words.last_mut() {
-                Some(last) if !starts_word || (is_punct && !text.starts_with(' ')) => {
-                    last.0.push_str(&text);
-                    last.2 = i + 1;
-                }
-                _ => words.push((text, i, i + 1)),
-            }
-        }
-        words
+        let texts: Vec<Option<String>> = d
+            .tokens
+            .iter()
+            .map(|&t| (t < self.tokenizer.specials.eot).then(|| self.tokenizer.token_text(t)))
+            .collect();
+        group_words(&texts, n_context)
             .into_iter()
-            .filter(|(text, a, _)| !text.trim().is_empty() && *a >= n_context)
             .map(|(text, a, b)| {
                 let conf = d.probs[a..b].iter().sum::<f32>() / (b - a) as f32;
                 let start_s = (times[a] - shift_s).max(0.0);
                 WordTiming {
-                    text: text.trim().to_owned(),
+                    text,
                     start_s,
                     end_s: (times[b] - shift_s).max(start_s),
                     confidence: conf,
@@ -689,5 +671,88 @@ impl Engine for WhisperEngine {
             model: self.descriptor.name.clone(),
             detail: e.to_string(),
         })
+    }
+}
+
+/// Tokens (their text; `None` for a timestamp token, which only separates words) grouped into
+/// words: a word starts at a token with a leading space, and punctuation joins the word before
+/// it. Returns each word's text (trimmed) and token range. The words of the first `n_context`
+/// tokens (forced context) are left out; when the model went on inside the context's last word
+/// ("1,2,3" + ",4,5": digits with no space before them), its own tokens are a word of their own.
+fn group_words(texts: &[Option<String>], n_context: usize) -> Vec<(String, usize, usize)> {
+    let mut words: Vec<(String, usize, usize)> = Vec::new();
+    let mut after_timestamp = false;
+    for (i, text) in texts.iter().enumerate() {
+        let Some(text) = text else {
+            after_timestamp = true;
+            continue;
+        };
+        let starts_word = text.starts_with(' ') || words.is_empty() || after_timestamp;
+        after_timestamp = false;
+        let is_punct =
+            !text.trim().is_empty() && text.trim().chars().all(|c| c.is_ascii_punctuation());
+        match words.last_mut() {
+            Some(last) if !starts_word || (is_punct && !text.starts_with(' ')) => {
+                last.0.push_str(text);
+                last.2 = i + 1;
+            }
+            _ => words.push((text.clone(), i, i + 1)),
+        }
+    }
+    words
+        .into_iter()
+        .filter_map(|(text, a, b)| {
+            if b <= n_context {
+                return None;
+            }
+            if a >= n_context {
+                return Some((text, a, b));
+            }
+            let own: String = texts[n_context..b]
+                .iter()
+                .flatten()
+                .map(String::as_str)
+                .collect();
+            Some((
+                own.trim_start_matches([',', '.', '-', ';', ':']).to_owned(),
+                n_context,
+                b,
+            ))
+        })
+        .map(|(text, a, b)| (text.trim().to_owned(), a, b))
+        .filter(|(text, _, _)| !text.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod word_tests {
+    use super::group_words;
+
+    fn t(s: &[&str]) -> Vec<Option<String>> {
+        s.iter()
+            .map(|x| (*x != "<ts>").then(|| (*x).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn tokens_group_into_words_and_context_words_are_left_out() {
+        let texts = t(&[
+            " My", " number", " is", " 1", ",", "2", ",", "3", ",", "4", ",", "5", ".", " Thanks",
+        ]);
+        // Context: "My number is 1,2,3"; the model went on with ",4,5." inside its last word.
+        let words = group_words(&texts, 8);
+        assert_eq!(
+            words,
+            [("4,5.".to_owned(), 8, 13), ("Thanks".to_owned(), 13, 14)]
+        );
+        let all = group_words(&texts, 0);
+        assert_eq!(all[0], ("My".to_owned(), 0, 1));
+        assert_eq!(all[3], ("1,2,3,4,5.".to_owned(), 3, 13));
+        // A timestamp token separates words; a context word that ends at the boundary is gone.
+        let words = group_words(&t(&[" Hi", "<ts>", "there", " you"]), 1);
+        assert_eq!(
+            words,
+            [("there".to_owned(), 2, 3), ("you".to_owned(), 3, 4)]
+        );
     }
 }

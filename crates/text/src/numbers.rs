@@ -102,7 +102,7 @@ fn say_below_thousand(n: u64, out: &mut Vec<String>) {
     let r = n % 100;
     if r >= 20 {
         out.push(TENS[(r / 10) as usize].to_owned());
-        if r % 10 > 0 {
+        if !r.is_multiple_of(10) {
             out.push(ONES[(r % 10) as usize].to_owned());
         }
     } else if r > 0 {
@@ -226,9 +226,7 @@ pub fn read_cardinal(words: &[&str]) -> Option<Cardinal> {
         let scale = scale_word(w).or(ord.filter(|v| *v >= 100));
         if let Some(v) = card {
             // A unit after a unit, a teen after anything, a tens after a tens or unit: a new number.
-            let fits = if v >= 20 {
-                !tens && !unit
-            } else if v >= 10 {
+            let fits = if v >= 10 {
                 !tens && !unit
             } else {
                 !unit && !(v == 0 && (tens || hundred || total > 0))
@@ -285,10 +283,10 @@ pub fn read_cardinal(words: &[&str]) -> Option<Cardinal> {
             }
         } else if w == "and" && used > 0 && (hundred || total > 0) && !tens && !unit {
             // "three hundred and five": only when a number below a hundred follows.
-            if !words
+            if words
                 .get(i + 1)
                 .and_then(|n| cardinal_word(n).or(ordinal_value(n).filter(|v| *v < 100)))
-                .is_some_and(|v| v > 0)
+                .is_none_or(|v| v == 0)
             {
                 break;
             }
@@ -325,7 +323,7 @@ pub fn with_commas(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -371,9 +369,9 @@ mod tests {
     #[test]
     fn ordinals_end_a_number() {
         let words = ["twenty", "eighth", "of"];
-        let c = read_cardinal(&words).unwrap();
+        let c = read_cardinal(&words).expect("present");
         assert_eq!((c.value, c.len, c.ordinal), (28, 2, true));
-        let c = read_cardinal(&["nine", "hundredth"]).unwrap();
+        let c = read_cardinal(&["nine", "hundredth"]).expect("present");
         assert_eq!((c.value, c.ordinal), (900, true));
         assert_eq!(say_ordinal(28).join(" "), "twenty eighth");
         assert_eq!(say_ordinal(100).join(" "), "one hundredth");

@@ -157,7 +157,7 @@ fn plain_punctuated_and_smart_words_follow_the_rules_of_section_1_2() {
     };
     let s = run(text, &smart);
     assert!(s.alternative.transcript.ends_with("The bill came to $47."));
-    let last = s.alternative.words.last().unwrap();
+    let last = s.alternative.words.last().expect("present");
     assert_eq!(
         (last.word.as_str(), last.punctuated_word.as_deref()),
         ("$47", Some("$47."))
@@ -251,7 +251,7 @@ fn redaction_tags_count_per_label_across_finals() {
         .words
         .iter()
         .find(|w| w.word == "[SSN_1]")
-        .unwrap();
+        .expect("present");
     assert_eq!((tag.start, tag.end), (5.0, 6.0));
     let again = render(
         &written("social security 123-45-6789"),
@@ -359,7 +359,7 @@ fn entities_index_the_words_they_cover() {
         "My name is Jane Doe and my phone number is five five five one two three four five six seven",
         &options,
     );
-    let entities = r.entities.as_ref().unwrap();
+    let entities = r.entities.as_ref().expect("present");
     let labels: Vec<&str> = entities.iter().map(|e| e.label.as_str()).collect();
     assert_eq!(labels, ["NAME", "PHONE_NUMBER"]);
     let n = r.alternative.words.len();
@@ -383,7 +383,7 @@ fn entities_index_the_words_they_cover() {
         ..options.clone()
     };
     let r = run("Call me at 555-123-4567.", &both);
-    let e = &r.entities.as_ref().unwrap()[0];
+    let e = &r.entities.as_ref().expect("present")[0];
     assert_eq!(
         (e.value.as_str(), e.raw_value.as_str()),
         ("[PHONE_NUMBER_1]", "[PHONE_NUMBER_1]")
@@ -402,7 +402,7 @@ fn search_finds_the_spoken_term() {
         ..english()
     };
     let r = run("This lecture is about social epistemology.", &options);
-    let s = &r.search.as_ref().unwrap()[0];
+    let s = &r.search.as_ref().expect("present")[0];
     assert_eq!(s.query, "epistemology");
     assert_eq!((s.hits[0].start, s.hits[0].end), (5.0, 6.0));
     assert_eq!(s.hits[0].snippet, "epistemology");

@@ -384,7 +384,7 @@ fn number(s: &str) -> Option<Vec<String>> {
         _ if s.len() > 1 && s.starts_with('0') => say_digits(s),
         1..=3 => say(n),
         4 if (1100..2100).contains(&n) => say_year(n),
-        4 if n % 100 == 0 => say(n),
+        4 if n.is_multiple_of(100) => say(n),
         _ => say_digits(s),
     })
 }

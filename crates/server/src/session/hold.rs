@@ -11,7 +11,8 @@ use hark_live::ResultSpan;
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// How long a held final waits for the next one (Deepgram: 3 s of silence).
+/// How long a held final waits for the next one (Deepgram: 3 s of silence), counted from the
+/// last final joined to it.
 pub const HOLD_SILENCE: Duration = Duration::from_secs(3);
 /// A held final is sent once it covers this much audio, entity or not.
 pub const MAX_HELD_S: f64 = 30.0;
@@ -50,12 +51,10 @@ impl Holds {
         if self.held.len() <= ch {
             self.held.resize_with(ch + 1, || None);
         }
-        let (span, transcript, since) = match self.held[ch].take() {
-            Some(h) => {
-                let (s, t) = join(h.span, h.transcript, span, transcript, self.rate_hz);
-                (s, t, h.since)
-            }
-            None => (span, transcript, now),
+        // (The silence clock starts again with each final: speech went on.)
+        let (span, transcript) = match self.held[ch].take() {
+            Some(h) => join(h.span, h.transcript, span, transcript, self.rate_hz),
+            None => (span, transcript),
         };
         let held_s = span.samples as f64 / f64::from(self.rate_hz.max(1));
         let hold = may_hold
@@ -66,7 +65,7 @@ impl Holds {
             self.held[ch] = Some(Held {
                 span,
                 transcript,
-                since,
+                since: now,
             });
             return None;
         }
@@ -176,7 +175,7 @@ mod tests {
         let mut h = Holds::new(100);
         let now = Instant::now();
         let (s, t) = final_(0, 100, &["one", "two"]);
-        assert!(h.offer(s.clone(), t.clone(), false, now).is_some());
+        assert!(h.offer(s, t.clone(), false, now).is_some());
         let (mut fin, ft) = (s, t.clone());
         fin.from_finalize = true;
         assert!(h.offer(fin, ft, true, now).is_some());

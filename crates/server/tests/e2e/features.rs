@@ -24,7 +24,7 @@ async fn send_lines(ws: &mut Ws, lines: &[usize]) {
     }
 }
 
-fn finals<'a>(t: &'a SessionLog) -> Vec<&'a Value> {
+fn finals(t: &SessionLog) -> Vec<&Value> {
     t.of_type("Results")
         .into_iter()
         .filter(|r| r["is_final"] == true)

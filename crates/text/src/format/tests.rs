@@ -154,12 +154,12 @@ fn written_input_comes_out_in_our_format() {
 fn an_entity_is_one_piece_spanning_its_spoken_words() {
     let t = toks("call me at five five five eight six seven five three oh nine");
     let pieces = smart(&t, &tag(&t));
-    let phone = pieces.last().unwrap();
+    let phone = pieces.last().expect("present");
     assert_eq!(phone.written, "(555) 867-5309");
     assert_eq!(phone.tokens, 3..13);
     assert_eq!((phone.start_s, phone.end_s), (3.0, 13.0));
     let spans = tag(&t);
-    assert_eq!(spans.last().unwrap().label, PHONE_NUMBER);
+    assert_eq!(spans.last().expect("present").label, PHONE_NUMBER);
 }
 
 #[test]
