@@ -299,4 +299,6 @@ pub fn subtitle_time(seconds: f64, sep: char) -> String {
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;
