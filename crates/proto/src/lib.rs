@@ -26,7 +26,7 @@ pub use error::{ApiError, ApiErrorBody, ControlError};
 pub use messages::{
     iso8601_millis, Alternative, Channel, ConfigureSuccess, Entity, ErrorMessage, Hit, Metadata,
     ModelInfo, Paragraph, Paragraphs, Results, ResultsMetadata, Search, Sentence, ServerMessage,
-    SpeechStarted, SyncReply, UtteranceEnd, Word,
+    SpeechStarted, SyncReply, UtteranceEnd, Warning, Word,
 };
 pub use params::{ListenParams, RAW_ENCODINGS_NEED_SAMPLE_RATE};
 pub use rest::{PrerecordedResponse, PrerecordedResults, UrlSource, Utterance};

@@ -178,6 +178,18 @@ pub struct Metadata {
     pub model_info: Option<BTreeMap<String, ModelInfo>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, String>,
+    /// Pre-recorded only: features asked for that did not apply (FEATURES.md §1.5).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
+}
+
+/// `{"parameter":"detect_entities","type":"unsupported_language","message":…}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Warning {
+    pub parameter: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -104,6 +104,7 @@ impl ResultContext {
             model_info: processed
                 .then(|| BTreeMap::from([(self.model.uuid.clone(), self.model_info())])),
             extra: self.extra.clone(),
+            warnings: Vec::new(),
         }
     }
 }

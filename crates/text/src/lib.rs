@@ -38,7 +38,7 @@ pub use paragraphs::paragraphs;
 pub use redact::Counters;
 
 use hark_asr::{Transcript, WordTiming};
-use hark_proto::{Alternative, Entity, ListenParams, Redact, Replace, Search, Word};
+use hark_proto::{Alternative, Entity, ListenParams, Redact, Replace, Search, Warning, Word};
 
 /// What the client asked of the text.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -94,6 +94,37 @@ impl TextOptions {
             ..Self::default()
         }
     }
+}
+
+/// The English-only features a request asked for in another language: each is left out of the
+/// result and named here (FEATURES.md §1.5; pre-recorded `metadata.warnings`).
+pub fn unsupported_language_warnings(p: &ListenParams) -> Vec<Warning> {
+    let options = TextOptions::from_params(p);
+    if options.english {
+        return Vec::new();
+    }
+    let asked = [
+        ("numerals", p.numerals, "Numerals"),
+        ("measurements", p.measurements, "Measurements"),
+        ("dictation", p.dictation, "Dictation"),
+        ("filler_words", p.filler_words, "Filler words"),
+        (
+            "profanity_filter",
+            p.profanity_filter,
+            "Profanity filtering",
+        ),
+        ("redact", !p.redact.is_empty(), "Redaction"),
+        ("detect_entities", p.detect_entities, "Entity detection"),
+    ];
+    asked
+        .into_iter()
+        .filter(|(_, on, _)| *on)
+        .map(|(parameter, _, what)| Warning {
+            parameter: parameter.to_owned(),
+            kind: "unsupported_language".to_owned(),
+            message: format!("{what} is only supported for English."),
+        })
+        .collect()
 }
 
 /// Where the window sits on the audio clock.

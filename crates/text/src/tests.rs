@@ -407,3 +407,20 @@ fn search_finds_the_spoken_term() {
     assert_eq!((s.hits[0].start, s.hits[0].end), (5.0, 6.0));
     assert_eq!(s.hits[0].snippet, "epistemology");
 }
+
+#[test]
+fn english_only_features_in_another_language_are_named_in_warnings() {
+    let p =
+        ListenParams::from_query("language=de&detect_entities=true&numerals=true&punctuate=true")
+            .expect("valid");
+    let w = unsupported_language_warnings(&p);
+    let names: Vec<&str> = w.iter().map(|w| w.parameter.as_str()).collect();
+    assert_eq!(names, ["numerals", "detect_entities"]);
+    assert_eq!(w[1].kind, "unsupported_language");
+    assert_eq!(
+        w[1].message,
+        "Entity detection is only supported for English."
+    );
+    let en = ListenParams::from_query("language=en-GB&detect_entities=true").expect("valid");
+    assert!(unsupported_language_warnings(&en).is_empty());
+}

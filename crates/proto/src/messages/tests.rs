@@ -84,6 +84,7 @@ fn metadata_omits_models_without_audio() {
         models: None,
         model_info: None,
         extra: BTreeMap::new(),
+        warnings: Vec::new(),
     });
     assert_eq!(
         m.to_json(),

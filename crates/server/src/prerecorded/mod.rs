@@ -399,12 +399,13 @@ fn respond(
         all.sort_by(|a, b| a.start.total_cmp(&b.start));
         all
     });
-    let metadata = ctx.metadata(
+    let mut metadata = ctx.metadata(
         created,
         Some(done.sha256),
         done.duration_s,
         done.input_channels,
     );
+    metadata.warnings = hark_text::unsupported_language_warnings(params);
     let body = PrerecordedResponse {
         metadata,
         results: PrerecordedResults {
