@@ -48,6 +48,7 @@ fn main() {
             timestamps: None,
             alignment_heads: vec![],
             withdrawn: vec![],
+            keywords: vec![],
         };
         let (mut enc_ms, mut dec_ms) = (Vec::new(), Vec::new());
         for run in 0..6 {

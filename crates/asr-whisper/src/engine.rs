@@ -2,7 +2,9 @@
 
 use crate::decode::align::token_times;
 use crate::decode::beam::beam_search;
-use crate::decode::greedy::{compression_ratio, greedy, DecodeConfig, Decoded, TimestampRules};
+use crate::decode::greedy::{
+    compression_ratio, greedy, DecodeConfig, Decoded, KeywordBias, TimestampRules,
+};
 use crate::decode::tokenizer::WhisperTokenizer;
 use crate::error::WhisperError;
 use crate::mel::{MelFrontend, HOP_SAMPLES};
@@ -29,6 +31,11 @@ const MAX_TOKENS_PER_SECOND: f32 = 8.0;
 
 /// A decoder prompt, the forced text that follows it, and how many of those tokens are context.
 type Prompt = (Vec<u32>, Vec<u32>, usize);
+
+/// Logit added to a keyword's tokens per unit of `keywords` intensifier (Deepgram's default is 1).
+pub const KEYWORD_LOGIT_BIAS: f32 = 2.5;
+/// The most a keyword's bias can be, either way (`kansas:-10` all but forbids the word).
+pub const MAX_KEYWORD_BIAS: f32 = 25.0;
 
 /// At most this much context audio is put before a window (and only what fits in the window).
 const MAX_CONTEXT_SAMPLES: usize = 10 * crate::mel::SAMPLE_RATE_HZ as usize;
@@ -309,6 +316,32 @@ impl WhisperEngine {
         (p, forced, n_context.min(room))
     }
 
+    /// `keywords` as logit biases: each word as it would start a word in the text (` word`,
+    /// ` Word`), [`KEYWORD_LOGIT_BIAS`] per unit of intensifier (capped at ±[`MAX_KEYWORD_BIAS`]).
+    fn keyword_biases(&self, options: &DecodeOptions) -> Vec<KeywordBias> {
+        let mut out = Vec::new();
+        for (word, intensifier) in &options.keywords {
+            let bias =
+                (intensifier * KEYWORD_LOGIT_BIAS).clamp(-MAX_KEYWORD_BIAS, MAX_KEYWORD_BIAS);
+            let word = word.trim();
+            if word.is_empty() || bias == 0.0 {
+                continue;
+            }
+            let mut capital = word.chars();
+            let capitalised: String = capital
+                .next()
+                .map(|c| c.to_uppercase().chain(capital).collect())
+                .unwrap_or_default();
+            for form in [word.to_owned(), capitalised] {
+                let tokens = self.tokenizer.encode(&format!(" {form}"));
+                if !tokens.is_empty() && !out.iter().any(|k: &KeywordBias| k.tokens == tokens) {
+                    out.push(KeywordBias { tokens, bias });
+                }
+            }
+        }
+        out
+    }
+
     /// Decode the windows `rows` of `audio` with OpenAI's temperature fallback: a window whose text
     /// is too repetitive (compression ratio > 2.4) or too unlikely (mean log-probability < -1) is
     /// decoded again at the next temperature, unless it looks like silence.
@@ -381,6 +414,10 @@ impl WhisperEngine {
                 withdrawn: todo
                     .iter()
                     .map(|&j| windows[rows[j]].withdrawn.clone())
+                    .collect(),
+                keywords: todo
+                    .iter()
+                    .map(|&j| self.keyword_biases(&windows[rows[j]].options))
                     .collect(),
             };
             let mut again = Vec::new();

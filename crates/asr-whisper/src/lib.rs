@@ -39,7 +39,7 @@ pub mod models;
 pub use decode::align::{dtw, token_times};
 pub use decode::beam::beam_search;
 pub use decode::greedy::{
-    compression_ratio, greedy, segments, DecodeConfig, Decoded, TimestampRules,
+    compression_ratio, greedy, segments, DecodeConfig, Decoded, KeywordBias, TimestampRules,
 };
 pub use decode::tokenizer::{Specials, WhisperTokenizer};
 pub use engine::WhisperEngine;

@@ -76,6 +76,7 @@ fn encoder_decoder_and_greedy_match_transformers() {
         timestamps: None,
         alignment_heads: vec![],
         withdrawn: vec![],
+        keywords: vec![],
     };
     let out = greedy(model, &enc, &cfg).expect("greedy");
     assert_eq!(out[0].tokens, ids(&g["greedy"]));

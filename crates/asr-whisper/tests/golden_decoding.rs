@@ -39,6 +39,7 @@ fn config(e: &WhisperEngine, prompt: Vec<u32>, max_tokens: usize) -> DecodeConfi
         timestamps: None,
         alignment_heads: vec![],
         withdrawn: vec![],
+        keywords: vec![],
     }
 }
 

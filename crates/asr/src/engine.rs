@@ -21,6 +21,9 @@ pub struct DecodeOptions {
     pub language: Option<String>,
     /// Terms to bias recognition towards (`keyterm`).
     pub keyterms: Vec<String>,
+    /// Words whose likelihood is scaled (`keywords=WORD:INTENSIFIER`): above 0 boosts them,
+    /// below 0 suppresses them, 0 changes nothing.
+    pub keywords: Vec<(String, f32)>,
     /// Text the window is known to begin with (in live streaming, the words that the latest
     /// hypotheses of a growing segment agreed on). An engine may take it as given and decode only
     /// what follows; the transcript still holds those words, timed. Empty: none.

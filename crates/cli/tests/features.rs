@@ -265,6 +265,22 @@ fn transcript_features_on_real_speech() {
     assert!(text.contains("[SSN_1]"), "{text}");
     assert!(no_digits_left(&words), "{text}");
 
+    // keywords: a logit bias in the decoder. tiny.en hears "four queen of clothes" here; the
+    // boosted word wins, and a negative intensifier keeps a word out.
+    let cards = cache.join("clips/cards-002.wav");
+    let (alt, _) = upload(&host, &cards, &["keywords=clubs:2"]);
+    assert!(transcript(&alt).ends_with("of clubs"), "{alt}");
+    let (alt, _) = upload(
+        &host,
+        &cards,
+        &["keywords=clubs:-10", "keywords=clothes:-10"],
+    );
+    let t = transcript(&alt);
+    assert!(
+        !t.contains("clubs") && !t.contains("clothes") && !t.is_empty(),
+        "{alt}"
+    );
+
     numerals_switched_mid_stream(&addr, &dir);
     let _ = std::fs::remove_dir_all(&dir);
 }

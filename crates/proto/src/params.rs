@@ -28,6 +28,7 @@ const MAX_CHANNELS: u16 = 64;
 const MAX_SEARCH_TERMS: usize = 50;
 const MAX_REPLACE_RULES: usize = 200;
 const MAX_KEYTERM_TOKENS: usize = 500;
+const MAX_KEYWORDS: usize = 100;
 const MAX_EXTRA_PAIR_CHARS: usize = 2048;
 
 /// Every `/v1/listen` query parameter, typed and validated.
@@ -412,6 +413,16 @@ impl ListenParams {
             return Err(ApiError::bad_request(
                 "Keyterm limit exceeded. The maximum number of tokens across all keyterms is 500.",
             ));
+        }
+        if self.keywords.len() > MAX_KEYWORDS {
+            return Err(ApiError {
+                status: 400,
+                err_code: "KEYWORD_LIMIT_EXCEEDED",
+                err_msg: format!(
+                    "At most {MAX_KEYWORDS} keywords are allowed per request, got {}.",
+                    self.keywords.len()
+                ),
+            });
         }
         if !self.keywords.is_empty()
             && self

@@ -64,6 +64,40 @@ pub struct DecodeConfig {
     /// Per row: a handle that, once cancelled, means the row's result is no longer wanted
     /// (greedy decoding stops that row at the next step). Empty or `None`: always wanted.
     pub withdrawn: Vec<Option<hark_asr::Cancel>>,
+    /// Per window (beam search: per audio, shared by its beams): logit biases for keywords.
+    /// Empty: none.
+    pub keywords: Vec<Vec<KeywordBias>>,
+}
+
+/// A keyword's tokens and what is added to their logits: to the first token at every step, and
+/// to each next token once the row's last tokens are the keyword's beginning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeywordBias {
+    pub tokens: Vec<u32>,
+    pub bias: f32,
+}
+
+impl KeywordBias {
+    /// Add the bias to `row` (one row's logits) given its tokens so far.
+    pub fn apply(biases: &[KeywordBias], row: &mut [f32], sampled: &[u32]) {
+        for b in biases {
+            // The longest beginning of the keyword the row has just produced (none: 0).
+            let matched = (1..b.tokens.len())
+                .rev()
+                .find(|&k| sampled.ends_with(&b.tokens[..k]))
+                .unwrap_or(0);
+            for k in [0, matched] {
+                if let Some(v) = b.tokens.get(k).and_then(|&t| row.get_mut(t as usize)) {
+                    if v.is_finite() {
+                        *v += b.bias;
+                    }
+                }
+                if matched == 0 {
+                    break;
+                }
+            }
+        }
+    }
 }
 
 impl DecodeConfig {
@@ -365,13 +399,21 @@ impl Masks {
             }
             _ => last.broadcast_add(pick(begins.first().copied().unwrap_or(false)))?,
         };
-        let Some(rules) = &cfg.timestamps else {
+        let biased = cfg.keywords.iter().any(|k| !k.is_empty());
+        if cfg.timestamps.is_none() && !biased {
             return Ok(masked);
-        };
+        }
         let (b, vocab) = masked.dims2()?;
+        // Beam search has several rows per window.
+        let per_window = (b / cfg.keywords.len().max(1)).max(1);
         let mut flat: Vec<f32> = masked.flatten_all()?.to_vec1()?;
-        for (row, seq) in flat.chunks_exact_mut(vocab).zip(sampled) {
-            rules.apply(row, seq, cfg.eot);
+        for (r, (row, seq)) in flat.chunks_exact_mut(vocab).zip(sampled).enumerate() {
+            if let Some(rules) = &cfg.timestamps {
+                rules.apply(row, seq, cfg.eot);
+            }
+            if let Some(k) = cfg.keywords.get(r / per_window) {
+                KeywordBias::apply(k, row, seq);
+            }
         }
         Tensor::from_vec(flat, (b, vocab), masked.device())
     }
@@ -495,6 +537,25 @@ pub fn greedy(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn keyword_biases_lift_the_first_token_and_the_next_one_of_a_started_keyword() {
+        let k = [KeywordBias {
+            tokens: vec![2, 3],
+            bias: 2.0,
+        }];
+        let mut row = vec![0.0f32; 5];
+        KeywordBias::apply(&k, &mut row, &[1]);
+        assert_eq!(row, [0.0, 0.0, 2.0, 0.0, 0.0]);
+        let mut row = vec![0.0, 0.0, 0.0, f32::NEG_INFINITY, 0.0];
+        KeywordBias::apply(&k, &mut row, &[4, 2]);
+        // The keyword's next token is lifted, unless it is masked.
+        assert_eq!(row[2], 2.0);
+        assert_eq!(row[3], f32::NEG_INFINITY);
+        let mut row = vec![0.0f32; 5];
+        KeywordBias::apply(&k, &mut row, &[4, 2]);
+        assert_eq!(row, [0.0, 0.0, 2.0, 2.0, 0.0]);
+    }
+
     use super::*;
 
     #[test]

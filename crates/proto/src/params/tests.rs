@@ -111,6 +111,14 @@ fn keyterm_limit() {
     assert!(err(&many).err_msg.contains("Keyterm limit exceeded"));
 }
 
+#[test]
+fn more_than_a_hundred_keywords_are_refused() {
+    let q: Vec<String> = (0..101).map(|i| format!("keywords=w{i}")).collect();
+    let e = err(&q.join("&"));
+    assert_eq!((e.status, e.err_code), (400, "KEYWORD_LIMIT_EXCEEDED"));
+    assert_eq!(ok(&q[..100].join("&")).keywords.len(), 100);
+}
+
 proptest! {
     #[test]
     fn arbitrary_queries_never_panic(q in ".{0,300}") {

@@ -195,6 +195,11 @@ pub async fn handler(
     let options = DecodeOptions {
         language: (params.language != "multi").then(|| params.language.clone()),
         keyterms: params.keyterm.clone(),
+        keywords: params
+            .keywords
+            .iter()
+            .map(|k| (k.word.clone(), k.intensifier))
+            .collect(),
         long_form: true,
         ..DecodeOptions::default()
     };

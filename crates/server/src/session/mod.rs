@@ -195,6 +195,11 @@ impl Session {
         let options = DecodeOptions {
             language: (p.language != "multi").then(|| p.language.clone()),
             keyterms: p.keyterm.clone(),
+            keywords: p
+                .keywords
+                .iter()
+                .map(|k| (k.word.clone(), k.intensifier))
+                .collect(),
             ..DecodeOptions::default()
         };
         let ctx_text = ctx.text.clone();
