@@ -52,66 +52,11 @@ fn normalized(text: &str) -> Vec<String> {
             "mrs" => vec!["missus".to_owned()],
             "defence" => vec!["defense".to_owned()],
             _ => match w.parse::<u32>() {
-                Ok(n) => number_words(n),
+                Ok(n) => hark_text::numbers::say(u64::from(n)),
                 Err(_) => vec![w],
             },
         })
         .collect()
-}
-
-fn number_words(n: u32) -> Vec<String> {
-    const ONES: [&str; 20] = [
-        "zero",
-        "one",
-        "two",
-        "three",
-        "four",
-        "five",
-        "six",
-        "seven",
-        "eight",
-        "nine",
-        "ten",
-        "eleven",
-        "twelve",
-        "thirteen",
-        "fourteen",
-        "fifteen",
-        "sixteen",
-        "seventeen",
-        "eighteen",
-        "nineteen",
-    ];
-    const TENS: [&str; 10] = [
-        "", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
-    ];
-    let mut out = Vec::new();
-    let mut n = n;
-    if n >= 1000 {
-        out.extend(number_words(n / 1000));
-        out.push("thousand".into());
-        n %= 1000;
-        if n == 0 {
-            return out;
-        }
-    }
-    if n >= 100 {
-        out.push(ONES[(n / 100) as usize].into());
-        out.push("hundred".into());
-        n %= 100;
-        if n == 0 {
-            return out;
-        }
-    }
-    if n >= 20 {
-        out.push(TENS[(n / 10) as usize].into());
-        if !n.is_multiple_of(10) {
-            out.push(ONES[(n % 10) as usize].into());
-        }
-    } else {
-        out.push(ONES[n as usize].into());
-    }
-    out
 }
 
 /// A three-word phrase the hypothesis says more often than the reference does (at least twice).

@@ -332,4 +332,6 @@ pub fn subtitle_time(seconds: f64, sep: char) -> String {
 #[cfg(test)]
 mod properties;
 #[cfg(test)]
+mod test_words;
+#[cfg(test)]
 mod tests;

@@ -4,8 +4,9 @@
 //! numerals caught only by the numbers rule is `[REDACTED]` in finals too.
 
 use crate::format::{
-    Piece, Span, CARDINAL, CREDIT_CARD, CVV, DATE, EMAIL_ADDRESS, LOCATION_ADDRESS, MONEY, NAME,
-    NUMERICAL_PII, ORDINAL, PERCENT, PHONE_NUMBER, SSN, TIME, URL,
+    Piece, Span, BLOOD_TYPE, CARDINAL, CONDITION, CREDIT_CARD, CVV, DATE, DRUG, EMAIL_ADDRESS,
+    LOCATION_ADDRESS, LOCATION_CITY, LOCATION_COUNTRY, LOCATION_STATE, MONEY, NAME, NUMERICAL_PII,
+    ORDINAL, PERCENT, PHONE_NUMBER, SSN, TIME, URL,
 };
 use hark_proto::Redact;
 use std::collections::HashMap;
@@ -44,8 +45,12 @@ const PII_GROUP: &[&str] = &[
     URL,
     NUMERICAL_PII,
     LOCATION_ADDRESS,
+    LOCATION_CITY,
+    LOCATION_COUNTRY,
+    LOCATION_STATE,
     NAME,
 ];
+const PHI_GROUP: &[&str] = &[CONDITION, DRUG, BLOOD_TYPE];
 
 /// How one span is redacted, if at all: `Some(true)` with its typed tag, `Some(false)` as
 /// `[REDACTED]`.
@@ -61,8 +66,16 @@ fn decide(span: &Span, redact: &[Redact]) -> Option<bool> {
             }
             Redact::Pci => PCI_GROUP.contains(&span.label),
             Redact::Pii => PII_GROUP.contains(&span.label),
-            Redact::Phi => false,
-            Redact::Entity(e) => e.eq_ignore_ascii_case(span.label),
+            Redact::Phi => PHI_GROUP.contains(&span.label),
+            // A type names its subtypes too: `location` takes `LOCATION_CITY`.
+            Redact::Entity(e) => {
+                let e = e.to_ascii_uppercase();
+                span.label == e
+                    || span
+                        .label
+                        .strip_prefix(e.as_str())
+                        .is_some_and(|r| r.starts_with('_'))
+            }
         };
         if typed && !numeric {
             return Some(true);

@@ -16,11 +16,7 @@ fn word(text: &str, start_s: f32, end_s: f32, confidence: f32) -> WordTiming {
 /// A transcript as Whisper writes it, one second per word.
 fn written(text: &str) -> Transcript {
     Transcript {
-        words: text
-            .split(' ')
-            .enumerate()
-            .map(|(i, t)| word(t, i as f32, i as f32 + 1.0, 0.9))
-            .collect(),
+        words: crate::test_words::one_per_second(text),
         language: Some("en".into()),
     }
 }
@@ -423,4 +419,38 @@ fn english_only_features_in_another_language_are_named_in_warnings() {
     );
     let en = ListenParams::from_query("language=en-GB&detect_entities=true").expect("valid");
     assert!(unsupported_language_warnings(&en).is_empty());
+}
+
+#[test]
+fn pii_and_phi_redaction_reach_listed_names_places_and_medical_terms() {
+    let text = "Sarah Connor lives in Boston and takes ibuprofen for her migraines.";
+    let both = TextOptions {
+        punctuate: true,
+        redact: vec![Redact::Pii, Redact::Phi],
+        ..english()
+    };
+    assert_eq!(
+        transcript(text, &both),
+        "[NAME_1] lives in [LOCATION_CITY_1] and takes [DRUG_1] for her [CONDITION_1]."
+    );
+    // A type names its subtypes.
+    let location = TextOptions {
+        redact: vec![Redact::Entity("location".into())],
+        ..english()
+    };
+    assert_eq!(
+        transcript(text, &location),
+        "sarah connor lives in [LOCATION_CITY_1] and takes ibuprofen for her migraines"
+    );
+    let detect = TextOptions {
+        detect_entities: true,
+        ..english()
+    };
+    let labels: Vec<String> = run(text, &detect)
+        .entities
+        .expect("entities")
+        .into_iter()
+        .map(|e| e.label)
+        .collect();
+    assert_eq!(labels, ["NAME", "LOCATION_CITY", "DRUG", "CONDITION"]);
 }

@@ -477,17 +477,7 @@ mod tests {
     use super::*;
 
     fn spoken(written: &str) -> String {
-        let words: Vec<WordTiming> = written
-            .split(' ')
-            .enumerate()
-            .map(|(i, t)| WordTiming {
-                text: t.into(),
-                start_s: i as f32,
-                end_s: i as f32 + 1.0,
-                confidence: 0.9,
-            })
-            .collect();
-        verbalise(&words)
+        verbalise(&crate::test_words::one_per_second(written))
             .iter()
             .map(|t| format!("{}{}{}", t.lead, t.text, t.trail))
             .collect::<Vec<_>>()

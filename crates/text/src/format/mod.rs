@@ -2,8 +2,12 @@
 //! digits, nothing else), or with `smart_format` (entities written as FEATURES.md §3.3 says). A
 //! piece remembers which tokens it covers, so entities, redaction and search keep their times.
 
+mod gazetteer;
+mod numeric;
 mod tag;
+mod word_lists;
 
+pub use gazetteer::{BLOOD_TYPE, CONDITION, DRUG, LOCATION_CITY, LOCATION_COUNTRY, LOCATION_STATE};
 pub use tag::tag;
 pub use tag::{
     CARDINAL, CREDIT_CARD, CVV, DATE, EMAIL_ADDRESS, LOCATION_ADDRESS, MONEY, NAME, NUMERICAL_PII,
@@ -151,7 +155,7 @@ pub fn numerals(toks: &[Tok]) -> Vec<Piece> {
             k += 1;
             continue;
         }
-        if let Some(n) = tag::number(&words, k) {
+        if let Some(n) = numeric::number(&words, k) {
             let written = if n.ordinal {
                 format!("{}{}", n.int, ordinal_suffix(n.int))
             } else {

@@ -1,19 +1,9 @@
 use super::*;
+use crate::test_words::one_per_second;
 use crate::tokens::verbalise;
-use hark_asr::WordTiming;
 
 fn toks(text: &str) -> Vec<Tok> {
-    let words: Vec<WordTiming> = text
-        .split(' ')
-        .enumerate()
-        .map(|(i, t)| WordTiming {
-            text: t.into(),
-            start_s: i as f32,
-            end_s: i as f32 + 1.0,
-            confidence: 0.9,
-        })
-        .collect();
-    verbalise(&words)
+    verbalise(&one_per_second(text))
 }
 
 fn join(pieces: &[Piece]) -> String {
