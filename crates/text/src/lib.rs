@@ -20,10 +20,10 @@
 //! dictation, entity formatting and detection, redaction of entities, measurements, the
 //! profanity list) leave other languages' words as spoken.
 //!
-//! What it does not do: hold a live final until an unfinished entity completes (FEATURES.md
-//! §3.2 allows it; hark formats what each result holds), named-entity detection beyond names
-//! after a cue (`my name is …`), diarization, and `keyterm`/`keywords` (the engine's prompt
-//! handles `keyterm`).
+//! What it does not do: hold a live final while an entity is unfinished (the server's session
+//! does that, with [`ends_inside_entity`]), statistical named-entity detection (entities come
+//! from rules and word lists: see `format`), diarization, and `keyterm`/`keywords` (the
+//! engine's prompt and logit bias).
 
 pub mod edit;
 pub mod format;
