@@ -6,6 +6,8 @@ pub const NORMAL: u16 = 1000;
 pub const DATA_ERROR: u16 = 1008;
 /// Internal error / timeout (NET-0000, NET-0001).
 pub const INTERNAL: u16 = 1011;
+/// A WebSocket message larger than the server accepts (RFC 6455 "message too big").
+pub const MESSAGE_TOO_BIG: u16 = 1009;
 /// The server is going away (shutdown drain deadline passed).
 pub const GOING_AWAY: u16 = 1001;
 

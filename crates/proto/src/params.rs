@@ -135,6 +135,17 @@ impl Default for ListenParams {
     }
 }
 
+/// An absolute http(s) URL with a host: `https://example.com/hook`.
+fn is_http_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    rest.and_then(|r| r.split(['/', '?', '#']).next())
+        .is_some_and(|host| {
+            !host.is_empty() && !host.starts_with(':') && !host.contains(char::is_whitespace)
+        })
+}
+
 fn parse_bool(key: &str, value: &str) -> Result<bool, ApiError> {
     if value.eq_ignore_ascii_case("true") {
         Ok(true)
@@ -413,6 +424,14 @@ impl ListenParams {
             return Err(ApiError::bad_request(
                 "Keyterm limit exceeded. The maximum number of tokens across all keyterms is 500.",
             ));
+        }
+        if let Some(url) = &self.callback {
+            if !is_http_url(url) {
+                return Err(ApiError::invalid_param(
+                    "callback",
+                    format!("`{url}` is not an http:// or https:// URL"),
+                ));
+            }
         }
         if self.keywords.len() > MAX_KEYWORDS {
             return Err(ApiError {

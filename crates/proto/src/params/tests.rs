@@ -112,6 +112,29 @@ fn keyterm_limit() {
 }
 
 #[test]
+fn a_callback_must_be_an_http_url() {
+    for bad in [
+        "not-a-url",
+        "ftp://x.example",
+        "https://",
+        "http:///path",
+        "https://a b",
+    ] {
+        let e = err(&format!("callback={}", bad.replace(' ', "%20")));
+        assert_eq!(
+            (e.status, e.err_code),
+            (400, "INVALID_QUERY_PARAMETER"),
+            "{bad}"
+        );
+    }
+    let p = ok("callback=https%3A%2F%2Fhooks.example.com%3A8443%2Fdg%3Fk%3D1");
+    assert_eq!(
+        p.callback.as_deref(),
+        Some("https://hooks.example.com:8443/dg?k=1")
+    );
+}
+
+#[test]
 fn more_than_a_hundred_keywords_are_refused() {
     let q: Vec<String> = (0..101).map(|i| format!("keywords=w{i}")).collect();
     let e = err(&q.join("&"));

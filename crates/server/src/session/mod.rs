@@ -91,6 +91,16 @@ impl End {
         }
     }
 
+    /// A frame over `max_bytes` arrived: everything before it is answered, then close 1009.
+    fn too_big(max_bytes: usize) -> Self {
+        Self {
+            code: close::MESSAGE_TOO_BIG,
+            reason: format!("a message was larger than {max_bytes} bytes"),
+            complete: true,
+            flush: true,
+        }
+    }
+
     fn internal(reason: &str) -> Self {
         Self {
             code: close::INTERNAL,
@@ -99,6 +109,13 @@ impl End {
             flush: false,
         }
     }
+}
+
+/// Whether a read failed because a frame or message exceeded the size limit (tungstenite's
+/// capacity error, seen through axum's opaque error by its text).
+fn is_too_big(e: &axum::Error) -> bool {
+    let text = e.to_string();
+    text.contains("Message too long") || text.contains("Space limit exceeded")
 }
 
 /// Why the session stops reading.
@@ -325,7 +342,12 @@ impl Session {
                 () = &mut idle, if reading => break End::internal(close::NET0001_REASON),
                 _ = stop_rx.changed() => break End::close_stream(close::GOING_AWAY),
                 frame = socket.next(), if reading => {
-                    let Some(Ok(frame)) = frame else { return };
+                    let frame = match frame {
+                        Some(Ok(frame)) => frame,
+                        // The audio so far is kept: its results, Metadata, then 1009.
+                        Some(Err(e)) if is_too_big(&e) => break End::too_big(state.config.max_message_bytes),
+                        _ => return,
+                    };
                     idle.as_mut().reset(Instant::now() + idle_timeout);
                     let step = match frame {
                         Message::Binary(bytes) if bytes.is_empty() => Err(End::close_stream(close::NORMAL).into()),

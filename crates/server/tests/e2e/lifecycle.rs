@@ -334,3 +334,35 @@ async fn the_drain_deadline_flushes_and_closes_open_streams_with_1001() {
         Some(json!("Metadata"))
     );
 }
+
+#[tokio::test]
+async fn a_frame_over_the_limit_ends_with_metadata_then_1009() {
+    let s = start(Options {
+        config: ServerConfig {
+            max_message_bytes: 64 * 1024,
+            vad: false,
+            ..ServerConfig::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    let mut ws = open(&s.url("encoding=linear16&sample_rate=16000")).await;
+    let before = pcm16(std::iter::repeat_n(1000i16, 8000));
+    send_bytes(&mut ws, &before).await;
+    send_bytes(&mut ws, &vec![0u8; 100 * 1024]).await;
+    let t = until_close(&mut ws).await;
+    let (code, reason) = t.close.clone().expect("a close frame");
+    assert_eq!(code, 1009, "{reason}");
+    assert!(reason.contains("65536"), "{reason}");
+    let meta = t.of_type("Metadata");
+    assert_eq!(meta.len(), 1, "{:?}", t.messages);
+    // The audio before the oversized frame is accounted for and transcribed.
+    assert_eq!(meta[0]["duration"], 0.5);
+    assert_eq!(
+        t.of_type("Results")
+            .iter()
+            .map(|r| samples_in(r))
+            .sum::<u64>(),
+        8000
+    );
+}
