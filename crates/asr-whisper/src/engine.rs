@@ -597,9 +597,17 @@ impl WhisperEngine {
         if self.multilingual && languages.iter().any(Option::is_none) {
             let attended = if self.padded() { &[][..] } else { &positions };
             let detected = self.detect_language(&audio, attended)?;
-            for (l, d) in languages.iter_mut().zip(detected) {
+            for ((l, d), w) in languages.iter_mut().zip(detected).zip(windows) {
                 if l.is_none() {
-                    *l = d.into_iter().next().map(|(code, _)| code);
+                    // The most likely language among the candidates, if any were given.
+                    let allowed = |code: &str| {
+                        let c = &w.options.language_candidates;
+                        c.is_empty() || c.iter().any(|x| x.split('-').next() == Some(code))
+                    };
+                    *l = d
+                        .into_iter()
+                        .find(|(code, _)| allowed(code))
+                        .map(|(code, _)| code);
                 }
             }
         }

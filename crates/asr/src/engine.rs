@@ -19,6 +19,8 @@ pub struct ModelDescriptor {
 pub struct DecodeOptions {
     /// BCP-47 language, or `None` to detect it.
     pub language: Option<String>,
+    /// When detecting: the languages to choose from (empty: any the model knows).
+    pub language_candidates: Vec<String>,
     /// Terms to bias recognition towards (`keyterm`).
     pub keyterms: Vec<String>,
     /// Words whose likelihood is scaled (`keywords=WORD:INTENSIFIER`): above 0 boosts them,

@@ -365,3 +365,41 @@ fn numerals_switched_mid_stream(addr: &str, dir: &Path) {
         "after: {after}"
     );
 }
+
+/// Pre-recorded `detect_language` with the multilingual Whisper base: a French sentence is
+/// detected and transcribed as French; candidate codes limit the choice.
+#[test]
+fn detect_language_on_a_multilingual_model() {
+    let cache = real_speech_dir();
+    let dir = std::env::temp_dir().join(format!("hark-detect-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let wav = dir.join("fr.wav");
+    let ok = Command::new("espeak-ng")
+        .args(["-v", "fr", "-s", "130", "-w"])
+        .arg(&wav)
+        .arg("Bonjour, je voudrais réserver une table pour deux personnes ce soir.")
+        .status()
+        .expect("espeak-ng");
+    assert!(ok.success());
+    let (server, addr, _) = spawn_listening_for(
+        hark()
+            .args(["serve", "--listen", "127.0.0.1:0", "--model"])
+            .arg(cache.join("models/whisper-base-ct2")),
+        300,
+    );
+    let _server = KillOnDrop(server);
+    let host = format!("ws://{addr}");
+    let (alt, channel) = upload(&host, &wav, &["detect_language=true"]);
+    assert_eq!(channel["detected_language"], "fr", "{channel}");
+    assert!(transcript(&alt).contains("table"), "{alt}");
+    assert!(channel.get("language_confidence").is_none());
+    let (_, channel) = upload(&host, &wav, &["detect_language=en", "detect_language=de"]);
+    let detected = channel["detected_language"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(detected == "en" || detected == "de", "{channel}");
+    let (_, channel) = upload(&host, &wav, &[]);
+    assert!(channel.get("detected_language").is_none(), "{channel}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -238,6 +238,7 @@ mod tests {
             channel: Channel {
                 search: None,
                 alternatives: vec![Alternative::from_words(words)],
+                detected_language: None,
             },
             metadata: ResultsMetadata {
                 request_id: "r".into(),

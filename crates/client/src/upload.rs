@@ -160,6 +160,7 @@ pub fn as_results(r: &PrerecordedResponse) -> Vec<Results> {
         channel: Channel {
             search: None,
             alternatives: vec![alternative],
+            detected_language: None,
         },
         metadata: results_meta.clone(),
         from_finalize: false,

@@ -127,6 +127,10 @@ pub struct Channel {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search: Option<Vec<Search>>,
     pub alternatives: Vec<Alternative>,
+    /// Pre-recorded `detect_language`: the channel's language. (`language_confidence` is left
+    /// out, as Deepgram leaves it out for Whisper models.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detected_language: Option<String>,
 }
 
 /// `metadata` inside Results.

@@ -79,6 +79,10 @@ pub struct ListenParams {
     pub utt_split_s: f32,
     /// Pre-recorded: `paragraphs` (also implied there by `smart_format`).
     pub paragraphs: bool,
+    /// Pre-recorded `detect_language`: `Some(empty)` for `true` (any language), or the
+    /// candidate codes given (`detect_language=en&detect_language=es`); `None` when off.
+    /// Accepted and ignored on the live socket (FEATURES.md §19).
+    pub detect_language: Option<Vec<String>>,
     pub callback: Option<String>,
     pub callback_method: Option<CallbackMethod>,
     /// `mip_opt_out`, or its legacy alias `log_data=false`.
@@ -126,6 +130,7 @@ impl Default for ListenParams {
             utterances: false,
             utt_split_s: 0.8,
             paragraphs: false,
+            detect_language: None,
             callback: None,
             callback_method: None,
             mip_opt_out: false,
@@ -309,6 +314,23 @@ impl ListenParams {
             "diarize" => self.diarize = parse_bool(key, value)?,
             "utterances" => self.utterances = parse_bool(key, value)?,
             "paragraphs" => self.paragraphs = parse_bool(key, value)?,
+            "detect_language" => match value.trim() {
+                v if v.eq_ignore_ascii_case("true") => {
+                    self.detect_language.get_or_insert_with(Vec::new);
+                }
+                v if v.eq_ignore_ascii_case("false") => self.detect_language = None,
+                code if valid_language(code) && code != "multi" => {
+                    self.detect_language
+                        .get_or_insert_with(Vec::new)
+                        .push(code.to_ascii_lowercase());
+                }
+                other => {
+                    return Err(ApiError::invalid_param(
+                        key,
+                        format!("`{other}` is neither true, false nor a language code"),
+                    ))
+                }
+            },
             "utt_split" => {
                 self.utt_split_s = value
                     .trim()

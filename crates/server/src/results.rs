@@ -71,6 +71,7 @@ impl ResultContext {
             channel: Channel {
                 search: rendered.search,
                 alternatives: vec![rendered.alternative],
+                detected_language: None,
             },
             metadata: ResultsMetadata {
                 request_id: self.request_id.clone(),

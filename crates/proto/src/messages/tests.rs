@@ -27,6 +27,7 @@ fn results() -> ServerMessage {
                 speaker: None,
                 punctuated_word: Some("This".into()),
             }])],
+            detected_language: None,
         },
         metadata: ResultsMetadata {
             request_id: "r".into(),

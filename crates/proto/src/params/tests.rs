@@ -112,6 +112,17 @@ fn keyterm_limit() {
 }
 
 #[test]
+fn detect_language_is_a_switch_or_candidate_codes() {
+    assert_eq!(ok("detect_language=true").detect_language, Some(Vec::new()));
+    assert_eq!(ok("detect_language=false").detect_language, None);
+    assert_eq!(
+        ok("detect_language=en&detect_language=ES").detect_language,
+        Some(vec!["en".to_owned(), "es".to_owned()])
+    );
+    assert_eq!(err("detect_language=yes!").status, 400);
+}
+
+#[test]
 fn a_callback_must_be_an_http_url() {
     for bad in [
         "not-a-url",

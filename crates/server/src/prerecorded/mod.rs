@@ -193,7 +193,10 @@ pub async fn handler(
         body_chunks(body, limit)
     };
     let options = DecodeOptions {
-        language: (params.language != "multi").then(|| params.language.clone()),
+        // `detect_language` overrides `language` (FEATURES.md §19).
+        language: (params.language != "multi" && params.detect_language.is_none())
+            .then(|| params.language.clone()),
+        language_candidates: params.detect_language.clone().unwrap_or_default(),
         keyterms: params.keyterm.clone(),
         keywords: params
             .keywords
@@ -379,7 +382,17 @@ fn respond(
         .map(|t| {
             // Redaction tags count per transcript.
             let mut counters = hark_text::Counters::default();
-            let r = hark_text::render(t, window, &ctx.text, Some(&mut counters));
+            // With detect_language the channel's language (an English-only model's is English)
+            // decides which features apply.
+            let detected = params
+                .detect_language
+                .as_ref()
+                .map(|_| t.language.clone().unwrap_or_else(|| "en".to_owned()));
+            let mut text = ctx.text.clone();
+            if let Some(lang) = &detected {
+                text.english = lang.starts_with("en");
+            }
+            let r = hark_text::render(t, window, &text, Some(&mut counters));
             let mut alternative = r.alternative;
             alternative.entities = r.entities;
             alternative.paragraphs =
@@ -387,6 +400,7 @@ fn respond(
             Channel {
                 search: r.search,
                 alternatives: vec![alternative],
+                detected_language: detected,
             }
         })
         .collect();
