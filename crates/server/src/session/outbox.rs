@@ -20,12 +20,10 @@ pub enum Outgoing {
 }
 
 enum Slot {
-    Ready(Outgoing),
+    /// (Boxed: a Results is far larger than a waiting slot.)
+    Ready(Box<Outgoing>),
     /// Waits for the transcript answered under `ticket`.
-    Waiting {
-        ticket: Ticket,
-        span: ResultSpan,
-    },
+    Waiting { ticket: Ticket, span: ResultSpan },
 }
 
 #[derive(Default)]
@@ -43,7 +41,7 @@ impl Outbox {
     }
 
     pub fn ready(&mut self, out: Outgoing) {
-        self.slots.push_back(Slot::Ready(out));
+        self.slots.push_back(Slot::Ready(Box::new(out)));
     }
 
     pub fn wait(&mut self, ticket: Ticket, span: ResultSpan) {
@@ -60,7 +58,7 @@ impl Outbox {
             let Slot::Waiting { span, .. } = *slot else {
                 return;
             };
-            *slot = Slot::Ready(make(span));
+            *slot = Slot::Ready(Box::new(make(span)));
         }
     }
 
@@ -68,7 +66,7 @@ impl Outbox {
     pub fn pop_ready(&mut self) -> Option<Outgoing> {
         match self.slots.front() {
             Some(Slot::Ready(_)) => match self.slots.pop_front() {
-                Some(Slot::Ready(out)) => Some(out),
+                Some(Slot::Ready(out)) => Some(*out),
                 _ => None,
             },
             _ => None,
