@@ -83,7 +83,8 @@ pub struct ServeArgs {
     )]
     pub api_keys_env: Option<String>,
     /// TOML config file with any of: api_keys, idle_timeout_ms, drain_timeout_ms, max_in_flight_windows,
-    /// max_message_bytes. Flags and environment variables override it.
+    /// max_message_bytes, send_timeout_ms, vad, interim_ms, max_upload_bytes, allow_private_urls,
+    /// callback_secret. Flags and environment variables override it.
     #[arg(long, env = "HARK_CONFIG")]
     pub config: Option<PathBuf>,
     /// Name clients use in `?model=` for this model (default: the directory's name). Deepgram names

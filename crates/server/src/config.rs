@@ -29,6 +29,9 @@ pub struct ServerConfig {
     pub allow_private_urls: bool,
     /// Signs pre-recorded callbacks: `x-hark-signature: sha256=HMAC-SHA256(body, secret)`.
     pub callback_secret: Option<String>,
+    /// A live client that takes no message for this long (it stopped reading, and its socket
+    /// is full) is disconnected.
+    pub send_timeout_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -44,6 +47,7 @@ impl Default for ServerConfig {
             max_upload_bytes: 2 << 30,
             allow_private_urls: false,
             callback_secret: None,
+            send_timeout_ms: 30_000,
         }
     }
 }
@@ -51,6 +55,10 @@ impl Default for ServerConfig {
 impl ServerConfig {
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_millis(self.idle_timeout_ms)
+    }
+
+    pub fn send_timeout(&self) -> Duration {
+        Duration::from_millis(self.send_timeout_ms)
     }
 
     pub fn drain_timeout(&self) -> Duration {

@@ -18,6 +18,8 @@ pub const HANDSHAKES_REFUSED_TOTAL: &str = "hark_handshakes_refused_total";
 pub const AUDIO_RECEIVED_SECONDS_TOTAL: &str = "hark_audio_received_seconds_total";
 pub const AUDIO_RECEIVED_BYTES_TOTAL: &str = "hark_audio_received_bytes_total";
 pub const RESULTS_SENT_TOTAL: &str = "hark_results_sent_total";
+/// Live clients disconnected because they stopped reading results.
+pub const CLIENTS_NOT_READING_TOTAL: &str = "hark_clients_not_reading_total";
 pub const PRERECORDED_TOTAL: &str = "hark_prerecorded_requests_total";
 pub const PRERECORDED_REFUSED_TOTAL: &str = "hark_prerecorded_refused_total";
 pub const SESSIONS_CLOSED_TOTAL: &str = "hark_sessions_closed_total";

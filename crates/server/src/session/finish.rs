@@ -21,7 +21,7 @@ impl Session {
                         if end.code == close::NORMAL {
                             let msg =
                                 error_message("DataError", e.to_string(), None, Some("DATA-0000"));
-                            let _ = send(socket, &msg).await;
+                            let _ = send(socket, &msg, self.send_timeout).await;
                             end.code = close::DATA_ERROR;
                             end.reason = close::data0000_reason(&e.to_string());
                         } else {
@@ -38,7 +38,7 @@ impl Session {
             while let Some(out) = self.outbox.pop_ready() {
                 match self.render(out) {
                     Outgoing::Message(msg) => {
-                        if send(socket, &msg).await.is_err() {
+                        if send(socket, &msg, self.send_timeout).await.is_err() {
                             return;
                         }
                     }
@@ -84,7 +84,7 @@ impl Session {
         metrics::counter!(m::AUDIO_RECEIVED_BYTES_TOTAL).increment(pipeline.bytes_received());
         metrics::counter!(m::SESSIONS_CLOSED_TOTAL, "code" => code.to_string()).increment(1);
         tracing::info!(request_id = %self.ctx.request_id, code, duration_s, skipped_packets = pipeline.skipped_packets(), "stream closed");
-        if send(socket, &meta).await.is_err() {
+        if send(socket, &meta, self.send_timeout).await.is_err() {
             return;
         }
         let frame = CloseFrame {

@@ -152,6 +152,8 @@ struct Session {
     /// Finals held while an entity is unfinished (`hold_finals`: the request allows it).
     holds: hold::Holds,
     hold_finals: bool,
+    /// How long one message may wait for the client to take it.
+    send_timeout: std::time::Duration,
 }
 
 /// Run one session; `pipeline` is the audio front end the handshake built (and so validated).
@@ -242,6 +244,7 @@ impl Session {
             counters,
             holds: hold::Holds::new(setup_rate),
             hold_finals,
+            send_timeout: config.send_timeout(),
         }
     }
 
@@ -272,7 +275,9 @@ impl Session {
         for (span, transcript) in self.holds.release(now) {
             if let Outgoing::Message(msg) = self.results(span, transcript) {
                 self.note_sent(&msg);
-                send(socket, &msg).await.map_err(|_| Stop::Gone)?;
+                send(socket, &msg, self.send_timeout)
+                    .await
+                    .map_err(|_| Stop::Gone)?;
             }
         }
         Ok(())
@@ -394,7 +399,7 @@ impl Session {
             }
             Some(Err(e)) => {
                 let msg = error_message("DataError", e.to_string(), None, Some("DATA-0000"));
-                let _ = send(socket, &msg).await;
+                let _ = send(socket, &msg, self.send_timeout).await;
                 Err(Stop::End(End {
                     code: close::DATA_ERROR,
                     reason: close::data0000_reason(&e.to_string()),
@@ -412,7 +417,9 @@ impl Session {
             match self.render(out) {
                 Outgoing::Message(msg) => {
                     self.note_sent(&msg);
-                    send(socket, &msg).await.map_err(|_| Stop::Gone)?;
+                    send(socket, &msg, self.send_timeout)
+                        .await
+                        .map_err(|_| Stop::Gone)?;
                 }
                 Outgoing::Nothing | Outgoing::Transcript { .. } => {}
                 Outgoing::EngineFailed(detail) => {
@@ -422,7 +429,9 @@ impl Session {
             }
         }
         if let Some(ue) = self.utterance_end() {
-            send(socket, &ue).await.map_err(|_| Stop::Gone)?;
+            send(socket, &ue, self.send_timeout)
+                .await
+                .map_err(|_| Stop::Gone)?;
         }
         Ok(())
     }
@@ -502,7 +511,9 @@ impl Session {
         };
         if let Some(reply) = reply {
             // Answered at once, ahead of results still waiting for the engine.
-            send(socket, &reply).await.map_err(|_| Stop::Gone)?;
+            send(socket, &reply, self.send_timeout)
+                .await
+                .map_err(|_| Stop::Gone)?;
         }
         Ok(())
     }
@@ -522,9 +533,24 @@ fn error_message(
     })
 }
 
-async fn send(socket: &mut impl Socket, msg: &ServerMessage) -> Result<(), axum::Error> {
+/// Send one message; a client that takes nothing for `timeout` has stopped reading (its
+/// socket is full, so no close frame could reach it either): an error, and the session ends.
+async fn send(
+    socket: &mut impl Socket,
+    msg: &ServerMessage,
+    timeout: std::time::Duration,
+) -> Result<(), axum::Error> {
     if matches!(msg, ServerMessage::Results(_)) {
         metrics::counter!(m::RESULTS_SENT_TOTAL).increment(1);
     }
-    socket.send(Message::Text(msg.to_json().into())).await
+    match tokio::time::timeout(timeout, socket.send(Message::Text(msg.to_json().into()))).await {
+        Ok(sent) => sent,
+        Err(_) => {
+            metrics::counter!(m::CLIENTS_NOT_READING_TOTAL).increment(1);
+            Err(axum::Error::new(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client stopped reading results",
+            )))
+        }
+    }
 }

@@ -62,6 +62,8 @@ impl Engine for Scripted {
 struct Duplex {
     from_client: mpsc::UnboundedReceiver<Message>,
     to_client: mpsc::UnboundedSender<Message>,
+    /// A client that stopped reading: nothing more can be sent (and nothing wakes the sender).
+    stalled: Arc<AtomicBool>,
 }
 
 impl Stream for Duplex {
@@ -74,6 +76,9 @@ impl Stream for Duplex {
 impl Sink<Message> for Duplex {
     type Error = axum::Error;
     fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        if self.stalled.load(Ordering::SeqCst) {
+            return Poll::Pending;
+        }
         Poll::Ready(Ok(()))
     }
     fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
@@ -91,6 +96,7 @@ struct Client {
     tx: mpsc::UnboundedSender<Message>,
     rx: mpsc::UnboundedReceiver<Message>,
     fail: Arc<AtomicBool>,
+    stalled: Arc<AtomicBool>,
     session: tokio::task::JoinHandle<()>,
 }
 
@@ -125,6 +131,16 @@ impl Client {
 
 /// A session for `query` over an in-memory socket, on a multi-threaded runtime's task.
 fn open(query: &str) -> Client {
+    open_with(
+        query,
+        ServerConfig {
+            vad: false,
+            ..ServerConfig::default()
+        },
+    )
+}
+
+fn open_with(query: &str, config: ServerConfig) -> Client {
     let fail = Arc::new(AtomicBool::new(false));
     let engine = Scripted {
         descriptor: ModelDescriptor {
@@ -152,10 +168,6 @@ fn open(query: &str) -> Client {
     )
     .expect("pipeline");
     let slots = scheduler.acquire(1).expect("a slot");
-    let config = ServerConfig {
-        vad: false,
-        ..ServerConfig::default()
-    };
     let (stop_tx, _) = tokio::sync::watch::channel(false);
     let state = Arc::new(AppState {
         keys: auth::KeyStore::new::<&str>(&[]),
@@ -175,15 +187,18 @@ fn open(query: &str) -> Client {
     };
     let (tx, from_client) = mpsc::unbounded_channel();
     let (to_client, rx) = mpsc::unbounded_channel();
+    let stalled = Arc::new(AtomicBool::new(false));
     let socket = Duplex {
         from_client,
         to_client,
+        stalled: Arc::clone(&stalled),
     };
     let session = tokio::spawn(run(socket, setup, pipeline, state));
     Client {
         tx,
         rx,
         fail,
+        stalled,
         session,
     }
 }
@@ -285,4 +300,25 @@ async fn undecodable_audio_is_a_data_error_with_1008() {
         "{error}"
     );
     assert_eq!(msgs.last().expect("Metadata")["type"], "Metadata");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_disconnected_after_the_send_timeout() {
+    let c = open_with(
+        "encoding=linear16&sample_rate=16000",
+        ServerConfig {
+            vad: false,
+            send_timeout_ms: 200,
+            ..ServerConfig::default()
+        },
+    );
+    c.stalled.store(true, Ordering::SeqCst);
+    c.audio(pcm(16_000));
+    c.text(r#"{"type":"Finalize"}"#);
+    // The Finalize's result can never be sent: the session gives up instead of waiting for ever.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(10), c.session).await;
+    assert!(
+        ended.is_ok(),
+        "the session still waits on a client that does not read"
+    );
 }
