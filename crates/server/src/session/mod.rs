@@ -338,7 +338,12 @@ impl Session {
                     if fresh > idle.deadline() { idle.as_mut().reset(fresh); }
                 }
                 () = sleep_until(hold_until.unwrap_or(far)), if hold_until.is_some() => {
-                    match self.release_holds(socket, Some(Instant::now())).await {
+                    // (An UtteranceEnd may have waited for the held final.)
+                    let step = match self.release_holds(socket, Some(Instant::now())).await {
+                        Ok(()) => self.send_ready(socket).await,
+                        Err(stop) => Err(stop),
+                    };
+                    match step {
                         Ok(()) => {}
                         Err(Stop::End(end)) => break end,
                         Err(Stop::Gone) => return,
@@ -453,7 +458,8 @@ impl Session {
 
     /// `UtteranceEnd`, once every result decided has been sent (so it follows the words it ends).
     fn utterance_end(&mut self) -> Option<ServerMessage> {
-        if !self.outbox.is_empty() {
+        // Not while a result is still to go out (waiting for the model, or held for an entity).
+        if !self.outbox.is_empty() || self.holds.deadline().is_some() {
             return None;
         }
         let live = &mut self.stage.as_mut()?.live;
