@@ -9,6 +9,7 @@
 //! ends the stream with an error. Opus packets (demuxed by symphonia) are decoded by libopus.
 
 use crate::error::AudioError;
+use crate::mp4_edits::{EditScan, Scanning};
 use std::collections::VecDeque;
 use std::io::Read;
 use std::sync::mpsc;
@@ -162,9 +163,13 @@ impl CompressedDecoder {
         self.collect(out)?;
         if let (true, Some(copy)) = (self.buffered, self.copy.take()) {
             let (tx, events) = mpsc::channel();
+            // All of it is here: read its edit list first (the reader must stay seekable).
+            let mut edits = EditScan::default();
+            edits.feed(&copy);
+            let scan = Arc::new(Mutex::new(edits));
             let mss =
                 MediaSourceStream::new(Box::new(std::io::Cursor::new(copy)), Default::default());
-            if let Err(e) = decode_stream(mss, self.extension, &tx) {
+            if let Err(e) = decode_stream(mss, self.extension, Some(scan), &tx) {
                 let _ = tx.send(Event::Failed(e));
             }
             drop(tx);
@@ -280,14 +285,26 @@ fn decode_all(
     tx: &mpsc::Sender<Event>,
     extension: Option<&'static str>,
 ) -> Result<(), String> {
-    let source = ReadOnlySource::new(FeedReader(Arc::clone(shared)));
-    let mss = MediaSourceStream::new(Box::new(source), Default::default());
-    decode_stream(mss, extension, tx)
+    let scan = Arc::new(Mutex::new(EditScan::default()));
+    let reader = Scanning {
+        inner: FeedReader(Arc::clone(shared)),
+        scan: Arc::clone(&scan),
+    };
+    let mss = MediaSourceStream::new(Box::new(ReadOnlySource::new(reader)), Default::default());
+    decode_stream(
+        mss,
+        extension,
+        (extension == Some("m4a")).then_some(scan),
+        tx,
+    )
 }
 
+/// Decode a container. `edits`: an MP4's edit list as read so far (complete before the first
+/// packet), which trims the encoder's priming and padding.
 fn decode_stream(
     mss: MediaSourceStream,
     extension: Option<&'static str>,
+    edits: Option<Arc<Mutex<EditScan>>>,
     tx: &mpsc::Sender<Event>,
 ) -> Result<(), String> {
     let mut hint = Hint::new();
@@ -325,6 +342,8 @@ fn decode_stream(
     let mut skip_frames = if decoder.trims() { delay_frames } else { 0 };
     let mut announced = None;
     let mut pcm = Vec::new();
+    // Frames left to send under an MP4 edit list (`None`: no limit).
+    let mut left: Option<u64> = None;
     loop {
         let packet = match format.next_packet() {
             Ok(Some(p)) => p,
@@ -345,6 +364,15 @@ fn decode_stream(
         match decoder.decode(&packet, &mut pcm) {
             Ok((rate_hz, channels)) => {
                 if announced != Some((rate_hz, channels)) {
+                    if announced.is_none() {
+                        let trim = edits
+                            .as_ref()
+                            .and_then(|e| e.lock().ok().and_then(|e| e.trim(rate_hz)));
+                        if let Some(t) = trim {
+                            skip_frames += usize::try_from(t.skip).unwrap_or(0);
+                            left = t.keep;
+                        }
+                    }
                     announced = Some((rate_hz, channels));
                     let _ = tx.send(Event::Format { rate_hz, channels });
                 }
@@ -358,6 +386,15 @@ fn decode_stream(
                         .max(start)
                 } else {
                     frames
+                };
+                // The edit list's end: padding after the audio is dropped.
+                let end = match left.as_mut() {
+                    Some(l) => {
+                        let n = ((end - start) as u64).min(*l);
+                        *l -= n;
+                        start + n as usize
+                    }
+                    None => end,
                 };
                 if (start, end) != (0, frames) {
                     pcm = pcm[start * ch..end * ch].to_vec();

@@ -34,6 +34,7 @@ mod format;
 mod frames;
 #[cfg(feature = "g729")]
 mod g729;
+mod mp4_edits;
 #[cfg_attr(not(feature = "speex"), allow(dead_code))]
 mod ogg;
 #[cfg(feature = "opus")]

@@ -169,6 +169,13 @@ fn every_format_decodes_to_the_same_speech_whatever_the_chunking() {
             (got_s - want_s).abs() < 0.1,
             "{name}: {got_s:.3} s decoded, {want_s:.3} s encoded"
         );
+        // An MP4's edit list says where the audio is: no priming or padding is counted.
+        if name.starts_with("m4a") {
+            assert!(
+                (got_s - want_s).abs() < 0.002,
+                "{name}: {got_s:.4} s decoded, {want_s:.4} s encoded"
+            );
+        }
         assert!(
             (p.duration_s() - got_s).abs() < 0.01,
             "{name}: clock {} vs {got_s}",
