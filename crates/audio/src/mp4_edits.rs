@@ -32,25 +32,50 @@ pub(crate) struct Trim {
 const NEED: usize = 4 + 8 + 8 + 4 + 8 + 8 + 8;
 
 impl EditScan {
+    /// The next bytes of the stream. The bytes are scanned where they lie; only the last few
+    /// (or an unfinished box header) are kept for the next read.
     pub fn feed(&mut self, bytes: &[u8]) {
-        let mut buf = std::mem::take(&mut self.tail);
-        buf.extend_from_slice(bytes);
-        let mut p = 4;
-        // A tag (and its size before it) may start in the last 7 bytes: keep them for next time.
-        let mut keep_from = buf.len().saturating_sub(7);
-        while p + 4 <= buf.len() {
+        // Boxes whose size or type straddle the previous read and this one.
+        let mut join = Vec::new();
+        if !self.tail.is_empty() {
+            let t = self.tail.len();
+            join = std::mem::take(&mut self.tail);
+            join.extend_from_slice(&bytes[..bytes.len().min(NEED + 8)]);
+            if let Some(p) = self.scan(&join, 4..t + 4) {
+                // (Only when this read was short: all of it is in `join`.)
+                self.tail = join[p - 4..].to_vec();
+                return;
+            }
+        }
+        // A type (and the size before it) may start in the last 7 bytes of the stream so far.
+        let last = if bytes.len() >= 7 || join.is_empty() {
+            bytes
+        } else {
+            &join[..]
+        };
+        self.tail = match self.scan(bytes, 4..bytes.len()) {
+            Some(p) => bytes[p - 4..].to_vec(),
+            None => last[last.len().saturating_sub(7)..].to_vec(),
+        };
+    }
+
+    /// Read the boxes whose type starts at a position in `at`; the first one whose fields are not
+    /// all in `buf` yet stops the scan and is returned.
+    fn scan(&mut self, buf: &[u8], at: std::ops::Range<usize>) -> Option<usize> {
+        for p in at {
+            if p + 4 > buf.len() {
+                break;
+            }
             let tag = &buf[p..p + 4];
             if matches!(tag, b"mvhd" | b"mdhd" | b"elst") {
                 if buf.len() < p + 4 + NEED {
-                    keep_from = keep_from.min(p - 4);
-                    break;
+                    return Some(p);
                 }
                 let size = u32::from_be_bytes([buf[p - 4], buf[p - 3], buf[p - 2], buf[p - 1]]);
                 self.read_box(tag, size, &buf[p + 4..]);
             }
-            p += 1;
         }
-        self.tail = buf[keep_from..].to_vec();
+        None
     }
 
     fn read_box(&mut self, tag: &[u8], size: u32, body: &[u8]) {
@@ -161,7 +186,7 @@ mod tests {
         file.extend(full_box(b"elst", &elst));
         file.extend_from_slice(&[0u8; 64]);
         // Fed in awkward pieces: box headers straddle reads.
-        for piece_len in [1, 3, 7, 1000] {
+        for piece_len in [1, 3, 5, 7, 13, 61, 1000] {
             let mut scan = EditScan::default();
             for piece in file.chunks(piece_len) {
                 scan.feed(piece);

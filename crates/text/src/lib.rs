@@ -287,7 +287,8 @@ fn entities(pieces: &[format::Piece], spans: &[format::Span], toks: &[tokens::To
         let raw_value = if redacted {
             value.clone()
         } else {
-            toks[spans[e].range.clone()]
+            toks.get(spans[e].range.clone())
+                .unwrap_or_default()
                 .iter()
                 .map(|t| t.text.as_str())
                 .collect::<Vec<_>>()

@@ -79,13 +79,10 @@ fn has_capitals(s: &str) -> bool {
 }
 
 fn matches(p: &Piece, find: &str, case_sensitive: bool) -> bool {
-    let written = p
-        .written
-        .trim_matches(|c: char| matches!(c, ',' | '.' | '?' | '!' | ';' | ':' | '"'));
     if case_sensitive {
-        written == find
+        p.bare_written() == find
     } else {
-        written.to_lowercase() == find
+        p.bare_written().to_lowercase() == find
     }
 }
 

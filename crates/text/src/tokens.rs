@@ -374,7 +374,13 @@ fn number(s: &str) -> Option<Vec<String>> {
         if !well_formed {
             return None;
         }
-        return Some(say(s.replace(',', "").parse().ok()?));
+        let n: u64 = s.replace(',', "").parse().ok()?;
+        // Past the trillions there are no more scale words: digit by digit.
+        return Some(if n < 1_000_000_000_000_000 {
+            say(n)
+        } else {
+            say_digits(s)
+        });
     }
     if !s.chars().all(|c| c.is_ascii_digit()) {
         return None;
@@ -524,6 +530,11 @@ mod tests {
         assert_eq!(
             spoken("is 123 people"),
             "is one hundred twenty three people"
+        );
+        // Past the trillions: digit by digit, never a wrong scale word.
+        assert_eq!(
+            spoken("1,000,000,000,000,001"),
+            format!("one {}one", "zero ".repeat(14))
         );
     }
 

@@ -24,7 +24,6 @@ struct Held {
 }
 
 /// The finals held back, per channel.
-#[derive(Default)]
 pub struct Holds {
     held: Vec<Option<Held>>,
     rate_hz: u32,

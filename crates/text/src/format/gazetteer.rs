@@ -117,11 +117,7 @@ pub fn span_for(toks: &[Tok], i: usize) -> Option<Span> {
     find(toks, i).map(|mut s| {
         if s.label == NAME_LABEL || s.label.starts_with("LOCATION") {
             for p in &mut s.parts {
-                let mut c = p.written.chars();
-                p.written = c
-                    .next()
-                    .map(|f| f.to_uppercase().chain(c).collect())
-                    .unwrap_or_default();
+                p.written = super::capitalise(&p.written);
             }
         }
         s

@@ -77,16 +77,20 @@ impl Piece {
         }
     }
 
-    /// Deepgram's `word`: lower case without the sentence punctuation around it; a redaction
-    /// tag or a replacement as written.
-    pub fn word(&self) -> String {
-        let w = self.written.trim_matches(|c: char| {
+    /// The written form without the sentence punctuation around it (case kept).
+    pub fn bare_written(&self) -> &str {
+        self.written.trim_matches(|c: char| {
             matches!(c, ',' | '.' | '?' | '!' | ';' | ':' | '"' | '\n') || c.is_whitespace()
-        });
+        })
+    }
+
+    /// Deepgram's `word`: [`Piece::bare_written`] in lower case; a redaction tag or a
+    /// replacement as written.
+    pub fn word(&self) -> String {
         if self.verbatim_word {
-            w.to_owned()
+            self.bare_written().to_owned()
         } else {
-            w.to_lowercase()
+            self.bare_written().to_lowercase()
         }
     }
 
@@ -213,18 +217,21 @@ pub fn measurements(pieces: &mut [Piece]) {
     }
 }
 
+/// `w` with its first letter upper-cased (`new` → `New`).
+pub(crate) fn capitalise(w: &str) -> String {
+    let mut c = w.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
 /// Sentence case for punctuated output: the first word, and each word after `.`, `?` or `!`,
 /// starts with a capital (the engine's own capitals elsewhere are kept).
 pub fn sentence_case(pieces: &mut [Piece]) {
     let mut start = true;
     for p in pieces.iter_mut() {
-        if start && !p.keep_case && !p.verbatim_word {
-            let mut c = p.written.chars();
-            if let Some(f) = c.next() {
-                if f.is_lowercase() {
-                    p.written = f.to_uppercase().chain(c).collect();
-                }
-            }
+        if start && !p.keep_case && !p.verbatim_word && p.written.starts_with(char::is_lowercase) {
+            p.written = capitalise(&p.written);
         }
         let t = p.trail.trim_end_matches(['"', '\'', ')', '”', '’']);
         start =

@@ -1,7 +1,8 @@
 //! Numbers in spoken tokens: money, percentages, cardinals, ordinals, years, times, phone
 //! numbers, SSNs, card numbers, CVVs, digit IDs and street addresses (FEATURES.md §3.3).
 
-use super::tag::{as_is, is_word, part, span, title_case};
+use super::capitalise;
+use super::tag::{as_is, is_word, part, span};
 use super::tag::{
     CARDINAL, CREDIT_CARD, CVV, DATE, LOCATION_ADDRESS, MONEY, NUMERICAL_PII, ORDINAL, PERCENT,
     PHONE_NUMBER, SSN, TIME,
@@ -197,8 +198,8 @@ fn street(words: &[&str], i: usize, number: &str, len: usize) -> Option<Span> {
         }
         if STREET_SUFFIXES.contains(&suffix) {
             let mut parts = vec![part(number, len)];
-            parts.extend(name_words.iter().map(|w| part(title_case(w), 1)));
-            parts.push(part(title_case(suffix), 1));
+            parts.extend(name_words.iter().map(|w| part(capitalise(w), 1)));
+            parts.push(part(capitalise(suffix), 1));
             return Some(span(i, LOCATION_ADDRESS, parts));
         }
     }

@@ -196,7 +196,7 @@ fn url(words: &[&str], i: usize) -> Option<Span> {
 /// `january fifth` → `January 5`; with a year, `01/05/2024`; `april twenty twenty four` → `April 2024`.
 fn date(words: &[&str], i: usize) -> Option<Span> {
     let month = MONTHS.iter().position(|m| *m == words[i])? + 1;
-    let title = title_case(words[i]);
+    let title = super::capitalise(words[i]);
     if let Some((y, len)) = year(words, i + 1) {
         return Some(span(
             i,
@@ -225,13 +225,6 @@ fn date(words: &[&str], i: usize) -> Option<Span> {
     ))
 }
 
-pub(super) fn title_case(w: &str) -> String {
-    let mut c = w.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
-}
-
 /// `one z five seven a two b` → `1Z57A2B` (letters and digits spelled one by one).
 fn alphanumeric(toks: &[Tok], words: &[&str], i: usize) -> Option<Span> {
     let is_letter = |k: usize| {
@@ -243,7 +236,7 @@ fn alphanumeric(toks: &[Tok], words: &[&str], i: usize) -> Option<Span> {
         return None;
     }
     let mut end = i;
-    let (mut letters, mut digits) = (0, 0);
+    let (mut letters, mut digits) = (0usize, 0usize);
     while end < words.len() {
         if is_letter(end) {
             letters += 1;
@@ -256,7 +249,7 @@ fn alphanumeric(toks: &[Tok], words: &[&str], i: usize) -> Option<Span> {
     }
     while end > i && matches!(words[end - 1], "a" | "i") {
         end -= 1;
-        letters -= 1;
+        letters = letters.saturating_sub(1);
     }
     if letters == 0
         || digits == 0
