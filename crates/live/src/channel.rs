@@ -162,6 +162,18 @@ impl Channel {
         self.history.context_for(start, room)
     }
 
+    /// The VAD's state and the clock.
+    pub(crate) fn speech_state(&self) -> crate::SpeechState {
+        crate::SpeechState {
+            in_speech: self.endpointer.as_ref().is_some_and(Endpointer::in_speech),
+            last_voiced_end: self
+                .endpointer
+                .as_ref()
+                .and_then(Endpointer::last_voiced_end),
+            heard: self.seg.clock_samples(),
+        }
+    }
+
     /// Up to where (seconds) this channel is known to hold no words after the last one: what
     /// results have covered, or — when the VAD is on, hears silence now and every speech it
     /// heard has been decoded — the whole clock.

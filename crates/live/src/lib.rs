@@ -46,6 +46,9 @@
 //! - `UtteranceEnd`: once every result in flight has been sent, the first channel whose results
 //!   (or the VAD's silence) cover `utterance_end_ms` after its last word.
 //!
+//! For Flux (`/v2/listen`), [`TurnTracker`] turns the results and the VAD's state into turns:
+//! `StartOfTurn`, `Update`, `EagerEndOfTurn`, `TurnResumed` and `EndOfTurn` (see its module).
+//!
 //! For a whole recording (pre-recorded requests), [`BatchCutter`] cuts each channel into windows
 //! at pauses, all of which may be decoded at once.
 //!
@@ -59,6 +62,7 @@ mod decision;
 mod history;
 mod segmenter;
 mod stream;
+mod turn;
 
 pub use agree::keep_within;
 pub use batch::{BatchCutter, BatchWindow};
@@ -66,6 +70,12 @@ pub use decision::{Decision, DecodeRequest, LiveConfig, Priority, ResultSpan, Ti
 pub use history::History;
 pub use segmenter::{Segment, Segmenter};
 pub use stream::LiveStream;
+pub use turn::{
+    silence_score, word_evidence, SpeechState, Step, Thresholds, Trigger, TurnEvent, TurnEventKind,
+    TurnTracker,
+};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod turn_tests;

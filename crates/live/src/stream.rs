@@ -92,6 +92,13 @@ impl LiveStream {
         &mut self.channels[ch]
     }
 
+    /// What the VAD of `channel` knows now, and the channel's clock (for [`crate::TurnTracker`]).
+    pub fn speech_state(&self, channel: u16) -> crate::SpeechState {
+        self.channels
+            .get(usize::from(channel))
+            .map_or_else(crate::SpeechState::default, Channel::speech_state)
+    }
+
     /// Decodes asked for and not answered yet.
     pub fn decodes_in_flight(&self) -> usize {
         self.in_flight.len()
