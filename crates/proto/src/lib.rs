@@ -8,6 +8,7 @@
 //!   `Configure`, `Sync`);
 //! - defines every server message ([`Results`], [`Metadata`], [`UtteranceEnd`], [`SpeechStarted`],
 //!   [`ErrorMessage`]) with Deepgram's key order and float32-style numbers;
+//! - the same for Flux's `/v2/listen` ([`FluxParams`], [`FluxControl`], [`FluxMessage`]);
 //! - names the close codes and their exact reasons ([`close`]).
 //!
 //! What it does not do: any I/O, async, audio decoding or model work. Both the server and the
@@ -16,12 +17,17 @@
 pub mod close;
 mod control;
 mod error;
+mod flux;
 mod messages;
 mod params;
 mod rest;
 mod values;
 
 pub use control::{parse_control, ConfigureFeatures, ControlMessage};
+pub use flux::{
+    parse_flux_control, FluxConfigure, FluxControl, FluxMessage, FluxParams, FluxThresholds,
+    FluxWord, ThresholdsUpdate, TurnInfo, FLUX_MODELS,
+};
 pub use error::{ApiError, ApiErrorBody, ControlError};
 pub use messages::{
     iso8601_millis, Alternative, Channel, ConfigureSuccess, Entity, ErrorMessage, Hit, Metadata,

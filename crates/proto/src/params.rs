@@ -151,7 +151,7 @@ fn is_http_url(url: &str) -> bool {
         })
 }
 
-fn parse_bool(key: &str, value: &str) -> Result<bool, ApiError> {
+pub(crate) fn parse_bool(key: &str, value: &str) -> Result<bool, ApiError> {
     if value.eq_ignore_ascii_case("true") {
         Ok(true)
     } else if value.eq_ignore_ascii_case("false") {
@@ -164,7 +164,7 @@ fn parse_bool(key: &str, value: &str) -> Result<bool, ApiError> {
     }
 }
 
-fn parse_u32(key: &str, value: &str) -> Result<u32, ApiError> {
+pub(crate) fn parse_u32(key: &str, value: &str) -> Result<u32, ApiError> {
     value.trim().parse::<u32>().map_err(|_| {
         ApiError::invalid_param(
             key,
@@ -182,7 +182,7 @@ fn nonempty(key: &str, value: &str) -> Result<String, ApiError> {
 }
 
 /// A BCP-47-shaped tag (`en`, `en-US`, `zh-Hant-TW`) or `multi`. `english` is refused, as Deepgram does.
-fn valid_language(value: &str) -> bool {
+pub(crate) fn valid_language(value: &str) -> bool {
     if value == "multi" {
         return true;
     }
