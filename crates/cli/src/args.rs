@@ -179,6 +179,21 @@ pub struct StreamArgs {
     #[arg(short, long)]
     pub quiet: bool,
 
+    /// Speak Flux, the turn-taking API (`/v2/listen`): each turn prints when it ends (its
+    /// `EndOfTurn`); `--interim` shows the turn as it grows; `--format json` prints every
+    /// `TurnInfo`. `model` defaults to flux-general-en.
+    #[arg(long)]
+    pub v2: bool,
+    /// Flux `eot_threshold` (0.5–1.0): end-of-turn confidence that ends a turn.
+    #[arg(long, value_name = "P", requires = "v2")]
+    pub eot_threshold: Option<f32>,
+    /// Flux `eager_eot_threshold` (0.3–0.9): confidence for an `EagerEndOfTurn`.
+    #[arg(long, value_name = "P", requires = "v2")]
+    pub eager_eot_threshold: Option<f32>,
+    /// Flux `eot_timeout_ms`: silence that ends a turn regardless.
+    #[arg(long, value_name = "MS", requires = "v2")]
+    pub eot_timeout_ms: Option<u32>,
+
     /// `model` (e.g. nova-3, or the name hark serves).
     #[arg(short, long)]
     pub model: Option<String>,

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 pub async fn run(args: StreamArgs) -> ExitCode {
+    let flux = args.v2;
     let opts = match options(args) {
         Ok(o) => o,
         Err(e) => return fail(&e),
@@ -24,7 +25,8 @@ pub async fn run(args: StreamArgs) -> ExitCode {
             }
             match outcome.close_code {
                 Some(1000) => {
-                    if !outcome.metadata {
+                    // (Flux sends no Metadata.)
+                    if !outcome.metadata && !flux {
                         eprintln!("note: the server closed without a Metadata message");
                     }
                     ExitCode::SUCCESS
@@ -88,13 +90,27 @@ fn options(a: StreamArgs) -> Result<StreamOptions, ClientError> {
     };
     let mut params: Vec<(String, String)> = Vec::new();
     let mut push = |k: &str, v: String| params.push((k.to_owned(), v));
-    if let Some(m) = a.model {
-        push("model", m);
+    match a.model {
+        Some(m) => push("model", m),
+        None if a.v2 => push("model", "flux-general-en".into()),
+        None => {}
+    }
+    for (name, value) in [
+        ("eot_threshold", a.eot_threshold.map(|v| v.to_string())),
+        (
+            "eager_eot_threshold",
+            a.eager_eot_threshold.map(|v| v.to_string()),
+        ),
+        ("eot_timeout_ms", a.eot_timeout_ms.map(|v| v.to_string())),
+    ] {
+        if let Some(v) = value {
+            push(name, v);
+        }
     }
     if let Some(l) = a.language {
         push("language", l);
     }
-    if a.interim_results || a.interim {
+    if (a.interim_results || a.interim) && !a.v2 {
         push("interim_results", "true".into());
     }
     if let Some(e) = a.endpointing {
@@ -159,5 +175,6 @@ fn options(a: StreamArgs) -> Result<StreamOptions, ClientError> {
         output: a.output,
         progress,
         close_timeout: secs(a.close_timeout, "--close-timeout")?,
+        flux: a.v2,
     })
 }

@@ -14,6 +14,16 @@ pub enum AuthMode {
 /// The WebSocket URL for `host` (`ws`, `wss`, `http`, `https` or no scheme = `wss`): a path prefix
 /// is kept and `/v1/listen` appended unless the path already ends with it.
 pub fn listen_url(host: &str, query: &[(String, String)]) -> Result<String, ClientError> {
+    listen_url_at(host, "/v1/listen", query)
+}
+
+/// [`listen_url`] for another endpoint (`/v2/listen`): a host path ending in `/v1/listen` or
+/// `/v2/listen` is taken as the prefix before it.
+pub fn listen_url_at(
+    host: &str,
+    endpoint: &str,
+    query: &[(String, String)],
+) -> Result<String, ClientError> {
     let host = host.trim();
     let (scheme, rest) = match host.split_once("://") {
         Some((s, rest)) => {
@@ -39,11 +49,11 @@ pub fn listen_url(host: &str, query: &[(String, String)]) -> Result<String, Clie
     if authority.is_empty() {
         return Err(ClientError::Usage(format!("--host {host}: no host name")));
     }
-    let path = if path.ends_with("/v1/listen") {
-        path.to_owned()
-    } else {
-        format!("{path}/v1/listen")
-    };
+    let prefix = path
+        .strip_suffix("/v1/listen")
+        .or_else(|| path.strip_suffix("/v2/listen"))
+        .unwrap_or(path);
+    let path = format!("{prefix}{endpoint}");
     let mut url = format!("{scheme}://{authority}{path}");
     if !query.is_empty() {
         let mut q = String::new();

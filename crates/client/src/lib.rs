@@ -13,6 +13,7 @@
 //! - uploads a whole file (or a URL for the server to fetch) to `POST /v1/listen` and turns the
 //!   pre-recorded response into final results for the same renderers ([`upload`], `hark transcribe`).
 //!
+//! - speaks Flux (`/v2/listen`, `--v2`) too: turns print as finals when they end ([`flux`]);
 //! - with the `mic` feature, captures the default input device and shows a level meter ([`mic`]).
 //!
 //! What it does not do: decoding formats `hark-audio` cannot decode (they are sent as-is,
@@ -20,6 +21,7 @@
 //! the formatting, ICY and pacing parts are synchronous and unit-tested.
 
 pub mod endpoint;
+pub mod flux;
 pub mod icy;
 #[cfg(feature = "mic")]
 pub mod mic;
@@ -29,7 +31,7 @@ pub mod session;
 pub mod source;
 pub mod upload;
 
-pub use endpoint::{listen_url, AuthMode};
+pub use endpoint::{listen_url, listen_url_at, AuthMode};
 pub use output::{Format, RenderOptions};
 pub use pacing::RawFormat;
 pub use session::{run, Outcome, StreamOptions};

@@ -1,13 +1,13 @@
 //! One streaming session: connect, send (paced, with KeepAlive/Finalize), receive and render,
 //! `CloseStream`, then wait for the server's `Metadata` and close.
 
-use crate::endpoint::{listen_url, AuthMode};
+use crate::endpoint::{listen_url_at, AuthMode};
 use crate::output::{Format, RenderOptions, Renderer};
 use crate::pacing::{Pacer, RawFormat, Transcoder, DECODE_RATE_HZ};
 use crate::source::{Chunk, Input, Source};
 use crate::ClientError;
 use futures_util::{SinkExt, StreamExt};
-use hark_proto::{Encoding, ServerMessage};
+use hark_proto::{Encoding, FluxMessage, ServerMessage, TurnInfo};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -48,6 +48,8 @@ pub struct StreamOptions {
     pub progress: bool,
     /// How long to wait for the server's close after `CloseStream`.
     pub close_timeout: Duration,
+    /// Speak Flux (`/v2/listen`): turns instead of Results.
+    pub flux: bool,
 }
 
 /// How the session ended.
@@ -98,11 +100,18 @@ pub async fn run(opts: StreamOptions) -> Result<Outcome, ClientError> {
         query.retain(|(k, _)| !matches!(k.as_str(), "encoding" | "sample_rate" | "channels"));
         query.push(("encoding".into(), f.encoding.to_string()));
         query.push(("sample_rate".into(), f.sample_rate_hz.to_string()));
-        query.push(("channels".into(), f.channels.to_string()));
+        if !opts.flux {
+            query.push(("channels".into(), f.channels.to_string()));
+        }
     }
     let mut pacer = Pacer::new(wire_format, opts.realtime)?;
 
-    let url = listen_url(&opts.host, &query)?;
+    let endpoint = if opts.flux {
+        "/v2/listen"
+    } else {
+        "/v1/listen"
+    };
+    let url = listen_url_at(&opts.host, endpoint, &query)?;
     let (ws, request_id) = connect(&url, opts.key.as_deref(), opts.auth).await?;
     let bar = progress_bar(&opts, source.total_bytes);
     if opts.progress {
@@ -117,7 +126,7 @@ pub async fn run(opts: StreamOptions) -> Result<Outcome, ClientError> {
     let (mut sink, stream) = ws.split();
     let sinks = Sinks::new(&opts, bar.clone())?;
     let (closed_tx, mut closed_rx) = tokio::sync::watch::channel(false);
-    let receiver = tokio::spawn(receive(stream, sinks, closed_tx));
+    let receiver = tokio::spawn(receive(stream, sinks, closed_tx, opts.flux));
 
     let mut outcome = Outcome::default();
     let ctrl_c = tokio::signal::ctrl_c();
@@ -354,7 +363,10 @@ async fn receive(
     mut stream: futures_util::stream::SplitStream<Ws>,
     mut sinks: Sinks,
     closed: tokio::sync::watch::Sender<bool>,
+    flux: bool,
 ) -> Result<Received, ClientError> {
+    // Flux: the turn that has not ended yet (its latest event).
+    let mut open_turn: Option<TurnInfo> = None;
     let mut r = Received {
         close_code: None,
         close_reason: String::new(),
@@ -364,6 +376,27 @@ async fn receive(
     };
     while let Some(frame) = stream.next().await {
         match frame {
+            Ok(Message::Text(text)) if flux => {
+                sinks.raw(text.as_str())?;
+                match serde_json::from_str::<FluxMessage>(text.as_str()) {
+                    Ok(FluxMessage::TurnInfo(t)) => {
+                        let ended = t.event == "EndOfTurn";
+                        sinks.results(&crate::flux::turn_as_results(&t, ended))?;
+                        open_turn = (!ended).then_some(t);
+                    }
+                    Ok(FluxMessage::Connected { request_id, .. }) => {
+                        r.request_id = Some(request_id);
+                    }
+                    Ok(FluxMessage::Error {
+                        code, description, ..
+                    }) => {
+                        let msg = format!("server error: {code}: {description}");
+                        sinks.status(&msg);
+                        r.errors.push(msg);
+                    }
+                    Ok(_) | Err(_) => {}
+                }
+            }
             Ok(Message::Text(text)) => {
                 sinks.raw(text.as_str())?;
                 match serde_json::from_str::<ServerMessage>(text.as_str()) {
@@ -412,6 +445,10 @@ async fn receive(
         }
     }
     let _ = closed.send(true);
+    // `CloseStream` ends no Flux turn: what the open turn said last is its transcript.
+    if let Some(t) = open_turn.filter(|t| !t.words.is_empty()) {
+        sinks.results(&crate::flux::turn_as_results(&t, true))?;
+    }
     sinks.finish()?;
     Ok(r)
 }

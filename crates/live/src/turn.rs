@@ -19,8 +19,9 @@
 //! (VAD, or the last word's end) and what the words say. It is `evidence × s(silence)`, where
 //! `s(t) = 1 − exp(−max(0, t − 80 ms) / 120 ms)` (0.63 at 200 ms, 0.76 at 250 ms, 0.86 at 320 ms)
 //! and the evidence is 1.0 when the turn's last word ends a sentence (`.`, `?`, `!`), 0.8 when it
-//! ends without punctuation, 0.45 when it trails off (`,`, `…`, a conjunction, article or filler:
-//! an unfinished thought, which only the timeout or a request ends), 0.6 when no hypothesis
+//! ends without punctuation, 0.45 when it trails off (`,`, `…`, or a conjunction, article,
+//! preposition or filler whatever its punctuation: an unfinished thought, which only the timeout
+//! or a request ends), 0.6 when no hypothesis
 //! covers the speech yet, times 0.9 when the latest hypothesis revised earlier words. With the
 //! default `eot` 0.7 a finished sentence ends its turn after about 225 ms of silence (never
 //! inside a pause shorter than 200 ms) and an unpunctuated one after about 330 ms.
@@ -173,13 +174,14 @@ pub fn word_evidence(words: &[WordTiming]) -> f32 {
         return 0.0;
     };
     let t = last.text.trim();
-    if t.ends_with("...") || t.ends_with('…') {
+    // A conjunction, article or filler ends no thought, whatever punctuation Whisper gave it
+    // (it closes every window it hears with a full stop).
+    if t.ends_with("...") || t.ends_with('…') || CONTINUERS.contains(&bare(t).as_str()) {
         return TRAILING;
     }
     match t.chars().last() {
         Some('.' | '?' | '!') => SENTENCE_END,
         Some(',' | ';' | ':' | '-' | '—') => TRAILING,
-        _ if CONTINUERS.contains(&bare(t).as_str()) => TRAILING,
         _ => UNPUNCTUATED,
     }
 }

@@ -278,3 +278,21 @@ fn silence_before_any_words_is_cut_away_and_close_sends_a_last_update() {
     assert_eq!(kinds(&step), vec![K::Update]);
     assert!(!step.finalize);
 }
+
+#[test]
+fn evidence_of_the_last_word() {
+    use crate::turn::word_evidence;
+    let e = |t: &str| word_evidence(&words(t, 0.0));
+    assert_eq!(e("Book it."), 1.0);
+    assert_eq!(e("Is it?"), 1.0);
+    assert_eq!(e("Book it"), 0.8);
+    assert_eq!(
+        e("Book a table for."),
+        0.45,
+        "Whisper's full stop after `for` ends nothing"
+    );
+    assert_eq!(e("I want to, um"), 0.45);
+    assert_eq!(e("Well,"), 0.45);
+    assert_eq!(e("So..."), 0.45);
+    assert_eq!(e(""), 0.0);
+}

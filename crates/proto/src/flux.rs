@@ -186,7 +186,8 @@ impl FluxParams {
                 "numerals" => p.numerals = parse_bool(key, value)?,
                 "profanity_filter" => p.profanity_filter = parse_bool(key, value)?,
                 "redact" => {
-                    let r = Redact::parse(value.trim()).map_err(|e| ApiError::invalid_param(key, e))?;
+                    let r =
+                        Redact::parse(value.trim()).map_err(|e| ApiError::invalid_param(key, e))?;
                     match r {
                         Some(r @ (Redact::Numbers | Redact::AggressiveNumbers)) => {
                             if !p.redact.contains(&r) {
@@ -229,19 +230,21 @@ impl FluxParams {
                 ));
             }
         }
-        self.thresholds
-            .check()
-            .map_err(|e| {
-                let key = e.split(' ').next().unwrap_or("eot_threshold").to_owned();
-                ApiError::invalid_param(&key, e)
-            })?;
+        self.thresholds.check().map_err(|e| {
+            let key = e.split(' ').next().unwrap_or("eot_threshold").to_owned();
+            ApiError::invalid_param(&key, e)
+        })?;
         if !self.language_hints.is_empty() && self.model != FLUX_MODELS[1] {
             return Err(ApiError::invalid_param(
                 "language_hint",
                 "only valid with model=flux-general-multi",
             ));
         }
-        let tokens: usize = self.keyterms.iter().map(|k| k.split_whitespace().count()).sum();
+        let tokens: usize = self
+            .keyterms
+            .iter()
+            .map(|k| k.split_whitespace().count())
+            .sum();
         if tokens > MAX_KEYTERM_TOKENS {
             return Err(ApiError::bad_request(
                 "Keyterm limit exceeded. The maximum number of tokens across all keyterms is 500.",
@@ -288,7 +291,10 @@ const FLUX_ENCODINGS: [Encoding; 6] = [
 ];
 
 fn missing_model() -> ApiError {
-    ApiError::invalid_param("model", "required on /v2/listen: flux-general-en or flux-general-multi")
+    ApiError::invalid_param(
+        "model",
+        "required on /v2/listen: flux-general-en or flux-general-multi",
+    )
 }
 
 /// One word of a turn: as written (punctuated, cased), with its times.
@@ -419,7 +425,9 @@ fn strings(v: &Value, field: &str) -> Result<Vec<String>, ControlError> {
                     .ok_or_else(|| bad(format!("`{field}` must hold strings")))
             })
             .collect(),
-        _ => Err(bad(format!("`{field}` must be a string or a list of strings"))),
+        _ => Err(bad(format!(
+            "`{field}` must be a string or a list of strings"
+        ))),
     }
 }
 
@@ -436,7 +444,9 @@ fn number(obj: &serde_json::Map<String, Value>, key: &str) -> Result<Option<f64>
 fn parse_configure(obj: &serde_json::Map<String, Value>) -> Result<FluxConfigure, ControlError> {
     let mut c = FluxConfigure::default();
     if let Some(t) = obj.get("thresholds").filter(|v| !v.is_null()) {
-        let t = t.as_object().ok_or_else(|| bad("`thresholds` must be an object"))?;
+        let t = t
+            .as_object()
+            .ok_or_else(|| bad("`thresholds` must be an object"))?;
         c.thresholds = ThresholdsUpdate {
             eot_threshold: number(t, "eot_threshold")?.map(|v| v as f32),
             eager_eot_threshold: number(t, "eager_eot_threshold")?.map(|v| v as f32),
@@ -456,15 +466,17 @@ fn parse_configure(obj: &serde_json::Map<String, Value>) -> Result<FluxConfigure
         c.language_hints = Some(strings(h, "language_hints")?);
     }
     if let Some(n) = obj.get("numerals").filter(|v| !v.is_null()) {
-        c.numerals = Some(n.as_bool().ok_or_else(|| bad("`numerals` must be true or false"))?);
+        c.numerals = Some(
+            n.as_bool()
+                .ok_or_else(|| bad("`numerals` must be true or false"))?,
+        );
     }
     Ok(c)
 }
 
 /// Parse a text frame sent on `/v2/listen`.
 pub fn parse_flux_control(text: &str) -> Result<FluxControl, ControlError> {
-    let v: Value =
-        serde_json::from_str(text).map_err(|e| ControlError::NotJson(e.to_string()))?;
+    let v: Value = serde_json::from_str(text).map_err(|e| ControlError::NotJson(e.to_string()))?;
     let obj = v.as_object().ok_or(ControlError::MissingType)?;
     let kind = obj
         .get("type")

@@ -55,7 +55,8 @@ fn bad_values_are_refused_before_the_upgrade() {
     }
     let long = format!("model=flux-general-en&keyterm={}", "word+".repeat(501));
     assert_eq!(refused(&long).err_code, "Bad Request");
-    let ok = FluxParams::from_query("model=flux-general-en&eot_threshold=1.0&surprise=1").expect("ok");
+    let ok =
+        FluxParams::from_query("model=flux-general-en&eot_threshold=1.0&surprise=1").expect("ok");
     assert_eq!(ok.unknown, vec!["surprise"]);
 }
 
@@ -67,12 +68,18 @@ fn configure_updates_keep_what_is_not_given_and_refuse_what_is_invalid() {
         ..ThresholdsUpdate::default()
     };
     let next = t.updated(u).expect("valid");
-    assert_eq!((next.eot_threshold, next.eager_eot_threshold), (0.7, Some(0.6)));
+    assert_eq!(
+        (next.eot_threshold, next.eager_eot_threshold),
+        (0.7, Some(0.6))
+    );
     let too_eager = ThresholdsUpdate {
         eot_threshold: Some(0.5),
         ..ThresholdsUpdate::default()
     };
-    assert!(next.updated(too_eager).is_err(), "eager 0.6 would exceed eot 0.5");
+    assert!(
+        next.updated(too_eager).is_err(),
+        "eager 0.6 would exceed eot 0.5"
+    );
     let equal = ThresholdsUpdate {
         eot_threshold: Some(0.6),
         ..ThresholdsUpdate::default()
@@ -99,9 +106,18 @@ fn configure_updates_keep_what_is_not_given_and_refuse_what_is_invalid() {
     ] {
         assert!(parse_flux_control(bad).is_err(), "{bad}");
     }
-    assert_eq!(parse_flux_control(r#"{"type":"ForceEndTurn"}"#), Ok(FluxControl::ForceEndTurn));
-    assert_eq!(parse_flux_control(r#"{"type":"Finalize"}"#), Ok(FluxControl::ForceEndTurn));
-    assert_eq!(parse_flux_control(r#"{"type":"CloseStream"}"#), Ok(FluxControl::CloseStream));
+    assert_eq!(
+        parse_flux_control(r#"{"type":"ForceEndTurn"}"#),
+        Ok(FluxControl::ForceEndTurn)
+    );
+    assert_eq!(
+        parse_flux_control(r#"{"type":"Finalize"}"#),
+        Ok(FluxControl::ForceEndTurn)
+    );
+    assert_eq!(
+        parse_flux_control(r#"{"type":"CloseStream"}"#),
+        Ok(FluxControl::CloseStream)
+    );
 }
 
 #[test]
@@ -111,7 +127,10 @@ fn server_messages_have_deepgrams_shapes() {
         sequence_id: 0,
     };
     m.set_sequence_id(0);
-    assert_eq!(m.to_json(), r#"{"type":"Connected","request_id":"r","sequence_id":0}"#);
+    assert_eq!(
+        m.to_json(),
+        r#"{"type":"Connected","request_id":"r","sequence_id":0}"#
+    );
     let mut e = FluxMessage::error("UNPARSABLE_CLIENT_MESSAGE", "bad");
     e.set_sequence_id(7);
     assert_eq!(
@@ -138,7 +157,12 @@ fn server_messages_have_deepgrams_shapes() {
         languages_hinted: None,
     });
     let json = t.to_json();
-    assert!(json.starts_with(r#"{"type":"TurnInfo","request_id":"r","sequence_id":3,"event":"EndOfTurn""#), "{json}");
+    assert!(
+        json.starts_with(
+            r#"{"type":"TurnInfo","request_id":"r","sequence_id":3,"event":"EndOfTurn""#
+        ),
+        "{json}"
+    );
     assert!(json.contains(r#""trigger":"model""#));
     assert!(!json.contains("languages"));
     let back: FluxMessage = serde_json::from_str(&json).expect("round trip");

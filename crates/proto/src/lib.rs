@@ -24,11 +24,11 @@ mod rest;
 mod values;
 
 pub use control::{parse_control, ConfigureFeatures, ControlMessage};
+pub use error::{ApiError, ApiErrorBody, ControlError};
 pub use flux::{
     parse_flux_control, FluxConfigure, FluxControl, FluxMessage, FluxParams, FluxThresholds,
     FluxWord, ThresholdsUpdate, TurnInfo, FLUX_MODELS,
 };
-pub use error::{ApiError, ApiErrorBody, ControlError};
 pub use messages::{
     iso8601_millis, Alternative, Channel, ConfigureSuccess, Entity, ErrorMessage, Hit, Metadata,
     ModelInfo, Paragraph, Paragraphs, Results, ResultsMetadata, Search, Sentence, ServerMessage,

@@ -101,6 +101,7 @@ impl Server {
                 "/v1/listen",
                 get(listen::handler).post(prerecorded::handler),
             )
+            .route("/v2/listen", get(listen::flux_handler))
             .route(
                 "/v1/audio/transcriptions",
                 // The form is read with this server's own upload limit, not axum's 2 MB default.

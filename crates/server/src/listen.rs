@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hark_asr::{AsrError, Scheduler};
 use hark_audio::{AudioPipeline, ChannelMode};
-use hark_proto::{ApiError, ListenParams};
+use hark_proto::{ApiError, FluxParams, ListenParams};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -86,14 +86,60 @@ pub async fn handler(
     let request_id = uuid::Uuid::new_v4().to_string();
     // The full query can name key terms or tags a deployment may not want in its logs: debug only.
     tracing::debug!(request_id = %request_id, query = query.as_deref().unwrap_or(""), "listen request");
-    let protocols = offered_protocols(&headers);
-    if !state.keys.allows(credential(&headers, &protocols).as_ref()) {
-        return refuse(&ApiError::invalid_auth(), &request_id, "auth");
+    if let Err(refused) = authorize(&state, &headers, &request_id) {
+        return refused;
     }
     let params = match ListenParams::from_query(query.as_deref().unwrap_or("")) {
         Ok(p) => p,
         Err(e) => return refuse(&e, &request_id, "params"),
     };
+    accept(state, headers, upgrade, request_id, params, None)
+}
+
+/// `GET /v2/listen`: Flux, the turn-taking API (docs/FLUX.md). The same checks as `/v1/listen`;
+/// `flux-general-en` and `flux-general-multi` run on a model loaded under that name, or else on
+/// the default model.
+pub async fn flux_handler(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    tracing::debug!(request_id = %request_id, query = query.as_deref().unwrap_or(""), "flux request");
+    if let Err(refused) = authorize(&state, &headers, &request_id) {
+        return refused;
+    }
+    let flux = match FluxParams::from_query(query.as_deref().unwrap_or("")) {
+        Ok(p) => p,
+        Err(e) => return refuse(&e, &request_id, "params"),
+    };
+    let mut params = flux.listen_params();
+    if state.registry.resolve(Some(&flux.model)).is_ok() {
+        params.model = Some(flux.model.clone());
+    }
+    accept(state, headers, upgrade, request_id, params, Some(flux))
+}
+
+fn authorize(state: &AppState, headers: &HeaderMap, request_id: &str) -> Result<(), Response> {
+    let protocols = offered_protocols(headers);
+    if state.keys.allows(credential(headers, &protocols).as_ref()) {
+        Ok(())
+    } else {
+        Err(refuse(&ApiError::invalid_auth(), request_id, "auth"))
+    }
+}
+
+/// Every check after the parameters parse, then the upgrade.
+fn accept(
+    state: Arc<AppState>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    request_id: String,
+    params: ListenParams,
+    flux: Option<FluxParams>,
+) -> Response {
+    let protocols = offered_protocols(&headers);
     if state.draining.load(Ordering::SeqCst) {
         let e = ApiError::unavailable(
             "This server is shutting down; connect again to reach another instance.",
@@ -110,7 +156,7 @@ pub async fn handler(
             let e = ApiError {
                 status: StatusCode::UPGRADE_REQUIRED.as_u16(),
                 err_code: "UPGRADE_REQUIRED",
-                err_msg: format!("/v1/listen streams over WebSocket: {rejection}"),
+                err_msg: format!("/v1/listen and /v2/listen stream over WebSocket: {rejection}"),
             };
             return refuse(&e, &request_id, "not_websocket");
         }
@@ -131,6 +177,7 @@ pub async fn handler(
         scheduler,
         slots,
         created: SystemTime::now(),
+        flux,
     };
     let session_state = Arc::clone(&state);
     let mut response = upgrade

@@ -5,7 +5,11 @@
 //! other sessions; a small frame of PCM (microseconds of work) runs on the session's task.
 
 use hark_audio::{AudioError, AudioPipeline};
-use hark_live::{Decision, LiveStream};
+use hark_live::{Decision, LiveStream, TurnEvent, TurnTracker};
+
+/// Flux: the audio goes through the live policy in slices this long, and the turn state is
+/// looked at after each, so that a turn ends where its silence says even inside a large frame.
+const TURN_SLICE_MS: usize = 20;
 
 pub struct AudioStage {
     pub pipeline: AudioPipeline,
@@ -14,6 +18,10 @@ pub struct AudioStage {
     default_channels: usize,
     /// Reused per frame: the pipeline's new samples per channel.
     chunk: Vec<Vec<f32>>,
+    /// Flux (`/v2/listen`): the turns, decided as the audio arrives.
+    pub turns: Option<TurnTracker>,
+    /// Turn events decided by the audio since the session last took them.
+    pub turn_events: Vec<TurnEvent>,
 }
 
 impl AudioStage {
@@ -23,6 +31,8 @@ impl AudioStage {
             live,
             default_channels,
             chunk: Vec::new(),
+            turns: None,
+            turn_events: Vec::new(),
         }
     }
 
@@ -94,16 +104,55 @@ impl AudioStage {
         decisions
     }
 
+    /// Flux `ForceEndTurn`: the audio held in the pipeline goes in, then the turn ends there.
+    pub fn force_end_turn(&mut self, busy: bool) -> Vec<Decision> {
+        copy_into(&mut self.chunk, self.pipeline.flush(None));
+        let mut decisions = self.feed(busy);
+        self.channels();
+        if let Some(turns) = self.turns.as_mut() {
+            if turns.force_end().finalize {
+                decisions.extend(self.live.finalize(Some(0), true));
+            }
+        }
+        decisions
+    }
+
     /// Run the new engine-rate audio in `self.chunk` through the live policy.
     fn feed(&mut self, busy: bool) -> Vec<Decision> {
         if self.chunk.iter().all(Vec::is_empty) {
             return Vec::new();
         }
         self.channels();
-        let decisions = self.live.push(&self.chunk, busy);
+        let decisions = match self.turns.is_some() {
+            true => self.feed_turns(busy),
+            false => self.live.push(&self.chunk, busy),
+        };
         for c in &mut self.chunk {
             c.clear();
         }
+        decisions
+    }
+
+    /// Flux: feed the (mono) audio a slice at a time; after each, the turn tracker may end the
+    /// turn, which finalizes the open segment right there.
+    fn feed_turns(&mut self, busy: bool) -> Vec<Decision> {
+        let mut decisions = Vec::new();
+        let slice = (self.live.config().rate_hz as usize * TURN_SLICE_MS / 1000).max(1);
+        let audio = std::mem::take(&mut self.chunk);
+        if let Some(mono) = audio.first() {
+            for piece in mono.chunks(slice) {
+                decisions.extend(self.live.push(&[piece.to_vec()], busy));
+                let Some(turns) = self.turns.as_mut() else {
+                    break;
+                };
+                let step = turns.on_audio(self.live.speech_state(0));
+                self.turn_events.extend(step.events);
+                if step.finalize {
+                    decisions.extend(self.live.finalize(Some(0), true));
+                }
+            }
+        }
+        self.chunk = audio;
         decisions
     }
 }

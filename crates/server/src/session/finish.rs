@@ -19,9 +19,15 @@ impl Session {
                 Some((tail, decisions)) => {
                     if let Err(e) = tail {
                         if end.code == close::NORMAL {
-                            let msg =
-                                error_message("DataError", e.to_string(), None, Some("DATA-0000"));
-                            let _ = send(socket, &msg, self.send_timeout).await;
+                            if !self.is_flux() {
+                                let msg = error_message(
+                                    "DataError",
+                                    e.to_string(),
+                                    None,
+                                    Some("DATA-0000"),
+                                );
+                                let _ = send(socket, &msg, self.send_timeout).await;
+                            }
                             end.code = close::DATA_ERROR;
                             end.reason = close::data0000_reason(&e.to_string());
                         } else {
@@ -39,6 +45,13 @@ impl Session {
                 match self.render(out) {
                     Outgoing::Message(msg) => {
                         if send(socket, &msg, self.send_timeout).await.is_err() {
+                            return;
+                        }
+                    }
+                    // The stream ends: no turn is cut any more.
+                    Outgoing::Turn(mut step) => {
+                        step.finalize = false;
+                        if self.send_turns(socket, step).await.is_err() {
                             return;
                         }
                     }
@@ -84,7 +97,20 @@ impl Session {
         metrics::counter!(m::AUDIO_RECEIVED_BYTES_TOTAL).increment(pipeline.bytes_received());
         metrics::counter!(m::SESSIONS_CLOSED_TOTAL, "code" => code.to_string()).increment(1);
         tracing::info!(request_id = %self.ctx.request_id, code, duration_s, skipped_packets = pipeline.skipped_packets(), "stream closed");
-        if send(socket, &meta, self.send_timeout).await.is_err() {
+        let said = match self.is_flux() {
+            // Flux has no Metadata: the last TurnInfo's `audio_window_end` accounts for the audio.
+            true => {
+                let end = End {
+                    code,
+                    reason: reason.clone(),
+                    complete: true,
+                    flush: false,
+                };
+                self.finish_turns(socket, &end).await.is_ok()
+            }
+            false => send(socket, &meta, self.send_timeout).await.is_ok(),
+        };
+        if !said {
             return;
         }
         let frame = CloseFrame {

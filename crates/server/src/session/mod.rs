@@ -18,6 +18,7 @@ mod outbox;
 mod replies;
 #[cfg(test)]
 mod tests;
+mod turns;
 
 use crate::results::ResultContext;
 use crate::{metrics as m, AppState};
@@ -66,6 +67,8 @@ pub struct SessionSetup {
     /// Held until the session's last message: dropping them frees the engine's stream slots.
     pub slots: Vec<StreamSlot>,
     pub created: SystemTime,
+    /// `/v2/listen`: the Flux parameters (`params` are their `/v1/listen` equivalent).
+    pub flux: Option<hark_proto::FluxParams>,
 }
 
 /// An engine's answer to one decode.
@@ -154,6 +157,8 @@ struct Session {
     hold_finals: bool,
     /// How long one message may wait for the client to take it.
     send_timeout: std::time::Duration,
+    /// `/v2/listen`: turns instead of Results.
+    flux: Option<Box<turns::FluxState>>,
 }
 
 /// Run one session; `pipeline` is the audio front end the handshake built (and so validated).
@@ -179,8 +184,15 @@ fn live_config(
     p: &ListenParams,
     scheduler: &Scheduler,
     config: &crate::ServerConfig,
+    flux: bool,
 ) -> LiveConfig {
     let rate = scheduler.sample_rate_hz();
+    // Flux: a hypothesis for every turn `Update`.
+    let interim_ms = if flux {
+        turns::UPDATE_MS
+    } else {
+        config.interim_ms.max(100)
+    };
     LiveConfig {
         rate_hz: rate,
         max_window_samples: scheduler.max_window_samples(),
@@ -191,7 +203,7 @@ fn live_config(
         },
         interim_samples: p
             .interim_results
-            .then(|| (u64::from(config.interim_ms.max(100)) * u64::from(rate) / 1000) as usize),
+            .then(|| (u64::from(interim_ms) * u64::from(rate) / 1000) as usize),
         vad_events: p.vad_events,
         utterance_end_ms: p.utterance_end_ms,
     }
@@ -204,14 +216,18 @@ impl Session {
         config: &crate::ServerConfig,
     ) -> Self {
         let p = &setup.params;
-        let live = LiveStream::new(live_config(p, &setup.scheduler, config));
+        let flux = setup
+            .flux
+            .clone()
+            .map(|f| Box::new(turns::FluxState::new(f)));
+        let live = LiveStream::new(live_config(p, &setup.scheduler, config, flux.is_some()));
         let ctx = Arc::new(ResultContext::new(
             &setup.request_id,
             p,
             setup.scheduler.descriptor(),
             setup.scheduler.sample_rate_hz(),
         ));
-        let options = DecodeOptions {
+        let mut options = DecodeOptions {
             language: (p.language != "multi").then(|| p.language.clone()),
             keyterms: p.keyterm.clone(),
             keywords: p
@@ -223,11 +239,16 @@ impl Session {
         };
         let ctx_text = ctx.text.clone();
         let setup_rate = setup.scheduler.sample_rate_hz();
-        let hold_finals = ctx_text.english
+        if let Some(f) = &flux {
+            options.language_candidates = f.params.language_hints.clone();
+        }
+        let hold_finals = flux.is_none()
+            && ctx_text.english
             && !p.no_delay
             && (p.smart_format || p.detect_entities || !p.redact.is_empty());
         let counters = vec![Counters::default(); usize::from(p.result_channels())];
-        let stage = AudioStage::new(pipeline, live, usize::from(p.result_channels()));
+        let mut stage = AudioStage::new(pipeline, live, usize::from(p.result_channels()));
+        stage.turns = flux.as_ref().map(|f| f.tracker(setup_rate));
         let (replies_tx, replies) = mpsc::unbounded_channel();
         Self {
             setup,
@@ -245,6 +266,7 @@ impl Session {
             holds: hold::Holds::new(setup_rate),
             hold_finals,
             send_timeout: config.send_timeout(),
+            flux,
         }
     }
 
@@ -254,6 +276,9 @@ impl Session {
         let Outgoing::Transcript { span, transcript } = out else {
             return out;
         };
+        if self.is_flux() {
+            return self.render_turn(span, transcript);
+        }
         if !span.is_final {
             return self.results(span, transcript);
         }
@@ -320,6 +345,9 @@ impl Session {
         let mut stop_rx = state.stop_tx.subscribe();
         let idle = sleep_until(Instant::now() + idle_timeout);
         tokio::pin!(idle);
+        if self.is_flux() && self.connected(socket).await.is_err() {
+            return;
+        }
         let end = loop {
             let reading = self.outbox.len() + self.silent.len() < max_in_flight;
             let hold_until = self.holds.deadline();
@@ -400,11 +428,16 @@ impl Session {
             None => Err(End::internal(close::NET0000_REASON).into()),
             Some(Ok(decisions)) => {
                 self.apply(decisions);
+                if self.is_flux() {
+                    self.send_audio_turns(socket).await?;
+                }
                 Ok(())
             }
             Some(Err(e)) => {
-                let msg = error_message("DataError", e.to_string(), None, Some("DATA-0000"));
-                let _ = send(socket, &msg, self.send_timeout).await;
+                if !self.is_flux() {
+                    let msg = error_message("DataError", e.to_string(), None, Some("DATA-0000"));
+                    let _ = send(socket, &msg, self.send_timeout).await;
+                }
                 Err(Stop::End(End {
                     code: close::DATA_ERROR,
                     reason: close::data0000_reason(&e.to_string()),
@@ -426,6 +459,7 @@ impl Session {
                         .await
                         .map_err(|_| Stop::Gone)?;
                 }
+                Outgoing::Turn(step) => self.send_turns(socket, step).await?,
                 Outgoing::Nothing | Outgoing::Transcript { .. } => {}
                 Outgoing::EngineFailed(detail) => {
                     tracing::error!(request_id = %self.ctx.request_id, %detail, "engine failed");
@@ -472,6 +506,9 @@ impl Session {
 
     /// A text frame: control messages are answered now; `Err(end)` ends the session.
     async fn on_control(&mut self, text: &str, socket: &mut impl Socket) -> Result<(), Stop> {
+        if self.is_flux() {
+            return self.on_flux_control(text, socket).await;
+        }
         let reply = match parse_control(text) {
             Ok(ControlMessage::KeepAlive) => None,
             Ok(ControlMessage::CloseStream) => return Err(End::close_stream(close::NORMAL).into()),
@@ -549,7 +586,16 @@ async fn send(
     if matches!(msg, ServerMessage::Results(_)) {
         metrics::counter!(m::RESULTS_SENT_TOTAL).increment(1);
     }
-    match tokio::time::timeout(timeout, socket.send(Message::Text(msg.to_json().into()))).await {
+    send_text(socket, msg.to_json(), timeout).await
+}
+
+/// Send one text frame (see [`send`]).
+async fn send_text(
+    socket: &mut impl Socket,
+    text: String,
+    timeout: std::time::Duration,
+) -> Result<(), axum::Error> {
+    match tokio::time::timeout(timeout, socket.send(Message::Text(text.into()))).await {
         Ok(sent) => sent,
         Err(_) => {
             metrics::counter!(m::CLIENTS_NOT_READING_TOTAL).increment(1);

@@ -14,6 +14,8 @@ pub enum Outgoing {
         span: ResultSpan,
         transcript: Transcript,
     },
+    /// Flux: what a result did to the turn (events to send, perhaps a turn to end).
+    Turn(hark_live::Step),
     /// A withdrawn interim: nothing to send.
     Nothing,
     EngineFailed(String),

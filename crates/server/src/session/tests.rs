@@ -184,6 +184,7 @@ fn open_with(query: &str, config: ServerConfig) -> Client {
         scheduler,
         slots,
         created: SystemTime::now(),
+        flux: None,
     };
     let (tx, from_client) = mpsc::unbounded_channel();
     let (to_client, rx) = mpsc::unbounded_channel();
