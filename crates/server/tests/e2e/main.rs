@@ -2,6 +2,7 @@
 
 mod audio;
 mod features;
+mod flux;
 mod handshake;
 mod lifecycle;
 mod live;
