@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -106,6 +107,17 @@ def node_has_websocket():
 
 
 STREAM = ["wav", "raw"]
+# Flux (`/v2/listen`): turns of espeak-ng speech on real Whisper weights (a second server), and a
+# refused query.
+FLUX = ["flux", "flux-bad-param"]
+FLUX_TURNS = [
+    # (text, silence after it in seconds): a hesitation after "and", then pauses that end turns.
+    ("Please call my brother and", 0.7),
+    ("tell him I will be late.", 1.5),
+    ("Thank you very much.", 1.5),
+]
+# Spoken after the turns above and ended by ForceEndTurn the moment its audio is sent.
+FLUX_MANUAL = "I live in New York."
 CUSTOM = {"custom_param": ["kept"]}
 REFUSALS = ["bad-key", "bad-param"]
 # Pre-recorded: the WAV uploaded whole to POST /v1/listen.
@@ -127,7 +139,7 @@ def clients(only):
             driver = [python, os.path.join(HERE, "python", "sdk_v5.py")]
             # 5.x has no way to add a custom query parameter to the WebSocket request.
             custom = {} if v == "5" else CUSTOM
-            cases = STREAM + REFUSALS + ["passthrough"] + FILES + ["features"]
+            cases = STREAM + REFUSALS + ["passthrough"] + FILES + ["features"] + FLUX
             out.append((f"python deepgram-sdk {ver} (sync)", driver, {}, cases, {}, custom))
             out.append((f"python deepgram-sdk {ver} (async)", driver, {}, ["async-wav", "async-raw"], {}, {}))
         else:
@@ -146,6 +158,7 @@ def clients(only):
         driver = os.path.join(HERE, "js", f"sdk_v{v}.js")
         cases = STREAM + REFUSALS + ["passthrough"] + FILES
         if v == "5":
+            cases = cases + FLUX
             out.append((f"js @deepgram/sdk {ver}", ["node", driver], env, cases, {}, CUSTOM))
         else:
             out.append((f"js @deepgram/sdk {ver} (ws, header auth)", ["node", driver], env, cases, {}, CUSTOM))
@@ -172,13 +185,15 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_server(hark, log_path):
+def start_server(hark, log_path, model=MODEL):
     port = free_port()
-    cmd = [hark, "serve", "--model", MODEL, "--api-key", KEY, "--listen", f"127.0.0.1:{port}",
+    cmd = [hark, "serve", "--model", model, "--api-key", KEY, "--listen", f"127.0.0.1:{port}",
            # A random-weight model always "fails" OpenAI's fallback checks; one pass per window
            # keeps the server ahead of 20x-real-time clients, as a trained model would be.
            "--temperature-fallback", "false"]
     env = dict(os.environ, HARK_LOG="info,hark_server::listen=debug")
+    if model != MODEL:
+        cmd = cmd[:-2]  # real weights: OpenAI's fallback as users run it
     proc = subprocess.Popen(cmd, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, env=env)
     for _ in range(300):
         try:
@@ -192,7 +207,7 @@ def start_server(hark, log_path):
     sys.exit(f"hark serve did not become ready; its log:\n{open(log_path).read()[-2000:]}")
 
 
-LINE = re.compile(r"(?P<msg>listen request|stream accepted|stream closed|handshake refused|pre-recorded request|openai transcription)")
+LINE = re.compile(r"(?P<msg>listen request|flux request|stream accepted|stream closed|handshake refused|pre-recorded request|openai transcription)")
 
 
 def server_checks(lines, case, expect_query, custom):
@@ -209,7 +224,7 @@ def server_checks(lines, case, expect_query, custom):
         if len(done) != 1:
             fails.append(f"server log has {len(done)} pre-recorded requests done, want exactly 1")
         return fails
-    requests = [l for l in lines if "listen request" in l]
+    requests = [l for l in lines if "listen request" in l or "flux request" in l]
     if len(requests) != 1:
         fails.append(f"server saw {len(requests)} handshakes, want exactly 1")
     query = {}
@@ -224,6 +239,11 @@ def server_checks(lines, case, expect_query, custom):
         # A helpful 400 names the parameter at fault (the same text goes out in dg-error).
         if case == "bad-param" and not any("sample_rate" in l for l in refused):
             fails.append("the 400 does not say that sample_rate is missing")
+        return fails
+    if case == "flux-bad-param":
+        refused = [l for l in lines if "handshake refused" in l]
+        if not any("status=400" in l and "eot_threshold" in l for l in refused):
+            fails.append("server log has no 400 naming eot_threshold")
         return fails
     closed = [l for l in lines if "stream closed" in l]
     if not closed:
@@ -246,9 +266,47 @@ def server_checks(lines, case, expect_query, custom):
     return fails
 
 
+def prepare_flux_audio():
+    """The Flux cases' audio, spoken by espeak-ng (22.05 kHz s16le, as headerless PCM), and what
+    each turn says; cached beside the clients. Returns the directory."""
+    import wave
+
+    out = os.path.join(CACHE, "flux")
+    manifest = os.path.join(out, "manifest.json")
+    spec = {"turns": FLUX_TURNS, "manual": FLUX_MANUAL, "rate": 22050, "trimmed": True}
+    if os.path.exists(manifest) and json.load(open(manifest)).get("spec") == spec:
+        return out
+    os.makedirs(out, exist_ok=True)
+
+    def speak(text):
+        path = os.path.join(out, "say.wav")
+        run(["espeak-ng", "-v", "en-us", "-s", "130", "-w", path, text])
+        with wave.open(path) as w:
+            assert w.getframerate() == 22050 and w.getnchannels() == 1 and w.getsampwidth() == 2
+            return w.readframes(w.getnframes())
+
+    silence = lambda s: bytes(2 * int(22050 * s))  # noqa: E731
+    turns = silence(1.0)
+    for text, pause in FLUX_TURNS:
+        turns += speak(text) + silence(pause)
+    # Its audio ends with the last word (espeak-ng's trailing silence cut), so that no pause
+    # can end the turn before ForceEndTurn does.
+    said_manual = speak(FLUX_MANUAL)
+    samples = struct.unpack(f"<{len(said_manual) // 2}h", said_manual)
+    last = max(i for i, v in enumerate(samples) if abs(v) > 300)
+    manual = silence(0.5) + said_manual[: 2 * (last + 1)]
+    open(os.path.join(out, "turns.raw"), "wb").write(turns)
+    open(os.path.join(out, "manual.raw"), "wb").write(manual)
+    said = [" ".join(t for t, _ in FLUX_TURNS[:2]), FLUX_TURNS[2][0], FLUX_MANUAL]
+    json.dump({"spec": spec, "rate": 22050, "turns": said}, open(manifest, "w"))
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--hark", required=True, help="the hark binary to test")
+    ap.add_argument("--real-model", default=os.environ.get("HARK_REAL_MODEL", ""),
+                    help="real Whisper weights (tiny.en) for the Flux cases, whose words must be right; without it they are skipped")
     ap.add_argument("--only", default="", help="run only clients whose label contains this (e.g. `python`, `js @deepgram/sdk 4`, `rust`)")
     args = ap.parse_args()
     if not os.path.exists(os.path.join(SHARED_DATA, "preamble.wav")):
@@ -260,12 +318,25 @@ def main():
     log(f"   ready in {time.monotonic() - t0:.0f} s")
     log_path = os.path.join(CACHE, "hark-serve.log")
     server, port = start_server(args.hark, log_path)
+    flux = None
+    if args.real_model and any(set(c[3]) & set(FLUX) for c in matrix):
+        flux_dir = prepare_flux_audio()
+        flux_log = os.path.join(CACHE, "hark-serve-flux.log")
+        flux_server, flux_port = start_server(args.hark, flux_log, args.real_model)
+        flux = (flux_server, flux_port, flux_log, flux_dir)
+    elif not args.real_model:
+        log("SKIP  the Flux cases: no --real-model (real Whisper weights) given")
     passed = failed = 0
     try:
         for label, argv, extra_env, cases, expect_query, custom in matrix:
             for case in cases:
-                offset = os.path.getsize(log_path)
-                env = dict(os.environ, **extra_env, HARK_HOSTPORT=f"127.0.0.1:{port}", HARK_KEY=KEY, HARK_SHARED_DATA=SHARED_DATA)
+                if case in FLUX and flux is None:
+                    continue
+                case_port, case_log = (flux[1], flux[2]) if case in FLUX else (port, log_path)
+                offset = os.path.getsize(case_log)
+                env = dict(os.environ, **extra_env, HARK_HOSTPORT=f"127.0.0.1:{case_port}", HARK_KEY=KEY, HARK_SHARED_DATA=SHARED_DATA)
+                if flux:
+                    env["HARK_FLUX_AUDIO"] = flux[3]
                 started = time.monotonic()
                 try:
                     r = subprocess.run([*argv, case], capture_output=True, text=True, timeout=CASE_TIMEOUT_S, env=env)
@@ -274,7 +345,7 @@ def main():
                 except subprocess.TimeoutExpired:
                     fails = [f"timed out after {CASE_TIMEOUT_S} s"]
                 time.sleep(0.05)  # the server's last log line for this case
-                with open(log_path) as f:
+                with open(case_log) as f:
                     f.seek(offset)
                     lines = [l for l in f.read().splitlines() if LINE.search(l)]
                 fails += server_checks(lines, case, expect_query, custom)
@@ -286,8 +357,9 @@ def main():
                     passed += 1
                     log(f"PASS  {label}  {case}  ({secs:.1f} s)")
     finally:
-        server.terminate()
-        server.wait(10)
+        for proc in [server] + ([flux[0]] if flux else []):
+            proc.terminate()
+            proc.wait(10)
     log(f"{passed} passed, {failed} failed  ({time.monotonic() - t0:.0f} s)")
     return 1 if failed else 0
 

@@ -155,3 +155,70 @@ function main(cases) {
 }
 
 module.exports = { env, loadAudio, sleep, streamAudio, toEvent, checkStream, checkFile, main };
+
+// Flux (`/v2/listen`): the harness writes the audio (espeak-ng, 22.05 kHz s16le) and what each
+// turn says into $HARK_FLUX_AUDIO; the checks are the Python drivers' `check_flux`.
+function loadFlux() {
+  const root = process.env.HARK_FLUX_AUDIO;
+  const manifest = JSON.parse(fs.readFileSync(path.join(root, "manifest.json"), "utf8"));
+  return {
+    turns: fs.readFileSync(path.join(root, "turns.raw")),
+    manual: fs.readFileSync(path.join(root, "manual.raw")),
+    rate: manifest.rate,
+    want: manifest.turns,
+  };
+}
+
+/** Real-time 0.1 s chunks, as a voice agent streams a microphone. */
+async function streamRealtime(data, rate, sendMedia) {
+  const step = Math.floor(rate * 0.1) * 2;
+  for (let i = 0; i < data.length; i += step) {
+    sendMedia(data.subarray(i, Math.min(i + step, data.length)));
+    await sleep(100);
+  }
+}
+
+const spokenWords = (t) => (t || "").toLowerCase().replace(/[^a-z0-9']+/g, " ").trim().split(/\s+/).filter(Boolean);
+
+function editDistance(a, b) {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  a.forEach((x, i) => {
+    let prev = d[0];
+    d[0] = i + 1;
+    b.forEach((y, j) => {
+      const cur = Math.min(d[j + 1] + 1, d[j] + 1, prev + (x !== y ? 1 : 0));
+      prev = d[j + 1];
+      d[j + 1] = cur;
+    });
+  });
+  return d[b.length];
+}
+
+function checkFlux(messages, want, closeCode) {
+  const fails = [];
+  const types = messages.map((m) => m.type);
+  if (types[0] !== "Connected" || !messages[0].request_id) fails.push(`first message ${JSON.stringify(messages[0])}, want Connected`);
+  const seq = messages.map((m) => m.sequence_id);
+  if (seq.some((s, i) => s !== i)) fails.push(`sequence_id ${seq}, want 0..${messages.length - 1}`);
+  const turns = messages.filter((m) => m.type === "TurnInfo");
+  const ends = turns.filter((m) => m.event === "EndOfTurn");
+  const triggers = ends.map((m) => m.trigger).join(",");
+  if (triggers !== "model,model,manual") fails.push(`EndOfTurn triggers ${triggers}, want model,model,manual`);
+  ends.forEach((end, k) => {
+    if (end.turn_index !== k) fails.push(`EndOfTurn ${k} has turn_index ${end.turn_index}`);
+    const events = turns.filter((m) => m.turn_index === k).map((m) => m.event);
+    if (events[0] !== "StartOfTurn" || events[events.length - 1] !== "EndOfTurn" || !events.includes("Update")) fails.push(`turn ${k} events ${events}`);
+    if (k < want.length && editDistance(spokenWords(end.transcript), spokenWords(want[k])) > 1) fails.push(`turn ${k} said ${JSON.stringify(end.transcript)}, want ${JSON.stringify(want[k])}`);
+    if (!(end.end_of_turn_confidence >= 0 && end.end_of_turn_confidence <= 1)) fails.push(`turn ${k}: end_of_turn_confidence ${end.end_of_turn_confidence}`);
+  });
+  if (turns.some((m) => m.event !== "EndOfTurn" && m.trigger !== undefined)) fails.push("a trigger outside EndOfTurn");
+  const ok = messages.filter((m) => m.type === "ConfigureSuccess");
+  if (ok.length !== 1 || types.filter((t) => t === "ConfigureFailure").length !== 1) fails.push(`Configure answers ${types.filter((t) => t.startsWith("Configure"))}`);
+  else if (ok[0].thresholds.eot_threshold !== 0.8 || ok[0].keyterms[0] !== "hark") fails.push(`ConfigureSuccess ${JSON.stringify(ok[0])}`);
+  if (closeCode !== 1000) fails.push(`close code ${closeCode}, want 1000`);
+  return fails;
+}
+
+module.exports.loadFlux = loadFlux;
+module.exports.streamRealtime = streamRealtime;
+module.exports.checkFlux = checkFlux;

@@ -4,11 +4,13 @@
 // here and the harness counts handshakes.
 // Pre-recorded (`file`): `new DeepgramClient({ apiKey, baseUrl: "http://H:P" })`, then
 // `listen.v1.media.transcribeFile(buffer, {...})`.
-// Usage: node sdk_v5.js CASE  (cases: wav, raw, bad-key, bad-param, passthrough, file)
+// Flux (`flux`): `listen.v2.connect({ model: "flux-general-en", ... })`, `sendConfigure`,
+// `sendForceEndTurn`, `sendCloseStream`.
+// Usage: node sdk_v5.js CASE  (cases: wav, raw, bad-key, bad-param, passthrough, file, flux, flux-bad-param)
 "use strict";
 
 const { DeepgramClient } = require("@deepgram/sdk");
-const { env, loadAudio, sleep, streamAudio, toEvent, checkStream, checkFile, main } = require("./common");
+const { env, loadAudio, sleep, streamAudio, toEvent, checkStream, checkFile, main, loadFlux, streamRealtime, checkFlux } = require("./common");
 
 async function open(key, args) {
   const client = new DeepgramClient({ apiKey: key, baseUrl: env().ws });
@@ -61,7 +63,51 @@ async function runFile() {
   return checkFile(audio, r);
 }
 
+/** Flux over `listen.v2`: two turns the model ends, Configure, a third ended by ForceEndTurn. */
+async function runFlux() {
+  const { turns, manual, rate, want } = loadFlux();
+  const client = new DeepgramClient({ apiKey: env().key, baseUrl: env().ws });
+  const socket = await client.listen.v2.connect({ model: "flux-general-en", encoding: "linear16", sample_rate: String(rate), tag: "conformance" });
+  const messages = [];
+  let closeCode;
+  const closed = new Promise((resolve) => socket.on("close", (ev) => resolve((closeCode = closeCode === undefined ? ev && ev.code : closeCode))));
+  socket.on("message", (m) => messages.push(m));
+  socket.connect();
+  await socket.waitForOpen();
+  const ends = () => messages.filter((m) => m.event === "EndOfTurn").length;
+  const waitFor = async (n) => {
+    for (let i = 0; i < 500 && ends() < n; i++) await sleep(20);
+  };
+  await streamRealtime(turns, rate, (b) => socket.sendMedia(b));
+  await waitFor(2);
+  socket.sendConfigure({ type: "Configure", thresholds: { eot_threshold: 0.8 }, keyterms: ["hark"] });
+  socket.sendConfigure({ type: "Configure", thresholds: { eager_eot_threshold: 0.95 } });
+  await streamRealtime(manual, rate, (b) => socket.sendMedia(b));
+  socket.sendForceEndTurn({ type: "ForceEndTurn" });
+  await waitFor(3);
+  socket.sendCloseStream({ type: "CloseStream" });
+  await Promise.race([closed, sleep(15000)]);
+  socket.close();
+  return checkFlux(messages, want, closeCode);
+}
+
+async function expectFluxRefusal() {
+  const client = new DeepgramClient({ apiKey: env().key, baseUrl: env().ws });
+  const socket = await client.listen.v2.connect({ model: "flux-general-en", encoding: "linear16", sample_rate: "16000", eot_threshold: "1.5", reconnectAttempts: 0 });
+  const outcome = new Promise((resolve) => {
+    socket.on("open", () => resolve("open"));
+    socket.on("error", () => resolve("error"));
+    socket.on("close", () => resolve("close"));
+  });
+  socket.connect();
+  const got = await Promise.race([outcome, sleep(10000).then(() => "timeout")]);
+  socket.close();
+  return got === "error" || got === "close" ? [] : [`handshake ${got}, want a refusal`];
+}
+
 main({
+  flux: runFlux,
+  "flux-bad-param": expectFluxRefusal,
   file: runFile,
   wav: () => runStream("wav"),
   raw: () => runStream("raw"),

@@ -153,3 +153,80 @@ def main(cases):
     except Exception as exc:  # a driver bug or an SDK exception: either way the case failed
         print(f"{type(exc).__name__}: {str(exc)[:300]}")
         return 1
+
+
+# Flux (`/v2/listen`): the harness writes the audio (espeak-ng, 22.05 kHz s16le) and what each
+# turn says into $HARK_FLUX_AUDIO.
+FLUX_CHUNK_S = 0.1
+
+
+def load_flux():
+    """(turns audio, manual-turn audio, rate, the words of each turn)."""
+    import json
+
+    root = os.environ["HARK_FLUX_AUDIO"]
+    manifest = json.load(open(os.path.join(root, "manifest.json")))
+    read = lambda name: open(os.path.join(root, name), "rb").read()  # noqa: E731
+    return read("turns.raw"), read("manual.raw"), manifest["rate"], manifest["turns"]
+
+
+def flux_chunks(data: bytes, rate: int):
+    """Real-time chunks, as a voice agent streams a microphone."""
+    step = int(rate * FLUX_CHUNK_S) * 2
+    for i in range(0, len(data), step):
+        yield data[i : i + step]
+
+
+def spoken_words(text):
+    return "".join(c.lower() if c.isalnum() or c == "'" else " " for c in text).split()
+
+
+def edit_distance(a, b):
+    d = list(range(len(b) + 1))
+    for i, x in enumerate(a):
+        prev, d[0] = d[0], i + 1
+        for j, y in enumerate(b):
+            cur = min(d[j + 1] + 1, d[j] + 1, prev + (x != y))
+            prev, d[j + 1] = d[j + 1], cur
+    return d[len(b)]
+
+
+def check_flux(messages, want_turns, close_code):
+    """`messages`: dicts of every server message in order. The rules every Flux client relies
+    on: Connected first, `sequence_id` counting from 0, each turn StartOfTurn … EndOfTurn with
+    Updates between, `turn_index` counting turns, the words of each turn, the triggers, the
+    Configure answers, close 1000."""
+    fails = []
+    types = [m.get("type") for m in messages]
+    if not messages or types[0] != "Connected" or not messages[0].get("request_id"):
+        fails.append(f"first message {messages[:1]}, want Connected with a request_id")
+    seq = [m.get("sequence_id") for m in messages]
+    if seq != list(range(len(messages))):
+        fails.append(f"sequence_id {seq}, want 0..{len(messages) - 1}")
+    turns = [m for m in messages if m.get("type") == "TurnInfo"]
+    ends = [m for m in turns if m.get("event") == "EndOfTurn"]
+    triggers = [m.get("trigger") for m in ends]
+    if triggers != ["model", "model", "manual"]:
+        fails.append(f"EndOfTurn triggers {triggers}, want model, model, manual")
+    for k, end in enumerate(ends):
+        if end.get("turn_index") != k:
+            fails.append(f"EndOfTurn {k} has turn_index {end.get('turn_index')}")
+        events = [m.get("event") for m in turns if m.get("turn_index") == k]
+        if not events or events[0] != "StartOfTurn" or events[-1] != "EndOfTurn" or "Update" not in events:
+            fails.append(f"turn {k} events {events}")
+        if k < len(want_turns):
+            got, want = spoken_words(end.get("transcript", "")), spoken_words(want_turns[k])
+            if edit_distance(got, want) > 1:
+                fails.append(f"turn {k} said {end.get('transcript')!r}, want {want_turns[k]!r}")
+            if [w.get("word") for w in end.get("words", [])] != end.get("transcript", "").split():
+                fails.append(f"turn {k}: words do not spell the transcript")
+        conf = end.get("end_of_turn_confidence")
+        if not isinstance(conf, (int, float)) or not 0 <= conf <= 1:
+            fails.append(f"turn {k}: end_of_turn_confidence {conf}")
+    if any(m.get("trigger") is not None for m in turns if m.get("event") != "EndOfTurn"):
+        fails.append("a trigger outside EndOfTurn")
+    if types.count("ConfigureSuccess") != 1 or types.count("ConfigureFailure") != 1:
+        fails.append(f"Configure answers {[t for t in types if t.startswith('Configure')]}, want one success and one failure")
+    if close_code != 1000:
+        fails.append(f"close code {close_code}, want 1000")
+    return fails

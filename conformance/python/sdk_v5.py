@@ -4,7 +4,8 @@ Configured as those users do: `DeepgramClientEnvironment` pointing every URL at 
 `client.listen.v1.connect(...)` as a context manager, sync (`DeepgramClient`) or async
 (`AsyncDeepgramClient`, cases prefixed `async-`).
 Pre-recorded (`file`): `client.listen.v1.media.transcribe_file(request=bytes, ...)`.
-Usage: python sdk_v5.py CASE  (cases: wav, raw, bad-key, bad-param, passthrough, async-wav, async-raw, file, features)
+Usage: python sdk_v5.py CASE  (cases: wav, raw, bad-key, bad-param, passthrough, async-wav, async-raw, file, features,
+flux, flux-bad-param)
 """
 
 import asyncio
@@ -13,7 +14,7 @@ import sys
 import threading
 import time
 
-from common import Event, check_file, check_stream, chunks, env, load_audio, main
+from common import Event, check_file, check_flux, check_stream, chunks, env, flux_chunks, load_audio, load_flux, main
 
 from deepgram import AsyncDeepgramClient, DeepgramClient
 from deepgram.core.api_error import ApiError
@@ -209,6 +210,72 @@ def extra_form(pairs):
     return [f"{k}:{v}" for k, v in pairs.items()] if "Sequence" in annotation else dict(pairs)
 
 
+def as_dict(m):
+    """A Flux message as the SDK parsed it, back to a dict (its typed fields read through it)."""
+    if hasattr(m, "model_dump"):
+        return m.model_dump(by_alias=True)
+    return m.dict() if hasattr(m, "dict") else dict(m)
+
+
+def flux_send(socket, message):
+    """7.x has `send_configure` and `send_force_end_turn`; 5.x sends a dict as JSON."""
+    kind = message["type"]
+    method = {"Configure": "send_configure", "ForceEndTurn": "send_force_end_turn", "CloseStream": "send_close_stream"}[kind]
+    if hasattr(socket, method):
+        return getattr(socket, method)(message) if kind == "Configure" else getattr(socket, method)()
+    return socket._send(message)
+
+
+def run_flux():
+    """Flux turns over `listen.v2`: two turns ended by the model (the first with a hesitation
+    inside it), Configure answered, a third turn ended by ForceEndTurn, then CloseStream."""
+    _, _, key = env()
+    turns, manual, rate, want = load_flux()
+    client = DeepgramClient(api_key=key, environment=environment())
+    messages = []
+    with client.listen.v2.connect(model="flux-general-en", encoding="linear16", sample_rate=str(rate), tag="conformance") as socket:
+        reader = threading.Thread(target=lambda: messages.extend(as_dict(m) for m in socket), daemon=True)
+        reader.start()
+        ends = lambda: sum(1 for m in messages if m.get("event") == "EndOfTurn")  # noqa: E731
+
+        def wait_for(n, seconds=10):
+            deadline = time.monotonic() + seconds
+            while ends() < n and time.monotonic() < deadline:
+                time.sleep(0.02)
+
+        for chunk in flux_chunks(turns, rate):
+            socket.send_media(chunk)
+            time.sleep(0.1)
+        wait_for(2)
+        flux_send(socket, {"type": "Configure", "thresholds": {"eot_threshold": 0.8}, "keyterms": ["hark"]})
+        flux_send(socket, {"type": "Configure", "thresholds": {"eager_eot_threshold": 0.95}})
+        for chunk in flux_chunks(manual, rate):
+            socket.send_media(chunk)
+            time.sleep(0.1)
+        flux_send(socket, {"type": "ForceEndTurn"})
+        wait_for(3)
+        flux_send(socket, {"type": "CloseStream"})
+        reader.join(15)
+        close_code = socket._websocket.close_code
+    fails = check_flux(messages, want, close_code)
+    ok = [m for m in messages if m.get("type") == "ConfigureSuccess"]
+    if ok and (ok[0].get("thresholds") or {}).get("eot_threshold") not in (None, 0.8):
+        fails.append(f"ConfigureSuccess thresholds {ok[0].get('thresholds')}")
+    return fails
+
+
+def expect_flux_refusal():
+    _, _, key = env()
+    client = DeepgramClient(api_key=key, environment=environment())
+    try:
+        with client.listen.v2.connect(model="flux-general-en", encoding="linear16", sample_rate="16000", eot_threshold="1.5"):
+            return ["handshake succeeded, want a 400"]
+    except Exception as exc:
+        response = getattr(exc, "response", None) or getattr(exc.__cause__ or exc.__context__, "response", None)
+        got = exc.status_code if isinstance(exc, ApiError) else getattr(response, "status_code", None)
+        return [] if got == 400 else [f"{type(exc).__name__} with status {got}, want 400"]
+
+
 CASES = {
     "wav": lambda: run_sync("wav"),
     "raw": lambda: run_sync("raw"),
@@ -226,6 +293,8 @@ CASES = {
     "async-raw": lambda: asyncio.run(run_async("raw")),
     "file": run_file,
     "features": run_features,
+    "flux": run_flux,
+    "flux-bad-param": expect_flux_refusal,
 }
 
 if __name__ == "__main__":

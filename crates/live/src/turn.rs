@@ -22,7 +22,9 @@
 //! ends without punctuation, 0.45 when it trails off (`,`, `…`, or a conjunction, article,
 //! preposition or filler whatever its punctuation: an unfinished thought, which only the timeout
 //! or a request ends), 0.6 when no hypothesis
-//! covers the speech yet, times 0.9 when the latest hypothesis revised earlier words. With the
+//! covers the speech yet, times 0.85 when the latest hypothesis revised earlier words. A word
+//! that starts more than 120 ms after the VAD's end of speech is not the last word (Whisper
+//! fills a pause with words nobody said: "a table for it."). With the
 //! default `eot` 0.7 a finished sentence ends its turn after about 225 ms of silence (never
 //! inside a pause shorter than 200 ms) and an unpunctuated one after about 330 ms.
 
@@ -36,7 +38,9 @@ const SENTENCE_END: f32 = 1.0;
 const UNPUNCTUATED: f32 = 0.8;
 const TRAILING: f32 = 0.45;
 const UNCOVERED: f32 = 0.6;
-const REVISED: f32 = 0.9;
+const REVISED: f32 = 0.85;
+/// A word that starts this long after the VAD's end of speech was not heard.
+const UNHEARD_AFTER_S: f64 = 0.12;
 /// Before a turn starts, silence this long (with this much audio buffered) is cut away, so that
 /// a turn's segment starts near its speech.
 const IDLE_CUT_SILENCE_MS: u64 = 1000;
@@ -231,6 +235,18 @@ impl TurnTracker {
         w
     }
 
+    /// The turn's words without those that start after the VAD's speech ended: Whisper often
+    /// adds a word in the silence after a pause ("a table for it."), which says nothing about
+    /// whether the speaker is done.
+    fn heard_words(&self) -> Vec<WordTiming> {
+        let mut words = self.words();
+        if let Some(end) = self.speech.last_voiced_end.filter(|e| *e > self.start) {
+            let limit_s = self.seconds(end) + UNHEARD_AFTER_S;
+            words.retain(|w| f64::from(w.start_s) <= limit_s);
+        }
+        words
+    }
+
     fn seconds(&self, sample: u64) -> f64 {
         sample as f64 / f64::from(self.rate_hz)
     }
@@ -258,7 +274,7 @@ impl TurnTracker {
         }
         let speech_end = self.speech.last_voiced_end.unwrap_or(0);
         let mut evidence = if self.covered_until >= speech_end {
-            word_evidence(&self.words())
+            word_evidence(&self.heard_words())
         } else {
             UNCOVERED
         };

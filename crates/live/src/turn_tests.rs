@@ -296,3 +296,21 @@ fn evidence_of_the_last_word() {
     assert_eq!(e("So..."), 0.45);
     assert_eq!(e(""), 0.0);
 }
+
+#[test]
+fn a_word_in_the_silence_after_the_speech_is_not_evidence() {
+    let mut t = TurnTracker::new(RATE, 250, thresholds(None));
+    t.on_audio(speech(2700, true, Some(2700)));
+    // Whisper heard "... a table for" and added "it." in the pause that followed.
+    let mut w = words("book a table for", 1.5);
+    w.push(WordTiming {
+        text: "it.".into(),
+        start_s: 2.88,
+        end_s: 3.2,
+        confidence: 0.7,
+    });
+    t.on_result(0, ms(3000) as usize, false, w);
+    let (_, cut) = silence(&mut t, 2700, 2720, 4000);
+    assert_eq!(cut, None, "`for` trails off: no end by the model");
+}
+
