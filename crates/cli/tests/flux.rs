@@ -1,0 +1,151 @@
+//! Flux (`/v2/listen`) end to end on real weights: espeak-ng speech with pauses (a hesitation
+//! inside the first turn, then pauses that end turns), OpenAI's Whisper tiny.en (pinned, from
+//! `scripts/real_speech.py`'s cache) through `hark serve`, streamed at real time by
+//! `hark stream --v2`, once as JSON (every `TurnInfo`) and once as text (a line per turn).
+
+mod support;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::{edit_distance, hark, real_speech_dir, spawn_listening_for, stream, words};
+
+/// What is said, and the silence after it (seconds). The first turn pauses after "and".
+const SAID: [(&str, f64); 3] = [
+    ("Please call my brother and", 0.7),
+    ("tell him I will be late.", 1.5),
+    ("Thank you very much.", 1.5),
+];
+const TURNS: [&str; 2] = [
+    "please call my brother and tell him i will be late",
+    "thank you very much",
+];
+const RATE: usize = 22_050;
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The PCM of `text` spoken by espeak-ng (22.05 kHz s16le mono).
+fn speak(dir: &Path, text: &str) -> Vec<u8> {
+    let wav = dir.join("say.wav");
+    let ok = Command::new("espeak-ng")
+        .args(["-v", "en-us", "-s", "130", "-w"])
+        .arg(&wav)
+        .arg(text)
+        .status()
+        .expect("espeak-ng (./scripts/test.sh installs it)");
+    assert!(ok.success(), "espeak-ng {text}");
+    let data = std::fs::read(&wav).expect("espeak-ng's WAV");
+    let mut pos = 12;
+    while pos + 8 <= data.len() {
+        let size = u32::from_le_bytes([data[pos + 4], data[pos + 5], data[pos + 6], data[pos + 7]])
+            as usize;
+        if &data[pos..pos + 4] == b"data" {
+            let end = (pos + 8 + size).min(data.len());
+            return data[pos + 8..end].to_vec();
+        }
+        pos += 8 + size + (size & 1);
+    }
+    panic!("no data chunk in espeak-ng's WAV");
+}
+
+/// The turns as one headerless file; returns it and where each pause starts (seconds).
+fn turns_audio(dir: &Path) -> (PathBuf, Vec<f64>) {
+    let mut pcm = vec![0u8; RATE * 2];
+    let mut pauses = Vec::new();
+    for (text, pause_s) in SAID {
+        pcm.extend(speak(dir, text));
+        pauses.push(pcm.len() as f64 / 2.0 / RATE as f64);
+        pcm.extend(vec![0u8; (pause_s * RATE as f64) as usize * 2]);
+    }
+    let path = dir.join("turns.raw");
+    std::fs::write(&path, pcm).expect("write audio");
+    (path, pauses)
+}
+
+fn close_to(got: &str, want: &str) -> bool {
+    let want: Vec<String> = want.split_whitespace().map(str::to_owned).collect();
+    edit_distance(&words(got), &want) <= 1
+}
+
+#[test]
+fn turns_of_real_speech_through_hark_stream_v2() {
+    let cache = real_speech_dir();
+    let dir = std::env::temp_dir().join(format!("hark-flux-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (audio, pauses) = turns_audio(&dir);
+    let (server, addr, _) = spawn_listening_for(
+        hark()
+            .args(["serve", "--listen", "127.0.0.1:0", "--model"])
+            .arg(cache.join("models/whisper-tiny.en-ct2")),
+        300,
+    );
+    let _server = KillOnDrop(server);
+    let host = format!("ws://{addr}");
+    let raw = ["--v2", "-e", "linear16", "-s", "22050"];
+
+    // The text rendering runs alongside the JSON one (each streams at real time).
+    let text_run = {
+        let (host, audio) = (host.clone(), audio.clone());
+        std::thread::spawn(move || {
+            hark()
+                .args(["stream", "--host", &host, "-q", "-i"])
+                .arg(&audio)
+                .args(raw)
+                .output()
+                .expect("hark stream")
+        })
+    };
+    let messages = stream(&host, &audio, &raw);
+
+    assert_eq!(messages[0]["type"], "Connected", "{messages:?}");
+    for (i, m) in messages.iter().enumerate() {
+        assert_eq!(m["sequence_id"], i as u64, "{m}");
+    }
+    let infos: Vec<&Value> = messages.iter().filter(|m| m["type"] == "TurnInfo").collect();
+    let ends: Vec<&Value> = infos
+        .iter()
+        .copied()
+        .filter(|m| m["event"] == "EndOfTurn")
+        .collect();
+    let said: Vec<&str> = ends
+        .iter()
+        .map(|e| e["transcript"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(ends.len(), 2, "turns {said:?}: the hesitation must not end one");
+    for (k, end) in ends.iter().enumerate() {
+        assert!(close_to(said[k], TURNS[k]), "turn {k}: {:?}", said[k]);
+        assert_eq!(end["trigger"], "model");
+        assert_eq!(end["turn_index"], k as u64);
+        let events: Vec<&str> = infos
+            .iter()
+            .filter(|m| m["turn_index"] == k as u64)
+            .filter_map(|m| m["event"].as_str())
+            .collect();
+        assert_eq!(events.first(), Some(&"StartOfTurn"), "{events:?}");
+        assert!(events.contains(&"Update"), "{events:?}");
+        // The turn ends in the pause after it, not before its speech is over.
+        let end_s = end["audio_window_end"].as_f64().unwrap_or_default();
+        let pause_s = pauses[k + 1];
+        assert!(
+            end_s > pause_s && end_s < pause_s + 1.5,
+            "turn {k} ended at {end_s} s; its pause starts at {pause_s} s"
+        );
+    }
+
+    let out = text_run.join().expect("text run");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    for (line, want) in lines.iter().zip(TURNS) {
+        assert!(close_to(line, want), "{line:?} vs {want:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
