@@ -85,6 +85,8 @@ pub(crate) struct Channel {
     /// The latest finals' audio and words, heard as context by later decodes.
     pub(crate) history: History,
     max_window_samples: usize,
+    /// `LiveConfig::early_pause_ms`, in samples.
+    early_pause_samples: Option<u64>,
 }
 
 impl Channel {
@@ -105,6 +107,9 @@ impl Channel {
             rate_hz: config.rate_hz,
             history: History::new(CONTEXT_S * config.rate_hz as usize, config.rate_hz),
             max_window_samples: config.max_window_samples,
+            early_pause_samples: config
+                .early_pause_ms
+                .map(|ms| u64::from(ms) * u64::from(config.rate_hz) / 1000),
         }
     }
 
@@ -227,10 +232,15 @@ impl Channel {
         }
     }
 
-    /// Where the speech of a pause ended, when the VAD has left speech that the open segment holds.
+    /// Where the speech of a pause ended, when the VAD has left speech that the open segment
+    /// holds (or, with `early_pause_samples`, no frame has sounded like speech for that long).
     fn paused_at(&self) -> Option<u64> {
         let e = self.endpointer.as_ref()?;
-        (self.speech_in_segment && !e.in_speech())
+        let quiet = !e.in_speech()
+            || self
+                .early_pause_samples
+                .is_some_and(|n| e.quiet_samples() >= n);
+        (self.speech_in_segment && quiet)
             .then(|| e.last_voiced_end())
             .flatten()
     }

@@ -23,6 +23,10 @@ pub struct LiveConfig {
     pub vad_events: bool,
     /// `utterance_end_ms`: report `UtteranceEnd` after this much time without words.
     pub utterance_end_ms: Option<u32>,
+    /// Treat speech as paused once no frame has sounded like speech for this long, before the
+    /// VAD's smoothed decision leaves speech (about 100 ms later): the decode of the pause starts
+    /// that much sooner. Flux sets it (a turn's end waits for that decode); `None`: the VAD decides.
+    pub early_pause_ms: Option<u32>,
 }
 
 impl LiveConfig {

@@ -13,6 +13,7 @@ fn config() -> LiveConfig {
         interim_samples: Some(4_000),
         vad_events: true,
         utterance_end_ms: None,
+        early_pause_ms: None,
     }
 }
 

@@ -134,6 +134,12 @@ pub struct Step {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Closing {
     Turn(Trigger),
+    /// A pause long enough to end a finished sentence, with no words yet for the speech before
+    /// it (the engine is behind): the segment is cut in the pause, and its final decides whether
+    /// the turn ended there (`speech_end`: where that speech ended).
+    Pause {
+        speech_end: u64,
+    },
     /// Silence before any words: nothing to say unless the final finds words after all.
     Idle,
 }
@@ -273,6 +279,12 @@ impl TurnTracker {
             return 0.0;
         }
         let speech_end = self.speech.last_voiced_end.unwrap_or(0);
+        self.confidence_after(speech_end, self.silence_samples())
+    }
+
+    /// The confidence after `silence` samples of silence after speech that ended at
+    /// `speech_end`, with the words known now.
+    fn confidence_after(&self, speech_end: u64, silence: u64) -> f32 {
         let mut evidence = if self.covered_until >= speech_end {
             word_evidence(&self.heard_words())
         } else {
@@ -281,7 +293,7 @@ impl TurnTracker {
         if self.revised {
             evidence *= REVISED;
         }
-        let silence_ms = self.silence_samples() as f64 * 1000.0 / f64::from(self.rate_hz);
+        let silence_ms = silence as f64 * 1000.0 / f64::from(self.rate_hz);
         evidence * silence_score(silence_ms)
     }
 
@@ -310,6 +322,14 @@ impl TurnTracker {
             return step;
         }
         if !self.started {
+            // Speech whose words have not come yet (the engine is behind): cut in its pause.
+            let heard_speech = speech.last_voiced_end.filter(|e| *e > self.start);
+            if let Some(speech_end) = heard_speech {
+                if !speech.in_speech && self.covered_until < speech_end && self.pause_cut_due() {
+                    self.close_segment(&mut step, Closing::Pause { speech_end });
+                    return step;
+                }
+            }
             let ms = |s: u64| s * 1000 / u64::from(self.rate_hz);
             if !speech.in_speech
                 && ms(self.silence_samples()) >= IDLE_CUT_SILENCE_MS
@@ -340,6 +360,12 @@ impl TurnTracker {
             self.close_segment(step, Closing::Turn(Trigger::Timeout));
             return;
         }
+        let speech_end = self.speech.last_voiced_end.unwrap_or(0);
+        let uncovered = !self.speech.in_speech && self.covered_until < speech_end;
+        if uncovered && self.pause_cut_due() {
+            self.close_segment(step, Closing::Pause { speech_end });
+            return;
+        }
         let eager_due = self
             .thresholds
             .eager
@@ -353,6 +379,17 @@ impl TurnTracker {
         }
     }
 
+    /// Whether the silence has lasted as long as a finished sentence needs to end its turn
+    /// (never with `eot` 1.0, which only a timeout or a request ends).
+    fn pause_cut_due(&self) -> bool {
+        let eot = f64::from(self.thresholds.eot);
+        if eot >= 1.0 {
+            return false;
+        }
+        let needed_ms = SILENCE_ONSET_MS + SILENCE_TAU_MS * (1.0 / (1.0 - eot)).ln();
+        self.silence_samples() as f64 * 1000.0 / f64::from(self.rate_hz) >= needed_ms
+    }
+
     fn close_segment(&mut self, step: &mut Step, why: Closing) {
         self.closing = Some((why, self.speech.heard));
         step.finalize = true;
@@ -364,8 +401,10 @@ impl TurnTracker {
         let mut step = Step::default();
         match self.closing {
             Some((Closing::Turn(_), _)) => {}
-            // The idle cut already closes the segment: that final ends the turn.
-            Some((Closing::Idle, at)) => self.closing = Some((Closing::Turn(Trigger::Manual), at)),
+            // An idle or pause cut already closes the segment: that final ends the turn.
+            Some((Closing::Idle | Closing::Pause { .. }, at)) => {
+                self.closing = Some((Closing::Turn(Trigger::Manual), at));
+            }
             None => self.close_segment(&mut step, Closing::Turn(Trigger::Manual)),
         }
         step
@@ -398,10 +437,35 @@ impl TurnTracker {
             |a: &[String], b: &[String]| a.iter().map(|t| bare(t)).eq(b.iter().map(|t| bare(t)));
         self.revised = !(before.len() <= now.len() && same(&before, &now[..before.len()]));
         if let Some((why, cut)) = self.closing {
-            if is_final && end >= cut {
-                self.end_turn(&mut step, why, cut);
+            if !(is_final && end >= cut) {
+                return step;
             }
-            return step;
+            match why {
+                Closing::Pause { speech_end } => {
+                    // The words of the speech before the pause are here: did the turn end there?
+                    // The silence counts on while no speech has come since.
+                    let quiet_since = !self.speech.in_speech
+                        && self.speech.last_voiced_end.is_none_or(|e| e <= speech_end);
+                    let until = if quiet_since { self.speech.heard } else { cut };
+                    self.closing = None;
+                    if !self.started && !now.is_empty() {
+                        self.started = true;
+                        self.push(&mut step, TurnEventKind::StartOfTurn);
+                    }
+                    let conf = self.confidence_after(speech_end, until.saturating_sub(speech_end));
+                    if self.started && conf >= self.thresholds.eot {
+                        self.end_turn(&mut step, Closing::Turn(Trigger::Model), cut);
+                        if let Some(e) = step.events.last_mut() {
+                            e.confidence = conf;
+                        }
+                        return step;
+                    }
+                }
+                _ => {
+                    self.end_turn(&mut step, why, cut);
+                    return step;
+                }
+            }
         }
         if !self.started && !now.is_empty() {
             self.started = true;
@@ -425,6 +489,7 @@ impl TurnTracker {
             }
             // Words after all: a turn, which the silence that closed it ended.
             Closing::Idle => Trigger::Timeout,
+            Closing::Pause { .. } => Trigger::Model,
         };
         let words = self.words();
         if !self.started && !words.is_empty() {

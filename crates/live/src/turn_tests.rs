@@ -314,3 +314,52 @@ fn a_word_in_the_silence_after_the_speech_is_not_evidence() {
     assert_eq!(cut, None, "`for` trails off: no end by the model");
 }
 
+#[test]
+fn when_the_words_come_late_the_segment_is_cut_in_the_pause_and_its_final_decides() {
+    // The engine is behind: no hypothesis covers the speech when its pause is long enough.
+    let mut t = TurnTracker::new(RATE, 250, thresholds(None));
+    t.on_audio(speech(1000, true, Some(1000)));
+    let (events, cut) = silence(&mut t, 1000, 1020, 1400);
+    assert!(events.is_empty());
+    let cut = cut.expect("a cut in the pause");
+    assert!((1220..=1260).contains(&cut), "cut at {cut}");
+    // The next speech starts before the words arrive; they end a sentence: the turn ended at
+    // the cut, and the new speech is the next turn's.
+    t.on_audio(speech(1700, true, Some(1700)));
+    let step = t.on_result(0, ms(cut) as usize, true, words("Hello there.", 0.3));
+    assert_eq!(
+        kinds(&step),
+        vec![K::StartOfTurn, K::EndOfTurn(Trigger::Model)]
+    );
+    assert!((step.events[1].end_s - cut as f64 / 1000.0).abs() < 1e-9);
+    let step = t.on_result(ms(cut), ms(500) as usize, false, words("Next", 1.5));
+    assert_eq!(kinds(&step), vec![K::StartOfTurn]);
+    assert_eq!(step.events[0].turn_index, 1);
+
+    // The same, but the words trail off: the turn goes on with them.
+    let mut t = TurnTracker::new(RATE, 250, thresholds(None));
+    t.on_audio(speech(1000, true, Some(1000)));
+    let (_, cut) = silence(&mut t, 1000, 1020, 1400);
+    let cut = cut.expect("a cut in the pause");
+    t.on_audio(speech(1700, true, Some(1700)));
+    let step = t.on_result(0, ms(cut) as usize, true, words("I want to", 0.3));
+    assert_eq!(kinds(&step), vec![K::StartOfTurn]);
+    let step = t.on_result(
+        ms(cut),
+        ms(1700 - cut) as usize,
+        false,
+        words("go home.", 1.3),
+    );
+    assert!(kinds(&step).is_empty());
+    assert_eq!(t.turn_index(), 0);
+    let (_, cut2) = silence(&mut t, 1700, 1720, 2100);
+    let cut2 = cut2.expect("the turn ends after its second part");
+    let step = t.on_result(
+        ms(cut),
+        ms(cut2 - cut) as usize,
+        true,
+        words("go home.", 1.3),
+    );
+    assert_eq!(kinds(&step), vec![K::EndOfTurn(Trigger::Model)]);
+    assert_eq!(step.events[0].words.len(), 5);
+}

@@ -69,6 +69,11 @@ impl Endpointer {
         self.vad.last_voiced_end()
     }
 
+    /// Samples since the last voiced frame (see [`Vad::quiet_samples`]).
+    pub fn quiet_samples(&self) -> u64 {
+        self.vad.quiet_samples()
+    }
+
     /// Whether the VAD is in speech right now.
     pub fn in_speech(&self) -> bool {
         self.vad.in_speech()

@@ -271,6 +271,13 @@ impl Vad {
         self.last_voiced_end
     }
 
+    /// Samples since the last frame that sounded like speech (0 before any): unlike
+    /// [`Self::silence_samples`], this counts while the smoothed decision is still "speech".
+    pub fn quiet_samples(&self) -> u64 {
+        self.last_voiced_end
+            .map_or(0, |end| self.scored.saturating_sub(end))
+    }
+
     /// Length of the current silence after speech (0 while in speech or before any speech).
     pub fn silence_samples(&self) -> u64 {
         match (self.in_speech, self.last_voiced_end) {

@@ -187,9 +187,9 @@ fn live_config(
     flux: bool,
 ) -> LiveConfig {
     let rate = scheduler.sample_rate_hz();
-    // Flux: a hypothesis for every turn `Update`.
+    // Flux: fresh words for the turn's Updates.
     let interim_ms = if flux {
-        turns::UPDATE_MS
+        turns::DECODE_EVERY_MS
     } else {
         config.interim_ms.max(100)
     };
@@ -206,6 +206,7 @@ fn live_config(
             .then(|| (u64::from(interim_ms) * u64::from(rate) / 1000) as usize),
         vad_events: p.vad_events,
         utterance_end_ms: p.utterance_end_ms,
+        early_pause_ms: flux.then_some(turns::EARLY_PAUSE_MS),
     }
 }
 

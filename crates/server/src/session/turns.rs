@@ -12,8 +12,14 @@ use hark_proto::{
 };
 use hark_text::{Counters, WindowTime};
 
-/// How often an open turn gets an `Update` (audio time).
+/// How often an open turn gets an `Update` (audio time), with the latest words.
 pub const UPDATE_MS: u32 = 250;
+/// How often the words are decoded anew while someone speaks. Slower than the Updates: on a CPU
+/// one decode of tiny.en takes about 250 ms, and the decode that ends a turn must not queue
+/// behind an interim.
+pub const DECODE_EVERY_MS: u32 = 500;
+/// Quiet after speech that starts the decode of a pause (see `LiveConfig::early_pause_ms`).
+pub const EARLY_PAUSE_MS: u32 = 64;
 
 /// The `Error` code (and close reason prefix) for a text frame that is no Flux message.
 const UNPARSABLE: &str = "UNPARSABLE_CLIENT_MESSAGE";
