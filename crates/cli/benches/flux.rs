@@ -85,6 +85,7 @@ fn main() {
         );
     }
     let _ = server.kill();
+    let _ = server.wait();
 }
 
 /// The speech, said twice, and where each turn's speech ends (sample index).

@@ -189,12 +189,12 @@ impl FluxParams {
                     let r =
                         Redact::parse(value.trim()).map_err(|e| ApiError::invalid_param(key, e))?;
                     match r {
-                        Some(r @ (Redact::Numbers | Redact::AggressiveNumbers)) => {
-                            if !p.redact.contains(&r) {
-                                p.redact.push(r);
-                            }
+                        Some(r @ (Redact::Numbers | Redact::AggressiveNumbers))
+                            if !p.redact.contains(&r) =>
+                        {
+                            p.redact.push(r);
                         }
-                        None => {}
+                        Some(Redact::Numbers | Redact::AggressiveNumbers) | None => {}
                         Some(_) => {
                             return Err(ApiError::invalid_param(
                                 key,

@@ -86,7 +86,7 @@ pub async fn handler(
     let request_id = uuid::Uuid::new_v4().to_string();
     // The full query can name key terms or tags a deployment may not want in its logs: debug only.
     tracing::debug!(request_id = %request_id, query = query.as_deref().unwrap_or(""), "listen request");
-    if let Err(refused) = authorize(&state, &headers, &request_id) {
+    if let Some(refused) = unauthorized(&state, &headers, &request_id) {
         return refused;
     }
     let params = match ListenParams::from_query(query.as_deref().unwrap_or("")) {
@@ -107,7 +107,7 @@ pub async fn flux_handler(
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     tracing::debug!(request_id = %request_id, query = query.as_deref().unwrap_or(""), "flux request");
-    if let Err(refused) = authorize(&state, &headers, &request_id) {
+    if let Some(refused) = unauthorized(&state, &headers, &request_id) {
         return refused;
     }
     let flux = match FluxParams::from_query(query.as_deref().unwrap_or("")) {
@@ -121,13 +121,11 @@ pub async fn flux_handler(
     accept(state, headers, upgrade, request_id, params, Some(flux))
 }
 
-fn authorize(state: &AppState, headers: &HeaderMap, request_id: &str) -> Result<(), Response> {
+/// The refusal for a request without a valid key, if it has none.
+fn unauthorized(state: &AppState, headers: &HeaderMap, request_id: &str) -> Option<Response> {
     let protocols = offered_protocols(headers);
-    if state.keys.allows(credential(headers, &protocols).as_ref()) {
-        Ok(())
-    } else {
-        Err(refuse(&ApiError::invalid_auth(), request_id, "auth"))
-    }
+    (!state.keys.allows(credential(headers, &protocols).as_ref()))
+        .then(|| refuse(&ApiError::invalid_auth(), request_id, "auth"))
 }
 
 /// Every check after the parameters parse, then the upgrade.
