@@ -272,3 +272,26 @@ async fn bad_parameters_are_refused_before_the_upgrade() {
     let t = until_close(&mut ws).await;
     assert_eq!(t.of_type("Metadata").len(), 1);
 }
+
+#[tokio::test]
+async fn idle_and_undecodable_audio_end_with_an_error_and_the_close_code() {
+    let mut opts = flux_server(vec!["Hi."]);
+    opts.config.idle_timeout_ms = 300;
+    let s = start(opts).await;
+    let mut ws = open(&url(&s, "")).await;
+    let t = until_close(&mut ws).await;
+    assert_numbered(&t);
+    let err = t.of_type("Error");
+    assert_eq!(err.len(), 1, "{:?}", t.messages);
+    assert_eq!(err[0]["code"], "TIMEOUT");
+    assert_eq!(t.close.as_ref().map(|c| c.0), Some(1011));
+
+    // No `encoding`: a container is expected, and JSON is none.
+    let mut ws = open(&format!("ws://{}/v2/listen?model=flux-general-en", s.addr)).await;
+    send_bytes(&mut ws, br#"{"type":"KeepAlive"} sent as binary"#).await;
+    let t = until_close(&mut ws).await;
+    assert_numbered(&t);
+    assert_eq!(t.of_type("Error")[0]["code"], "UNPARSABLE_AUDIO");
+    assert_eq!(t.close.as_ref().map(|c| c.0), Some(1008));
+    assert!(t.of_type("Metadata").is_empty(), "Flux has no Metadata");
+}
