@@ -21,12 +21,16 @@
 //! and the evidence is 1.0 when the turn's last word ends a sentence (`.`, `?`, `!`), 0.8 when it
 //! ends without punctuation, 0.45 when it trails off (`,`, `…`, or a conjunction, article,
 //! preposition or filler whatever its punctuation: an unfinished thought, which only the timeout
-//! or a request ends), 0.6 when no hypothesis
-//! covers the speech yet, times 0.85 when the latest hypothesis revised earlier words. A word
-//! that starts more than 120 ms after the VAD's end of speech is not the last word (Whisper
-//! fills a pause with words nobody said: "a table for it."). With the
-//! default `eot` 0.7 a finished sentence ends its turn after about 225 ms of silence (never
-//! inside a pause shorter than 200 ms) and an unpunctuated one after about 330 ms.
+//! or a request ends), 0.6 when no hypothesis covers the speech yet, times 0.85 when the latest
+//! hypothesis revised earlier words. A word that starts more than 120 ms after the VAD's end of
+//! speech is not the last word (Whisper fills a pause with words nobody said: "a table for
+//! it."). With the default `eot` 0.7 a finished sentence ends its turn after about 225 ms of
+//! silence (never inside a pause shorter than 200 ms) and an unpunctuated one after about 330 ms.
+//!
+//! When the words of a pause are late (a busy engine, audio faster than real time), the segment
+//! is cut in the pause once it is long enough to end a finished sentence, and that piece's final
+//! decides: the turn ends at the cut (its silence counted on while no speech followed), or goes
+//! on with those words committed. So a slow engine delays turn ends but never merges turns.
 
 use hark_asr::WordTiming;
 
