@@ -83,10 +83,8 @@ pub async fn handler(
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let request_id = uuid::Uuid::new_v4().to_string();
-    // The full query can name key terms or tags a deployment may not want in its logs: debug only.
-    tracing::debug!(request_id = %request_id, query = query.as_deref().unwrap_or(""), "listen request");
-    if let Some(refused) = unauthorized(&state, &headers, &request_id) {
+    let (request_id, refused) = begin(&state, &headers, query.as_deref(), "listen request");
+    if let Some(refused) = refused {
         return refused;
     }
     let params = match ListenParams::from_query(query.as_deref().unwrap_or("")) {
@@ -105,9 +103,8 @@ pub async fn flux_handler(
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let request_id = uuid::Uuid::new_v4().to_string();
-    tracing::debug!(request_id = %request_id, query = query.as_deref().unwrap_or(""), "flux request");
-    if let Some(refused) = unauthorized(&state, &headers, &request_id) {
+    let (request_id, refused) = begin(&state, &headers, query.as_deref(), "flux request");
+    if let Some(refused) = refused {
         return refused;
     }
     let flux = match FluxParams::from_query(query.as_deref().unwrap_or("")) {
@@ -121,11 +118,20 @@ pub async fn flux_handler(
     accept(state, headers, upgrade, request_id, params, Some(flux))
 }
 
-/// The refusal for a request without a valid key, if it has none.
-fn unauthorized(state: &AppState, headers: &HeaderMap, request_id: &str) -> Option<Response> {
+/// A new request's id, the request logged (`what`), and its refusal if it has no valid key.
+fn begin(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    what: &'static str,
+) -> (String, Option<Response>) {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    // The full query can name key terms or tags a deployment may not want in its logs: debug only.
+    tracing::debug!(request_id = %request_id, query = query.unwrap_or(""), "{what}");
     let protocols = offered_protocols(headers);
-    (!state.keys.allows(credential(headers, &protocols).as_ref()))
-        .then(|| refuse(&ApiError::invalid_auth(), request_id, "auth"))
+    let refused = (!state.keys.allows(credential(headers, &protocols).as_ref()))
+        .then(|| refuse(&ApiError::invalid_auth(), &request_id, "auth"));
+    (request_id, refused)
 }
 
 /// Every check after the parameters parse, then the upgrade.
