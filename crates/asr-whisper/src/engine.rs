@@ -712,10 +712,44 @@ impl Engine for WhisperEngine {
         if windows.is_empty() {
             return Ok(Vec::new());
         }
-        self.run(windows).map_err(|e| AsrError::Engine {
-            model: self.descriptor.name.clone(),
+        let model = self.descriptor.name.clone();
+        let fail = |e: candle_core::Error| AsrError::Engine {
+            model: model.clone(),
             detail: e.to_string(),
-        })
+        };
+        let mut out = self.run(windows).map_err(fail)?;
+        // A window heard in a language other than its context's words is decoded again without
+        // the context, in the language it was heard in: forced words of one language before a
+        // window in another made Whisper end the window's text at once (a French sentence after
+        // an English one came back empty).
+        let retry: Vec<usize> = (0..windows.len())
+            .filter(|&i| {
+                let (w, c) = (&windows[i], &windows[i].options.context);
+                self.multilingual
+                    && w.options.language.is_none()
+                    && !c.is_empty()
+                    && out[i]
+                        .language
+                        .as_ref()
+                        .is_some_and(|l| c.languages.iter().any(|x| x != l))
+            })
+            .collect();
+        if !retry.is_empty() {
+            let again: Vec<AudioWindow> = retry
+                .iter()
+                .map(|&i| {
+                    let mut w = windows[i].clone();
+                    w.options.context = hark_asr::WindowContext::default();
+                    w.options.language.clone_from(&out[i].language);
+                    w
+                })
+                .collect();
+            let redone = self.run(&again).map_err(fail)?;
+            for (i, t) in retry.into_iter().zip(redone) {
+                out[i] = t;
+            }
+        }
+        Ok(out)
     }
 }
 

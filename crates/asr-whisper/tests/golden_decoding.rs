@@ -420,6 +420,7 @@ fn a_window_heard_in_context_keeps_only_its_own_words_timed_from_its_start() {
             context: hark_asr::WindowContext {
                 samples: audio[..split].to_vec(),
                 text: text.into(),
+                languages: Vec::new(),
             },
             ..DecodeOptions::default()
         },

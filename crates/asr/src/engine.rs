@@ -51,6 +51,10 @@ pub struct WindowContext {
     pub samples: Vec<f32>,
     /// What was said in that audio (its words, space-separated); empty: no context is used.
     pub text: String,
+    /// The languages those words were decoded in (multilingual models; empty: not known). A
+    /// window heard in another language is decoded without this context: forcing words of one
+    /// language before a window decoded in another made Whisper end its text at once.
+    pub languages: Vec<String>,
 }
 
 impl WindowContext {

@@ -141,7 +141,8 @@ fn turns_of_real_speech_through_hark_stream_v2() {
             .filter_map(|m| m["event"].as_str())
             .collect();
         assert_eq!(events.first(), Some(&"StartOfTurn"), "{events:?}");
-        assert!(events.contains(&"Update"), "{events:?}");
+        // (A short turn may end before its first Update; the first lasts seconds.)
+        assert!(k > 0 || events.contains(&"Update"), "{events:?}");
         // The turn ends in the pause after it: not inside its first 200 ms (less the VAD's
         // hangover past the last loud sample), and well before the pause is over.
         let end_s = end["audio_window_end"].as_f64().unwrap_or_default();

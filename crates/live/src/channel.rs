@@ -325,8 +325,12 @@ impl Channel {
         self.history.closed(&segment);
         let end = segment.start_sample + segment.samples.len() as u64;
         match &answer {
-            Answer::Reuse(t) => self.history.decoded(segment.start_sample, end, &t.words),
-            Answer::Empty => self.history.decoded(segment.start_sample, end, &[]),
+            Answer::Reuse(t) => {
+                let language = t.language.as_deref();
+                self.history
+                    .decoded(segment.start_sample, end, &t.words, language);
+            }
+            Answer::Empty => self.history.decoded(segment.start_sample, end, &[], None),
             Answer::Await(_) | Answer::Decode { .. } => {}
         }
         self.hypotheses = (None, None);

@@ -17,6 +17,8 @@ struct Span {
     start: u64,
     end: u64,
     words: Option<Vec<(f64, f64, String)>>,
+    /// The language the words were decoded in (multilingual models).
+    language: Option<String>,
 }
 
 pub struct History {
@@ -57,6 +59,7 @@ impl History {
             start: segment.start_sample,
             end,
             words: None,
+            language: None,
         });
         let oldest = end.saturating_sub(self.cap as u64);
         while self.spans.front().is_some_and(|s| s.end <= oldest) {
@@ -64,8 +67,9 @@ impl History {
         }
     }
 
-    /// The final of the segment `start..end` was answered with `words` (times from `start`).
-    pub fn decoded(&mut self, start: u64, end: u64, words: &[WordTiming]) {
+    /// The final of the segment `start..end` was answered with `words` (times from `start`),
+    /// decoded in `language` (when the model says).
+    pub fn decoded(&mut self, start: u64, end: u64, words: &[WordTiming], language: Option<&str>) {
         let offset = start as f64 / self.rate_hz;
         if let Some(span) = self
             .spans
@@ -84,6 +88,7 @@ impl History {
                     })
                     .collect(),
             );
+            span.language = language.map(str::to_owned);
         }
     }
 
@@ -96,13 +101,14 @@ impl History {
         let limit = room.min(self.cap).min(self.audio.len()) as u64;
         let mut from = start - limit;
         // The answered finals that end where the segment starts, latest first.
-        let mut words: Vec<&(f64, f64, String)> = Vec::new();
+        // Each word with the language of its final.
+        let mut words: Vec<(&(f64, f64, String), Option<&String>)> = Vec::new();
         let mut edge = start;
         for span in self.spans.iter().rev() {
             let (true, Some(w)) = (span.end == edge, span.words.as_ref()) else {
                 break;
             };
-            words.extend(w.iter().rev());
+            words.extend(w.iter().rev().map(|w| (w, span.language.as_ref())));
             edge = span.start;
             if span.start <= from {
                 break;
@@ -111,12 +117,12 @@ impl History {
         from = from.max(edge);
         words.reverse();
         let from_s = from as f64 / self.rate_hz;
-        let Some(first) = words.iter().position(|w| w.0 >= from_s) else {
+        let Some(first) = words.iter().position(|w| w.0 .0 >= from_s) else {
             return WindowContext::default();
         };
         // Start in the gap before the first word kept, if the one before it ended in range.
-        if let Some(prev) = first.checked_sub(1).map(|k| words[k]) {
-            let gap_s = (prev.1 + words[first].0) / 2.0;
+        if let Some(prev) = first.checked_sub(1).map(|k| words[k].0) {
+            let gap_s = (prev.1 + words[first].0 .0) / 2.0;
             // (An engine's times may overrun its window: never past the segment's start.)
             from = from.max((gap_s * self.rate_hz) as u64).min(start);
         }
@@ -125,9 +131,18 @@ impl History {
             samples: self.audio.range(skip..).copied().collect(),
             text: words[first..]
                 .iter()
-                .map(|w| w.2.as_str())
+                .map(|w| w.0 .2.as_str())
                 .collect::<Vec<_>>()
                 .join(" "),
+            languages: words[first..].iter().filter_map(|w| w.1.cloned()).fold(
+                Vec::new(),
+                |mut seen, l| {
+                    if !seen.contains(&l) {
+                        seen.push(l);
+                    }
+                    seen
+                },
+            ),
         }
     }
 }
@@ -159,7 +174,12 @@ mod tests {
         h.closed(&seg(0, 30, 1.0));
         // Not answered yet: no context.
         assert!(h.context_for(30, 100).is_empty());
-        h.decoded(0, 30, &[word("and", 0.2, 0.5), word("so", 1.0, 1.4)]);
+        h.decoded(
+            0,
+            30,
+            &[word("and", 0.2, 0.5), word("so", 1.0, 1.4)],
+            Some("en"),
+        );
         h.closed(&seg(30, 20, 2.0));
         // The latest final is not answered: nothing, even though an earlier one is.
         assert!(h.context_for(50, 100).is_empty());
@@ -167,15 +187,22 @@ mod tests {
             30,
             20 + 30,
             &[word("my", 0.1, 0.4), word("fellow", 0.6, 1.8)],
+            Some("fr"),
         );
         let c = h.context_for(50, 100);
         // 4 s back is 1.0 s: "and" (0.2 s) is out, "so" (1.0 s) is in; the audio starts at 1.0 s.
         assert_eq!(c.text, "so my fellow");
+        assert_eq!(
+            c.languages,
+            ["en", "fr"],
+            "the languages of its words, in order"
+        );
         assert_eq!(c.samples.len(), 40);
         assert_eq!(&c.samples[..20], &[1.0; 20]);
         // Less room: only the last final's words, from the gap before "my" (1.4 s and 3.1 s).
         let c = h.context_for(50, 25);
         assert_eq!(c.text, "my fellow");
+        assert_eq!(c.languages, ["fr"]);
         assert_eq!(c.samples.len(), 25);
         // A segment that does not start where the audio ends gets none.
         assert!(h.context_for(49, 100).is_empty());
@@ -186,7 +213,7 @@ mod tests {
         // An engine's times may overrun its window: "b" at 9 s in a 3 s segment.
         let mut h = History::new(40, 10);
         h.closed(&seg(0, 30, 1.0));
-        h.decoded(0, 30, &[word("a", 0.1, 0.2), word("b", 9.0, 9.5)]);
+        h.decoded(0, 30, &[word("a", 0.1, 0.2), word("b", 9.0, 9.5)], None);
         let c = h.context_for(30, 20);
         assert_eq!(c.text, "b");
         assert!(c.samples.is_empty(), "{c:?}");
@@ -196,7 +223,7 @@ mod tests {
     fn finals_without_words_give_no_context_and_old_ones_are_dropped() {
         let mut h = History::new(40, 10);
         h.closed(&seg(0, 30, 0.0));
-        h.decoded(0, 30, &[]);
+        h.decoded(0, 30, &[], None);
         assert!(h.context_for(30, 100).is_empty());
         for i in 0..10 {
             h.closed(&seg(30 + i * 30, 30, 0.0));

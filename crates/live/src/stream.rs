@@ -308,7 +308,8 @@ impl LiveStream {
                 if let (Some(t), Some(c)) =
                     (transcript, self.channels.get_mut(usize::from(channel)))
                 {
-                    c.history.decoded(start, end, &t.words);
+                    c.history
+                        .decoded(start, end, &t.words, t.language.as_deref());
                 }
             }
             None => {}
@@ -325,7 +326,8 @@ impl LiveStream {
             let t = transcript.cloned().map(|mut t| {
                 keep_within(&mut t, (a.end - a.start) as f32 / rate_hz);
                 if let Some(c) = self.channels.get_mut(usize::from(a.channel)) {
-                    c.history.decoded(a.start, a.end, &t.words);
+                    c.history
+                        .decoded(a.start, a.end, &t.words, t.language.as_deref());
                 }
                 t
             });
