@@ -428,8 +428,8 @@ fn detect_language_on_a_multilingual_model() {
         let messages = stream(&host, &wav, &args);
         messages
             .into_iter()
-            .filter(|m| m["type"] == "TurnInfo")
-            .last()
+            .rev()
+            .find(|m| m["type"] == "TurnInfo")
             .expect("a turn")
     };
     let last = flux(&["fr", "en"]);

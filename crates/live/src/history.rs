@@ -11,12 +11,15 @@ use crate::segmenter::Segment;
 use hark_asr::{WindowContext, WordTiming};
 use std::collections::VecDeque;
 
+/// A word of a final: start and end (absolute seconds) and its text.
+type TimedWord = (f64, f64, String);
+
 /// One closed segment: where it lies on the clock (samples) and, once known, its words
 /// (absolute seconds).
 struct Span {
     start: u64,
     end: u64,
-    words: Option<Vec<(f64, f64, String)>>,
+    words: Option<Vec<TimedWord>>,
     /// The language the words were decoded in (multilingual models).
     language: Option<String>,
 }
@@ -102,7 +105,7 @@ impl History {
         let mut from = start - limit;
         // The answered finals that end where the segment starts, latest first.
         // Each word with the language of its final.
-        let mut words: Vec<(&(f64, f64, String), Option<&String>)> = Vec::new();
+        let mut words: Vec<(&TimedWord, Option<&String>)> = Vec::new();
         let mut edge = start;
         for span in self.spans.iter().rev() {
             let (true, Some(w)) = (span.end == edge, span.words.as_ref()) else {
