@@ -44,4 +44,12 @@ echo "== conformance: the official Deepgram SDKs against hark serve"
 REAL_SPEECH="$(python3 scripts/real_speech.py)"
 python3 conformance/run.py --hark "$CARGO_TARGET_DIR/release/hark" \
   --real-model "$REAL_SPEECH/models/whisper-tiny.en-ct2"
+echo "== fuzzing: every client-input parser and decoder, 20 s a target (scripts/fuzz.sh)"
+# libFuzzer needs the nightly toolchain; a machine that cannot install it skips this, loudly.
+if rustup run nightly rustc --version >/dev/null 2>&1 ||
+  rustup toolchain install nightly --profile minimal >/dev/null 2>&1; then
+  scripts/fuzz.sh 20
+else
+  echo "SKIP fuzzing: no nightly toolchain here and none could be installed"
+fi
 echo "== all tests passed"
