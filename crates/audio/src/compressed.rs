@@ -25,6 +25,10 @@ use symphonia::core::io::{MediaSourceStream, ReadOnlySource};
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::packet::Packet;
 
+/// Container errors in a row (no packet read between them) after which the stream is broken: the
+/// reader may report the same error again without moving on, and retrying for ever span a
+/// thread (found by `fuzz/`'s `audio_sniffed` target on 1 KiB of crafted WebM).
+const MAX_CONTAINER_ERRORS_IN_A_ROW: u32 = 64;
 /// How long a push may wait for the decoder before the stream is declared stuck.
 const STALL: Duration = Duration::from_secs(10);
 /// An MP4 whose index (`moov`) comes after its audio cannot be read as it streams; up to this
@@ -344,6 +348,7 @@ fn decode_stream(
     let mut pcm = Vec::new();
     // Frames left to send under an MP4 edit list (`None`: no limit).
     let mut left: Option<u64> = None;
+    let mut errors_in_a_row = 0;
     loop {
         let packet = match format.next_packet() {
             Ok(Some(p)) => p,
@@ -351,12 +356,19 @@ fn decode_stream(
             Err(SymError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 return Ok(())
             }
-            Err(SymError::DecodeError(_)) => {
+            Err(SymError::DecodeError(e)) => {
+                errors_in_a_row += 1;
+                if errors_in_a_row >= MAX_CONTAINER_ERRORS_IN_A_ROW {
+                    return Err(format!(
+                        "the container is corrupt ({errors_in_a_row} errors in a row, the last: {e})"
+                    ));
+                }
                 let _ = tx.send(Event::Skipped);
                 continue;
             }
             Err(e) => return Err(format!("reading the container: {e}")),
         };
+        errors_in_a_row = 0;
         if packet.track_id != track_id {
             continue;
         }
