@@ -48,7 +48,9 @@ echo "== fuzzing: every client-input parser and decoder, 20 s a target (scripts/
 # libFuzzer needs the nightly toolchain; a machine that cannot install it skips this, loudly.
 if rustup run nightly rustc --version >/dev/null 2>&1 ||
   rustup toolchain install nightly --profile minimal >/dev/null 2>&1; then
-  scripts/fuzz.sh 20
+  # From the committed seeds into a fresh corpus: 20 s are spent fuzzing, not replaying a big
+  # cached corpus (scripts/fuzz.sh keeps one under ~/.cache for longer runs by hand).
+  HARK_FUZZ_CORPUS="$(mktemp -d)" scripts/fuzz.sh 20
 else
   echo "SKIP fuzzing: no nightly toolchain here and none could be installed"
 fi
