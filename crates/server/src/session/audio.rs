@@ -22,6 +22,8 @@ pub struct AudioStage {
     pub turns: Option<TurnTracker>,
     /// Turn events decided by the audio since the session last took them.
     pub turn_events: Vec<TurnEvent>,
+    /// Reused per slice (Flux): the mono audio one slice at a time.
+    slice: Vec<Vec<f32>>,
 }
 
 impl AudioStage {
@@ -33,6 +35,7 @@ impl AudioStage {
             chunk: Vec::new(),
             turns: None,
             turn_events: Vec::new(),
+            slice: vec![Vec::new()],
         }
     }
 
@@ -141,7 +144,9 @@ impl AudioStage {
         let audio = std::mem::take(&mut self.chunk);
         if let Some(mono) = audio.first() {
             for piece in mono.chunks(slice) {
-                decisions.extend(self.live.push(&[piece.to_vec()], busy));
+                self.slice[0].clear();
+                self.slice[0].extend_from_slice(piece);
+                decisions.extend(self.live.push(&self.slice, busy));
                 let Some(turns) = self.turns.as_mut() else {
                     break;
                 };

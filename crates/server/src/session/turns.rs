@@ -27,7 +27,6 @@ const UNPARSABLE: &str = "UNPARSABLE_CLIENT_MESSAGE";
 /// What a Flux session keeps besides the v1 machinery.
 pub struct FluxState {
     pub params: FluxParams,
-    pub thresholds: FluxThresholds,
     /// The next message's `sequence_id`.
     sequence: u64,
     /// The language of the latest words (`flux-general-multi`).
@@ -47,7 +46,6 @@ pub fn thresholds(t: FluxThresholds) -> Thresholds {
 impl FluxState {
     pub fn new(params: FluxParams) -> Self {
         Self {
-            thresholds: params.thresholds,
             params,
             sequence: 0,
             language: None,
@@ -56,7 +54,7 @@ impl FluxState {
     }
 
     pub fn tracker(&self, rate_hz: u32) -> TurnTracker {
-        TurnTracker::new(rate_hz, UPDATE_MS, thresholds(self.thresholds))
+        TurnTracker::new(rate_hz, UPDATE_MS, thresholds(self.params.thresholds))
     }
 }
 
@@ -252,9 +250,9 @@ impl Session {
                     return Ok(());
                 };
                 let hints_ok = c.language_hints.is_none() || flux.params.multilingual();
-                let reply = match flux.thresholds.updated(c.thresholds) {
+                let reply = match flux.params.thresholds.updated(c.thresholds) {
                     Ok(t) if hints_ok => {
-                        flux.thresholds = t;
+                        flux.params.thresholds = t;
                         if let Some(k) = c.keyterms {
                             self.options.keyterms = k;
                         }
