@@ -44,6 +44,15 @@ impl ResultContext {
         }
     }
 
+    /// Where `span` lies on the stream's clock, in seconds.
+    pub fn window(&self, span: ResultSpan) -> WindowTime {
+        let rate = f64::from(self.engine_rate_hz);
+        WindowTime {
+            start_s: span.start_sample as f64 / rate,
+            duration_s: span.samples as f64 / rate,
+        }
+    }
+
     /// A Results for one window (final or interim) of a stream with `channels` channels, with
     /// the text features of `text` (the request's, as `Configure` left them). `counters` are
     /// the channel's redaction counters; only a final advances them.
@@ -55,11 +64,7 @@ impl ResultContext {
         text: &TextOptions,
         counters: &mut Counters,
     ) -> Results {
-        let rate = f64::from(self.engine_rate_hz);
-        let window = WindowTime {
-            start_s: span.start_sample as f64 / rate,
-            duration_s: span.samples as f64 / rate,
-        };
+        let window = self.window(span);
         let rendered =
             hark_text::render(transcript, window, text, span.is_final.then_some(counters));
         Results {

@@ -10,7 +10,6 @@ use hark_proto::{
     close, parse_flux_control, FluxControl, FluxMessage, FluxParams, FluxThresholds, FluxWord,
     TurnInfo,
 };
-use hark_text::{Counters, WindowTime};
 
 /// How often an open turn gets an `Update` (audio time), with the latest words.
 pub const UPDATE_MS: u32 = 250;
@@ -31,8 +30,6 @@ pub struct FluxState {
     sequence: u64,
     /// The language of the latest words (`flux-general-multi`).
     language: Option<String>,
-    /// Redaction counters of the turn's words (one stream: one channel).
-    counters: Counters,
 }
 
 pub fn thresholds(t: FluxThresholds) -> Thresholds {
@@ -49,7 +46,6 @@ impl FluxState {
             params,
             sequence: 0,
             language: None,
-            counters: Counters::default(),
         }
     }
 
@@ -104,18 +100,18 @@ impl Session {
     /// A result of the live policy, as the turn tracker sees it: the words as written (with the
     /// request's text features) on the stream's clock.
     pub(super) fn render_turn(&mut self, span: ResultSpan, transcript: Transcript) -> Outgoing {
-        let rate = f64::from(self.ctx.engine_rate_hz);
-        let window = WindowTime {
-            start_s: span.start_sample as f64 / rate,
-            duration_s: span.samples as f64 / rate,
-        };
+        let window = self.ctx.window(span);
         let Some(flux) = self.flux.as_mut() else {
             return Outgoing::Nothing;
         };
         if transcript.language.is_some() {
             flux.language.clone_from(&transcript.language);
         }
-        let counters = span.is_final.then_some(&mut flux.counters);
+        // One stream, one channel: the session's first channel's redaction counters.
+        let counters = match span.is_final {
+            true => self.counters.first_mut(),
+            false => None,
+        };
         let rendered = hark_text::render(&transcript, window, &self.text, counters);
         let words = rendered
             .alternative
