@@ -17,6 +17,7 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v cmake >/dev/null || need+=(cmake)    # builds the bundled libopus
 command -v ffmpeg >/dev/null || need+=(ffmpeg)  # encodes the codec tests' vectors
 command -v espeak-ng >/dev/null || need+=(espeak-ng)  # speaks the demo model's test sentences
+command -v chromium >/dev/null || need+=(chromium)    # the playground's browser test
 pkg-config --exists alsa 2>/dev/null || need+=(libasound2-dev)
 compgen -G "/usr/lib/llvm-*/lib/libclang.so" >/dev/null || need+=(libclang-dev) # Speex bindings
 command -v python3 >/dev/null || need+=(python3 python3-venv)
@@ -34,7 +35,8 @@ cargo fmt --all -- --check
 echo "== cargo clippy (release, all targets, -D warnings)"
 cargo clippy --release --workspace --all-targets --features "$FEATURES" -- -D warnings
 echo "== cargo test --release"
-cargo test --release --workspace --features "$FEATURES"
+# The playground test must run, not skip, here; its screenshots land in $CARGO_TARGET_DIR/artifacts.
+HARK_REQUIRE_BROWSER=1 cargo test --release --workspace --features "$FEATURES"
 echo "== conformance: the official Deepgram SDKs against hark serve"
 # `cargo test` above built target/release/hark for the binary's integration tests; a separate
 # `cargo build -p hark` would resolve features differently and rebuild half the tree.

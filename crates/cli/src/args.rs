@@ -84,7 +84,7 @@ pub struct ServeArgs {
     pub api_keys_env: Option<String>,
     /// TOML config file with any of: api_keys, idle_timeout_ms, drain_timeout_ms, max_in_flight_windows,
     /// max_message_bytes, send_timeout_ms, vad, interim_ms, max_upload_bytes, allow_private_urls,
-    /// callback_secret. Flags and environment variables override it.
+    /// callback_secret, playground. Flags and environment variables override it.
     #[arg(long, env = "HARK_CONFIG")]
     pub config: Option<PathBuf>,
     /// Name clients use in `?model=` for this model (default: the directory's name). Deepgram names
@@ -108,6 +108,9 @@ pub struct ServeArgs {
     /// On SIGTERM/Ctrl-C, let open streams finish for this many milliseconds before closing them.
     #[arg(long, value_name = "MS")]
     pub drain_timeout_ms: Option<u64>,
+    /// Do not serve the browser playground at `/` (the API is unchanged).
+    #[arg(long, env = "HARK_NO_PLAYGROUND")]
+    pub no_playground: bool,
 }
 
 #[derive(Debug, Args)]

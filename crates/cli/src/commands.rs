@@ -96,6 +96,9 @@ fn server_config(args: &ServeArgs) -> anyhow::Result<ServerConfig> {
     if let Some(ms) = args.idle_timeout_ms {
         config.idle_timeout_ms = ms;
     }
+    if args.no_playground {
+        config.playground = false;
+    }
     if let Some(ms) = args.drain_timeout_ms {
         config.drain_timeout_ms = ms;
     }
@@ -188,6 +191,7 @@ fn start_model(
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = server_config(&args)?;
+    let playground = config.playground;
     let registry = load_models(&args)?;
     let server = Server::new(config, registry);
     if !server.auth_enabled() {
@@ -196,7 +200,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
-    tracing::info!(addr = %listener.local_addr()?, "hark listening on /v1/listen");
+    let local = listener.local_addr()?;
+    tracing::info!(addr = %local, "hark listening on /v1/listen");
+    if playground {
+        tracing::info!("playground: http://{local}/ (--no-playground turns it off)");
+    }
     server.serve(listener, shutdown_signal()).await?;
     Ok(())
 }

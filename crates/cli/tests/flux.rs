@@ -7,8 +7,7 @@ mod support;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use support::{edit_distance, hark, real_speech_dir, spawn_listening_for, stream, words};
+use support::{edit_distance, hark, real_speech_dir, spawn_listening_for, speak, stream, words};
 
 /// What is said, and the silence after it (seconds). The first turn pauses after "and".
 const SAID: [(&str, f64); 3] = [
@@ -29,30 +28,6 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// The PCM of `text` spoken by espeak-ng (22.05 kHz s16le mono).
-fn speak(dir: &Path, text: &str) -> Vec<u8> {
-    let wav = dir.join("say.wav");
-    let ok = Command::new("espeak-ng")
-        .args(["-v", "en-us", "-s", "130", "-w"])
-        .arg(&wav)
-        .arg(text)
-        .status()
-        .expect("espeak-ng (./scripts/test.sh installs it)");
-    assert!(ok.success(), "espeak-ng {text}");
-    let data = std::fs::read(&wav).expect("espeak-ng's WAV");
-    let mut pos = 12;
-    while pos + 8 <= data.len() {
-        let size = u32::from_le_bytes([data[pos + 4], data[pos + 5], data[pos + 6], data[pos + 7]])
-            as usize;
-        if &data[pos..pos + 4] == b"data" {
-            let end = (pos + 8 + size).min(data.len());
-            return data[pos + 8..end].to_vec();
-        }
-        pos += 8 + size + (size & 1);
-    }
-    panic!("no data chunk in espeak-ng's WAV");
 }
 
 /// The turns as one headerless file; returns it and where each stretch of speech ends (seconds).

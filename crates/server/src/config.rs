@@ -32,6 +32,8 @@ pub struct ServerConfig {
     /// A live client that takes no message for this long (it stopped reading, and its socket
     /// is full) is disconnected.
     pub send_timeout_ms: u64,
+    /// Serve the browser playground at `/` (`hark-playground`).
+    pub playground: bool,
 }
 
 impl Default for ServerConfig {
@@ -48,6 +50,7 @@ impl Default for ServerConfig {
             allow_private_urls: false,
             callback_secret: None,
             send_timeout_ms: 30_000,
+            playground: true,
         }
     }
 }

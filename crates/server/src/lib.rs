@@ -4,7 +4,8 @@
 //! - the axum app: `GET /v1/listen` (WebSocket upgrade after auth, parameter and capacity checks),
 //!   `POST /v1/listen` (pre-recorded transcription at full speed) and OpenAI's
 //!   `POST /v1/audio/transcriptions`,
-//!   `/metrics` (Prometheus), `/healthz`, `/readyz`;
+//!   `GET /v1/models`, `/metrics` (Prometheus), `/healthz`, `/readyz`, and the browser
+//!   playground at `/` (`hark-playground`; off with `playground = false`);
 //! - one task per socket running the session lifecycle of PROTOCOL.md (control messages, idle
 //!   timeout, CloseStream flush, Metadata, close codes), carrying out the decisions of the live
 //!   policy (`hark-live`) and building results through the text stage (`hark-text`);
@@ -20,6 +21,7 @@ mod http_error;
 mod listen;
 pub mod metrics;
 pub mod mock;
+mod models;
 mod prerecorded;
 mod reply;
 mod results;
@@ -96,7 +98,7 @@ impl Server {
     }
 
     pub fn router(&self) -> Router {
-        Router::new()
+        let api = Router::new()
             .route(
                 "/v1/listen",
                 get(listen::handler).post(prerecorded::handler),
@@ -108,10 +110,16 @@ impl Server {
                 axum::routing::post(prerecorded::openai::handler)
                     .layer(axum::extract::DefaultBodyLimit::disable()),
             )
+            .route("/v1/models", get(models::list))
             .route("/metrics", get(listen::metrics))
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(listen::ready))
-            .with_state(Arc::clone(&self.state))
+            .with_state(Arc::clone(&self.state));
+        if self.state.config.playground {
+            api.merge(hark_playground::router())
+        } else {
+            api
+        }
     }
 
     /// Serve until `shutdown` resolves, then drain: new streams get 503, open streams may finish

@@ -126,3 +126,28 @@ pub fn real_speech_dir() -> std::path::PathBuf {
     );
     std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
+
+#[allow(dead_code)] // only the tests that speak use it
+/// The PCM of `text` spoken by espeak-ng (22.05 kHz s16le mono).
+pub fn speak(dir: &std::path::Path, text: &str) -> Vec<u8> {
+    let wav = dir.join("say.wav");
+    let ok = Command::new("espeak-ng")
+        .args(["-v", "en-us", "-s", "130", "-w"])
+        .arg(&wav)
+        .arg(text)
+        .status()
+        .expect("espeak-ng (./scripts/test.sh installs it)");
+    assert!(ok.success(), "espeak-ng {text}");
+    let data = std::fs::read(&wav).expect("espeak-ng's WAV");
+    let mut pos = 12;
+    while pos + 8 <= data.len() {
+        let size = u32::from_le_bytes([data[pos + 4], data[pos + 5], data[pos + 6], data[pos + 7]])
+            as usize;
+        if &data[pos..pos + 4] == b"data" {
+            let end = (pos + 8 + size).min(data.len());
+            return data[pos + 8..end].to_vec();
+        }
+        pos += 8 + size + (size & 1);
+    }
+    panic!("no data chunk in espeak-ng's WAV");
+}
