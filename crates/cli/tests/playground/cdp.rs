@@ -51,8 +51,9 @@ impl Drop for Browser {
 }
 
 impl Browser {
-    /// Headless Chromium whose microphone is `fake_mic` (a 16-bit PCM WAV, played once).
-    pub async fn launch(binary: &Path, fake_mic: &Path, profile: PathBuf) -> Browser {
+    /// Headless Chromium whose microphone is `fake_mic` (a 16-bit PCM WAV, played once, and
+    /// granted without asking); with `None`, a browser that asks the user, as a real one does.
+    pub async fn launch(binary: &Path, fake_mic: Option<&Path>, profile: PathBuf) -> Browser {
         std::fs::create_dir_all(&profile).expect("browser profile dir");
         let child = Command::new(binary)
             .args([
@@ -61,7 +62,6 @@ impl Browser {
                 "--disable-gpu",
                 "--no-first-run",
                 "--no-default-browser-check",
-                "--use-fake-ui-for-media-stream",
                 "--use-fake-device-for-media-stream",
                 "--autoplay-policy=no-user-gesture-required",
                 "--remote-debugging-port=0",
@@ -80,10 +80,12 @@ impl Browser {
                     .into_iter()
                     .flatten(),
             )
-            .arg(format!(
-                "--use-file-for-fake-audio-capture={}%noloop",
-                fake_mic.display()
-            ))
+            .args(fake_mic.into_iter().flat_map(|wav| {
+                [
+                    "--use-fake-ui-for-media-stream".to_owned(),
+                    format!("--use-file-for-fake-audio-capture={}%noloop", wav.display()),
+                ]
+            }))
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg("about:blank")
             .stdout(Stdio::null())

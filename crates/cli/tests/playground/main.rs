@@ -335,6 +335,30 @@ async fn session(browser: &mut Browser, addr: &str, wav: &Path) {
     );
 }
 
+/// A browser that asks before opening the microphone, and a user who says no.
+async fn refused_microphone(b: &mut Browser, addr: &str) {
+    b.open(&format!("http://{addr}/")).await;
+    b.wait_for("!!window.harkPlayground", SHORT, "the page's script", PAGE)
+        .await;
+    b.call(
+        "Browser.setPermission",
+        json!({"permission": {"name": "microphone"}, "setting": "denied",
+               "origin": format!("http://{addr}")}),
+    )
+    .await;
+    b.eval(&click("#mic")).await;
+    let error = "document.getElementById('error').hidden ? '' : document.getElementById('error').textContent";
+    let e = b.wait_for(error, SHORT, "a refused microphone", PAGE).await;
+    assert!(
+        e.as_str()
+            .unwrap_or_default()
+            .contains("Microphone access was refused"),
+        "{e}"
+    );
+    let stop_off = b.eval("document.getElementById('stop').disabled").await;
+    assert_eq!(stop_off, json!(true), "Stop stays off: nothing runs");
+}
+
 #[test]
 fn playground_in_headless_chromium_on_real_weights() {
     let Some(chromium) = cdp::chromium() else {
@@ -365,10 +389,18 @@ fn playground_in_headless_chromium_on_real_weights() {
     let _server = KillOnDrop(server);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let mut browser = Browser::launch(&chromium, &wav, dir.join("profile")).await;
+        let mut browser = Browser::launch(&chromium, Some(&wav), dir.join("profile")).await;
         tokio::time::timeout(Duration::from_secs(360), session(&mut browser, &addr, &wav))
             .await
             .expect("the whole browser session within 6 minutes");
+        drop(browser);
+        let mut asking = Browser::launch(&chromium, None, dir.join("profile-asking")).await;
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            refused_microphone(&mut asking, &addr),
+        )
+        .await
+        .expect("the refused microphone within a minute");
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
