@@ -172,6 +172,7 @@ function connect(rateHz, onOpen) {
 async function startMic() {
   showError(null);
   setRunning(true);
+  $("audio-sent").textContent = "audio: 0.0 s";
   status("Opening the microphone…");
   const mic = new MicSource();
   try {

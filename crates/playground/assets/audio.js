@@ -39,6 +39,9 @@ export function micError(err) {
   }
 }
 
+/** How long the audio engine may take to start before the microphone gives up. */
+const ENGINE_START_MS = 3000;
+
 /** The default microphone, at the audio context's own rate (the server resamples). */
 export class MicSource {
   async start(onBlock) {
@@ -72,7 +75,17 @@ export class MicSource {
     const mute = this.context.createGain();
     mute.gain.value = 0;
     input.connect(this.node).connect(mute).connect(this.context.destination);
-    await this.context.resume();
+    // A browser without an audio output device (headless Firefox, some servers) never starts
+    // its audio engine: say so instead of waiting forever.
+    const started = await Promise.race([
+      this.context.resume().then(() => this.context.state === "running"),
+      new Promise((resolve) => setTimeout(() => resolve(false), ENGINE_START_MS)),
+    ]);
+    if (!started) {
+      this.stop();
+      throw new Error("The browser's audio engine did not start (is there an audio output device?). " +
+        "Streaming a file or “Transcribe a file” work without it.");
+    }
   }
 
   stop() {

@@ -2,6 +2,7 @@
 //! JavaScript in it, sets file inputs and takes screenshots. Page exceptions are collected so a
 //! test can assert that the page ran without any.
 
+use crate::page::Page;
 use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -192,8 +193,24 @@ impl Browser {
         }
     }
 
+    /// A PNG of the page as it is now, written to `path`.
+    pub async fn screenshot(&mut self, path: &Path) {
+        let shot = self
+            .call("Page.captureScreenshot", json!({"format": "png"}))
+            .await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().unwrap_or_default())
+            .expect("base64 PNG");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("artifact dir");
+        }
+        std::fs::write(path, png).expect("write screenshot");
+    }
+}
+
+impl Page for Browser {
     /// Evaluate `js` in the page (promises awaited) and return its value.
-    pub async fn eval(&mut self, js: &str) -> Value {
+    async fn eval(&mut self, js: &str) -> Value {
         let r = self
             .call(
                 "Runtime.evaluate",
@@ -208,38 +225,8 @@ impl Browser {
         r["result"]["value"].clone()
     }
 
-    /// Evaluate `js` every 200 ms until it is truthy (returned), or panic after `limit`
-    /// with `what` and the value of `explain`.
-    pub async fn wait_for(
-        &mut self,
-        js: &str,
-        limit: Duration,
-        what: &str,
-        explain: &str,
-    ) -> Value {
-        let started = Instant::now();
-        loop {
-            let v = self.eval(js).await;
-            let truthy = match &v {
-                Value::Null => false,
-                Value::Bool(b) => *b,
-                Value::String(s) => !s.is_empty(),
-                Value::Number(n) => n.as_f64() != Some(0.0),
-                _ => true,
-            };
-            if truthy {
-                return v;
-            }
-            if started.elapsed() > limit {
-                let context = self.eval(explain).await;
-                panic!("{what}: not within {limit:?}; {context}");
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
     /// Give the file input matched by `selector` these files (fires its `change` event).
-    pub async fn set_files(&mut self, selector: &str, files: &[&Path]) {
+    async fn set_files(&mut self, selector: &str, files: &[&Path]) {
         let doc = self.call("DOM.getDocument", json!({})).await;
         let node = self
             .call(
@@ -253,19 +240,5 @@ impl Browser {
             json!({"nodeId": node["nodeId"], "files": files}),
         )
         .await;
-    }
-
-    /// A PNG of the page as it is now, written to `path`.
-    pub async fn screenshot(&mut self, path: &Path) {
-        let shot = self
-            .call("Page.captureScreenshot", json!({"format": "png"}))
-            .await;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(shot["data"].as_str().unwrap_or_default())
-            .expect("base64 PNG");
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).expect("artifact dir");
-        }
-        std::fs::write(path, png).expect("write screenshot");
     }
 }

@@ -8,15 +8,21 @@
 //! file goes through the pre-recorded endpoint; a refused key, a bad parameter and an unreachable
 //! server each get a sentence; the page fits a phone. Screenshots go to `target/artifacts/`.
 //!
-//! Without Chromium the test says so and passes, unless `HARK_REQUIRE_BROWSER=1`
-//! (`scripts/test.sh` installs Chromium and sets it).
+//! Firefox (WebDriver BiDi) runs the same page: a streamed file and an upload with words, its
+//! microphone streaming and stopping cleanly (or saying why it cannot), the phone-sized layout.
+//!
+//! Without a browser its test says so and passes, unless `HARK_REQUIRE_BROWSER=1`
+//! (`scripts/test.sh` installs Chromium and Firefox ESR and sets it).
 
 #[path = "../support/mod.rs"]
 mod support;
 
+mod bidi;
 mod cdp;
+mod page;
 
 use cdp::Browser;
+use page::Page;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -335,6 +341,103 @@ async fn session(browser: &mut Browser, addr: &str, wav: &Path) {
     );
 }
 
+/// Firefox: the same page on the same server. Its fake microphone cannot play a file, so words
+/// are checked on a streamed file and an upload.
+async fn firefox_session(b: &mut bidi::Firefox, addr: &str, wav: &Path) {
+    b.open(&format!("http://{addr}/")).await;
+    b.wait_for("!!window.harkPlayground", SHORT, "the page's script", PAGE)
+        .await;
+    b.eval(&set("key", json!(KEY))).await;
+    b.wait_for(
+        "document.getElementById('server-state').textContent.includes('whisper-tiny.en')",
+        SHORT,
+        "the model list from /v1/models",
+        "document.getElementById('server-state').textContent",
+    )
+    .await;
+    b.eval(&set("smart_format", json!(false))).await;
+    let q = b.eval(QUERY).await.as_str().unwrap_or_default().to_owned();
+    assert!(
+        q.contains("/v1/listen?") && !q.contains("smart_format"),
+        "{q}"
+    );
+    b.eval(&set("smart_format", json!(true))).await;
+
+    // A file decoded by Firefox and streamed at real time.
+    let want = SAID.join(" ");
+    b.set_files("#file", &[wav]).await;
+    b.wait_for(
+        "document.getElementById('status').textContent.startsWith('Done')",
+        LONG,
+        "a streamed file's Metadata",
+        PAGE,
+    )
+    .await;
+    let finals = b.eval(FINALS).await.as_str().unwrap_or_default().to_owned();
+    assert!(
+        close_to(&finals, &want),
+        "streamed {finals:?}, said {want:?}"
+    );
+
+    // The same file through the pre-recorded endpoint.
+    b.eval(&click("#clear")).await;
+    b.set_files("#upload-file", &[wav]).await;
+    b.wait_for(
+        "document.getElementById('status').textContent.startsWith('Done')",
+        LONG,
+        "POST /v1/listen of the file",
+        PAGE,
+    )
+    .await;
+    let finals = b.eval(FINALS).await.as_str().unwrap_or_default().to_owned();
+    assert!(close_to(&finals, &want), "pre-recorded {finals:?}");
+    b.screenshot(&artifacts().join("playground-firefox.png"))
+        .await;
+
+    // The microphone: it streams and Stop ends with Metadata, or, where the browser's audio
+    // engine cannot start (headless Firefox without an output device, as on CI), the page says
+    // so within seconds instead of hanging on "Opening the microphone…".
+    b.eval(&click("#mic")).await;
+    let outcome = b
+        .wait_for(
+            "(() => { const e = document.getElementById('error'); \
+             if (!e.hidden) return e.textContent; \
+             const s = parseFloat(document.getElementById('audio-sent').textContent.split(' ')[1]); \
+             return s >= 2 ? 'streaming' : ''; })()",
+            SHORT,
+            "the microphone streams or says why not",
+            PAGE,
+        )
+        .await;
+    let outcome = outcome.as_str().unwrap_or_default().to_owned();
+    if outcome == "streaming" {
+        b.eval(&click("#stop")).await;
+        b.wait_for(
+            "document.getElementById('status').textContent.startsWith('Done')",
+            SHORT,
+            "Metadata after Stop",
+            PAGE,
+        )
+        .await;
+    } else {
+        assert!(outcome.contains("audio engine did not start"), "{outcome}");
+        let stop_off = b.eval("document.getElementById('stop').disabled").await;
+        assert_eq!(stop_off, json!(true), "Stop stays off: nothing runs");
+    }
+    eprintln!("firefox microphone: {outcome}");
+
+    b.set_viewport(390, 844).await;
+    let fits = b
+        .eval("new Promise(r => requestAnimationFrame(() => r(document.documentElement.scrollWidth <= window.innerWidth + 1)))")
+        .await;
+    assert_eq!(
+        fits,
+        json!(true),
+        "the page is wider than a phone in Firefox"
+    );
+    assert!(b.errors.is_empty(), "page errors: {:?}", b.errors);
+}
+
 /// A browser that asks before opening the microphone, and a user who says no.
 async fn refused_microphone(b: &mut Browser, addr: &str) {
     b.open(&format!("http://{addr}/")).await;
@@ -359,16 +462,64 @@ async fn refused_microphone(b: &mut Browser, addr: &str) {
     assert_eq!(stop_off, json!(true), "Stop stays off: nothing runs");
 }
 
-#[test]
-fn playground_in_headless_chromium_on_real_weights() {
-    let Some(chromium) = cdp::chromium() else {
+/// The browsers take turns: each streams at real time, and this machine may have two cores.
+static ONE_BROWSER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The browser's binary, or `None` (skip) where it is missing and not required.
+fn browser_or_skip(found: Option<PathBuf>, name: &str) -> Option<PathBuf> {
+    if found.is_none() {
         assert!(
             std::env::var("HARK_REQUIRE_BROWSER").is_err(),
-            "HARK_REQUIRE_BROWSER is set but no chromium was found"
+            "HARK_REQUIRE_BROWSER is set but no {name} was found"
         );
-        eprintln!("SKIP: no chromium (apt install chromium, or set HARK_CHROMIUM)");
+        eprintln!("SKIP: no {name} (apt install it, or name its binary in the environment)");
+    }
+    found
+}
+
+#[test]
+fn playground_in_headless_firefox_on_real_weights() {
+    let Some(firefox) = browser_or_skip(bidi::firefox(), "firefox-esr") else {
         return;
     };
+    let _turn = ONE_BROWSER_AT_A_TIME.lock();
+    let cache = real_speech_dir();
+    let dir = std::env::temp_dir().join(format!("hark-playground-ff-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let wav = speech_wav(&dir);
+    let (server, addr, _) = spawn_listening_for(
+        hark()
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--api-key",
+                KEY,
+                "--model",
+            ])
+            .arg(cache.join("models/whisper-tiny.en-ct2")),
+        300,
+    );
+    let _server = KillOnDrop(server);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let mut ff = bidi::Firefox::launch(&firefox, dir.join("profile")).await;
+        tokio::time::timeout(
+            Duration::from_secs(240),
+            firefox_session(&mut ff, &addr, &wav),
+        )
+        .await
+        .expect("the whole Firefox session within 4 minutes");
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn playground_in_headless_chromium_on_real_weights() {
+    let Some(chromium) = browser_or_skip(cdp::chromium(), "chromium") else {
+        return;
+    };
+    let _turn = ONE_BROWSER_AT_A_TIME.lock();
     let cache = real_speech_dir();
     let dir = std::env::temp_dir().join(format!("hark-playground-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
