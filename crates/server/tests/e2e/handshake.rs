@@ -224,3 +224,26 @@ async fn metrics_and_health_endpoints() {
         .await
         .starts_with("HTTP/1.1 200"));
 }
+
+#[tokio::test]
+async fn models_list_needs_a_key_and_names_the_loaded_model() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = start(with_keys()).await;
+    let refused = http_get(s.addr, "/v1/models").await;
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    assert!(refused.contains("INVALID_AUTH"), "{refused}");
+    let mut tcp = tokio::net::TcpStream::connect(s.addr).await.expect("tcp");
+    let req = "GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: token k-two\r\nConnection: close\r\n\r\n";
+    tcp.write_all(req.as_bytes()).await.expect("write");
+    let mut out = String::new();
+    tcp.read_to_string(&mut out).await.expect("read");
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    let body: serde_json::Value =
+        serde_json::from_str(out.split("\r\n\r\n").nth(1).unwrap_or_default()).expect("JSON");
+    let stt = body["stt"].as_array().expect("stt list");
+    assert_eq!(stt.len(), 1, "{body}");
+    assert_eq!(stt[0]["name"], "test-engine");
+    assert_eq!(stt[0]["streaming"], true);
+    assert_eq!(stt[0]["default"], true);
+    assert_eq!(body["tts"], json!([]));
+}
