@@ -57,4 +57,4 @@ if rustup run nightly rustc --version >/dev/null 2>&1 ||
 else
   echo "SKIP fuzzing: no nightly toolchain here and none could be installed"
 fi
-echo "== all tests passed"
+echo "== all tests passed (the playground's screenshots: $CARGO_TARGET_DIR/artifacts/)"

@@ -2,8 +2,7 @@
 //! cannot play a file, unlike Chromium's), opens a page, evaluates JavaScript, sets file
 //! inputs, resizes the viewport and takes screenshots. JavaScript errors are collected.
 
-use crate::page::Page;
-use base64::Engine as _;
+use crate::page::{find_browser, write_png, Page};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -18,18 +17,7 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// The Firefox binary: `$HARK_FIREFOX`, else `firefox-esr` or `firefox` on the PATH.
 pub fn firefox() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("HARK_FIREFOX") {
-        return Some(PathBuf::from(p));
-    }
-    ["firefox-esr", "firefox"].iter().find_map(|name| {
-        let ok = Command::new(name)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| PathBuf::from(name))
-    })
+    find_browser("HARK_FIREFOX", &["firefox-esr", "firefox"])
 }
 
 /// Preferences for a test profile: a fake microphone granted without asking, no first-run noise.
@@ -166,13 +154,7 @@ impl Firefox {
                 json!({"context": context}),
             )
             .await;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(shot["data"].as_str().unwrap_or_default())
-            .expect("base64 PNG");
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).expect("artifact dir");
-        }
-        std::fs::write(path, png).expect("write screenshot");
+        write_png(shot["data"].as_str().unwrap_or_default(), path);
     }
 
     async fn evaluate(&mut self, expression: &str) -> Value {

@@ -2,8 +2,7 @@
 //! JavaScript in it, sets file inputs and takes screenshots. Page exceptions are collected so a
 //! test can assert that the page ran without any.
 
-use crate::page::Page;
-use base64::Engine as _;
+use crate::page::{find_browser, write_png, Page};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -17,18 +16,7 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// The Chromium binary: `$HARK_CHROMIUM`, else `chromium` or `chromium-browser` on the PATH.
 pub fn chromium() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("HARK_CHROMIUM") {
-        return Some(PathBuf::from(p));
-    }
-    ["chromium", "chromium-browser"].iter().find_map(|name| {
-        let ok = Command::new(name)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| PathBuf::from(name))
-    })
+    find_browser("HARK_CHROMIUM", &["chromium", "chromium-browser"])
 }
 
 pub struct Browser {
@@ -198,13 +186,7 @@ impl Browser {
         let shot = self
             .call("Page.captureScreenshot", json!({"format": "png"}))
             .await;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(shot["data"].as_str().unwrap_or_default())
-            .expect("base64 PNG");
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).expect("artifact dir");
-        }
-        std::fs::write(path, png).expect("write screenshot");
+        write_png(shot["data"].as_str().unwrap_or_default(), path);
     }
 }
 

@@ -477,32 +477,37 @@ fn browser_or_skip(found: Option<PathBuf>, name: &str) -> Option<PathBuf> {
     found
 }
 
+/// A real-weights server with an API key and the espeak-ng speech as a WAV; `body` gets the
+/// server's address, the WAV and a scratch directory, inside a tokio runtime.
+fn with_server<F: std::future::Future<Output = ()>>(
+    name: &str,
+    lifetime_s: u64,
+    body: impl FnOnce(String, PathBuf, PathBuf) -> F,
+) {
+    let cache = real_speech_dir();
+    let dir = std::env::temp_dir().join(format!("hark-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let wav = speech_wav(&dir);
+    let (server, addr, _) = spawn_listening_for(
+        hark()
+            .args(["serve", "--listen", "127.0.0.1:0", "--api-key", KEY])
+            .arg("--model")
+            .arg(cache.join("models/whisper-tiny.en-ct2")),
+        lifetime_s,
+    );
+    let _server = KillOnDrop(server);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(body(addr, wav, dir.clone()));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn playground_in_headless_firefox_on_real_weights() {
     let Some(firefox) = browser_or_skip(bidi::firefox(), "firefox-esr") else {
         return;
     };
     let _turn = ONE_BROWSER_AT_A_TIME.lock();
-    let cache = real_speech_dir();
-    let dir = std::env::temp_dir().join(format!("hark-playground-ff-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let wav = speech_wav(&dir);
-    let (server, addr, _) = spawn_listening_for(
-        hark()
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--api-key",
-                KEY,
-                "--model",
-            ])
-            .arg(cache.join("models/whisper-tiny.en-ct2")),
-        300,
-    );
-    let _server = KillOnDrop(server);
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
+    with_server("playground-firefox", 300, |addr, wav, dir| async move {
         let mut ff = bidi::Firefox::launch(&firefox, dir.join("profile")).await;
         tokio::time::timeout(
             Duration::from_secs(240),
@@ -511,7 +516,6 @@ fn playground_in_headless_firefox_on_real_weights() {
         .await
         .expect("the whole Firefox session within 4 minutes");
     });
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -520,26 +524,7 @@ fn playground_in_headless_chromium_on_real_weights() {
         return;
     };
     let _turn = ONE_BROWSER_AT_A_TIME.lock();
-    let cache = real_speech_dir();
-    let dir = std::env::temp_dir().join(format!("hark-playground-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let wav = speech_wav(&dir);
-    let (server, addr, _) = spawn_listening_for(
-        hark()
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--api-key",
-                KEY,
-                "--model",
-            ])
-            .arg(cache.join("models/whisper-tiny.en-ct2")),
-        400,
-    );
-    let _server = KillOnDrop(server);
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
+    with_server("playground-chromium", 400, |addr, wav, dir| async move {
         let mut browser = Browser::launch(&chromium, Some(&wav), dir.join("profile")).await;
         tokio::time::timeout(Duration::from_secs(360), session(&mut browser, &addr, &wav))
             .await
@@ -553,7 +538,6 @@ fn playground_in_headless_chromium_on_real_weights() {
         .await
         .expect("the refused microphone within a minute");
     });
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `--no-playground`: `/` is not served, the API is.
