@@ -113,6 +113,24 @@ const QUERY: &str = "document.getElementById('query').textContent";
 const FINALS: &str =
     "[...document.querySelectorAll('#transcript .final')].map(p => p.innerText).join(' ')";
 
+/// "Transcribe a file": the WAV through `POST /v1/listen`, its words in the transcript.
+async fn upload(b: &mut impl Page, wav: &Path) {
+    b.eval(&click("#clear")).await;
+    b.set_files("#upload-file", &[wav]).await;
+    b.wait_for(
+        "document.getElementById('status').textContent.startsWith('Done')",
+        LONG,
+        "POST /v1/listen of the file",
+        PAGE,
+    )
+    .await;
+    let finals = b.eval(FINALS).await.as_str().unwrap_or_default().to_owned();
+    assert!(
+        close_to(&finals, &SAID.join(" ")),
+        "pre-recorded {finals:?}"
+    );
+}
+
 async fn session(browser: &mut Browser, addr: &str, wav: &Path) {
     let b = browser;
     b.open(&format!("http://{addr}/")).await;
@@ -266,19 +284,8 @@ async fn session(browser: &mut Browser, addr: &str, wav: &Path) {
     );
     b.screenshot(&artifacts().join("playground-flux.png")).await;
 
-    // The file through the pre-recorded endpoint.
-    b.eval(&click("#clear")).await;
     b.eval(&click("input[name=api][value=v1]")).await;
-    b.set_files("#upload-file", &[wav]).await;
-    b.wait_for(
-        "document.getElementById('status').textContent.startsWith('Done')",
-        LONG,
-        "POST /v1/listen of the file",
-        PAGE,
-    )
-    .await;
-    let finals = b.eval(FINALS).await.as_str().unwrap_or_default().to_owned();
-    assert!(close_to(&finals, &want), "pre-recorded {finals:?}");
+    upload(b, wav).await;
 
     // Refusals get a sentence: a bad parameter, a wrong key, an unreachable server.
     let error = "document.getElementById('error').hidden ? '' : document.getElementById('error').textContent";
@@ -379,18 +386,7 @@ async fn firefox_session(b: &mut bidi::Firefox, addr: &str, wav: &Path) {
         "streamed {finals:?}, said {want:?}"
     );
 
-    // The same file through the pre-recorded endpoint.
-    b.eval(&click("#clear")).await;
-    b.set_files("#upload-file", &[wav]).await;
-    b.wait_for(
-        "document.getElementById('status').textContent.startsWith('Done')",
-        LONG,
-        "POST /v1/listen of the file",
-        PAGE,
-    )
-    .await;
-    let finals = b.eval(FINALS).await.as_str().unwrap_or_default().to_owned();
-    assert!(close_to(&finals, &want), "pre-recorded {finals:?}");
+    upload(b, wav).await;
     b.screenshot(&artifacts().join("playground-firefox.png"))
         .await;
 
