@@ -366,3 +366,32 @@ async fn a_frame_over_the_limit_ends_with_metadata_then_1009() {
         8000
     );
 }
+
+/// A client that shuts its sending half of TCP (FIN, no close frame) is let go at once, not
+/// after the idle timeout: the WebSocket library cannot write after the peer's EOF, so there is
+/// no flush (docs: clients end a stream with `CloseStream`).
+#[tokio::test]
+async fn a_half_closed_client_is_let_go_at_once() {
+    use tokio::io::AsyncWriteExt;
+    use tokio_tungstenite::MaybeTlsStream;
+    let s = start(Options::default()).await;
+    let mut ws = open(&s.url("encoding=linear16&sample_rate=16000")).await;
+    send_bytes(&mut ws, &pcm16(vec![1000; 24_000])).await;
+    let MaybeTlsStream::Plain(tcp) = ws.get_mut() else {
+        panic!("plain ws://");
+    };
+    tcp.shutdown().await.expect("shut the sending half");
+    let started = std::time::Instant::now();
+    let mut ended = false;
+    while started.elapsed() < Duration::from_secs(5) {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+            Ok(Some(Ok(_))) => continue,
+            Ok(_) => {
+                ended = true;
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    assert!(ended, "the server held a half-closed connection for 5 s");
+}
