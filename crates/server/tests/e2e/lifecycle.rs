@@ -395,3 +395,64 @@ async fn a_half_closed_client_is_let_go_at_once() {
     }
     assert!(ended, "the server held a half-closed connection for 5 s");
 }
+
+/// A client that sends audio but never reads cannot make the server buffer without bound: once
+/// its socket is full, the server waits `send_timeout_ms` for it, then lets it go and counts it.
+#[tokio::test]
+async fn a_client_that_never_reads_is_disconnected() {
+    let chatty: &'static str = Box::leak(vec!["wordy"; 3000].join(" ").into_boxed_str());
+    let s = start(Options {
+        config: ServerConfig {
+            vad: false,
+            send_timeout_ms: 1000,
+            ..ServerConfig::default()
+        },
+        says: vec![chatty],
+        ..Options::default()
+    })
+    .await;
+    let counted = |text: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("hark_clients_not_reading_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let before = counted(&http_get(s.addr, "/metrics").await);
+    // A small receive buffer, as a stalled phone on a bad network would have.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let tcp = socket.connect(s.addr).await.expect("connect");
+    let (mut ws, _) =
+        tokio_tungstenite::client_async(s.url("encoding=linear16&sample_rate=16000"), tcp)
+            .await
+            .expect("handshake");
+    let second = pcm16(vec![3277; 16_000]); // mean level 0.1: the chatty answer
+    let started = std::time::Instant::now();
+    let mut cut_off = false;
+    while started.elapsed() < Duration::from_secs(30) {
+        match tokio::time::timeout(
+            Duration::from_secs(5),
+            ws.send(Message::binary(second.clone())),
+        )
+        .await
+        {
+            Ok(Ok(())) => {}
+            // The server stopped reading (its socket to us is full) and then hung up.
+            Ok(Err(_)) | Err(_) => {
+                cut_off = true;
+                break;
+            }
+        }
+    }
+    assert!(
+        cut_off,
+        "the server kept taking audio from a client that never reads"
+    );
+    for _ in 0..50 {
+        if counted(&http_get(s.addr, "/metrics").await) > before {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("hark_clients_not_reading_total did not count the client");
+}
