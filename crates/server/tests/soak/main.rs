@@ -33,20 +33,25 @@ fn env_or(name: &str, default: u64) -> u64 {
 }
 
 /// The server under test, in this process: real sockets, the real session code, a faulty engine.
-async fn start_server(faults: engine::Faults) -> (SocketAddr, std::sync::Arc<engine::Counts>) {
+/// Windows the scheduler's queue holds: small, so that engine stalls fill it.
+const QUEUE_CAPACITY: usize = 12;
+
+async fn start_server(
+    faults: engine::Faults,
+) -> (SocketAddr, std::sync::Arc<engine::Counts>, Scheduler) {
     let (engine, counts) = engine::FaultyEngine::new(faults);
     let scheduler = Scheduler::spawn(
         Box::new(engine),
         SchedulerConfig {
             max_streams: 24,
             max_batch: 8,
-            queue_capacity: 32,
+            queue_capacity: QUEUE_CAPACITY,
             max_bulk_batch: 2,
         },
     )
     .expect("spawn engine");
     let mut registry = ModelRegistry::new();
-    registry.insert(scheduler);
+    registry.insert(scheduler.clone());
     let config = ServerConfig {
         vad: false,
         idle_timeout_ms: 5_000,
@@ -59,7 +64,7 @@ async fn start_server(faults: engine::Faults) -> (SocketAddr, std::sync::Arc<eng
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(server.serve(listener, std::future::pending()));
-    (addr, counts)
+    (addr, counts, scheduler)
 }
 
 /// The value of a metric line `name{…} value` (summed over labels) in `/metrics` text.
@@ -95,7 +100,7 @@ fn soak_with_faults() {
             stall_every: 61,
             stall: Duration::from_millis(1500),
         };
-        let (addr, counts) = start_server(faults).await;
+        let (addr, counts, scheduler) = start_server(faults).await;
         let url = format!("ws://{addr}/v1/listen?encoding=linear16&sample_rate=16000");
 
         // Warm-up: one clean session of each size the run uses, then the baseline.
@@ -125,7 +130,7 @@ fn soak_with_faults() {
         // 10 s): allocators keep what the first sessions touched, and that is no leak.
         let warm_up = Duration::from_secs((secs / 4).max(10));
         let started = Instant::now();
-        let (mut warm_rss, mut peak_rss) = (0, 0);
+        let (mut warm_rss, mut peak_rss, mut peak_queue) = (0, 0, 0);
         let mut outcomes: Vec<Outcome> = Vec::new();
         let sampler = async {
             while Instant::now() < deadline {
@@ -134,7 +139,11 @@ fn soak_with_faults() {
                 if started.elapsed() <= warm_up {
                     warm_rss = peak_rss;
                 }
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                // Sampled often enough to see the queue full during a 1.5 s stall.
+                for _ in 0..10 {
+                    peak_queue = peak_queue.max(scheduler.waiting_windows());
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
             }
         };
         let (_, results) = tokio::join!(sampler, futures_util::future::join_all(tasks));
@@ -164,7 +173,7 @@ fn soak_with_faults() {
         println!("soak: {secs} s, {streams} clean real-time streams plus one client of each fault kind");
         println!("{report}");
         println!(
-            "server faults injected: {} engine errors, {} engine panics, {} engine stalls of 1.5 s ({} model calls)",
+            "server faults injected: {} engine errors, {} engine panics, {} engine stalls of 1.5 s ({} model calls); scheduler queue peak {peak_queue} of {QUEUE_CAPACITY} (full: further windows fail their sessions with 1011)",
             counts.errors(),
             counts.panics(),
             counts.stalls(),
