@@ -471,7 +471,7 @@ impl WhisperEngine {
             .iter()
             .map(|&t| (t < self.tokenizer.specials.eot).then(|| self.tokenizer.token_text(t)))
             .collect();
-        group_words(&texts, n_context)
+        let mut words: Vec<WordTiming> = group_words(&texts, n_context)
             .into_iter()
             .map(|(text, a, b)| {
                 let conf = d.probs[a..b].iter().sum::<f32>() / (b - a) as f32;
@@ -483,7 +483,9 @@ impl WhisperEngine {
                     confidence: conf,
                 }
             })
-            .collect()
+            .collect();
+        crate::decode::words::truncate_long_words(&mut words);
+        words
     }
 
     /// Encode the windows. Returns `[B, S, d]` and each window's count of encoder positions that
