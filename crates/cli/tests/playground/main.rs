@@ -129,6 +129,12 @@ async fn upload(b: &mut impl Page, wav: &Path) {
         close_to(&finals, &SAID.join(" ")),
         "pre-recorded {finals:?}"
     );
+    // One utterance per sentence: the 2 s pause splits them (word times are not stretched
+    // over it).
+    let cues = b
+        .eval("document.querySelectorAll('#transcript .final').length")
+        .await;
+    assert_eq!(cues, json!(2), "utterances of {finals:?}");
 }
 
 async fn session(browser: &mut Browser, addr: &str, wav: &Path) {
