@@ -113,6 +113,18 @@ const QUERY: &str = "document.getElementById('query').textContent";
 const FINALS: &str =
     "[...document.querySelectorAll('#transcript .final')].map(p => p.innerText).join(' ')";
 
+/// Type the API key: the page lists the server's model (`GET /v1/models` with it).
+async fn enter_key(b: &mut impl Page) {
+    b.eval(&set("key", json!(KEY))).await;
+    b.wait_for(
+        "document.getElementById('server-state').textContent.includes('whisper-tiny.en')",
+        SHORT,
+        "the model list from /v1/models",
+        "document.getElementById('server-state').textContent",
+    )
+    .await;
+}
+
 /// "Transcribe a file": the WAV through `POST /v1/listen`, its words in the transcript.
 async fn upload(b: &mut impl Page, wav: &Path) {
     b.eval(&click("#clear")).await;
@@ -151,14 +163,7 @@ async fn session(browser: &mut Browser, addr: &str, wav: &Path) {
         "document.getElementById('server-state').textContent",
     )
     .await;
-    b.eval(&set("key", json!(KEY))).await;
-    b.wait_for(
-        "document.getElementById('server-state').textContent.includes('whisper-tiny.en')",
-        SHORT,
-        "the model list from /v1/models",
-        "document.getElementById('server-state').textContent",
-    )
-    .await;
+    enter_key(b).await;
 
     // Toggles change the query string.
     let q = b.eval(QUERY).await;
@@ -360,14 +365,7 @@ async fn firefox_session(b: &mut bidi::Firefox, addr: &str, wav: &Path) {
     b.open(&format!("http://{addr}/")).await;
     b.wait_for("!!window.harkPlayground", SHORT, "the page's script", PAGE)
         .await;
-    b.eval(&set("key", json!(KEY))).await;
-    b.wait_for(
-        "document.getElementById('server-state').textContent.includes('whisper-tiny.en')",
-        SHORT,
-        "the model list from /v1/models",
-        "document.getElementById('server-state').textContent",
-    )
-    .await;
+    enter_key(b).await;
     b.eval(&set("smart_format", json!(false))).await;
     let q = b.eval(QUERY).await.as_str().unwrap_or_default().to_owned();
     assert!(
