@@ -1,7 +1,7 @@
 //! # hark-server — Deepgram's live `/v1/listen` API over WebSocket
 //!
 //! What this crate does:
-//! - the axum app: `GET /v1/listen` (WebSocket upgrade after auth, parameter and capacity checks),
+//! - the axum app (every request's headers capped at 64 KiB, [`limits`]): `GET /v1/listen` (WebSocket upgrade after auth, parameter and capacity checks),
 //!   `POST /v1/listen` (pre-recorded transcription at full speed) and OpenAI's
 //!   `POST /v1/audio/transcriptions`,
 //!   `GET /v1/models`, `/metrics` (Prometheus), `/healthz`, `/readyz`, and the browser
@@ -18,6 +18,7 @@
 mod auth;
 mod config;
 mod http_error;
+mod limits;
 mod listen;
 pub mod metrics;
 pub mod mock;
@@ -115,11 +116,12 @@ impl Server {
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(listen::ready))
             .with_state(Arc::clone(&self.state));
-        if self.state.config.playground {
+        let all = if self.state.config.playground {
             api.merge(hark_playground::router())
         } else {
             api
-        }
+        };
+        all.layer(axum::middleware::from_fn(limits::limit_headers))
     }
 
     /// Serve until `shutdown` resolves, then drain: new streams get 503, open streams may finish

@@ -249,7 +249,8 @@ async fn models_list_needs_a_key_and_names_the_loaded_model() {
 }
 
 /// The request-head limits README's Limits names: a URI over 64 KiB gets 414, more than 100
-/// headers get 431 (hyper's limits; a change there shows here).
+/// headers get 431 (hyper's limits; a change there shows here), headers over 64 KiB in all get
+/// hark's own 431.
 #[tokio::test]
 async fn oversized_request_heads_are_refused() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -274,4 +275,18 @@ async fn oversized_request_heads_are_refused() {
     assert!(ask(get(&long, "")).await.starts_with("HTTP/1.1 414"));
     let many: String = (0..120).map(|i| format!("X-H{i}: 1\r\n")).collect();
     assert!(ask(get("", &many)).await.starts_with("HTTP/1.1 431"));
+    // One header of 100 KB: hyper takes it, hark refuses it (Deepgram-shaped).
+    let big = format!("X-Big: {}\r\n", "a".repeat(100_000));
+    let answer = ask(get("", &big)).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 431"),
+        "{}",
+        &answer[..answer.len().min(200)]
+    );
+    assert!(
+        answer.contains("REQUEST_HEADER_FIELDS_TOO_LARGE"),
+        "{answer}"
+    );
+    let under = format!("X-Big: {}\r\n", "a".repeat(60_000));
+    assert!(ask(get("", &under)).await.starts_with("HTTP/1.1 426"));
 }
