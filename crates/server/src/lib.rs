@@ -1,7 +1,8 @@
 //! # hark-server — Deepgram's live `/v1/listen` API over WebSocket
 //!
 //! What this crate does:
-//! - the axum app (every request's headers capped at 64 KiB, [`limits`]): `GET /v1/listen` (WebSocket upgrade after auth, parameter and capacity checks),
+//! - the axum app (every request's headers capped at 64 KiB in `limits`): `GET /v1/listen`
+//!   (WebSocket upgrade after auth, parameter and capacity checks),
 //!   `POST /v1/listen` (pre-recorded transcription at full speed) and OpenAI's
 //!   `POST /v1/audio/transcriptions`,
 //!   `GET /v1/models`, `/metrics` (Prometheus), `/healthz`, `/readyz`, and the browser
