@@ -1,7 +1,8 @@
 //! # hark-server — Deepgram's live `/v1/listen` API over WebSocket
 //!
 //! What this crate does:
-//! - the axum app (every request's headers capped at 64 KiB in `limits`): `GET /v1/listen`
+//! - the axum app (every request's headers capped at 64 KiB in `limits`, CORS for other origins
+//!   in `cors`): `GET /v1/listen`
 //!   (WebSocket upgrade after auth, parameter and capacity checks),
 //!   `POST /v1/listen` (pre-recorded transcription at full speed) and OpenAI's
 //!   `POST /v1/audio/transcriptions`,
@@ -18,6 +19,7 @@
 
 mod auth;
 mod config;
+mod cors;
 mod http_error;
 mod limits;
 mod listen;
@@ -122,7 +124,8 @@ impl Server {
         } else {
             api
         };
-        all.layer(axum::middleware::from_fn(limits::limit_headers))
+        all.layer(axum::middleware::from_fn(cors::cors))
+            .layer(axum::middleware::from_fn(limits::limit_headers))
     }
 
     /// Serve until `shutdown` resolves, then drain: new streams get 503, open streams may finish

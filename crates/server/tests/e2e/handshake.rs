@@ -290,3 +290,48 @@ async fn oversized_request_heads_are_refused() {
     let under = format!("X-Big: {}\r\n", "a".repeat(60_000));
     assert!(ask(get("", &under)).await.starts_with("HTTP/1.1 426"));
 }
+
+/// A browser app on another origin: its preflight is answered, and the answer to its request
+/// names its origin (REST endpoints; the 101 already did).
+#[tokio::test]
+async fn other_origins_get_cors_on_the_rest_endpoints() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = start(Options::default()).await;
+    let ask = |head: &'static str| async move {
+        let mut tcp = tokio::net::TcpStream::connect(s.addr).await.expect("tcp");
+        tcp.write_all(head.as_bytes()).await.expect("write");
+        let mut out = String::new();
+        tcp.read_to_string(&mut out).await.expect("read");
+        out.to_ascii_lowercase()
+    };
+    let pre = ask("OPTIONS /v1/listen HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\n\
+        Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: authorization, content-type\r\n\
+        Connection: close\r\n\r\n")
+    .await;
+    assert!(pre.starts_with("http/1.1 204"), "{pre}");
+    assert!(
+        pre.contains("access-control-allow-origin: https://app.example"),
+        "{pre}"
+    );
+    assert!(
+        pre.contains("access-control-allow-methods: get, post, put, options"),
+        "{pre}"
+    );
+    assert!(
+        pre.contains("access-control-allow-headers: authorization, content-type"),
+        "{pre}"
+    );
+    let get = ask("GET /v1/models HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\nConnection: close\r\n\r\n").await;
+    assert!(get.starts_with("http/1.1 200"), "{get}");
+    assert!(
+        get.contains("access-control-allow-origin: https://app.example"),
+        "{get}"
+    );
+    assert!(
+        get.contains("access-control-expose-headers: dg-model-name"),
+        "{get}"
+    );
+    // Without an Origin, no CORS headers.
+    let plain = ask("GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    assert!(!plain.contains("access-control-allow-origin"), "{plain}");
+}
