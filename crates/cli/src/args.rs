@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the speech-to-text server (Deepgram's /v1/listen over WebSocket).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run the Live Streaming Starter Kit's mock server: count and save the audio it receives.
     Mock(MockArgs),
     /// Stream a file, a URL or stdin to hark, `hark mock` or Deepgram and print the transcript
@@ -32,6 +32,22 @@ pub enum Command {
     /// Download models into the Hugging Face cache, or list the ones already there.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Work with `hark serve` config files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a config file as `hark serve --config FILE` would load it (the HARK_* environment
+    /// variables and any serve flags given here apply too) and print the effective settings as
+    /// TOML, secrets masked. Exit code 0 when valid, 2 when not.
+    Check {
+        /// The TOML config file.
+        file: PathBuf,
+        #[command(flatten)]
+        serve: Box<ServeArgs>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,11 +74,14 @@ pub enum ModelsCommand {
     },
 }
 
+/// `hark serve`'s flags. Each has a config-file key of the same name in snake case (`--max-streams`
+/// → `max_streams`; `--api-key` → `api_keys`, `--tls-cert` → `tls_cert_file`, `--no-playground` →
+/// `playground = false`); a flag or variable given overrides the file. Defaults are in the help.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "HARK_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "HARK_LISTEN")]
+    pub listen: Option<SocketAddr>,
     /// Model: a directory in the Hugging Face layout (config.json, model.safetensors, tokenizer.json,
     /// generation_config.json) or faster-whisper's (model.bin, config.json, tokenizer.json), or the
     /// name of a model already pulled (`whisper-base.en`, `faster-whisper-base.en`), or
@@ -74,7 +93,7 @@ pub struct ServeArgs {
     /// API key clients must send as `Authorization: Token KEY` (repeatable). With none, auth is off.
     #[arg(long = "api-key", value_name = "KEY")]
     pub api_keys: Vec<String>,
-    /// Comma-separated API keys (added to --api-key).
+    /// Comma-separated API keys (added to --api-key and the file's `api_keys`).
     #[arg(
         long,
         env = "HARK_API_KEYS",
@@ -82,31 +101,49 @@ pub struct ServeArgs {
         value_name = "KEYS"
     )]
     pub api_keys_env: Option<String>,
-    /// TOML config file with any of: api_keys, idle_timeout_ms, drain_timeout_ms, max_in_flight_windows,
-    /// max_message_bytes, send_timeout_ms, vad, interim_ms, max_upload_bytes, allow_private_urls,
-    /// callback_secret, playground. Flags and environment variables override it.
+    /// TOML config file. Besides a key for every flag here, it may set: idle_timeout_ms,
+    /// drain_timeout_ms, max_in_flight_windows, max_message_bytes, send_timeout_ms, vad,
+    /// interim_ms, max_upload_bytes, allow_private_urls, callback_secret, playground (docs/DEPLOY.md
+    /// lists them all). Flags and environment variables override it; `hark config check FILE`
+    /// validates one and prints the effective settings.
     #[arg(long, env = "HARK_CONFIG")]
     pub config: Option<PathBuf>,
     /// Name clients use in `?model=` for this model (default: the directory's name). Deepgram names
     /// such as `nova-3` and `general` always reach the default model.
     #[arg(long, env = "HARK_MODEL_NAME")]
     pub model_name: Option<String>,
-    /// Beam search width at temperature 0 (1 = greedy). Costs about this many times the decoder time.
-    #[arg(long, env = "HARK_BEAM_SIZE", default_value_t = 1)]
-    pub beam_size: usize,
+    /// Beam search width at temperature 0 (1 = greedy). Costs about this many times the decoder
+    /// time [default: 1].
+    #[arg(long, env = "HARK_BEAM_SIZE")]
+    pub beam_size: Option<usize>,
     /// OpenAI's temperature fallback: decode a window again at higher temperatures when the
     /// result looks like a repetition loop or has a low log-probability. `false` bounds the
-    /// cost of a window to one pass (lower latency, somewhat less robust on hard audio).
-    #[arg(long, env = "HARK_TEMPERATURE_FALLBACK", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
-    pub temperature_fallback: bool,
-    /// Concurrent streams (channels) per model; one more is refused with 429.
-    #[arg(long, env = "HARK_MAX_STREAMS", default_value_t = 16)]
-    pub max_streams: usize,
-    /// Close a stream with NET-0001 after this many milliseconds without any audio or text frame.
-    #[arg(long, value_name = "MS")]
+    /// cost of a window to one pass (lower latency, somewhat less robust on hard audio)
+    /// [default: true].
+    #[arg(long, env = "HARK_TEMPERATURE_FALLBACK", action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub temperature_fallback: Option<bool>,
+    /// Most concurrent streams (channels) per model; one more is refused with 429 [default: 16].
+    #[arg(long, env = "HARK_MAX_STREAMS")]
+    pub max_streams: Option<usize>,
+    /// How many real-time streams the model admits: `auto` measures it on this machine at
+    /// start-up (a few seconds), a number sets it (e.g. from an earlier `auto` run), `off` admits
+    /// `--max-streams`. Never above `--max-streams`. Exposed as `hark_capacity_streams` in
+    /// /metrics [default: off].
+    #[arg(long, env = "HARK_CAPACITY", value_name = "auto|off|N")]
+    pub capacity: Option<crate::settings::Capacity>,
+    /// Serve HTTPS and WSS with this certificate chain (PEM; with --tls-key).
+    #[arg(long, env = "HARK_TLS_CERT", value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "HARK_TLS_KEY", value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
+    /// Close a stream with NET-0001 after this many milliseconds without any audio or text frame
+    /// [default: 10000].
+    #[arg(long, env = "HARK_IDLE_TIMEOUT_MS", value_name = "MS")]
     pub idle_timeout_ms: Option<u64>,
-    /// On SIGTERM/Ctrl-C, let open streams finish for this many milliseconds before closing them.
-    #[arg(long, value_name = "MS")]
+    /// On SIGTERM/Ctrl-C, let open streams finish for this many milliseconds before closing them
+    /// [default: 30000].
+    #[arg(long, env = "HARK_DRAIN_TIMEOUT_MS", value_name = "MS")]
     pub drain_timeout_ms: Option<u64>,
     /// Do not serve the browser playground at `/` (the API is unchanged).
     #[arg(long, env = "HARK_NO_PLAYGROUND")]

@@ -3,6 +3,8 @@
 mod args;
 mod commands;
 mod demo;
+mod serve;
+mod settings;
 mod stream;
 mod transcribe;
 

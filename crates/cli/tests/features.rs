@@ -11,7 +11,7 @@ mod support;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::{hark, real_speech_dir, spawn_listening_for, stream};
+use support::{hark, real_speech_dir, spawn_listening_for, stream, KillOnDrop};
 
 /// `text` spoken by espeak-ng (US English, 130 words a minute) into `dir/name.wav`.
 fn speak(dir: &Path, name: &str, text: &str, rate: u32) -> PathBuf {
@@ -89,16 +89,6 @@ fn no_digits_left(words: &[Value]) -> bool {
         word.starts_with('[')
             || !(word.chars().any(|c| c.is_ascii_digit()) || DIGITS.contains(&word))
     })
-}
-
-/// The server, killed however the test ends (a failed assertion too).
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]
@@ -370,7 +360,7 @@ fn numerals_switched_mid_stream(addr: &str, dir: &Path) {
 /// detected and transcribed as French; candidate codes limit the choice.
 #[test]
 fn detect_language_on_a_multilingual_model() {
-    let cache = real_speech_dir();
+    let cache = support::real_speech_dir_with_base();
     let dir = std::env::temp_dir().join(format!("hark-detect-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let wav = dir.join("fr.wav");

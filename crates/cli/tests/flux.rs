@@ -7,7 +7,9 @@ mod support;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use support::{edit_distance, hark, real_speech_dir, spawn_listening_for, speak, stream, words};
+use support::{
+    edit_distance, hark, real_speech_dir, spawn_listening_for, speak, stream, words, KillOnDrop,
+};
 
 /// What is said, and the silence after it (seconds). The first turn pauses after "and".
 const SAID: [(&str, f64); 3] = [
@@ -20,15 +22,6 @@ const TURNS: [&str; 2] = [
     "thank you very much",
 ];
 const RATE: usize = 22_050;
-
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The turns as one headerless file; returns it and where each stretch of speech ends (seconds).
 fn turns_audio(dir: &Path) -> (PathBuf, Vec<f64>) {

@@ -1,10 +1,10 @@
 //! Server settings (inert serde data; `hark serve` fills it from flags, env and an optional TOML file).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Settings for one hark server.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     /// API keys accepted as `Token KEY`. Empty: authentication is off.

