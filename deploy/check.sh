@@ -55,6 +55,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 for values in "" values-gpu.yaml ci/full-values.yaml ci/fixed-values.yaml; do
   name="${values:-default}"
   name="${name//\//-}"
+  name="${name%.yaml}"
   echo "== helm template ($name) | kubernetes-validate --strict (Kubernetes $k8s_version)"
   args=()
   [ -n "$values" ] && args=(-f "$chart/$values")
@@ -92,9 +93,16 @@ with tempfile.NamedTemporaryFile("w", suffix=".toml") as empty:
     every = subprocess.run([sys.argv[2], "config", "check", empty.name], capture_output=True,
                            text=True, check=True).stdout
 known = set(tomllib.loads(every))
+# API keys travel in a Secret (apiKeys.keys or apiKeys.existingSecret → HARK_API_KEYS), never in
+# the ConfigMap; check that the Deployment reads them from there.
+known.discard("api_keys")
+import yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1].replace(".toml", ".yaml"))) if d]
+env = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+assert any(e["name"] == "HARK_API_KEYS" and "secretKeyRef" in e["valueFrom"] for e in env), env
 missing = known - rendered
 assert not missing, f"ci/full-values.yaml does not set: {sorted(missing)}"
-print(f"    {len(rendered)} keys set, {len(known)} known")
+print(f"    all {len(known)} settings hark config check prints are set ({len(rendered)} keys rendered)")
 PY
 fi
 echo "== deploy checks passed"
