@@ -1,20 +1,22 @@
 //! Load generator for a running `hark serve` (its own process; `bench/load.sh` drives it): for
 //! each N, N clients stream real audio at real-time pace with `interim_results=true` and
 //! `endpointing=300`, then `Finalize` and `CloseStream`. Reported per N: streams held and
-//! refused (429), finalize latency p50/p95 (endpoint finals: from the moment the audio a final
-//! ends with was sent to its arrival; `Finalize`: from the message to its final), interim latency
+//! refused (429), finalize latency p50/p95 (endpoint finals, `speech_final:true`: from the moment
+//! the audio a final ends with was sent to its arrival; `Finalize`: from the message to its
+//! final), interim latency
 //! p50/p95 (likewise for interims), the server's CPU per stream (% of one core) and memory per
 //! stream (RSS growth over the idle server), and whether the step kept up in real time (no
 //! refusal, finalize p95 ≤ 1 s).
 //!
 //! `cargo run --release -p hark --example load -- URL SERVER_PID AUDIO.raw [STEPS] [SECONDS]`
-//! (AUDIO: s16le mono at 8 kHz, e.g. `../shared/data/starter-kit/preamble.raw`, looped).
+//! (AUDIO: s16le mono at 16 kHz, looped; `bench/load.sh` makes it from the real-speech clips,
+//! one utterance after another with a second of silence between them).
 
 use futures_util::{SinkExt, StreamExt};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
-const RATE_HZ: usize = 8_000;
+const RATE_HZ: usize = 16_000;
 const CHUNK_MS: usize = 100;
 
 #[derive(Default)]
@@ -137,6 +139,8 @@ async fn client(
                 finals_ms.push(since(at));
             }
         } else if v["is_final"] == true {
+            // Endpoint finals (finals committed inside long speech wait for agreement by
+            // design, which is policy, not load).
             if v["speech_final"] == true {
                 finals_ms.push(since(sent));
             }
