@@ -99,7 +99,7 @@ fn mock_listens_and_answers_http() {
 
 #[test]
 fn serve_with_a_whisper_model_transcribes_over_websocket() {
-    use futures_util::{SinkExt, StreamExt};
+    use futures_util::SinkExt;
     use tokio_tungstenite::tungstenite::Message;
     let model = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -134,19 +134,7 @@ fn serve_with_a_whisper_model_transcribes_over_websocket() {
         ws.send(Message::Text(r#"{"type":"CloseStream"}"#.into()))
             .await
             .expect("close stream");
-        let mut out = Vec::new();
-        while let Ok(Some(Ok(m))) =
-            tokio::time::timeout(std::time::Duration::from_secs(30), ws.next()).await
-        {
-            match m {
-                Message::Text(t) => out.push(serde_json::from_str(t.as_str()).expect("json")),
-                Message::Close(c) => {
-                    out.push(serde_json::json!({"close": c.map(|c| u16::from(c.code))}));
-                    break;
-                }
-                _ => {}
-            }
-        }
+        let out = support::read_until_close(&mut ws, 30).await;
         out
     });
     let _ = child.kill();

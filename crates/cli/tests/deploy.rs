@@ -3,7 +3,7 @@
 
 mod support;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -58,32 +58,25 @@ fn config_check_validates_and_prints_the_effective_settings() {
     );
     assert!(!stdout.contains("very-secret-key"), "{stdout}");
 
+    // Invalid files: exit code 2 and a message that names the problem (and the file).
     let bad = dir.join("bad.toml");
-    std::fs::write(&bad, "max_stream = 6\n").expect("write");
-    let out = hark()
-        .args(["config", "check"])
-        .arg(&bad)
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("max_stream") && err.contains("bad.toml"),
-        "{err}"
-    );
-
-    std::fs::write(
-        &bad,
-        "tls_cert_file = \"nope.pem\"\ntls_key_file = \"nope.key\"\n",
-    )
-    .expect("write");
-    let out = hark()
-        .args(["config", "check"])
-        .arg(&bad)
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("nope.pem"));
+    for (text, names) in [
+        ("max_stream = 6\n", ["max_stream", "bad.toml"]),
+        (
+            "tls_cert_file = \"nope.pem\"\ntls_key_file = \"k.pem\"\n",
+            ["nope.pem", "TLS"],
+        ),
+    ] {
+        std::fs::write(&bad, text).expect("write");
+        let out = hark()
+            .args(["config", "check"])
+            .arg(&bad)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(names.iter().all(|n| err.contains(n)), "{text}: {err}");
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -185,19 +178,7 @@ fn serve_speaks_https_and_wss_with_a_certificate() {
         ws.send(Message::Text(r#"{"type":"CloseStream"}"#.into()))
             .await
             .expect("close");
-        let mut out = Vec::new();
-        while let Ok(Some(Ok(m))) =
-            tokio::time::timeout(std::time::Duration::from_secs(20), ws.next()).await
-        {
-            match m {
-                Message::Text(t) => out.push(serde_json::from_str(t.as_str()).expect("json")),
-                Message::Close(c) => {
-                    out.push(serde_json::json!({"close": c.map(|c| u16::from(c.code))}));
-                    break;
-                }
-                _ => {}
-            }
-        }
+        let out = support::read_until_close(&mut ws, 20).await;
         (health, out)
     });
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");

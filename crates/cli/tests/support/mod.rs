@@ -173,3 +173,33 @@ pub fn speak(dir: &std::path::Path, text: &str) -> Vec<u8> {
     }
     panic!("no data chunk in espeak-ng's WAV");
 }
+
+#[allow(dead_code)] // not every test binary reads a socket
+/// Every text message a live socket sends (parsed JSON) until it closes, then
+/// `{"close": code}`; stops after `quiet_s` seconds without a message.
+pub async fn read_until_close<S>(ws: &mut S, quiet_s: u64) -> Vec<serde_json::Value>
+where
+    S: futures_util::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let mut out = Vec::new();
+    while let Ok(Some(Ok(m))) =
+        tokio::time::timeout(std::time::Duration::from_secs(quiet_s), ws.next()).await
+    {
+        match m {
+            Message::Text(t) => out.push(serde_json::from_str(t.as_str()).expect("json")),
+            Message::Close(c) => {
+                out.push(serde_json::json!({"close": c.map(|c| u16::from(c.code))}));
+                break;
+            }
+            _ => {}
+        }
+    }
+    out
+}
