@@ -19,6 +19,11 @@ fn serve_help_documents_every_option_and_variable() {
         "--config",
         "--idle-timeout-ms",
         "--drain-timeout-ms",
+        "--capacity",
+        "HARK_CAPACITY",
+        "--tls-cert",
+        "--tls-key",
+        "--max-streams",
     ] {
         assert!(
             help.contains(needle),
