@@ -155,7 +155,7 @@ fn measure_capacity(
     tracing::info!(streams = report.streams, windows_per_stream_s = report.windows_per_stream_s,
         batches = %batches.join(" "), took_ms = started.elapsed().as_millis() as u64,
         "capacity measured (set `capacity = {}` to skip this at start-up)", report.streams);
-    let (_, one_ms) = report.batch_ms[0];
+    let one_ms = report.batch_ms.first().map_or(0.0, |(_, ms)| *ms);
     if report.streams == 1 && one_ms / 1e3 * report.windows_per_stream_s > probe.utilization {
         tracing::warn!(
             window_ms = one_ms,

@@ -22,31 +22,6 @@ fn refuse(error: &ApiError, request_id: &str, why: &'static str) -> Response {
     refusal(error, request_id)
 }
 
-/// CORS headers Deepgram sends on the 101 (PROTOCOL.md §1).
-fn add_cors(response: &mut Response, headers: &HeaderMap) {
-    let Some(origin) = headers.get("origin").cloned() else {
-        return;
-    };
-    let h = response.headers_mut();
-    h.insert("access-control-allow-origin", origin);
-    h.insert(
-        "access-control-allow-credentials",
-        HeaderValue::from_static("true"),
-    );
-    h.insert(
-        "vary",
-        HeaderValue::from_static(
-            "origin, access-control-request-method, access-control-request-headers",
-        ),
-    );
-    h.insert(
-        "access-control-expose-headers",
-        HeaderValue::from_static(
-            "dg-model-name,dg-model-uuid,dg-char-count,dg-request-id,dg-error",
-        ),
-    );
-}
-
 /// The model `?model=` selects and the audio front end for the query's encoding, rate and
 /// channels (which it validates): the refusal and its metric reason otherwise.
 pub(crate) fn model_and_pipeline(
@@ -194,7 +169,7 @@ fn accept(
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("dg-request-id", v);
     }
-    add_cors(&mut response, &headers);
+    crate::cors::upgrade_headers(&mut response, &headers);
     response
 }
 

@@ -1,6 +1,7 @@
 //! Optional TLS on the server itself (rustls), for deployments without an ingress: HTTPS and WSS
-//! on the one port. Handshakes run on their own tasks, bounded in time, so a client that connects
-//! and says nothing never holds up the others; a failed handshake is logged and dropped.
+//! on the one port. Handshakes run on their own tasks, bounded in time and in number, so a client
+//! that connects and says nothing never holds up the others; a failed handshake is logged and
+//! dropped.
 
 use axum::serve::Listener;
 use std::io;
@@ -20,6 +21,8 @@ use tokio_rustls::TlsAcceptor;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections handshaken and not yet taken by the server.
 const READY_QUEUE: usize = 64;
+/// Handshakes in progress at once; beyond this, accepting waits (the kernel's backlog queues).
+const MAX_HANDSHAKES: usize = 1024;
 
 /// A certificate or key that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -90,7 +93,11 @@ async fn accept_loop(
     acceptor: TlsAcceptor,
     tx: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
 ) {
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
     loop {
+        let Ok(permit) = Arc::clone(&handshakes).acquire_owned().await else {
+            return;
+        };
         // When the server lets go of its listener (shutdown), stop accepting at once: the port
         // closes, and a load balancer sends new connections elsewhere.
         let accepted = tokio::select! {
@@ -108,6 +115,7 @@ async fn accept_loop(
         };
         let (acceptor, tx) = (acceptor.clone(), tx.clone());
         tokio::spawn(async move {
+            let _permit = permit;
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => {
                     let _ = tx.send((tls, peer)).await;
