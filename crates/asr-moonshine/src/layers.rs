@@ -1,0 +1,288 @@
+//! The building blocks both Moonshine networks share: projections, the two layer norms, rotary
+//! positions, multi-head attention with grouped key/value heads, and the two feed-forwards.
+
+use candle_core::{DType, Device, Module, Result, Tensor, D};
+use candle_nn::{Linear, VarBuilder};
+
+/// Layer-norm epsilon of every norm in both networks (PyTorch's default).
+pub const LN_EPS: f64 = 1e-5;
+
+/// A `Linear` read from `{prefix}.weight` (and `{prefix}.bias` when `bias`).
+pub fn linear(vb: &VarBuilder, in_dim: usize, out_dim: usize, bias: bool) -> Result<Linear> {
+    let w = vb.get((out_dim, in_dim), "weight")?;
+    let b = if bias {
+        Some(vb.get(out_dim, "bias")?)
+    } else {
+        None
+    };
+    Ok(Linear::new(w, b))
+}
+
+/// Layer norm without a bias: `weight` (`nn.LayerNorm(bias=False)`), or, for the streaming
+/// encoder, `gamma + 1` (its unit-offset norm).
+#[derive(Debug, Clone)]
+pub struct Norm {
+    scale: Tensor,
+}
+
+impl Norm {
+    pub fn plain(vb: &VarBuilder, dim: usize) -> Result<Self> {
+        Ok(Self {
+            scale: vb.get(dim, "weight")?,
+        })
+    }
+
+    pub fn unit_offset(vb: &VarBuilder, dim: usize) -> Result<Self> {
+        Ok(Self {
+            scale: (vb.get(dim, "gamma")? + 1.0)?,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mean = x.mean_keepdim(D::Minus1)?;
+        let centered = x.broadcast_sub(&mean)?;
+        let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
+        centered
+            .broadcast_div(&(var + LN_EPS)?.sqrt()?)?
+            .broadcast_mul(&self.scale)
+    }
+}
+
+/// `gelu` (exact, erf) or `silu`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    Gelu,
+    Silu,
+}
+
+impl Act {
+    pub fn parse(name: &str) -> Self {
+        if name == "silu" {
+            Act::Silu
+        } else {
+            Act::Gelu
+        }
+    }
+
+    pub fn apply(self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Act::Gelu => x.gelu_erf(),
+            Act::Silu => candle_nn::ops::silu(x),
+        }
+    }
+}
+
+/// Encoder feed-forward: `fc2(act(fc1(x)))`.
+#[derive(Debug, Clone)]
+pub struct Mlp {
+    fc1: Linear,
+    fc2: Linear,
+    act: Act,
+}
+
+impl Mlp {
+    pub fn load(vb: &VarBuilder, dim: usize, inner: usize, act: Act) -> Result<Self> {
+        Ok(Self {
+            fc1: linear(&vb.pp("fc1"), dim, inner, true)?,
+            fc2: linear(&vb.pp("fc2"), inner, dim, true)?,
+            act,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.fc2.forward(&self.act.apply(&self.fc1.forward(x)?)?)
+    }
+}
+
+/// Decoder feed-forward, gated: `fc1` gives `[h, gate]`, then `fc2(act(gate) * h)`.
+#[derive(Debug, Clone)]
+pub struct GatedMlp {
+    fc1: Linear,
+    fc2: Linear,
+    act: Act,
+    inner: usize,
+}
+
+impl GatedMlp {
+    pub fn load(vb: &VarBuilder, dim: usize, inner: usize, act: Act) -> Result<Self> {
+        Ok(Self {
+            fc1: linear(&vb.pp("fc1"), dim, 2 * inner, true)?,
+            fc2: linear(&vb.pp("fc2"), inner, dim, true)?,
+            act,
+            inner,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let both = self.fc1.forward(x)?;
+        let h = both.narrow(D::Minus1, 0, self.inner)?;
+        let gate = both.narrow(D::Minus1, self.inner, self.inner)?;
+        self.fc2.forward(&(self.act.apply(&gate)? * h)?)
+    }
+}
+
+/// Rotary positions as Moonshine applies them: on the first `rotary_dim` dimensions of each
+/// head, with neighbouring dimensions (0 and 1, 2 and 3, …) forming the rotating pairs.
+#[derive(Debug, Clone)]
+pub struct Rotary {
+    inv_freq: Vec<f32>,
+    device: Device,
+}
+
+impl Rotary {
+    pub fn new(head_dim: usize, partial_factor: f64, theta: f64, device: &Device) -> Self {
+        let dim = (head_dim as f64 * partial_factor) as usize;
+        let inv_freq = (0..dim)
+            .step_by(2)
+            .map(|i| (1.0 / theta.powf(i as f64 / dim as f64)) as f32)
+            .collect();
+        Self {
+            inv_freq,
+            device: device.clone(),
+        }
+    }
+
+    /// Dimensions of each head that rotate.
+    pub fn rotary_dim(&self) -> usize {
+        2 * self.inv_freq.len()
+    }
+
+    /// `(cos, sin)` for the given positions, each `[positions, rotary_dim]`, pairs repeated.
+    pub fn tables(&self, positions: std::ops::Range<usize>) -> Result<(Tensor, Tensor)> {
+        let n = positions.len();
+        let rd = self.rotary_dim();
+        let mut cos = Vec::with_capacity(n * rd);
+        let mut sin = Vec::with_capacity(n * rd);
+        for p in positions {
+            for &f in &self.inv_freq {
+                let a = p as f32 * f;
+                cos.extend([a.cos(); 2]);
+                sin.extend([a.sin(); 2]);
+            }
+        }
+        Ok((
+            Tensor::from_vec(cos, (n, rd), &self.device)?,
+            Tensor::from_vec(sin, (n, rd), &self.device)?,
+        ))
+    }
+
+    /// Rotates `x` (`[heads, positions, head_dim]`) by the tables of its positions.
+    pub fn apply(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+        let (h, t, hd) = x.dims3()?;
+        let rd = self.rotary_dim();
+        let rot = x.narrow(2, 0, rd)?;
+        let pairs = rot.reshape((h, t, rd / 2, 2))?;
+        let a = pairs.narrow(3, 0, 1)?;
+        let b = pairs.narrow(3, 1, 1)?;
+        // rotate_half on interleaved pairs: (a, b) -> (-b, a).
+        let turned = Tensor::cat(&[&b.neg()?, &a], 3)?.reshape((h, t, rd))?;
+        let rotated = (rot.broadcast_mul(cos)? + turned.broadcast_mul(sin)?)?;
+        if rd == hd {
+            Ok(rotated)
+        } else {
+            Tensor::cat(&[&rotated, &x.narrow(2, rd, hd - rd)?], 2)
+        }
+    }
+}
+
+/// Query, key, value and output projections of one attention block.
+#[derive(Debug, Clone)]
+pub struct AttnProj {
+    pub q: Linear,
+    pub k: Linear,
+    pub v: Linear,
+    pub o: Linear,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+}
+
+impl AttnProj {
+    pub fn load(
+        vb: &VarBuilder,
+        dim: usize,
+        kv_in_dim: usize,
+        heads: usize,
+        kv_heads: usize,
+        head_dim: usize,
+    ) -> Result<Self> {
+        Ok(Self {
+            q: linear(&vb.pp("q_proj"), dim, heads * head_dim, false)?,
+            k: linear(&vb.pp("k_proj"), kv_in_dim, kv_heads * head_dim, false)?,
+            v: linear(&vb.pp("v_proj"), kv_in_dim, kv_heads * head_dim, false)?,
+            o: linear(&vb.pp("o_proj"), heads * head_dim, dim, false)?,
+            heads,
+            kv_heads,
+            head_dim,
+        })
+    }
+
+    /// `[t, heads * head_dim]` rows to `[heads, t, head_dim]`.
+    pub fn split(&self, x: &Tensor, heads: usize) -> Result<Tensor> {
+        let t = x.dim(0)?;
+        x.reshape((t, heads, self.head_dim))?
+            .transpose(0, 1)?
+            .contiguous()
+    }
+
+    /// Attention of `q` (`[heads, tq, hd]`) over `k`, `v` (`[kv_heads, tk, hd]`) with an additive
+    /// `mask` (`[tq, tk]`, 0 or -inf) when given; returns the projected output `[tq, dim]` and,
+    /// when asked, the attention weights averaged over heads (`[tq, tk]`).
+    pub fn attend(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        mask: Option<&Tensor>,
+        want_weights: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        let group = self.heads / self.kv_heads;
+        let (k, v) = if group == 1 {
+            (k.clone(), v.clone())
+        } else {
+            (repeat_heads(k, group)?, repeat_heads(v, group)?)
+        };
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let mut scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?;
+        if let Some(mask) = mask {
+            scores = scores.broadcast_add(mask)?;
+        }
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let out = probs.matmul(&v)?; // [heads, tq, hd]
+        let tq = out.dim(1)?;
+        let out = out
+            .transpose(0, 1)?
+            .contiguous()?
+            .reshape((tq, self.heads * self.head_dim))?;
+        let weights = if want_weights {
+            Some(probs.mean(0)?)
+        } else {
+            None
+        };
+        Ok((self.o.forward(&out)?, weights))
+    }
+}
+
+fn repeat_heads(x: &Tensor, group: usize) -> Result<Tensor> {
+    let (h, t, d) = x.dims3()?;
+    x.unsqueeze(1)?
+        .expand((h, group, t, d))?
+        .contiguous()?
+        .reshape((h * group, t, d))
+}
+
+/// An additive mask `[tq, tk]`: 0 where `allowed(q, k)`, -inf elsewhere.
+pub fn mask(
+    tq: usize,
+    tk: usize,
+    device: &Device,
+    allowed: impl Fn(usize, usize) -> bool,
+) -> Result<Tensor> {
+    let mut m = Vec::with_capacity(tq * tk);
+    for q in 0..tq {
+        for k in 0..tk {
+            m.push(if allowed(q, k) { 0f32 } else { f32::NEG_INFINITY });
+        }
+    }
+    Tensor::from_vec(m, (tq, tk), device)?.to_dtype(DType::F32)
+}

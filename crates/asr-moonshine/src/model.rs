@@ -1,0 +1,153 @@
+//! A loaded Moonshine checkpoint: configuration, encoder (either architecture), decoder, and
+//! greedy decoding over a segment's encoder frames.
+
+use crate::config::{Arch, MoonshineConfig};
+use crate::decoder::{argmax, CrossCache, Decoder, SelfCache};
+use crate::error::MoonshineError;
+use crate::original::OriginalEncoder;
+use crate::streaming::{EncoderState, StreamingEncoder};
+use candle_core::{DType, Device, Result, Tensor};
+use candle_nn::VarBuilder;
+use std::path::Path;
+
+/// Tokens per second of audio a hypothesis may have at most (Moonshine's documented limit,
+/// about 6.5; speech rarely exceeds 4).
+pub const MAX_TOKENS_PER_SECOND: f64 = 6.5;
+
+/// The encoder of either architecture.
+#[derive(Debug, Clone)]
+pub enum Encoder {
+    Streaming(StreamingEncoder),
+    Original(OriginalEncoder),
+}
+
+/// A decoded hypothesis.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Hypothesis {
+    /// Text tokens (no `bos`/`eos`).
+    pub tokens: Vec<u32>,
+    /// Each token's probability when it was chosen.
+    pub probs: Vec<f32>,
+    /// Each token's encoder frame: where its cross-attention, averaged over every head and
+    /// layer, peaks.
+    pub frames: Vec<usize>,
+    /// Decoding stopped at `eos` (not at the token limit).
+    pub ended: bool,
+}
+
+/// A Moonshine model on one device.
+#[derive(Debug, Clone)]
+pub struct Moonshine {
+    pub config: MoonshineConfig,
+    pub encoder: Encoder,
+    pub decoder: Decoder,
+}
+
+impl Moonshine {
+    /// Loads `config.json` and `model.safetensors` from a Hugging Face checkpoint directory.
+    pub fn load_dir(dir: &Path, device: &Device) -> std::result::Result<Self, MoonshineError> {
+        let config = MoonshineConfig::from_dir(dir)?;
+        let weights = dir.join("model.safetensors");
+        if !weights.is_file() {
+            return Err(MoonshineError::MissingFile {
+                path: weights.display().to_string(),
+                detail: "no such file".into(),
+            });
+        }
+        let data = std::fs::read(&weights).map_err(|e| MoonshineError::MissingFile {
+            path: weights.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        let vb = VarBuilder::from_buffered_safetensors(data, DType::F32, device)
+            .map_err(|e| MoonshineError::WeightMismatch(e.to_string()))?;
+        Self::load(config, vb).map_err(|e| MoonshineError::WeightMismatch(e.to_string()))
+    }
+
+    /// Builds the network from weights named as transformers names them.
+    pub fn load(config: MoonshineConfig, vb: VarBuilder) -> Result<Self> {
+        let model = vb.pp("model");
+        let encoder = match config.arch {
+            Arch::Streaming => {
+                Encoder::Streaming(StreamingEncoder::load(&config, model.pp("encoder"))?)
+            }
+            Arch::Original => {
+                Encoder::Original(OriginalEncoder::load(&config, model.pp("encoder"))?)
+            }
+        };
+        let decoder = Decoder::load(&config, model.pp("decoder"), &vb)?;
+        Ok(Self {
+            config,
+            encoder,
+            decoder,
+        })
+    }
+
+    /// Encodes a whole segment: `[frames, encoder hidden]`.
+    pub fn encode(&self, samples: &[f32]) -> Result<Tensor> {
+        match &self.encoder {
+            Encoder::Streaming(e) => e.encode(samples),
+            Encoder::Original(e) => e.encode(samples),
+        }
+    }
+
+    /// A fresh streaming encoder state, for the streaming architecture.
+    pub fn start_stream(&self) -> Result<Option<EncoderState>> {
+        match &self.encoder {
+            Encoder::Streaming(e) => e.start().map(Some),
+            Encoder::Original(_) => Ok(None),
+        }
+    }
+
+    /// The cross-attention cache of a whole segment's encoder frames.
+    pub fn cross(&self, frames: &Tensor) -> Result<CrossCache> {
+        let mut cache = CrossCache::default();
+        self.decoder.extend(&mut cache, frames)?;
+        Ok(cache)
+    }
+
+    /// The most tokens a segment of `samples` may decode to.
+    pub fn token_limit(&self, samples: usize) -> usize {
+        let seconds = samples as f64 / f64::from(self.config.sample_rate_hz);
+        ((seconds * MAX_TOKENS_PER_SECOND).ceil() as usize)
+            .max(4)
+            .min(self.decoder.max_positions().saturating_sub(2))
+    }
+
+    /// Greedy decoding over `cross`: from `bos`, the likeliest token each step, until `eos` or
+    /// `max_tokens` text tokens; `stop` is asked between steps (a withdrawn window).
+    pub fn greedy(
+        &self,
+        cross: &CrossCache,
+        max_tokens: usize,
+        stop_at_eos: bool,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Hypothesis> {
+        let mut hyp = Hypothesis::default();
+        if cross.frames() == 0 {
+            hyp.ended = true;
+            return Ok(hyp);
+        }
+        let mut cache = SelfCache::default();
+        let mut next = vec![self.config.bos_token_id];
+        while hyp.tokens.len() < max_tokens && !stop() {
+            let step = self.decoder.step(&next, &mut cache, cross, true)?;
+            let token = argmax(&step.logits)?;
+            if stop_at_eos && token == self.config.eos_token_id {
+                hyp.ended = true;
+                break;
+            }
+            let probs = candle_nn::ops::softmax_last_dim(&step.logits)?;
+            hyp.probs.push(probs.get(token as usize)?.to_scalar::<f32>()?);
+            let weights = step.cross_weights.unwrap_or_default();
+            let peak = weights
+                .iter()
+                .enumerate()
+                .fold((0, f32::MIN), |best, (i, &w)| if w > best.1 { (i, w) } else { best })
+                .0;
+            hyp.frames.push(peak);
+            hyp.tokens.push(token);
+            next = vec![token];
+        }
+        Ok(hyp)
+    }
+}

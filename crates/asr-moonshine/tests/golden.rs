@@ -1,0 +1,159 @@
+//! The network against transformers' reference on random weights (fixtures from
+//! `fixtures/make_fixtures.py`): frontend, encoder in one pass and chunk by chunk, decoder
+//! logits, greedy tokens — for Moonshine Streaming and the first Moonshine.
+
+use candle_core::{Device, Tensor};
+use hark_asr_moonshine::decoder::SelfCache;
+use hark_asr_moonshine::model::Encoder;
+use hark_asr_moonshine::Moonshine;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+fn golden() -> HashMap<String, Tensor> {
+    candle_core::safetensors::load(fixtures().join("golden.safetensors"), &Device::Cpu)
+        .expect("golden.safetensors")
+}
+
+fn load(name: &str) -> Moonshine {
+    Moonshine::load_dir(&fixtures().join(name), &Device::Cpu).expect("model loads")
+}
+
+/// Largest difference relative to the reference's largest magnitude.
+fn rel_diff(ours: &Tensor, reference: &Tensor) -> f32 {
+    assert_eq!(ours.dims(), reference.dims(), "shapes differ");
+    let a = ours.flatten_all().and_then(|t| t.to_vec1::<f32>()).expect("ours");
+    let b = reference
+        .flatten_all()
+        .and_then(|t| t.to_vec1::<f32>())
+        .expect("reference");
+    let scale = b.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-6);
+    a.iter()
+        .zip(&b)
+        .fold(0f32, |m, (x, y)| m.max((x - y).abs()))
+        / scale
+}
+
+fn audio(g: &HashMap<String, Tensor>) -> Vec<f32> {
+    g["audio_16k"].to_vec1::<f32>().expect("audio")
+}
+
+fn ids(t: &Tensor) -> Vec<u32> {
+    t.to_vec1::<i64>()
+        .expect("ids")
+        .into_iter()
+        .map(|x| x as u32)
+        .collect()
+}
+
+fn check_decoder(model: &Moonshine, enc: &Tensor, g: &HashMap<String, Tensor>, p: &str) {
+    let cross = model.cross(enc).expect("cross");
+    let prefix = ids(&g["s_prefix"]);
+    let step = model
+        .decoder
+        .step(&prefix, &mut SelfCache::default(), &cross, false)
+        .expect("step");
+    let d = rel_diff(&step.logits, &g[&format!("{p}_logits_last")]);
+    assert!(d < 1e-4, "{p}: logits differ by {d}");
+
+    // One token at a time through the self-attention cache: the same logits.
+    let mut cache = SelfCache::default();
+    let mut last = None;
+    for &t in &prefix {
+        last = Some(model.decoder.step(&[t], &mut cache, &cross, false).expect("step"));
+    }
+    let d = rel_diff(&last.expect("steps").logits, &g[&format!("{p}_logits_last")]);
+    assert!(d < 1e-4, "{p}: incremental logits differ by {d}");
+
+    let hyp = model.greedy(&cross, 12, false, &|| false).expect("greedy");
+    assert_eq!(hyp.tokens, ids(&g[&format!("{p}_greedy")]), "{p}: greedy tokens");
+    assert_eq!(hyp.frames.len(), 12);
+    assert!(hyp.frames.iter().all(|&f| f < cross.frames()));
+}
+
+#[test]
+fn streaming_frontend_encoder_and_decoder_match_the_reference() {
+    let g = golden();
+    let model = load("streaming-random");
+    let audio = audio(&g);
+    let Encoder::Streaming(enc) = &model.encoder else {
+        panic!("a streaming model")
+    };
+    let d = rel_diff(&enc.frontend(&audio).expect("frontend"), &g["s_frontend"]);
+    assert!(d < 1e-5, "frontend differs by {d}");
+
+    let full = model.encode(&audio).expect("encode");
+    let d = rel_diff(&full, &g["s_encoder_out"]);
+    assert!(d < 1e-4, "encoder differs by {d}");
+
+    let short = model.encode(&audio[..80 * 104]).expect("encode short");
+    let d = rel_diff(&short, &g["s_short_encoder_out"]);
+    assert!(d < 1e-4, "short segment differs by {d}");
+
+    check_decoder(&model, &full, &g, "s");
+}
+
+#[test]
+fn streaming_encoder_chunk_by_chunk_equals_the_whole_pass() {
+    let g = golden();
+    let model = load("streaming-random");
+    let audio = audio(&g);
+    let Encoder::Streaming(enc) = &model.encoder else {
+        panic!("a streaming model")
+    };
+    let lookahead = model.config.lookahead_frames();
+    assert_eq!(lookahead, 6, "two layers look 3 frames ahead");
+    // Irregular chunks, some shorter than a 5 ms frame.
+    for sizes in [vec![37usize, 1000, 123, 5, 2560], vec![320], vec![16_000]] {
+        let mut state = enc.start().expect("state");
+        let mut parts = Vec::new();
+        let mut fed = 0;
+        let mut i = 0;
+        while fed < audio.len() {
+            let n = sizes[i % sizes.len()].min(audio.len() - fed);
+            i += 1;
+            if let Some(out) = enc.push(&mut state, &audio[fed..fed + n]).expect("push") {
+                parts.push(out);
+            }
+            fed += n;
+            // A frame is final once the look-ahead has arrived, never later.
+            let frames_in = fed / 80 / 4;
+            assert!(
+                state.frames_out() + lookahead + 1 >= frames_in,
+                "held back more than the look-ahead: {} out of {frames_in}",
+                state.frames_out()
+            );
+        }
+        let before_finish = state.frames_out();
+        parts.extend(enc.finish(&mut state).expect("finish"));
+        let streamed = Tensor::cat(&parts, 0).expect("cat");
+        let d = rel_diff(&streamed, &g["s_encoder_out"]);
+        assert!(d < 1e-4, "chunks {sizes:?}: streamed encoder differs by {d}");
+        assert_eq!(streamed.dim(0).expect("dim") - before_finish, lookahead);
+
+        // Cross-attention keys built frame by frame equal those of the whole segment.
+        let mut cross = hark_asr_moonshine::decoder::CrossCache::default();
+        for p in &parts {
+            model.decoder.extend(&mut cross, p).expect("extend");
+        }
+        let whole = model.cross(&streamed).expect("cross");
+        let a = model.greedy(&cross, 12, false, &|| false).expect("greedy");
+        let b = model.greedy(&whole, 12, false, &|| false).expect("greedy");
+        assert_eq!(a.tokens, b.tokens);
+        assert_eq!(a.tokens, ids(&g["s_greedy"]));
+    }
+}
+
+#[test]
+fn original_encoder_and_decoder_match_the_reference() {
+    let g = golden();
+    let model = load("original-random");
+    let audio = audio(&g);
+    let enc = model.encode(&audio).expect("encode");
+    let d = rel_diff(&enc, &g["o_encoder_out"]);
+    assert!(d < 1e-4, "encoder differs by {d}");
+    check_decoder(&model, &enc, &g, "o");
+}
