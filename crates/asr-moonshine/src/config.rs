@@ -156,10 +156,7 @@ impl MoonshineConfig {
             _ => None,
         }
         .unwrap_or(2);
-        let bos = raw
-            .decoder_start_token_id
-            .or(raw.bos_token_id)
-            .unwrap_or(1);
+        let bos = raw.decoder_start_token_id.or(raw.bos_token_id).unwrap_or(1);
         let config = match raw.model_type.as_str() {
             "moonshine_streaming" => {
                 let enc = raw
@@ -214,28 +211,42 @@ impl MoonshineConfig {
                 }
             }
             "moonshine" => {
-                let eh = raw.encoder_num_attention_heads.ok_or("`encoder_num_attention_heads`")?;
-                let dh = raw.decoder_num_attention_heads.ok_or("`decoder_num_attention_heads`")?;
+                let eh = raw
+                    .encoder_num_attention_heads
+                    .ok_or("`encoder_num_attention_heads`")?;
+                let dh = raw
+                    .decoder_num_attention_heads
+                    .ok_or("`decoder_num_attention_heads`")?;
                 let head_dim = |h: usize| raw.head_dim.unwrap_or(raw.hidden_size / h.max(1));
                 MoonshineConfig {
                     arch: Arch::Original,
                     encoder: StackConfig {
                         hidden_size: raw.hidden_size,
                         intermediate_size: raw.intermediate_size,
-                        layers: raw.encoder_num_hidden_layers.ok_or("`encoder_num_hidden_layers`")?,
+                        layers: raw
+                            .encoder_num_hidden_layers
+                            .ok_or("`encoder_num_hidden_layers`")?,
                         heads: eh,
                         kv_heads: raw.encoder_num_key_value_heads.unwrap_or(eh),
                         head_dim: head_dim(eh),
-                        act: raw.encoder_hidden_act.clone().unwrap_or_else(|| "gelu".into()),
+                        act: raw
+                            .encoder_hidden_act
+                            .clone()
+                            .unwrap_or_else(|| "gelu".into()),
                     },
                     decoder: StackConfig {
                         hidden_size: raw.hidden_size,
                         intermediate_size: raw.intermediate_size,
-                        layers: raw.decoder_num_hidden_layers.ok_or("`decoder_num_hidden_layers`")?,
+                        layers: raw
+                            .decoder_num_hidden_layers
+                            .ok_or("`decoder_num_hidden_layers`")?,
                         heads: dh,
                         kv_heads: raw.decoder_num_key_value_heads.unwrap_or(dh),
                         head_dim: head_dim(dh),
-                        act: raw.decoder_hidden_act.clone().unwrap_or_else(|| "silu".into()),
+                        act: raw
+                            .decoder_hidden_act
+                            .clone()
+                            .unwrap_or_else(|| "silu".into()),
                     },
                     vocab_size: raw.vocab_size,
                     bos_token_id: bos,

@@ -64,8 +64,8 @@ pub struct SelfCache {
 pub struct Step {
     /// Logits over the vocabulary (`[vocab]`).
     pub logits: Tensor,
-    /// The last position's cross-attention, averaged over heads and layers (`[frames]`).
-    pub cross_weights: Option<Vec<f32>>,
+    /// Each position's cross-attention, averaged over heads and layers (`[positions][frames]`).
+    pub cross_weights: Option<Vec<Vec<f32>>>,
 }
 
 impl Decoder {
@@ -192,8 +192,12 @@ impl Decoder {
         for (i, layer) in self.layers.iter().enumerate() {
             let a = &layer.self_attn;
             let xn = layer.norm1.forward(&x)?;
-            let q = self.rotary.apply(&a.split(&a.q.forward(&xn)?, a.heads)?, &cos, &sin)?;
-            let k = self.rotary.apply(&a.split(&a.k.forward(&xn)?, a.kv_heads)?, &cos, &sin)?;
+            let q = self
+                .rotary
+                .apply(&a.split(&a.q.forward(&xn)?, a.heads)?, &cos, &sin)?;
+            let k = self
+                .rotary
+                .apply(&a.split(&a.k.forward(&xn)?, a.kv_heads)?, &cos, &sin)?;
             let v = a.split(&a.v.forward(&xn)?, a.kv_heads)?;
             let (k, v) = if cache.k.len() <= i {
                 cache.k.push(k.clone());
@@ -213,10 +217,9 @@ impl Decoder {
                 let (att, w) = c.attend(&q, &cross.k[i], &cross.v[i], None, want_weights)?;
                 x = (x + att)?;
                 if let Some(w) = w {
-                    let last = w.i(n - 1)?;
                     weights = Some(match weights {
-                        Some(acc) => (acc + last)?,
-                        None => last,
+                        Some(acc) => (acc + w)?,
+                        None => w,
                     });
                 }
             }
@@ -226,7 +229,7 @@ impl Decoder {
         let last = self.norm.forward(&x.i(n - 1)?.unsqueeze(0)?)?;
         let logits = last.matmul(&self.out.t()?)?.squeeze(0)?;
         let cross_weights = match weights {
-            Some(w) => Some((w / self.layers.len() as f64)?.to_vec1::<f32>()?),
+            Some(w) => Some((w / self.layers.len() as f64)?.to_vec2::<f32>()?),
             None => None,
         };
         Ok(Step {

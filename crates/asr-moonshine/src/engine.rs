@@ -3,24 +3,23 @@
 //! Each window is one segment: encoded at its own length (no padding: both architectures were
 //! trained on variable-length audio), then decoded greedily from `bos` to `eos` with at most
 //! [`crate::model::MAX_TOKENS_PER_SECOND`] tokens per second of audio, stopping early when the
-//! text starts to loop. Words are the tokenizer's pieces joined at word boundaries (`▁`); a
-//! word starts where the cross-attention of its first token peaks (averaged over every head and
-//! layer, made monotonic) and ends where the next word starts (the last word: at the last
-//! token's peak plus one token's typical length, within the window). Confidence is the mean
-//! probability of a word's tokens.
+//! text starts to loop. Words are the tokenizer's pieces joined at word boundaries (`▁`), timed
+//! by the encoder frames dynamic time warping gives their tokens ([`crate::align`]): a word
+//! starts at its first token's first frame and ends after its last token's last frame.
+//! Confidence is the mean probability of a word's tokens.
 
 use crate::config::Arch;
 use crate::error::MoonshineError;
 use crate::model::{Hypothesis, Moonshine};
 use candle_core::Device;
-use hark_asr::{AsrError, AudioWindow, Engine, ModelDescriptor, Transcript, WordTiming};
+use hark_asr::{
+    AsrError, AudioWindow, DecodeOptions, Engine, ModelDescriptor, Transcript, WordTiming,
+};
 use std::path::Path;
 use tokenizers::Tokenizer;
 
 /// The longest window, in seconds (Moonshine was trained on segments of up to about 30 s).
 pub const MAX_WINDOW_S: usize = 30;
-/// A word's length when nothing follows it to end it, in seconds.
-const LAST_WORD_S: f32 = 0.3;
 
 /// A Moonshine model serving windows.
 pub struct MoonshineEngine {
@@ -34,10 +33,11 @@ impl MoonshineEngine {
     pub fn load(dir: &Path, name: &str, device: &Device) -> Result<Self, MoonshineError> {
         let model = Moonshine::load_dir(dir, device)?;
         let tok_path = dir.join("tokenizer.json");
-        let tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| MoonshineError::MissingFile {
-            path: tok_path.display().to_string(),
-            detail: e.to_string(),
-        })?;
+        let tokenizer =
+            Tokenizer::from_file(&tok_path).map_err(|e| MoonshineError::MissingFile {
+                path: tok_path.display().to_string(),
+                detail: e.to_string(),
+            })?;
         let config_text = std::fs::read_to_string(dir.join("config.json")).unwrap_or_default();
         let descriptor = ModelDescriptor {
             name: name.to_owned(),
@@ -68,21 +68,75 @@ impl MoonshineEngine {
         &self.model
     }
 
-    /// Decodes one window's audio.
-    pub fn transcribe(&self, samples: &[f32], stop: &dyn Fn() -> bool) -> Result<Transcript, MoonshineError> {
-        let frames = self.model.encode(samples)?;
+    /// Decodes one window's audio. With a context (the audio and words just before the window),
+    /// the context's audio is encoded before the window's and its words forced as the start of
+    /// the text, so a short window (one word after a pause) is heard as the sentence goes on; the
+    /// words of `known_start` are forced after them. The transcript holds the window's words only,
+    /// timed from the window's start.
+    pub fn transcribe(
+        &self,
+        samples: &[f32],
+        options: &DecodeOptions,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Transcript, MoonshineError> {
+        let rate = self.model.config.sample_rate_hz as f32;
+        let use_context = !options.long_form && !options.context.is_empty();
+        let mut forced = Vec::new();
+        let (audio, offset) = if use_context {
+            forced = self.encode_text(&options.context.text)?;
+            let mut audio = options.context.samples.clone();
+            audio.extend_from_slice(samples);
+            (
+                std::borrow::Cow::Owned(audio),
+                options.context.samples.len(),
+            )
+        } else {
+            (std::borrow::Cow::Borrowed(samples), 0)
+        };
+        let n_context = forced.len();
+        if !options.long_form && !options.known_start.trim().is_empty() {
+            forced.extend(self.encode_text(&options.known_start)?);
+        }
+        let frames = self.model.encode(&audio)?;
         let cross = self.model.cross(&frames)?;
         let limit = self.model.token_limit(samples.len());
-        let mut hyp = self.model.greedy(&cross, limit, true, stop)?;
+        let mut hyp = self
+            .model
+            .greedy_after(&cross, &forced, limit, true, stop)?;
         cut_loop(&mut hyp);
-        let window_s = samples.len() as f32 / self.model.config.sample_rate_hz as f32;
+        // Times from the whole text (context words align to the context's audio), then the
+        // window's own tokens.
+        let mut spans = crate::align::token_spans(&hyp.attention);
+        spans.drain(..n_context.min(spans.len()));
+        hyp.tokens.drain(..n_context);
+        hyp.probs.drain(..n_context);
+        hyp.frames.drain(..n_context);
+        hyp.attention.drain(..n_context);
+        hyp.forced -= n_context;
+        let window_s = samples.len() as f32 / rate;
         Ok(Transcript {
-            words: self.words(&hyp, window_s),
+            words: self.words(&hyp, &spans, offset as f32 / rate, window_s),
             language: None,
         })
     }
 
-    fn words(&self, hyp: &Hypothesis, window_s: f32) -> Vec<WordTiming> {
+    /// Text tokens of `text` (no special tokens), with the word-start marker a sentence's
+    /// continuation has.
+    fn encode_text(&self, text: &str) -> Result<Vec<u32>, MoonshineError> {
+        let enc = self
+            .tokenizer
+            .encode(text.trim(), false)
+            .map_err(|e| MoonshineError::Tokenizer(e.to_string()))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    fn words(
+        &self,
+        hyp: &Hypothesis,
+        spans: &[(usize, usize)],
+        offset_s: f32,
+        window_s: f32,
+    ) -> Vec<WordTiming> {
         let fps = self.model.config.frames_per_second() as f32;
         // Group tokens into words at the tokenizer's word-boundary marker.
         let mut groups: Vec<Vec<usize>> = Vec::new();
@@ -95,14 +149,8 @@ impl MoonshineEngine {
             }
         }
         let mut words = Vec::new();
-        let mut last_start = 0f32;
-        let mut starts = Vec::new();
+        let time = |frame: usize| (frame as f32 / fps - offset_s).clamp(0.0, window_s);
         for g in &groups {
-            let t = (hyp.frames[g[0]] as f32 / fps).clamp(last_start, window_s);
-            last_start = t;
-            starts.push(t);
-        }
-        for (wi, g) in groups.iter().enumerate() {
             let ids: Vec<u32> = g.iter().map(|&i| hyp.tokens[i]).collect();
             let text = self
                 .tokenizer
@@ -113,11 +161,12 @@ impl MoonshineEngine {
             if text.is_empty() {
                 continue;
             }
-            let start_s = starts[wi];
-            let end_s = match starts.get(wi + 1) {
-                Some(&next) if next > start_s => next,
-                _ => (start_s + LAST_WORD_S).min(window_s).max(start_s),
-            };
+            let (first, last) = (g[0], g[g.len() - 1]);
+            let start_s = spans.get(first).map_or(0.0, |s| time(s.0));
+            let end_s = spans
+                .get(last)
+                .map_or(start_s, |s| time(s.1 + 1))
+                .max(start_s);
             let confidence = g.iter().map(|&i| hyp.probs[i]).sum::<f32>() / g.len() as f32;
             words.push(WordTiming {
                 text,
@@ -125,6 +174,13 @@ impl MoonshineEngine {
                 end_s,
                 confidence,
             });
+        }
+        // Neighbouring tokens share the frame where the path turns: a word ends where the next
+        // one starts.
+        for i in 1..words.len() {
+            let next_start = words[i].start_s;
+            let prev = &mut words[i - 1];
+            prev.end_s = prev.end_s.min(next_start).max(prev.start_s);
         }
         words
     }
@@ -160,7 +216,14 @@ fn uuid_of(text: &str) -> String {
         h = h.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013B);
     }
     let s = format!("{h:032x}");
-    format!("{}-{}-4{}-8{}-{}", &s[0..8], &s[8..12], &s[13..16], &s[17..20], &s[20..32])
+    format!(
+        "{}-{}-4{}-8{}-{}",
+        &s[0..8],
+        &s[8..12],
+        &s[13..16],
+        &s[17..20],
+        &s[20..32]
+    )
 }
 
 impl Engine for MoonshineEngine {
@@ -190,7 +253,7 @@ impl Engine for MoonshineEngine {
                 if w.is_withdrawn() {
                     return Ok(Transcript::default());
                 }
-                self.transcribe(&w.samples, &|| w.is_withdrawn())
+                self.transcribe(&w.samples, &w.options, &|| w.is_withdrawn())
                     .map_err(|e| AsrError::Engine {
                         model: self.descriptor.name.clone(),
                         detail: e.to_string(),
@@ -210,6 +273,7 @@ mod tests {
             probs: vec![0.5; tokens.len()],
             frames: (0..tokens.len()).collect(),
             ended,
+            ..Hypothesis::default()
         }
     }
 
@@ -228,7 +292,11 @@ mod tests {
     fn repetition_that_ended_or_is_short_stays() {
         let mut h = hyp(&[5, 7, 8, 7, 8, 7, 8], true);
         cut_loop(&mut h);
-        assert_eq!(h.tokens.len(), 7, "the model ended it: the audio may repeat");
+        assert_eq!(
+            h.tokens.len(),
+            7,
+            "the model ended it: the audio may repeat"
+        );
         let mut h = hyp(&[5, 6, 9, 9, 9], false);
         cut_loop(&mut h);
         assert_eq!(h.tokens.len(), 5, "\"no no no\" is speech");

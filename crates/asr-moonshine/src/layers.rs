@@ -281,7 +281,11 @@ pub fn mask(
     let mut m = Vec::with_capacity(tq * tk);
     for q in 0..tq {
         for k in 0..tk {
-            m.push(if allowed(q, k) { 0f32 } else { f32::NEG_INFINITY });
+            m.push(if allowed(q, k) {
+                0f32
+            } else {
+                f32::NEG_INFINITY
+            });
         }
     }
     Tensor::from_vec(m, (tq, tk), device)?.to_dtype(DType::F32)

@@ -13,6 +13,7 @@
 //! What it does not do (yet): serving, the live policy, beam search, timestamps beyond the
 //! cross-attention peak of each token.
 
+pub mod align;
 pub mod config;
 pub mod decoder;
 mod engine;

@@ -24,13 +24,18 @@ pub enum Encoder {
 /// A decoded hypothesis.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Hypothesis {
-    /// Text tokens (no `bos`/`eos`).
+    /// Text tokens (no `bos`/`eos`): the forced ones first, then those decoded.
     pub tokens: Vec<u32>,
+    /// How many of `tokens` were forced.
+    pub forced: usize,
     /// Each token's probability when it was chosen.
     pub probs: Vec<f32>,
     /// Each token's encoder frame: where its cross-attention, averaged over every head and
     /// layer, peaks.
     pub frames: Vec<usize>,
+    /// Each token's cross-attention over the encoder frames (averaged over heads and layers):
+    /// what [`crate::align::token_spans`] times the tokens by.
+    pub attention: Vec<Vec<f32>>,
     /// Decoding stopped at `eos` (not at the token limit).
     pub ended: bool,
 }
@@ -122,29 +127,65 @@ impl Moonshine {
         stop_at_eos: bool,
         stop: &dyn Fn() -> bool,
     ) -> Result<Hypothesis> {
+        self.greedy_after(cross, &[], max_tokens, stop_at_eos, stop)
+    }
+
+    /// As [`Self::greedy`], with `forced` text tokens taken as given after `bos` (run in one
+    /// step) before decoding goes on; `max_tokens` counts the decoded ones.
+    pub fn greedy_after(
+        &self,
+        cross: &CrossCache,
+        forced: &[u32],
+        max_tokens: usize,
+        stop_at_eos: bool,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Hypothesis> {
         let mut hyp = Hypothesis::default();
         if cross.frames() == 0 {
             hyp.ended = true;
             return Ok(hyp);
         }
+        let peak = |w: &[f32]| {
+            w.iter()
+                .enumerate()
+                .fold(
+                    (0, f32::MIN),
+                    |best, (i, &x)| if x > best.1 { (i, x) } else { best },
+                )
+                .0
+        };
         let mut cache = SelfCache::default();
         let mut next = vec![self.config.bos_token_id];
-        while hyp.tokens.len() < max_tokens && !stop() {
+        next.extend_from_slice(forced);
+        let limit = max_tokens + forced.len();
+        let mut first = true;
+        while hyp.tokens.len() < limit && !stop() {
             let step = self.decoder.step(&next, &mut cache, cross, true)?;
+            if first && !forced.is_empty() {
+                // The forced tokens' times: where each position before them looked.
+                let weights = step.cross_weights.as_deref().unwrap_or_default();
+                for (i, &t) in forced.iter().enumerate() {
+                    hyp.tokens.push(t);
+                    hyp.probs.push(1.0);
+                    hyp.frames.push(weights.get(i).map_or(0, |w| peak(w)));
+                    hyp.attention
+                        .push(weights.get(i).cloned().unwrap_or_default());
+                }
+                hyp.forced = forced.len();
+            }
+            first = false;
             let token = argmax(&step.logits)?;
             if stop_at_eos && token == self.config.eos_token_id {
                 hyp.ended = true;
                 break;
             }
             let probs = candle_nn::ops::softmax_last_dim(&step.logits)?;
-            hyp.probs.push(probs.get(token as usize)?.to_scalar::<f32>()?);
+            hyp.probs
+                .push(probs.get(token as usize)?.to_scalar::<f32>()?);
             let weights = step.cross_weights.unwrap_or_default();
-            let peak = weights
-                .iter()
-                .enumerate()
-                .fold((0, f32::MIN), |best, (i, &w)| if w > best.1 { (i, w) } else { best })
-                .0;
-            hyp.frames.push(peak);
+            hyp.frames.push(weights.last().map_or(0, |w| peak(w)));
+            hyp.attention
+                .push(weights.last().cloned().unwrap_or_default());
             hyp.tokens.push(token);
             next = vec![token];
         }

@@ -111,8 +111,16 @@ impl OriginalEncoder {
         for layer in &self.layers {
             let a = &layer.attn;
             let xn = layer.norm1.forward(&x)?;
-            let q = self.rotary.apply(&a.split(&candle_core::Module::forward(&a.q, &xn)?, a.heads)?, &cos, &sin)?;
-            let k = self.rotary.apply(&a.split(&candle_core::Module::forward(&a.k, &xn)?, a.kv_heads)?, &cos, &sin)?;
+            let q = self.rotary.apply(
+                &a.split(&candle_core::Module::forward(&a.q, &xn)?, a.heads)?,
+                &cos,
+                &sin,
+            )?;
+            let k = self.rotary.apply(
+                &a.split(&candle_core::Module::forward(&a.k, &xn)?, a.kv_heads)?,
+                &cos,
+                &sin,
+            )?;
             let v = a.split(&candle_core::Module::forward(&a.v, &xn)?, a.kv_heads)?;
             let (att, _) = a.attend(&q, &k, &v, None, false)?;
             x = (x + att)?;

@@ -58,7 +58,11 @@ struct ConvState {
 impl ConvState {
     fn new(conv: &CausalConv, device: &Device) -> Result<Self> {
         Ok(Self {
-            rows: Tensor::zeros((CONV_KERNEL - 1, conv.in_dim), candle_core::DType::F32, device)?,
+            rows: Tensor::zeros(
+                (CONV_KERNEL - 1, conv.in_dim),
+                candle_core::DType::F32,
+                device,
+            )?,
             first: 0,
             done: 0,
         })
@@ -235,8 +239,8 @@ impl StreamingEncoder {
         let mut feats = Vec::with_capacity(n * self.frame_len);
         for frame in samples.chunks_exact(self.frame_len) {
             let mean = frame.iter().sum::<f32>() / self.frame_len as f32;
-            let var = frame.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>()
-                / self.frame_len as f32;
+            let var =
+                frame.iter().map(|x| (x - mean) * (x - mean)).sum::<f32>() / self.frame_len as f32;
             let rms = (var + 1e-6).sqrt();
             feats.extend(frame.iter().map(|x| (self.k * (x - mean) / rms).asinh()));
         }

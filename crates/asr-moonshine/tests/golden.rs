@@ -25,7 +25,10 @@ fn load(name: &str) -> Moonshine {
 /// Largest difference relative to the reference's largest magnitude.
 fn rel_diff(ours: &Tensor, reference: &Tensor) -> f32 {
     assert_eq!(ours.dims(), reference.dims(), "shapes differ");
-    let a = ours.flatten_all().and_then(|t| t.to_vec1::<f32>()).expect("ours");
+    let a = ours
+        .flatten_all()
+        .and_then(|t| t.to_vec1::<f32>())
+        .expect("ours");
     let b = reference
         .flatten_all()
         .and_then(|t| t.to_vec1::<f32>())
@@ -63,13 +66,25 @@ fn check_decoder(model: &Moonshine, enc: &Tensor, g: &HashMap<String, Tensor>, p
     let mut cache = SelfCache::default();
     let mut last = None;
     for &t in &prefix {
-        last = Some(model.decoder.step(&[t], &mut cache, &cross, false).expect("step"));
+        last = Some(
+            model
+                .decoder
+                .step(&[t], &mut cache, &cross, false)
+                .expect("step"),
+        );
     }
-    let d = rel_diff(&last.expect("steps").logits, &g[&format!("{p}_logits_last")]);
+    let d = rel_diff(
+        &last.expect("steps").logits,
+        &g[&format!("{p}_logits_last")],
+    );
     assert!(d < 1e-4, "{p}: incremental logits differ by {d}");
 
     let hyp = model.greedy(&cross, 12, false, &|| false).expect("greedy");
-    assert_eq!(hyp.tokens, ids(&g[&format!("{p}_greedy")]), "{p}: greedy tokens");
+    assert_eq!(
+        hyp.tokens,
+        ids(&g[&format!("{p}_greedy")]),
+        "{p}: greedy tokens"
+    );
     assert_eq!(hyp.frames.len(), 12);
     assert!(hyp.frames.iter().all(|&f| f < cross.frames()));
 }
@@ -131,7 +146,10 @@ fn streaming_encoder_chunk_by_chunk_equals_the_whole_pass() {
         parts.extend(enc.finish(&mut state).expect("finish"));
         let streamed = Tensor::cat(&parts, 0).expect("cat");
         let d = rel_diff(&streamed, &g["s_encoder_out"]);
-        assert!(d < 1e-4, "chunks {sizes:?}: streamed encoder differs by {d}");
+        assert!(
+            d < 1e-4,
+            "chunks {sizes:?}: streamed encoder differs by {d}"
+        );
         assert_eq!(streamed.dim(0).expect("dim") - before_finish, lookahead);
 
         // Cross-attention keys built frame by frame equal those of the whole segment.

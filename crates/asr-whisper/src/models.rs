@@ -45,6 +45,22 @@ pub const KNOWN_MODELS: &[(&str, &str)] = &[
         "Systran/faster-whisper-medium.en",
     ),
     ("faster-whisper-large-v3", "Systran/faster-whisper-large-v3"),
+    // Moonshine (served by hark-asr-moonshine; same files: config.json, tokenizer.json,
+    // model.safetensors).
+    ("moonshine-tiny", "UsefulSensors/moonshine-tiny"),
+    ("moonshine-base", "UsefulSensors/moonshine-base"),
+    (
+        "moonshine-streaming-tiny",
+        "UsefulSensors/moonshine-streaming-tiny",
+    ),
+    (
+        "moonshine-streaming-small",
+        "UsefulSensors/moonshine-streaming-small",
+    ),
+    (
+        "moonshine-streaming-medium",
+        "UsefulSensors/moonshine-streaming-medium",
+    ),
 ];
 
 /// What `hark serve` without `--model` looks for in the cache, best first; it fetches the first

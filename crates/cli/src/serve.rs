@@ -5,6 +5,7 @@ use crate::settings::{Capacity, ServeSettings};
 use anyhow::Context;
 use hark_asr::capacity::{self, CapacityProbe};
 use hark_asr::{Engine, ModelRegistry, Scheduler, SchedulerConfig};
+use hark_asr_moonshine::MoonshineEngine;
 use hark_asr_whisper::WhisperEngine;
 use hark_server::Server;
 use std::path::{Path, PathBuf};
@@ -106,14 +107,32 @@ fn default_model() -> anyhow::Result<(PathBuf, String)> {
 fn start_model(s: &ServeSettings, dir: &Path, name: &str) -> anyhow::Result<ModelRegistry> {
     let name = s.model_name.as_deref().unwrap_or(name);
     let started = std::time::Instant::now();
-    let mut engine = WhisperEngine::load_on_best_device(dir, name)
-        .with_context(|| format!("loading the model in {}", dir.display()))?;
-    engine.set_beam_size(s.beam_size);
-    engine.set_temperature_fallback(s.temperature_fallback);
-    let c = engine.config();
-    let window_s = engine.max_window_samples() as f64 / f64::from(engine.sample_rate_hz());
-    tracing::info!(model = %name, device = %engine.device_name(), d_model = c.d_model, layers = c.encoder_layers + c.decoder_layers,
-        n_mels = c.num_mel_bins, window_s, load_ms = started.elapsed().as_millis() as u64, "model loaded");
+    let mut engine: Box<dyn Engine> = if MoonshineEngine::is_moonshine_dir(dir) {
+        let device = candle_core::Device::cuda_if_available(0)?;
+        let engine = MoonshineEngine::load(dir, name, &device)
+            .with_context(|| format!("loading the Moonshine model in {}", dir.display()))?;
+        if s.beam_size > 1 {
+            tracing::warn!(
+                beam_size = s.beam_size,
+                "Moonshine models decode greedily: beam_size is not used"
+            );
+        }
+        let c = &engine.model().config;
+        tracing::info!(model = %name, arch = %engine.descriptor().arch, encoder_layers = c.encoder.layers,
+            decoder_layers = c.decoder.layers, hidden = c.decoder.hidden_size,
+            load_ms = started.elapsed().as_millis() as u64, "model loaded");
+        Box::new(engine)
+    } else {
+        let mut engine = WhisperEngine::load_on_best_device(dir, name)
+            .with_context(|| format!("loading the model in {}", dir.display()))?;
+        engine.set_beam_size(s.beam_size);
+        engine.set_temperature_fallback(s.temperature_fallback);
+        let c = engine.config();
+        let window_s = engine.max_window_samples() as f64 / f64::from(engine.sample_rate_hz());
+        tracing::info!(model = %name, device = %engine.device_name(), d_model = c.d_model, layers = c.encoder_layers + c.decoder_layers,
+            n_mels = c.num_mel_bins, window_s, load_ms = started.elapsed().as_millis() as u64, "model loaded");
+        Box::new(engine)
+    };
     let mut config = SchedulerConfig {
         max_streams: s.max_streams.max(1),
         ..SchedulerConfig::default()
@@ -121,11 +140,10 @@ fn start_model(s: &ServeSettings, dir: &Path, name: &str) -> anyhow::Result<Mode
     config.max_streams = match s.capacity {
         Capacity::Fixed => config.max_streams,
         Capacity::Streams(n) => n.min(config.max_streams),
-        Capacity::Auto => measure_capacity(&mut engine, s, &config)?,
+        Capacity::Auto => measure_capacity(engine.as_mut(), s, &config)?,
     };
     tracing::info!(model = %name, streams = config.max_streams, capacity = %s.capacity, "admitting streams");
-    let scheduler =
-        Scheduler::spawn(Box::new(engine), config).context("starting the inference thread")?;
+    let scheduler = Scheduler::spawn(engine, config).context("starting the inference thread")?;
     let mut registry = ModelRegistry::new();
     registry.insert(scheduler);
     Ok(registry)
@@ -133,7 +151,7 @@ fn start_model(s: &ServeSettings, dir: &Path, name: &str) -> anyhow::Result<Mode
 
 /// `capacity = "auto"`: time the engine on this machine before serving.
 fn measure_capacity(
-    engine: &mut WhisperEngine,
+    engine: &mut dyn Engine,
     s: &ServeSettings,
     config: &SchedulerConfig,
 ) -> anyhow::Result<usize> {
