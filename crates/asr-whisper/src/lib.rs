@@ -11,7 +11,7 @@
 //! - computes OpenAI's log-mel spectrogram, in one go or incrementally ([`mel`]);
 //! - runs our own implementation of the network ([`model`]), batched (for a model trained on any
 //!   length, windows of different lengths each attend only to their own audio), with
-//!   cross-attention weights available for alignment, and CPU fast paths where candle's kernels are slow (the decoder's matrices packed for few-row
+//!   cross-attention weights available for alignment, and CPU fast paths where candle's kernels are slow (`hark-kernels`: the decoder's matrices packed for few-row
 //!   products, f32 or 8-bit; the encoder's products of a quantized model in 8 bits on CPUs with
 //!   AVX-512 VNNI, `int8.rs`);
 //! - greedy decoding or beam search ([`beam_search`]) with OpenAI's temperature fallback, suppress
@@ -23,15 +23,13 @@
 //! - finds model files on disk and pulls them into the Hugging Face cache ([`models`]: the
 //!   catalogue of Whisper checkpoints, `hark models pull`).
 //!
-//! Layout, without import cycles: [`model`] (configuration, weights, the network), `kernels`
-//! (CPU fast paths), [`decode`] (decoding, alignment, tokenizer), [`mel`], and the engine.
+//! Layout, without import cycles: [`model`] (configuration, weights, the network), [`decode`] (decoding, alignment, tokenizer), [`mel`], and the engine.
 //!
 //! What it does not do: printing, serving, or the live streaming policy.
 
 pub mod decode;
 mod engine;
 mod error;
-mod kernels;
 pub mod mel;
 pub mod model;
 pub mod models;

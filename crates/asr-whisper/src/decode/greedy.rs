@@ -484,7 +484,7 @@ pub fn greedy(
         let begins: Vec<bool> = forced.iter().map(|f| step == 0 && f.is_empty()).collect();
         let masked = masks.apply(&last, &begins, cfg, &sampled)?;
         // The vectorised softmax (candle's calls `expf` per element: ~0.3 ms per row here).
-        let probs = crate::kernels::softmax_last_dim(masked.copy()?)?;
+        let probs = hark_kernels::softmax_last_dim(masked.copy()?)?;
         let next = choose(&masked, cfg.temperature, &mut rng)?;
         let p_next: Vec<f32> = probs
             .gather(&Tensor::from_vec(next.clone(), (b, 1), &model.device)?, 1)?

@@ -2,15 +2,14 @@
 //! incremental decoder with a key/value cache that can also return cross-attention weights
 //! (for word timestamps).
 
-use crate::kernels;
-use crate::kernels::attention;
-use crate::kernels::long_attention;
-use crate::kernels::packed::PackedMatrix;
-use crate::kernels::{Linear, Then};
 use crate::model::config::WhisperConfig;
 use candle_core::quantized::QTensor;
 use candle_core::{DType, Device, Module, Result, Tensor, D};
 use candle_nn::{embedding, layer_norm, Embedding, LayerNorm, VarBuilder};
+use hark_kernels::attention;
+use hark_kernels::long_attention;
+use hark_kernels::packed::PackedMatrix;
+use hark_kernels::{Linear, Then};
 use rayon::prelude::*;
 use std::collections::HashMap;
 
@@ -23,7 +22,7 @@ fn linear_no_bias(d_in: usize, d_out: usize, vb: VarBuilder) -> Result<Linear> {
 }
 
 /// Up to this many rows the packed output projection beats gemm (two passes over the matrix).
-const PACKED_MAX_ROWS: usize = 2 * crate::kernels::packed::MAX_TILE_ROWS;
+const PACKED_MAX_ROWS: usize = 2 * hark_kernels::packed::MAX_TILE_ROWS;
 
 /// Score tensors above this size are computed in blocks of query rows, which keeps each block
 /// under the allocator's mmap threshold (no page faults per call). 16 MiB measured best for a 30 s
@@ -229,7 +228,7 @@ impl Attention {
             if let Some(m) = mask {
                 scores = scores.broadcast_add(m)?;
             }
-            let w = kernels::softmax_last_dim(scores)?;
+            let w = hark_kernels::softmax_last_dim(scores)?;
             outs.push(w.matmul(&v)?.transpose(1, 2)?.reshape((b, n, d))?);
             if keep_weights {
                 weights = Some(w);
@@ -368,7 +367,7 @@ fn windows_cpu(x: &Tensor, stride: usize) -> Result<Tensor> {
     let candle_core::Storage::Cpu(storage) = &*storage else {
         candle_core::bail!("conv windows: not a CPU tensor")
     };
-    let xs = kernels::ops::contiguous_f32(storage, layout, "conv input")?;
+    let xs = hark_kernels::ops::contiguous_f32(storage, layout, "conv input")?;
     let mut out = vec![0f32; b * t_out * 3 * c];
     if c > 0 {
         out.par_chunks_mut(WINDOW_ROWS_PER_TASK * 3 * c)
@@ -689,7 +688,7 @@ impl Decoder {
         let logits = match (&self.logits_packed, &self.logits_q) {
             (Some(p), _) if b * l <= PACKED_MAX_ROWS => p.matmul_t(&rows)?,
             (_, Some(q)) => candle_core::Module::forward(q, &rows)?,
-            _ => kernels::matmul_t(self.tokens.embeddings(), &rows)?,
+            _ => hark_kernels::matmul_t(self.tokens.embeddings(), &rows)?,
         };
         let logits = logits.reshape((b, l, ()))?;
         Ok((logits, cross_weights))

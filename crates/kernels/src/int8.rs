@@ -25,14 +25,14 @@
 //! Error against the f32 layer: 0.86% relative RMS on a random 384-wide layer (tests below).
 //!
 //! Not here: CPUs without AVX-512 VNNI (the layer stays f32: [`Int8Matrix::new`] returns `None`),
-//! other devices, and the decoder's few-row products ([`crate::kernels::packed`], memory-bound, where
+//! other devices, and the decoder's few-row products ([`crate::packed`], memory-bound, where
 //! 8-bit weights with f32 activations keep more precision for the same speed).
 //!
 //! One of the workspace's two `unsafe` blocks is here: the call into the kernel compiled for
-//! VNNI, made only after the CPU has been seen to have it (the other: [`crate::kernels::dense`]'s gemm
+//! VNNI, made only after the CPU has been seen to have it (the other: [`crate::dense`]'s gemm
 //! call).
 
-use crate::kernels::ops::{contiguous_f32, gelu, Then};
+use crate::ops::{contiguous_f32, gelu, Then};
 use candle_core::{DType, Device, Result, Storage, Tensor};
 use rayon::prelude::*;
 
@@ -416,7 +416,7 @@ mod tests {
         let plain = m.forward(&x, Some(&b), Then::Bias)?;
         assert_eq!(plain.dims(), &[2, rows / 2, n]);
         let gelu = m.forward(&x, Some(&b), Then::Gelu)?;
-        let want = crate::kernels::ops::gelu_erf(&plain)?;
+        let want = crate::ops::gelu_erf(&plain)?;
         let d = (gelu - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
         assert!(d < 1e-6, "gelu off by {d}");
         let added = m.forward(&x, Some(&b), Then::Add(&residual))?;

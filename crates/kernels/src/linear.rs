@@ -140,7 +140,7 @@ impl Linear {
 impl Linear {
     /// [`Linear::forward`] followed by `then`. A dense CPU f32 layer runs the product without the
     /// bias and applies bias and `then` in one in-place pass over it (no second tensor, no second
-    /// trip through memory; [`crate::kernels::dense`]); other layers use separate operations.
+    /// trip through memory; [`crate::dense`]); other layers use separate operations.
     pub fn forward_then(&self, x: &Tensor, then: Then) -> Result<Tensor> {
         if let Self::Int8 { weight, bias } = self {
             return weight.forward(x, bias.as_ref(), then);

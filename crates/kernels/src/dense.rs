@@ -14,9 +14,9 @@
 //! the output initialised once gemm has written it.
 //!
 //! Not here: other devices and dtypes, operands that are not contiguous (callers keep candle's
-//! path), and the few rows of a decoding step ([`crate::kernels::packed`]).
+//! path), and the few rows of a decoding step ([`crate::packed`]).
 
-use crate::kernels::ops::{contiguous_f32, gelu, MIN_ELEMS_PER_TASK};
+use crate::ops::{contiguous_f32, gelu, MIN_ELEMS_PER_TASK};
 use candle_core::{CpuStorage, Device, Result, Storage, Tensor};
 use rayon::prelude::*;
 

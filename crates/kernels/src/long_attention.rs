@@ -5,7 +5,7 @@
 //! dimension is a head width of 64 are too thin for gemm's packing to pay. Here one task takes
 //! [`COLS`] query rows of one item and, head by head, computes their scores against every key, the
 //! softmax, and the weighted sum of the values, with the register-tiled products of
-//! [`crate::kernels::tile`]; the scores (`[S][32]`, 192 KB for a 30 s window) never leave the core's cache.
+//! [`crate::tile`]; the scores (`[S][32]`, 192 KB for a 30 s window) never leave the core's cache.
 //!
 //! The products are taken transposed so that every operand is a packed panel: scoresᵀ = K · Qᵀ
 //! (keys packed `[⌈S/8⌉][D][8]` once per head, the block's queries `[D][32]`), which leaves the
@@ -14,11 +14,11 @@
 //! applied to the output.
 //!
 //! No mask, no weights: the decoder's attention (causal and padding masks, the cross-attention
-//! weights word timestamps need) is [`crate::kernels::attention`]. Other devices and dtypes use candle.
+//! weights word timestamps need) is [`crate::attention`]. Other devices and dtypes use candle.
 
-use crate::kernels::attention::{view, View};
-use crate::kernels::ops::exp;
-use crate::kernels::tile::{self, Aligned, A_ROWS, COLS};
+use crate::attention::{view, View};
+use crate::ops::exp;
+use crate::tile::{self, Aligned, A_ROWS, COLS};
 use candle_core::{Result, Tensor};
 use rayon::prelude::*;
 

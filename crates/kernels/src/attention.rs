@@ -7,7 +7,7 @@
 //! sum of the values, reading queries, keys and values where they lie (any strides, heads
 //! interleaved or not) and writing the heads already merged, `[B, L, H·D]`.
 //!
-//! Long unmasked queries (the encoder's) use [`crate::kernels::long_attention`] instead, which works on
+//! Long unmasked queries (the encoder's) use [`crate::long_attention`] instead, which works on
 //! blocks of queries with packed operands. Other devices and dtypes use candle's operations.
 
 use candle_core::{CpuStorage, DType, Device, Layout, Result, Storage, Tensor};
@@ -164,7 +164,7 @@ impl pulp::WithSimd for Head<'_> {
                     *score += m;
                 }
             }
-            crate::kernels::ops::softmax_row(scores);
+            crate::ops::softmax_row(scores);
             let o = &mut out[i * d..(i + 1) * d];
             for (j, &wj) in scores.iter().enumerate() {
                 if wj != 0.0 {

@@ -18,8 +18,8 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Result, Tensor};
 use rayon::prelude::*;
 
-pub use crate::kernels::tile::MAX_TILE_ROWS;
-use crate::kernels::tile::{self, by_rows, Aligned, COLS};
+pub use crate::tile::MAX_TILE_ROWS;
+use crate::tile::{self, by_rows, Aligned, COLS};
 
 /// Matrix elements handed to one rayon task.
 const MIN_ELEMS_PER_TASK: usize = 1 << 16;

@@ -1,8 +1,8 @@
 //! The register-tiled product both CPU kernels are built on: up to [`MAX_TILE_ROWS`] rows times
 //! one panel of [`COLS`] columns, the panel stored `[k][COLS]` so that every `k` adds
 //! `x[r][k] · panel[k]` into each row's accumulators (two AVX-512 registers a row) with no
-//! horizontal sums. The decoder's packed matrices ([`crate::kernels::packed`]) read the rows where they lie
-//! ([`tile`]); the encoder's attention ([`crate::kernels::long_attention`]) packs them too, `[k][8]`
+//! horizontal sums. The decoder's packed matrices ([`crate::packed`]) read the rows where they lie
+//! ([`tile`]); the encoder's attention ([`crate::long_attention`]) packs them too, `[k][8]`
 //! ([`tile_packed`]), so that its inner loop reads only contiguous, fixed-size chunks.
 //!
 //! Everything here is `inline(always)` and generic over `pulp::Simd`: it is compiled inside a
