@@ -9,10 +9,11 @@
 
 use crate::config::{Arch, MoonshineConfig};
 use crate::layers::{linear, mask, Act, AttnProj, GatedMlp, Norm, Rotary};
-use candle_core::{Device, IndexOp, Module, Result, Tensor, D};
-use candle_nn::{Linear, VarBuilder};
+use candle_core::{Device, IndexOp, Result, Tensor, D};
+use candle_nn::VarBuilder;
+use hark_kernels::packed::PackedMatrix;
+use hark_kernels::Linear;
 
-#[derive(Debug, Clone)]
 struct DecLayer {
     norm1: Norm,
     self_attn: AttnProj,
@@ -23,7 +24,6 @@ struct DecLayer {
 }
 
 /// The decoder's weights.
-#[derive(Debug, Clone)]
 pub struct Decoder {
     embed: Tensor,
     pos_emb: Option<Tensor>,
@@ -31,6 +31,8 @@ pub struct Decoder {
     layers: Vec<DecLayer>,
     norm: Norm,
     out: Tensor,
+    /// `out` packed for the one row of a decoding step (CPU).
+    out_packed: Option<PackedMatrix>,
     rotary: Rotary,
     max_positions: usize,
     device: Device,
@@ -77,7 +79,7 @@ impl Decoder {
         let layers = (0..c.layers)
             .map(|i| {
                 let lv = vb.pp(format!("layers.{i}"));
-                Ok(DecLayer {
+                let mut layer = DecLayer {
                     norm1: Norm::plain(&lv.pp("input_layernorm"), h)?,
                     self_attn: AttnProj::load(
                         &lv.pp("self_attn"),
@@ -98,7 +100,11 @@ impl Decoder {
                     )?,
                     norm3: Norm::plain(&lv.pp("final_layernorm"), h)?,
                     mlp: GatedMlp::load(&lv.pp("mlp"), h, c.intermediate_size, act)?,
-                })
+                };
+                layer.self_attn.pack(true)?;
+                layer.cross.pack(false)?;
+                layer.mlp.pack()?;
+                Ok(layer)
             })
             .collect::<Result<Vec<_>>>()?;
         let embed = vb.get((config.vocab_size, h), "embed_tokens.weight")?;
@@ -118,8 +124,10 @@ impl Decoder {
             ),
             Arch::Original => (None, None),
         };
+        let out_packed = PackedMatrix::new(&out)?;
         Ok(Self {
             embed,
+            out_packed,
             pos_emb,
             proj,
             layers,
@@ -227,7 +235,11 @@ impl Decoder {
         }
         cache.len += n;
         let last = self.norm.forward(&x.i(n - 1)?.unsqueeze(0)?)?;
-        let logits = last.matmul(&self.out.t()?)?.squeeze(0)?;
+        let logits = match &self.out_packed {
+            Some(p) => p.matmul_t(&last)?,
+            None => last.matmul(&self.out.t()?)?,
+        }
+        .squeeze(0)?;
         let cross_weights = match weights {
             Some(w) => Some((w / self.layers.len() as f64)?.to_vec2::<f32>()?),
             None => None,

@@ -1,8 +1,9 @@
 //! The building blocks both Moonshine networks share: projections, the two layer norms, rotary
 //! positions, multi-head attention with grouped key/value heads, and the two feed-forwards.
 
-use candle_core::{DType, Device, Module, Result, Tensor, D};
-use candle_nn::{Linear, VarBuilder};
+use candle_core::{DType, Device, Result, Tensor, D};
+use candle_nn::VarBuilder;
+use hark_kernels::{Linear, Then};
 
 /// Layer-norm epsilon of every norm in both networks (PyTorch's default).
 pub const LN_EPS: f64 = 1e-5;
@@ -15,7 +16,7 @@ pub fn linear(vb: &VarBuilder, in_dim: usize, out_dim: usize, bias: bool) -> Res
     } else {
         None
     };
-    Ok(Linear::new(w, b))
+    Ok(Linear::new(candle_nn::Linear::new(w, b)))
 }
 
 /// Layer norm without a bias: `weight` (`nn.LayerNorm(bias=False)`), or, for the streaming
@@ -72,8 +73,7 @@ impl Act {
     }
 }
 
-/// Encoder feed-forward: `fc2(act(fc1(x)))`.
-#[derive(Debug, Clone)]
+/// Encoder feed-forward: `fc2(act(fc1(x)))` (GELU fused into the first product on the CPU).
 pub struct Mlp {
     fc1: Linear,
     fc2: Linear,
@@ -90,12 +90,15 @@ impl Mlp {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.fc2.forward(&self.act.apply(&self.fc1.forward(x)?)?)
+        let h = match self.act {
+            Act::Gelu => self.fc1.forward_then(x, Then::Gelu)?,
+            Act::Silu => candle_nn::ops::silu(&self.fc1.forward(x)?)?,
+        };
+        self.fc2.forward(&h)
     }
 }
 
 /// Decoder feed-forward, gated: `fc1` gives `[h, gate]`, then `fc2(act(gate) * h)`.
-#[derive(Debug, Clone)]
 pub struct GatedMlp {
     fc1: Linear,
     fc2: Linear,
@@ -111,6 +114,12 @@ impl GatedMlp {
             act,
             inner,
         })
+    }
+
+    /// Stores the weights packed for few-row products (decoding steps).
+    pub fn pack(&mut self) -> Result<()> {
+        self.fc1.pack()?;
+        self.fc2.pack()
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -186,7 +195,6 @@ impl Rotary {
 }
 
 /// Query, key, value and output projections of one attention block.
-#[derive(Debug, Clone)]
 pub struct AttnProj {
     pub q: Linear,
     pub k: Linear,
@@ -215,6 +223,19 @@ impl AttnProj {
             kv_heads,
             head_dim,
         })
+    }
+
+    /// Stores the query and output projections packed for few-row products, and the key and
+    /// value ones too when `kv` (self-attention of a decoding step; cross-attention keys and
+    /// values are computed over many encoder frames at once).
+    pub fn pack(&mut self, kv: bool) -> Result<()> {
+        self.q.pack()?;
+        self.o.pack()?;
+        if kv {
+            self.k.pack()?;
+            self.v.pack()?;
+        }
+        Ok(())
     }
 
     /// `[t, heads * head_dim]` rows to `[heads, t, head_dim]`.

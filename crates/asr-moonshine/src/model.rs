@@ -15,7 +15,6 @@ use std::path::Path;
 pub const MAX_TOKENS_PER_SECOND: f64 = 6.5;
 
 /// The encoder of either architecture.
-#[derive(Debug, Clone)]
 pub enum Encoder {
     Streaming(StreamingEncoder),
     Original(OriginalEncoder),
@@ -41,7 +40,6 @@ pub struct Hypothesis {
 }
 
 /// A Moonshine model on one device.
-#[derive(Debug, Clone)]
 pub struct Moonshine {
     pub config: MoonshineConfig,
     pub encoder: Encoder,

@@ -8,7 +8,6 @@ use crate::layers::{Act, AttnProj, Mlp, Norm, Rotary};
 use candle_core::{Device, Result, Tensor};
 use candle_nn::VarBuilder;
 
-#[derive(Debug, Clone)]
 struct Layer {
     norm1: Norm,
     attn: AttnProj,
@@ -17,7 +16,6 @@ struct Layer {
 }
 
 /// The original encoder's weights.
-#[derive(Debug, Clone)]
 pub struct OriginalEncoder {
     conv1: Tensor,
     conv2: (Tensor, Tensor),
@@ -111,17 +109,13 @@ impl OriginalEncoder {
         for layer in &self.layers {
             let a = &layer.attn;
             let xn = layer.norm1.forward(&x)?;
-            let q = self.rotary.apply(
-                &a.split(&candle_core::Module::forward(&a.q, &xn)?, a.heads)?,
-                &cos,
-                &sin,
-            )?;
-            let k = self.rotary.apply(
-                &a.split(&candle_core::Module::forward(&a.k, &xn)?, a.kv_heads)?,
-                &cos,
-                &sin,
-            )?;
-            let v = a.split(&candle_core::Module::forward(&a.v, &xn)?, a.kv_heads)?;
+            let q = self
+                .rotary
+                .apply(&a.split(&a.q.forward(&xn)?, a.heads)?, &cos, &sin)?;
+            let k = self
+                .rotary
+                .apply(&a.split(&a.k.forward(&xn)?, a.kv_heads)?, &cos, &sin)?;
+            let v = a.split(&a.v.forward(&xn)?, a.kv_heads)?;
             let (att, _) = a.attend(&q, &k, &v, None, false)?;
             x = (x + att)?;
             x = (&x + layer.mlp.forward(&layer.norm2.forward(&x)?)?)?;

@@ -13,8 +13,9 @@
 
 use crate::config::MoonshineConfig;
 use crate::layers::{linear, mask, Act, AttnProj, Mlp, Norm};
-use candle_core::{Device, Module, Result, Tensor, D};
-use candle_nn::{Linear, VarBuilder};
+use candle_core::{Device, Result, Tensor, D};
+use candle_nn::VarBuilder;
+use hark_kernels::Linear;
 
 /// Queries attended together at most (bounds the mask of a long push).
 const QUERY_BLOCK: usize = 64;
@@ -103,7 +104,6 @@ impl ConvState {
     }
 }
 
-#[derive(Debug, Clone)]
 struct Layer {
     norm1: Norm,
     attn: AttnProj,
@@ -156,7 +156,6 @@ fn drop_front(acc: &mut Option<Tensor>, n: usize, dim: usize) -> Result<()> {
 }
 
 /// The streaming encoder's weights.
-#[derive(Debug, Clone)]
 pub struct StreamingEncoder {
     frame_len: usize,
     k: f32,
