@@ -24,28 +24,28 @@ pub fn linear(vb: &VarBuilder, in_dim: usize, out_dim: usize, bias: bool) -> Res
 #[derive(Debug, Clone)]
 pub struct Norm {
     scale: Tensor,
+    zeros: Tensor,
 }
 
 impl Norm {
     pub fn plain(vb: &VarBuilder, dim: usize) -> Result<Self> {
-        Ok(Self {
-            scale: vb.get(dim, "weight")?,
-        })
+        Self::new(vb.get(dim, "weight")?)
     }
 
     pub fn unit_offset(vb: &VarBuilder, dim: usize) -> Result<Self> {
+        Self::new((vb.get(dim, "gamma")? + 1.0)?)
+    }
+
+    fn new(scale: Tensor) -> Result<Self> {
         Ok(Self {
-            scale: (vb.get(dim, "gamma")? + 1.0)?,
+            zeros: scale.zeros_like()?,
+            scale,
         })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mean = x.mean_keepdim(D::Minus1)?;
-        let centered = x.broadcast_sub(&mean)?;
-        let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
-        centered
-            .broadcast_div(&(var + LN_EPS)?.sqrt()?)?
-            .broadcast_mul(&self.scale)
+        // candle's fused layer norm (one pass per row) with a zero bias.
+        candle_nn::ops::layer_norm(&x.contiguous()?, &self.scale, &self.zeros, LN_EPS as f32)
     }
 }
 
@@ -264,6 +264,31 @@ impl AttnProj {
             (repeat_heads(k, group)?, repeat_heads(v, group)?)
         };
         let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let tq = q.dim(1)?;
+        if hark_kernels::attention::supported(q) && mask.is_none() && !want_weights && tq > 64 {
+            // Long unmasked queries (the original encoder's): blocks of queries, cache-resident.
+            let out = hark_kernels::long_attention::attend(
+                &(q * scale)?.unsqueeze(0)?,
+                &k.contiguous()?.unsqueeze(0)?,
+                &v.contiguous()?.unsqueeze(0)?,
+            )?;
+            return Ok((self.o.forward(&out.squeeze(0)?)?, None));
+        }
+        if hark_kernels::attention::supported(q) {
+            // One pass per head: scores, softmax and the weighted sum without intermediate tensors.
+            let (out, weights) = hark_kernels::attention::attend(
+                &(q * scale)?.unsqueeze(0)?,
+                &k.contiguous()?.unsqueeze(0)?,
+                &v.contiguous()?.unsqueeze(0)?,
+                mask,
+                want_weights,
+            )?;
+            let weights = match weights {
+                Some(w) => Some(w.squeeze(0)?.mean(0)?),
+                None => None,
+            };
+            return Ok((self.o.forward(&out.squeeze(0)?)?, weights));
+        }
         let mut scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?;
         if let Some(mask) = mask {
             scores = scores.broadcast_add(mask)?;

@@ -95,6 +95,7 @@ fn moonshine_tiny_transcribes_human_speech() {
     .expect("moonshine-tiny loads");
     let manifest = std::fs::read_to_string(dir.join("clips/manifest.tsv")).expect("manifest");
     let mut per_set: Vec<(String, usize, usize)> = Vec::new();
+    let mut busy = std::time::Duration::ZERO;
     for line in manifest.lines() {
         let mut cols = line.split('\t');
         let (Some(set), Some(file), Some(reference)) = (cols.next(), cols.next(), cols.next())
@@ -108,7 +109,9 @@ fn moonshine_tiny_transcribes_human_speech() {
             options: DecodeOptions::default(),
             withdrawn: None,
         };
+        let started = std::time::Instant::now();
         let out = engine.transcribe_batch(&[window]).expect("transcribe");
+        busy += started.elapsed();
         let words = &out[0].words;
         let text: Vec<&str> = words.iter().map(|w| w.text.as_str()).collect();
         let hyp = normalized(&text.join(" "));
@@ -162,5 +165,6 @@ fn moonshine_tiny_transcribes_human_speech() {
         eprintln!("{set}: WER {wer:.3} (limit {max})");
         assert!(wer <= max, "{set}: WER {wer:.3} above {max}");
     }
+    eprintln!("engine time for every clip: {:.2} s", busy.as_secs_f64());
     assert!(per_set.len() >= 5, "every clip set was heard");
 }
