@@ -9,11 +9,14 @@
 //! Confidence is the mean probability of a word's tokens.
 
 use crate::config::Arch;
+use crate::decoder::CrossCache;
 use crate::error::MoonshineError;
-use crate::model::{Hypothesis, Moonshine};
+use crate::model::{Encoder, Hypothesis, Moonshine};
+use crate::streaming::EncoderState;
 use candle_core::Device;
 use hark_asr::{
-    AsrError, AudioWindow, DecodeOptions, Engine, ModelDescriptor, Transcript, WordTiming,
+    AsrError, AudioWindow, DecodeOptions, Engine, ModelDescriptor, StreamKey, Transcript,
+    WordTiming,
 };
 use std::path::Path;
 use tokenizers::Tokenizer;
@@ -24,11 +27,33 @@ use tokenizers::Tokenizer;
 /// continuous speech here and carries the words across as context.
 pub const MAX_WINDOW_S: usize = 15;
 
+/// Streams whose encoder state is kept at most (the least recently used goes first).
+const MAX_STREAM_STATES: usize = 32;
+
 /// A Moonshine model serving windows.
 pub struct MoonshineEngine {
     model: Moonshine,
     tokenizer: Tokenizer,
     descriptor: ModelDescriptor,
+    /// Moonshine Streaming: each live stream's encoder state for its current segment.
+    streams: Vec<StreamState>,
+    calls: u64,
+    max_tokens_per_second: Option<f64>,
+    max_tokens: Option<usize>,
+}
+
+/// What the streaming encoder computed for a live segment's earlier windows.
+struct StreamState {
+    stream: u64,
+    segment_start: u64,
+    /// Window samples encoded (the context's come before them).
+    fed: usize,
+    /// Context samples encoded before the window's, and the context's tokens.
+    offset: usize,
+    context_tokens: Vec<u32>,
+    encoder: EncoderState,
+    cross: CrossCache,
+    used: u64,
 }
 
 impl MoonshineEngine {
@@ -55,7 +80,34 @@ impl MoonshineEngine {
             model,
             tokenizer,
             descriptor,
+            streams: Vec::new(),
+            calls: 0,
+            max_tokens_per_second: None,
+            max_tokens: None,
         })
+    }
+
+    /// Caps decoding at `per_second` tokens per second of window audio plus 4, and `max` in all
+    /// (benchmarks on random weights, which never end a text, stop where speech would).
+    pub fn set_token_limit(&mut self, per_second: f64, max: usize) {
+        self.max_tokens_per_second = Some(per_second);
+        self.max_tokens = Some(max);
+    }
+
+    /// Live streams whose encoder state is held.
+    pub fn streams_held(&self) -> usize {
+        self.streams.len()
+    }
+
+    fn token_limit(&self, samples: usize) -> usize {
+        let limit = self.model.token_limit(samples);
+        match (self.max_tokens_per_second, self.max_tokens) {
+            (Some(rate), Some(max)) => {
+                let seconds = samples as f64 / f64::from(self.model.config.sample_rate_hz);
+                limit.min((seconds * rate) as usize + 4).min(max)
+            }
+            _ => limit,
+        }
     }
 
     /// Whether `dir` holds a Moonshine checkpoint (by its `config.json`'s `model_type`).
@@ -77,32 +129,39 @@ impl MoonshineEngine {
     /// words of `known_start` are forced after them. The transcript holds the window's words only,
     /// timed from the window's start.
     pub fn transcribe(
-        &self,
+        &mut self,
         samples: &[f32],
         options: &DecodeOptions,
         stop: &dyn Fn() -> bool,
     ) -> Result<Transcript, MoonshineError> {
+        self.calls += 1;
         let rate = self.model.config.sample_rate_hz as f32;
         let use_context = !options.long_form && !options.context.is_empty();
-        let mut forced = Vec::new();
-        let (audio, offset) = if use_context {
-            forced = self.encode_text(&options.context.text)?;
-            let mut audio = options.context.samples.clone();
-            audio.extend_from_slice(samples);
-            (
-                std::borrow::Cow::Owned(audio),
-                options.context.samples.len(),
-            )
-        } else {
-            (std::borrow::Cow::Borrowed(samples), 0)
+        let live = options.stream.filter(|_| !options.long_form);
+        let (cross, offset, mut forced) = match (live, self.model.start_stream()?) {
+            (Some(key), Some(fresh)) => self.resume(key, samples, options, fresh)?,
+            _ => {
+                let mut forced = Vec::new();
+                let (audio, offset) = if use_context {
+                    forced = self.encode_text(&options.context.text)?;
+                    let mut audio = options.context.samples.clone();
+                    audio.extend_from_slice(samples);
+                    (
+                        std::borrow::Cow::Owned(audio),
+                        options.context.samples.len(),
+                    )
+                } else {
+                    (std::borrow::Cow::Borrowed(samples), 0)
+                };
+                let frames = self.model.encode(&audio)?;
+                (self.model.cross(&frames)?, offset, forced)
+            }
         };
         let n_context = forced.len();
         if !options.long_form && !options.known_start.trim().is_empty() {
             forced.extend(self.encode_text(&options.known_start)?);
         }
-        let frames = self.model.encode(&audio)?;
-        let cross = self.model.cross(&frames)?;
-        let limit = self.model.token_limit(samples.len());
+        let limit = self.token_limit(samples.len());
         let mut hyp = self
             .model
             .greedy_after(&cross, &forced, limit, true, stop)?;
@@ -121,6 +180,85 @@ impl MoonshineEngine {
             words: self.words(&hyp, &spans, offset as f32 / rate, window_s),
             language: None,
         })
+    }
+
+    /// Moonshine Streaming on a live window: the encoder goes on from the state the segment's
+    /// earlier windows left (only the new audio is encoded, each frame once), and the frames it
+    /// holds back for look-ahead are computed on a copy, as at the end of the audio. A window
+    /// that does not continue the state (a new segment, or one shorter than what was encoded)
+    /// starts a new one; the context is what the segment's first window was given. Returns the
+    /// cross-attention cache of every frame, the context's length and its tokens.
+    fn resume(
+        &mut self,
+        key: StreamKey,
+        samples: &[f32],
+        options: &DecodeOptions,
+        fresh: EncoderState,
+    ) -> Result<(CrossCache, usize, Vec<u32>), MoonshineError> {
+        let Encoder::Streaming(encoder) = &self.model.encoder else {
+            return Err(MoonshineError::WeightMismatch(
+                "not a streaming encoder".into(),
+            ));
+        };
+        let found = self.streams.iter().position(|s| s.stream == key.stream);
+        let reusable = found.filter(|&i| {
+            let s = &self.streams[i];
+            s.segment_start == key.segment_start && s.fed <= samples.len()
+        });
+        let mut state = match (reusable, found) {
+            (Some(i), _) => self.streams.swap_remove(i),
+            (None, other) => {
+                if let Some(i) = other {
+                    self.streams.swap_remove(i);
+                }
+                let mut state = StreamState {
+                    stream: key.stream,
+                    segment_start: key.segment_start,
+                    fed: 0,
+                    offset: 0,
+                    context_tokens: Vec::new(),
+                    encoder: fresh,
+                    cross: CrossCache::default(),
+                    used: 0,
+                };
+                if !options.context.is_empty() {
+                    state.context_tokens = self.encode_text(&options.context.text)?;
+                    state.offset = options.context.samples.len();
+                    if let Some(frames) =
+                        encoder.push(&mut state.encoder, &options.context.samples)?
+                    {
+                        self.model.decoder.extend(&mut state.cross, &frames)?;
+                    }
+                }
+                state
+            }
+        };
+        if let Some(frames) = encoder.push(&mut state.encoder, &samples[state.fed..])? {
+            self.model.decoder.extend(&mut state.cross, &frames)?;
+        }
+        state.fed = samples.len();
+        let mut tail_state = state.encoder.clone();
+        let mut cross = state.cross.clone();
+        if let Some(tail) = encoder.finish(&mut tail_state)? {
+            self.model.decoder.extend(&mut cross, &tail)?;
+        }
+        let out = (cross, state.offset, state.context_tokens.clone());
+        if !key.last {
+            state.used = self.calls;
+            self.streams.push(state);
+            if self.streams.len() > MAX_STREAM_STATES {
+                let oldest = self
+                    .streams
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, s)| s.used)
+                    .map(|(i, _)| i);
+                if let Some(i) = oldest {
+                    self.streams.swap_remove(i);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Text tokens of `text` (no special tokens), with the word-start marker a sentence's
@@ -250,19 +388,21 @@ impl Engine for MoonshineEngine {
     }
 
     fn transcribe_batch(&mut self, windows: &[AudioWindow]) -> Result<Vec<Transcript>, AsrError> {
-        windows
-            .iter()
-            .map(|w| {
-                if w.is_withdrawn() {
-                    return Ok(Transcript::default());
-                }
-                self.transcribe(&w.samples, &w.options, &|| w.is_withdrawn())
-                    .map_err(|e| AsrError::Engine {
-                        model: self.descriptor.name.clone(),
-                        detail: e.to_string(),
-                    })
-            })
-            .collect()
+        let mut out = Vec::with_capacity(windows.len());
+        for w in windows {
+            if w.is_withdrawn() {
+                out.push(Transcript::default());
+                continue;
+            }
+            let t = self
+                .transcribe(&w.samples, &w.options, &|| w.is_withdrawn())
+                .map_err(|e| AsrError::Engine {
+                    model: self.descriptor.name.clone(),
+                    detail: e.to_string(),
+                })?;
+            out.push(t);
+        }
+        Ok(out)
     }
 }
 

@@ -38,6 +38,28 @@ pub struct DecodeOptions {
     /// which keeps it from skipping an utterance after a pause). `known_start` and `context` are
     /// not used then.
     pub long_form: bool,
+    /// Which live stream and segment the window belongs to (`None`: none, e.g. pre-recorded).
+    pub stream: Option<StreamKey>,
+}
+
+/// Where a live window sits, for engines that keep per-stream state: a segment's windows (its
+/// interims, then its final) share `stream` and `segment_start` and grow at the end, so an engine
+/// whose encoder runs frame by frame (Moonshine Streaming) resumes from what it computed for the
+/// earlier windows instead of encoding their audio again. Engines without such state ignore it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamKey {
+    /// Unique per session and channel for the life of the process ([`next_stream_id`]).
+    pub stream: u64,
+    /// The window's first sample on the channel's clock.
+    pub segment_start: u64,
+    /// The window ends its segment (a final): the engine may free the stream's state after it.
+    pub last: bool,
+}
+
+/// A process-wide unique stream id.
+pub fn next_stream_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Audio and its words that came just before a window: in live streaming, the end of the

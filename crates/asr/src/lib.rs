@@ -21,7 +21,8 @@ mod scheduler;
 
 pub use cancel::Cancel;
 pub use engine::{
-    AudioWindow, DecodeOptions, Engine, ModelDescriptor, Transcript, WindowContext, WordTiming,
+    next_stream_id, AudioWindow, DecodeOptions, Engine, ModelDescriptor, StreamKey, Transcript,
+    WindowContext, WordTiming,
 };
 pub use error::AsrError;
 pub use registry::ModelRegistry;

@@ -149,6 +149,8 @@ struct Session {
     replies_tx: mpsc::UnboundedSender<EngineReply>,
     replies: mpsc::UnboundedReceiver<EngineReply>,
     options: DecodeOptions,
+    /// This session's stream ids: `stream_base << 16 | channel` ([`hark_asr::StreamKey`]).
+    stream_base: u64,
     /// The text features as `Configure` left them, and each channel's redaction counters.
     text: TextOptions,
     counters: Vec<Counters>,
@@ -262,6 +264,7 @@ impl Session {
             replies_tx,
             replies,
             options,
+            stream_base: hark_asr::next_stream_id(),
             text: ctx_text,
             counters,
             holds: hold::Holds::new(setup_rate),

@@ -51,6 +51,11 @@ impl Session {
         let mut options = self.options.clone();
         options.known_start = request.known_start;
         options.context = request.context;
+        options.stream = Some(hark_asr::StreamKey {
+            stream: self.stream_base << 16 | u64::from(request.channel),
+            segment_start: request.start_sample,
+            last: result.is_some_and(|r| r.is_final),
+        });
         let window = AudioWindow {
             samples: request.samples,
             options,

@@ -1,0 +1,143 @@
+//! Moonshine Streaming's per-stream state in the engine: live windows of a growing segment,
+//! encoded frame by frame from where the previous window left off, give the transcripts the same
+//! windows give encoded from scratch (random weights of the real architecture, the fixture).
+
+use candle_core::Device;
+use hark_asr::{AudioWindow, DecodeOptions, Engine, StreamKey, Transcript, WindowContext};
+use hark_asr_moonshine::MoonshineEngine;
+use std::path::PathBuf;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+fn engine() -> MoonshineEngine {
+    MoonshineEngine::load(&fixtures().join("streaming-random"), "random", &Device::Cpu)
+        .expect("fixture model")
+}
+
+fn audio() -> Vec<f32> {
+    let g = candle_core::safetensors::load(fixtures().join("golden.safetensors"), &Device::Cpu)
+        .expect("golden");
+    g["audio_16k"].to_vec1::<f32>().expect("audio")
+}
+
+fn window(samples: &[f32], stream: Option<StreamKey>, context: &WindowContext) -> AudioWindow {
+    AudioWindow {
+        samples: samples.to_vec(),
+        options: DecodeOptions {
+            stream,
+            context: context.clone(),
+            ..DecodeOptions::default()
+        },
+        withdrawn: None,
+    }
+}
+
+fn run(e: &mut MoonshineEngine, w: AudioWindow) -> Transcript {
+    e.transcribe_batch(&[w]).expect("transcribe").remove(0)
+}
+
+fn same(a: &Transcript, b: &Transcript, what: &str) {
+    let text = |t: &Transcript| t.words.iter().map(|w| w.text.clone()).collect::<Vec<_>>();
+    assert_eq!(text(a), text(b), "{what}");
+    assert!(
+        !a.words.is_empty(),
+        "{what}: random weights still write words"
+    );
+    for (x, y) in a.words.iter().zip(&b.words) {
+        assert!(
+            (x.start_s - y.start_s).abs() < 0.021 && (x.end_s - y.end_s).abs() < 0.021,
+            "{what}: {x:?} {y:?}"
+        );
+    }
+}
+
+#[test]
+fn growing_windows_resume_the_encoder_and_match_a_fresh_encode() {
+    let audio = audio();
+    let (mut stateful, mut fresh) = (engine(), engine());
+    let context = WindowContext {
+        samples: audio[..8_000].to_vec(),
+        text: "w17 w250".into(),
+        languages: vec![],
+    };
+    let start = 8_000;
+    // Interims every 0.3 s (not a multiple of a frame), then the final.
+    let ends: Vec<usize> = (1..)
+        .map(|i| start + i * 4_800)
+        .take_while(|&e| e < audio.len())
+        .collect();
+    for (i, &end) in ends.iter().chain([&audio.len()]).enumerate() {
+        let last = end == audio.len();
+        let key = StreamKey {
+            stream: 7,
+            segment_start: start as u64,
+            last,
+        };
+        // Later windows are offered a shorter context (the live history's room shrinks as the
+        // segment grows): the state keeps the one its first window had.
+        let offered = if i == 0 {
+            context.clone()
+        } else {
+            WindowContext {
+                samples: context.samples[4_000..].to_vec(),
+                text: "w250".into(),
+                languages: vec![],
+            }
+        };
+        let a = run(
+            &mut stateful,
+            window(&audio[start..end], Some(key), &offered),
+        );
+        let b = run(&mut fresh, window(&audio[start..end], None, &context));
+        same(&a, &b, &format!("window to {end}"));
+        assert_eq!(stateful.streams_held(), usize::from(!last));
+    }
+}
+
+#[test]
+fn a_window_that_does_not_continue_the_state_starts_over() {
+    let audio = audio();
+    let (mut stateful, mut fresh) = (engine(), engine());
+    let none = WindowContext::default();
+    let key = |segment_start| {
+        Some(StreamKey {
+            stream: 3,
+            segment_start,
+            last: false,
+        })
+    };
+    run(&mut stateful, window(&audio[..32_000], key(0), &none));
+    // Shorter than what was encoded (a final cut at an earlier pause).
+    let a = run(&mut stateful, window(&audio[..20_000], key(0), &none));
+    same(
+        &a,
+        &run(&mut fresh, window(&audio[..20_000], None, &none)),
+        "shorter window",
+    );
+    // A new segment of the same stream replaces the old state.
+    let a = run(&mut stateful, window(&audio[16_000..], key(16_000), &none));
+    same(
+        &a,
+        &run(&mut fresh, window(&audio[16_000..], None, &none)),
+        "new segment",
+    );
+    assert_eq!(stateful.streams_held(), 1);
+}
+
+#[test]
+fn stream_states_are_bounded() {
+    let audio = audio();
+    let mut e = engine();
+    let none = WindowContext::default();
+    for stream in 0..40 {
+        let key = StreamKey {
+            stream,
+            segment_start: 0,
+            last: false,
+        };
+        run(&mut e, window(&audio[..4_000], Some(key), &none));
+    }
+    assert_eq!(e.streams_held(), 32);
+}
