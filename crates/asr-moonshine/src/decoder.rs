@@ -251,6 +251,86 @@ impl Decoder {
     }
 }
 
+impl Decoder {
+    /// One decoding step of several sequences at once: row `i` runs `tokens[i]` after
+    /// `caches[i]` over `crosses[i]`. The products of every layer (projections, feed-forward,
+    /// vocabulary) take all rows in one call, which costs about what one row costs (they are
+    /// bound by reading the weights); attention runs per row over the row's own caches. Returns
+    /// the logits (`[rows, vocab]`) and, when asked, each row's cross-attention.
+    pub fn step_batch(
+        &self,
+        tokens: &[u32],
+        caches: &mut [SelfCache],
+        crosses: &[&CrossCache],
+        want_weights: bool,
+    ) -> Result<(Tensor, Vec<Vec<f32>>)> {
+        let b = tokens.len();
+        let ids = Tensor::from_vec(tokens.to_vec(), b, &self.device)?;
+        let mut x = self.embed.index_select(&ids, 0)?;
+        let tables = caches
+            .iter()
+            .map(|c| self.rotary.tables(c.len..c.len + 1))
+            .collect::<Result<Vec<_>>>()?;
+        let mut weights: Vec<Option<Tensor>> = vec![None; b];
+        for (l, layer) in self.layers.iter().enumerate() {
+            let a = &layer.self_attn;
+            let xn = layer.norm1.forward(&x)?;
+            let (q, k, v) = (a.q.forward(&xn)?, a.k.forward(&xn)?, a.v.forward(&xn)?);
+            let mut rows = Vec::with_capacity(b);
+            for (i, cache) in caches.iter_mut().enumerate() {
+                let (cos, sin) = &tables[i];
+                let qi = self.rotary.apply(&a.split(&q.narrow(0, i, 1)?, a.heads)?, cos, sin)?;
+                let ki = self.rotary.apply(&a.split(&k.narrow(0, i, 1)?, a.kv_heads)?, cos, sin)?;
+                let vi = a.split(&v.narrow(0, i, 1)?, a.kv_heads)?;
+                if cache.k.len() <= l {
+                    cache.k.push(ki);
+                    cache.v.push(vi);
+                } else {
+                    cache.k[l] = Tensor::cat(&[&cache.k[l], &ki], 1)?;
+                    cache.v[l] = Tensor::cat(&[&cache.v[l], &vi], 1)?;
+                }
+                rows.push(a.attend_heads(&qi, &cache.k[l], &cache.v[l], None, false)?.0);
+            }
+            x = (x + a.o.forward(&Tensor::cat(&rows, 0)?)?)?;
+            let c = &layer.cross;
+            let xn = layer.norm2.forward(&x)?;
+            let q = c.q.forward(&xn)?;
+            let mut rows = Vec::with_capacity(b);
+            for (i, cross) in crosses.iter().enumerate() {
+                let qi = c.split(&q.narrow(0, i, 1)?, c.heads)?;
+                let (out, w) =
+                    c.attend_heads(&qi, &cross.k[l], &cross.v[l], None, want_weights)?;
+                rows.push(out);
+                if let Some(w) = w {
+                    weights[i] = Some(match weights[i].take() {
+                        Some(acc) => (acc + w)?,
+                        None => w,
+                    });
+                }
+            }
+            x = (x + c.o.forward(&Tensor::cat(&rows, 0)?)?)?;
+            x = (&x + layer.mlp.forward(&layer.norm3.forward(&x)?)?)?;
+        }
+        for cache in caches.iter_mut() {
+            cache.len += 1;
+        }
+        let last = self.norm.forward(&x)?;
+        let logits = match &self.out_packed {
+            Some(p) => p.matmul_t(&last)?,
+            None => last.matmul(&self.out.t()?)?,
+        };
+        let layers = self.layers.len() as f64;
+        let weights = weights
+            .into_iter()
+            .map(|w| match w {
+                Some(w) => (w / layers)?.squeeze(0)?.to_vec1::<f32>(),
+                None => Ok(Vec::new()),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((logits, weights))
+    }
+}
+
 /// The index of the largest value (ties: the first).
 pub fn argmax(logits: &Tensor) -> Result<u32> {
     logits.argmax(D::Minus1)?.to_scalar::<u32>()

@@ -42,6 +42,17 @@ pub struct MoonshineEngine {
     max_tokens: Option<usize>,
 }
 
+/// A window encoded and ready to decode.
+struct Prepared {
+    cross: CrossCache,
+    /// The context's tokens, then the known start's.
+    forced: Vec<u32>,
+    n_context: usize,
+    limit: usize,
+    offset_s: f32,
+    window_s: f32,
+}
+
 /// What the streaming encoder computed for a live segment's earlier windows.
 struct StreamState {
     stream: u64,
@@ -134,6 +145,23 @@ impl MoonshineEngine {
         options: &DecodeOptions,
         stop: &dyn Fn() -> bool,
     ) -> Result<Transcript, MoonshineError> {
+        let prepared = self.prepare(samples, options)?;
+        let hyp = self.model.greedy_after(
+            &prepared.cross,
+            &prepared.forced,
+            prepared.limit,
+            true,
+            stop,
+        )?;
+        Ok(self.finish(&prepared, hyp))
+    }
+
+    /// Encodes a window (resuming a live stream's encoder where it can) and sets up its decoding.
+    fn prepare(
+        &mut self,
+        samples: &[f32],
+        options: &DecodeOptions,
+    ) -> Result<Prepared, MoonshineError> {
         self.calls += 1;
         let rate = self.model.config.sample_rate_hz as f32;
         let use_context = !options.long_form && !options.context.is_empty();
@@ -146,10 +174,7 @@ impl MoonshineEngine {
                     forced = self.encode_text(&options.context.text)?;
                     let mut audio = options.context.samples.clone();
                     audio.extend_from_slice(samples);
-                    (
-                        std::borrow::Cow::Owned(audio),
-                        options.context.samples.len(),
-                    )
+                    (std::borrow::Cow::Owned(audio), options.context.samples.len())
                 } else {
                     (std::borrow::Cow::Borrowed(samples), 0)
                 };
@@ -161,25 +186,33 @@ impl MoonshineEngine {
         if !options.long_form && !options.known_start.trim().is_empty() {
             forced.extend(self.encode_text(&options.known_start)?);
         }
-        let limit = self.token_limit(samples.len());
-        let mut hyp = self
-            .model
-            .greedy_after(&cross, &forced, limit, true, stop)?;
+        Ok(Prepared {
+            cross,
+            forced,
+            n_context,
+            limit: self.token_limit(samples.len()),
+            offset_s: offset as f32 / rate,
+            window_s: samples.len() as f32 / rate,
+        })
+    }
+
+    /// A decoded window's transcript: its own words (not the context's), timed from its start.
+    fn finish(&self, p: &Prepared, mut hyp: Hypothesis) -> Transcript {
         cut_loop(&mut hyp);
         // Times from the whole text (context words align to the context's audio), then the
         // window's own tokens.
+        let n_context = p.n_context.min(hyp.tokens.len());
         let mut spans = crate::align::token_spans(&hyp.attention);
         spans.drain(..n_context.min(spans.len()));
         hyp.tokens.drain(..n_context);
         hyp.probs.drain(..n_context);
         hyp.frames.drain(..n_context);
         hyp.attention.drain(..n_context);
-        hyp.forced -= n_context;
-        let window_s = samples.len() as f32 / rate;
-        Ok(Transcript {
-            words: self.words(&hyp, &spans, offset as f32 / rate, window_s),
+        hyp.forced = hyp.forced.saturating_sub(n_context);
+        Transcript {
+            words: self.words(&hyp, &spans, p.offset_s, p.window_s),
             language: None,
-        })
+        }
     }
 
     /// Moonshine Streaming on a live window: the encoder goes on from the state the segment's
@@ -388,19 +421,40 @@ impl Engine for MoonshineEngine {
     }
 
     fn transcribe_batch(&mut self, windows: &[AudioWindow]) -> Result<Vec<Transcript>, AsrError> {
-        let mut out = Vec::with_capacity(windows.len());
+        // Every window encoded first, then all decoded together, one batched step per token.
+        let model = self.descriptor.name.clone();
+        let failed = |e: MoonshineError| AsrError::Engine {
+            model: model.clone(),
+            detail: e.to_string(),
+        };
+        let mut prepared: Vec<Option<Prepared>> = Vec::with_capacity(windows.len());
         for w in windows {
-            if w.is_withdrawn() {
-                out.push(Transcript::default());
-                continue;
+            prepared.push(if w.is_withdrawn() {
+                None
+            } else {
+                Some(self.prepare(&w.samples, &w.options).map_err(failed)?)
+            });
+        }
+        let live: Vec<usize> = (0..windows.len()).filter(|&i| prepared[i].is_some()).collect();
+        let jobs: Vec<(&CrossCache, &[u32], usize)> = live
+            .iter()
+            .filter_map(|&i| prepared[i].as_ref())
+            .map(|p| (&p.cross, p.forced.as_slice(), p.limit))
+            .collect();
+        let stops: Vec<Box<dyn Fn() -> bool + '_>> = live
+            .iter()
+            .map(|&i| Box::new(move || windows[i].is_withdrawn()) as Box<dyn Fn() -> bool>)
+            .collect();
+        let stop_refs: Vec<&dyn Fn() -> bool> = stops.iter().map(|b| b.as_ref()).collect();
+        let hyps = self
+            .model
+            .greedy_batch(&jobs, &stop_refs)
+            .map_err(|e| failed(e.into()))?;
+        let mut out = vec![Transcript::default(); windows.len()];
+        for (&i, hyp) in live.iter().zip(hyps) {
+            if let Some(p) = &prepared[i] {
+                out[i] = self.finish(p, hyp);
             }
-            let t = self
-                .transcribe(&w.samples, &w.options, &|| w.is_withdrawn())
-                .map_err(|e| AsrError::Engine {
-                    model: self.descriptor.name.clone(),
-                    detail: e.to_string(),
-                })?;
-            out.push(t);
         }
         Ok(out)
     }

@@ -257,6 +257,19 @@ impl AttnProj {
         mask: Option<&Tensor>,
         want_weights: bool,
     ) -> Result<(Tensor, Option<Tensor>)> {
+        let (out, weights) = self.attend_heads(q, k, v, mask, want_weights)?;
+        Ok((self.o.forward(&out)?, weights))
+    }
+
+    /// [`Self::attend`] without the output projection: the heads merged, `[tq, heads * hd]`.
+    pub fn attend_heads(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        mask: Option<&Tensor>,
+        want_weights: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
         let group = self.heads / self.kv_heads;
         let (k, v) = if group == 1 {
             (k.clone(), v.clone())
@@ -272,7 +285,7 @@ impl AttnProj {
                 &k.contiguous()?.unsqueeze(0)?,
                 &v.contiguous()?.unsqueeze(0)?,
             )?;
-            return Ok((self.o.forward(&out.squeeze(0)?)?, None));
+            return Ok((out.squeeze(0)?, None));
         }
         if hark_kernels::attention::supported(q) {
             // One pass per head: scores, softmax and the weighted sum without intermediate tensors.
@@ -287,7 +300,7 @@ impl AttnProj {
                 Some(w) => Some(w.squeeze(0)?.mean(0)?),
                 None => None,
             };
-            return Ok((self.o.forward(&out.squeeze(0)?)?, weights));
+            return Ok((out.squeeze(0)?, weights));
         }
         let mut scores = (q.matmul(&k.t()?.contiguous()?)? * scale)?;
         if let Some(mask) = mask {
@@ -295,7 +308,6 @@ impl AttnProj {
         }
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
         let out = probs.matmul(&v)?; // [heads, tq, hd]
-        let tq = out.dim(1)?;
         let out = out
             .transpose(0, 1)?
             .contiguous()?
@@ -305,7 +317,7 @@ impl AttnProj {
         } else {
             None
         };
-        Ok((self.o.forward(&out)?, weights))
+        Ok((out, weights))
     }
 }
 

@@ -128,6 +128,95 @@ impl Moonshine {
         self.greedy_after(cross, &[], max_tokens, stop_at_eos, stop)
     }
 
+    /// Greedy decoding of several segments at once ([`Decoder::step_batch`]): each job is its
+    /// cross-attention cache, its forced tokens and its token limit; `stops[i]` is asked between
+    /// steps. Each row's tokens are those [`Self::greedy_after`] gives it alone.
+    pub fn greedy_batch(
+        &self,
+        jobs: &[(&CrossCache, &[u32], usize)],
+        stops: &[&dyn Fn() -> bool],
+    ) -> Result<Vec<Hypothesis>> {
+        let eos = self.config.eos_token_id;
+        let mut hyps: Vec<Hypothesis> = Vec::with_capacity(jobs.len());
+        let mut caches: Vec<SelfCache> = Vec::with_capacity(jobs.len());
+        // The next token of each row, chosen but not yet run.
+        let mut next: Vec<Option<u32>> = Vec::with_capacity(jobs.len());
+        for (i, &(cross, forced, max_tokens)) in jobs.iter().enumerate() {
+            let mut hyp = Hypothesis::default();
+            let mut cache = SelfCache::default();
+            if cross.frames() == 0 || max_tokens == 0 || stops[i]() {
+                hyp.ended = cross.frames() == 0;
+                hyps.push(hyp);
+                caches.push(cache);
+                next.push(None);
+                continue;
+            }
+            // Prefill: bos and the forced tokens in one step of this row alone.
+            let mut first = vec![self.config.bos_token_id];
+            first.extend_from_slice(forced);
+            let step = self.decoder.step(&first, &mut cache, cross, true)?;
+            let weights = step.cross_weights.unwrap_or_default();
+            for (k, &t) in forced.iter().enumerate() {
+                hyp.tokens.push(t);
+                hyp.probs.push(1.0);
+                hyp.frames.push(weights.get(k).map_or(0, |w| peak(w)));
+                hyp.attention.push(weights.get(k).cloned().unwrap_or_default());
+            }
+            hyp.forced = forced.len();
+            let token = argmax(&step.logits)?;
+            next.push(self.take(&mut hyp, token, &step.logits, weights.last(), eos)?);
+            hyps.push(hyp);
+            caches.push(cache);
+        }
+        loop {
+            let rows: Vec<usize> = (0..jobs.len())
+                .filter(|&i| {
+                    next[i].is_some() && hyps[i].tokens.len() < jobs[i].2 + jobs[i].1.len()
+                        && !stops[i]()
+                })
+                .collect();
+            if rows.is_empty() {
+                break;
+            }
+            let tokens: Vec<u32> = rows.iter().filter_map(|&i| next[i]).collect();
+            let mut row_caches: Vec<SelfCache> =
+                rows.iter().map(|&i| std::mem::take(&mut caches[i])).collect();
+            let crosses: Vec<&CrossCache> = rows.iter().map(|&i| jobs[i].0).collect();
+            let (logits, weights) =
+                self.decoder
+                    .step_batch(&tokens, &mut row_caches, &crosses, true)?;
+            for (r, (&i, cache)) in rows.iter().zip(row_caches).enumerate() {
+                caches[i] = cache;
+                let row = logits.get(r)?;
+                let token = argmax(&row)?;
+                next[i] = self.take(&mut hyps[i], token, &row, weights.get(r), eos)?;
+            }
+        }
+        Ok(hyps)
+    }
+
+    /// Records a chosen token (or the end of the text); the token to run next, if any.
+    fn take(
+        &self,
+        hyp: &mut Hypothesis,
+        token: u32,
+        logits: &Tensor,
+        weights: Option<&Vec<f32>>,
+        eos: u32,
+    ) -> Result<Option<u32>> {
+        if token == eos {
+            hyp.ended = true;
+            return Ok(None);
+        }
+        let probs = candle_nn::ops::softmax_last_dim(logits)?;
+        hyp.probs.push(probs.get(token as usize)?.to_scalar::<f32>()?);
+        let w = weights.cloned().unwrap_or_default();
+        hyp.frames.push(peak(&w));
+        hyp.attention.push(w);
+        hyp.tokens.push(token);
+        Ok(Some(token))
+    }
+
     /// As [`Self::greedy`], with `forced` text tokens taken as given after `bos` (run in one
     /// step) before decoding goes on; `max_tokens` counts the decoded ones.
     pub fn greedy_after(
@@ -189,4 +278,12 @@ impl Moonshine {
         }
         Ok(hyp)
     }
+}
+
+/// The index of a row's largest weight.
+fn peak(w: &[f32]) -> usize {
+    w.iter()
+        .enumerate()
+        .fold((0, f32::MIN), |best, (i, &x)| if x > best.1 { (i, x) } else { best })
+        .0
 }

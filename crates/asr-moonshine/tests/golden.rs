@@ -175,3 +175,33 @@ fn original_encoder_and_decoder_match_the_reference() {
     assert!(d < 1e-4, "encoder differs by {d}");
     check_decoder(&model, &enc, &g, "o");
 }
+
+#[test]
+fn batched_greedy_decoding_equals_each_segment_alone() {
+    let g = golden();
+    for name in ["streaming-random", "original-random"] {
+        let model = load(name);
+        let audio = audio(&g);
+        let crosses: Vec<_> = [&audio[..], &audio[..16_000], &audio[8_000..30_000]]
+            .iter()
+            .map(|a| model.cross(&model.encode(a).expect("encode")).expect("cross"))
+            .collect();
+        let forced: [&[u32]; 3] = [&[], &[17, 250], &[999]];
+        let limits = [12usize, 7, 9];
+        let jobs: Vec<_> = (0..3).map(|i| (&crosses[i], forced[i], limits[i])).collect();
+        let never = || false;
+        let stops: Vec<&dyn Fn() -> bool> = vec![&never, &never, &never];
+        let batched = model.greedy_batch(&jobs, &stops).expect("batch");
+        for i in 0..3 {
+            let alone = model
+                .greedy_after(&crosses[i], forced[i], limits[i], true, &|| false)
+                .expect("alone");
+            assert_eq!(batched[i].tokens, alone.tokens, "{name} row {i}");
+            assert_eq!(batched[i].frames, alone.frames, "{name} row {i}");
+            assert_eq!(batched[i].tokens.len(), forced[i].len() + limits[i]);
+            for (a, b) in batched[i].probs.iter().zip(&alone.probs) {
+                assert!((a - b).abs() < 1e-4, "{name} row {i}: {a} {b}");
+            }
+        }
+    }
+}

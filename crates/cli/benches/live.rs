@@ -14,6 +14,8 @@
 //! - windows per model call: how well the scheduler batched the streams;
 //! - real time: whether every stream kept up (p95 finalize latency ≤ 1 s).
 //!
+//! A directory with a Moonshine `config.json` is served by the Moonshine engine (random
+//! real-size Moonshine Streaming weights: `bench/live_moonshine.sh`).
 //! Random weights never emit end-of-text, so the engine here stops each window where a real model
 //! would on English speech: 4 tokens per second of audio (+4), 24 at most; and it does not retry
 //! at higher temperatures. The decoding work per window is therefore about a real model's.
@@ -28,6 +30,7 @@
 
 use futures_util::{SinkExt, StreamExt};
 use hark_asr::{ModelRegistry, Scheduler, SchedulerConfig};
+use hark_asr_moonshine::MoonshineEngine;
 use hark_asr_whisper::WhisperEngine;
 use hark_server::{Server, ServerConfig};
 use std::io::{BufRead, BufReader};
@@ -78,19 +81,26 @@ async fn run_server(dir: String) {
         )
         .with_writer(std::io::stderr)
         .init();
-    let mut engine = WhisperEngine::load(
-        std::path::Path::new(&dir),
-        "bench",
-        candle_core::Device::Cpu,
-    )
-    .expect("model");
-    if !real_weights() {
-        engine.set_max_tokens(24);
-        engine.set_max_tokens_per_second(4.0);
-        engine.set_temperature_fallback(false);
-    }
+    let dir = std::path::Path::new(&dir);
+    let engine: Box<dyn hark_asr::Engine> = if MoonshineEngine::is_moonshine_dir(dir) {
+        let mut engine =
+            MoonshineEngine::load(dir, "bench", &candle_core::Device::Cpu).expect("model");
+        if !real_weights() {
+            engine.set_token_limit(4.0, 24);
+        }
+        Box::new(engine)
+    } else {
+        let mut engine =
+            WhisperEngine::load(dir, "bench", candle_core::Device::Cpu).expect("model");
+        if !real_weights() {
+            engine.set_max_tokens(24);
+            engine.set_max_tokens_per_second(4.0);
+            engine.set_temperature_fallback(false);
+        }
+        Box::new(engine)
+    };
     let sched = Scheduler::spawn(
-        Box::new(engine),
+        engine,
         SchedulerConfig {
             max_streams: 64,
             ..SchedulerConfig::default()
