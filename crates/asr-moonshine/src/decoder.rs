@@ -71,7 +71,13 @@ pub struct Step {
 }
 
 impl Decoder {
-    pub fn load(config: &MoonshineConfig, vb: VarBuilder, root: &VarBuilder) -> Result<Self> {
+    /// Loads the decoder; `eight_bit`: its products in q8_0 ([`crate::layers::for_decoding`]).
+    pub fn load(
+        config: &MoonshineConfig,
+        vb: VarBuilder,
+        root: &VarBuilder,
+        eight_bit: bool,
+    ) -> Result<Self> {
         let c = &config.decoder;
         let h = c.hidden_size;
         let enc_h = config.encoder.hidden_size;
@@ -101,9 +107,9 @@ impl Decoder {
                     norm3: Norm::plain(&lv.pp("final_layernorm"), h)?,
                     mlp: GatedMlp::load(&lv.pp("mlp"), h, c.intermediate_size, act)?,
                 };
-                layer.self_attn.pack(true)?;
-                layer.cross.pack(false)?;
-                layer.mlp.pack()?;
+                layer.self_attn.pack(true, eight_bit)?;
+                layer.cross.pack(false, eight_bit)?;
+                layer.mlp.pack(eight_bit)?;
                 Ok(layer)
             })
             .collect::<Result<Vec<_>>>()?;
@@ -124,7 +130,15 @@ impl Decoder {
             ),
             Arch::Original => (None, None),
         };
-        let out_packed = PackedMatrix::new(&out)?;
+        let out_packed = if eight_bit && h % 32 == 0 {
+            let q = candle_core::quantized::QTensor::quantize(
+                &out,
+                candle_core::quantized::GgmlDType::Q8_0,
+            )?;
+            PackedMatrix::from_q8_0(&q)?
+        } else {
+            PackedMatrix::new(&out)?
+        };
         Ok(Self {
             embed,
             out_packed,
@@ -279,8 +293,12 @@ impl Decoder {
             let mut rows = Vec::with_capacity(b);
             for (i, cache) in caches.iter_mut().enumerate() {
                 let (cos, sin) = &tables[i];
-                let qi = self.rotary.apply(&a.split(&q.narrow(0, i, 1)?, a.heads)?, cos, sin)?;
-                let ki = self.rotary.apply(&a.split(&k.narrow(0, i, 1)?, a.kv_heads)?, cos, sin)?;
+                let qi = self
+                    .rotary
+                    .apply(&a.split(&q.narrow(0, i, 1)?, a.heads)?, cos, sin)?;
+                let ki = self
+                    .rotary
+                    .apply(&a.split(&k.narrow(0, i, 1)?, a.kv_heads)?, cos, sin)?;
                 let vi = a.split(&v.narrow(0, i, 1)?, a.kv_heads)?;
                 if cache.k.len() <= l {
                     cache.k.push(ki);
@@ -289,7 +307,10 @@ impl Decoder {
                     cache.k[l] = Tensor::cat(&[&cache.k[l], &ki], 1)?;
                     cache.v[l] = Tensor::cat(&[&cache.v[l], &vi], 1)?;
                 }
-                rows.push(a.attend_heads(&qi, &cache.k[l], &cache.v[l], None, false)?.0);
+                rows.push(
+                    a.attend_heads(&qi, &cache.k[l], &cache.v[l], None, false)?
+                        .0,
+                );
             }
             x = (x + a.o.forward(&Tensor::cat(&rows, 0)?)?)?;
             let c = &layer.cross;
@@ -298,8 +319,7 @@ impl Decoder {
             let mut rows = Vec::with_capacity(b);
             for (i, cross) in crosses.iter().enumerate() {
                 let qi = c.split(&q.narrow(0, i, 1)?, c.heads)?;
-                let (out, w) =
-                    c.attend_heads(&qi, &cross.k[l], &cross.v[l], None, want_weights)?;
+                let (out, w) = c.attend_heads(&qi, &cross.k[l], &cross.v[l], None, want_weights)?;
                 rows.push(out);
                 if let Some(w) = w {
                     weights[i] = Some(match weights[i].take() {

@@ -68,9 +68,25 @@ struct StreamState {
 }
 
 impl MoonshineEngine {
-    /// Loads a checkpoint directory (`config.json`, `model.safetensors`, `tokenizer.json`).
+    /// Loads a checkpoint directory (`config.json`, `model.safetensors`, `tokenizer.json`), the
+    /// decoder's products in 8 bits on the CPU (decoding steps are bound by reading the weights:
+    /// q8_0 reads a quarter of f32's bytes); [`Self::load_f32`] keeps them in f32.
     pub fn load(dir: &Path, name: &str, device: &Device) -> Result<Self, MoonshineError> {
-        let model = Moonshine::load_dir(dir, device)?;
+        Self::load_with(dir, name, device, device.is_cpu())
+    }
+
+    /// [`Self::load`] with every product in f32.
+    pub fn load_f32(dir: &Path, name: &str, device: &Device) -> Result<Self, MoonshineError> {
+        Self::load_with(dir, name, device, false)
+    }
+
+    fn load_with(
+        dir: &Path,
+        name: &str,
+        device: &Device,
+        eight_bit: bool,
+    ) -> Result<Self, MoonshineError> {
+        let model = Moonshine::load_dir_with(dir, device, eight_bit)?;
         let tok_path = dir.join("tokenizer.json");
         let tokenizer =
             Tokenizer::from_file(&tok_path).map_err(|e| MoonshineError::MissingFile {
@@ -174,7 +190,10 @@ impl MoonshineEngine {
                     forced = self.encode_text(&options.context.text)?;
                     let mut audio = options.context.samples.clone();
                     audio.extend_from_slice(samples);
-                    (std::borrow::Cow::Owned(audio), options.context.samples.len())
+                    (
+                        std::borrow::Cow::Owned(audio),
+                        options.context.samples.len(),
+                    )
                 } else {
                     (std::borrow::Cow::Borrowed(samples), 0)
                 };
@@ -435,7 +454,9 @@ impl Engine for MoonshineEngine {
                 Some(self.prepare(&w.samples, &w.options).map_err(failed)?)
             });
         }
-        let live: Vec<usize> = (0..windows.len()).filter(|&i| prepared[i].is_some()).collect();
+        let live: Vec<usize> = (0..windows.len())
+            .filter(|&i| prepared[i].is_some())
+            .collect();
         let jobs: Vec<(&CrossCache, &[u32], usize)> = live
             .iter()
             .filter_map(|&i| prepared[i].as_ref())

@@ -19,6 +19,24 @@ pub fn linear(vb: &VarBuilder, in_dim: usize, out_dim: usize, bias: bool) -> Res
     Ok(Linear::new(candle_nn::Linear::new(w, b)))
 }
 
+/// Prepares a decoder product for the few rows of a decoding step: packed f32, or, when
+/// `eight_bit`, packed q8_0 (8-bit weights in blocks of 32 with one scale each; a quarter of the
+/// memory traffic, which is what bounds these products).
+pub fn for_decoding(l: &mut Linear, eight_bit: bool) -> Result<()> {
+    if eight_bit {
+        if let Linear::Dense(inner) = l {
+            if inner.weight().dim(1)? % 32 == 0 {
+                let q = candle_core::quantized::QTensor::quantize(
+                    inner.weight(),
+                    candle_core::quantized::GgmlDType::Q8_0,
+                )?;
+                return l.quantize(q);
+            }
+        }
+    }
+    l.pack()
+}
+
 /// Layer norm without a bias: `weight` (`nn.LayerNorm(bias=False)`), or, for the streaming
 /// encoder, `gamma + 1` (its unit-offset norm).
 #[derive(Debug, Clone)]
@@ -116,10 +134,10 @@ impl GatedMlp {
         })
     }
 
-    /// Stores the weights packed for few-row products (decoding steps).
-    pub fn pack(&mut self) -> Result<()> {
-        self.fc1.pack()?;
-        self.fc2.pack()
+    /// Stores the weights for few-row products (decoding steps): [`for_decoding`].
+    pub fn pack(&mut self, eight_bit: bool) -> Result<()> {
+        for_decoding(&mut self.fc1, eight_bit)?;
+        for_decoding(&mut self.fc2, eight_bit)
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -228,12 +246,12 @@ impl AttnProj {
     /// Stores the query and output projections packed for few-row products, and the key and
     /// value ones too when `kv` (self-attention of a decoding step; cross-attention keys and
     /// values are computed over many encoder frames at once).
-    pub fn pack(&mut self, kv: bool) -> Result<()> {
-        self.q.pack()?;
-        self.o.pack()?;
+    pub fn pack(&mut self, kv: bool, eight_bit: bool) -> Result<()> {
+        for_decoding(&mut self.q, eight_bit)?;
+        for_decoding(&mut self.o, eight_bit)?;
         if kv {
-            self.k.pack()?;
-            self.v.pack()?;
+            for_decoding(&mut self.k, eight_bit)?;
+            for_decoding(&mut self.v, eight_bit)?;
         }
         Ok(())
     }

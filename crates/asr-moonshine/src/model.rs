@@ -49,6 +49,15 @@ pub struct Moonshine {
 impl Moonshine {
     /// Loads `config.json` and `model.safetensors` from a Hugging Face checkpoint directory.
     pub fn load_dir(dir: &Path, device: &Device) -> std::result::Result<Self, MoonshineError> {
+        Self::load_dir_with(dir, device, false)
+    }
+
+    /// [`Self::load_dir`], with the decoder's products in 8 bits when `eight_bit`.
+    pub fn load_dir_with(
+        dir: &Path,
+        device: &Device,
+        eight_bit: bool,
+    ) -> std::result::Result<Self, MoonshineError> {
         let config = MoonshineConfig::from_dir(dir)?;
         let weights = dir.join("model.safetensors");
         if !weights.is_file() {
@@ -63,11 +72,17 @@ impl Moonshine {
         })?;
         let vb = VarBuilder::from_buffered_safetensors(data, DType::F32, device)
             .map_err(|e| MoonshineError::WeightMismatch(e.to_string()))?;
-        Self::load(config, vb).map_err(|e| MoonshineError::WeightMismatch(e.to_string()))
+        Self::load_with(config, vb, eight_bit)
+            .map_err(|e| MoonshineError::WeightMismatch(e.to_string()))
     }
 
     /// Builds the network from weights named as transformers names them.
     pub fn load(config: MoonshineConfig, vb: VarBuilder) -> Result<Self> {
+        Self::load_with(config, vb, false)
+    }
+
+    /// [`Self::load`], with the decoder's products in 8 bits when `eight_bit`.
+    pub fn load_with(config: MoonshineConfig, vb: VarBuilder, eight_bit: bool) -> Result<Self> {
         let model = vb.pp("model");
         let encoder = match config.arch {
             Arch::Streaming => {
@@ -77,7 +92,7 @@ impl Moonshine {
                 Encoder::Original(OriginalEncoder::load(&config, model.pp("encoder"))?)
             }
         };
-        let decoder = Decoder::load(&config, model.pp("decoder"), &vb)?;
+        let decoder = Decoder::load(&config, model.pp("decoder"), &vb, eight_bit)?;
         Ok(Self {
             config,
             encoder,
@@ -160,7 +175,8 @@ impl Moonshine {
                 hyp.tokens.push(t);
                 hyp.probs.push(1.0);
                 hyp.frames.push(weights.get(k).map_or(0, |w| peak(w)));
-                hyp.attention.push(weights.get(k).cloned().unwrap_or_default());
+                hyp.attention
+                    .push(weights.get(k).cloned().unwrap_or_default());
             }
             hyp.forced = forced.len();
             let token = argmax(&step.logits)?;
@@ -171,7 +187,8 @@ impl Moonshine {
         loop {
             let rows: Vec<usize> = (0..jobs.len())
                 .filter(|&i| {
-                    next[i].is_some() && hyps[i].tokens.len() < jobs[i].2 + jobs[i].1.len()
+                    next[i].is_some()
+                        && hyps[i].tokens.len() < jobs[i].2 + jobs[i].1.len()
                         && !stops[i]()
                 })
                 .collect();
@@ -179,8 +196,10 @@ impl Moonshine {
                 break;
             }
             let tokens: Vec<u32> = rows.iter().filter_map(|&i| next[i]).collect();
-            let mut row_caches: Vec<SelfCache> =
-                rows.iter().map(|&i| std::mem::take(&mut caches[i])).collect();
+            let mut row_caches: Vec<SelfCache> = rows
+                .iter()
+                .map(|&i| std::mem::take(&mut caches[i]))
+                .collect();
             let crosses: Vec<&CrossCache> = rows.iter().map(|&i| jobs[i].0).collect();
             let (logits, weights) =
                 self.decoder
@@ -209,7 +228,8 @@ impl Moonshine {
             return Ok(None);
         }
         let probs = candle_nn::ops::softmax_last_dim(logits)?;
-        hyp.probs.push(probs.get(token as usize)?.to_scalar::<f32>()?);
+        hyp.probs
+            .push(probs.get(token as usize)?.to_scalar::<f32>()?);
         let w = weights.cloned().unwrap_or_default();
         hyp.frames.push(peak(&w));
         hyp.attention.push(w);
@@ -284,6 +304,9 @@ impl Moonshine {
 fn peak(w: &[f32]) -> usize {
     w.iter()
         .enumerate()
-        .fold((0, f32::MIN), |best, (i, &x)| if x > best.1 { (i, x) } else { best })
+        .fold(
+            (0, f32::MIN),
+            |best, (i, &x)| if x > best.1 { (i, x) } else { best },
+        )
         .0
 }

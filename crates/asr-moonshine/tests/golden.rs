@@ -184,11 +184,17 @@ fn batched_greedy_decoding_equals_each_segment_alone() {
         let audio = audio(&g);
         let crosses: Vec<_> = [&audio[..], &audio[..16_000], &audio[8_000..30_000]]
             .iter()
-            .map(|a| model.cross(&model.encode(a).expect("encode")).expect("cross"))
+            .map(|a| {
+                model
+                    .cross(&model.encode(a).expect("encode"))
+                    .expect("cross")
+            })
             .collect();
         let forced: [&[u32]; 3] = [&[], &[17, 250], &[999]];
         let limits = [12usize, 7, 9];
-        let jobs: Vec<_> = (0..3).map(|i| (&crosses[i], forced[i], limits[i])).collect();
+        let jobs: Vec<_> = (0..3)
+            .map(|i| (&crosses[i], forced[i], limits[i]))
+            .collect();
         let never = || false;
         let stops: Vec<&dyn Fn() -> bool> = vec![&never, &never, &never];
         let batched = model.greedy_batch(&jobs, &stops).expect("batch");
