@@ -130,7 +130,7 @@ impl Decoder {
             ),
             Arch::Original => (None, None),
         };
-        let out_packed = if eight_bit && h % 32 == 0 {
+        let out_packed = if eight_bit && h.is_multiple_of(32) {
             let q = candle_core::quantized::QTensor::quantize(
                 &out,
                 candle_core::quantized::GgmlDType::Q8_0,

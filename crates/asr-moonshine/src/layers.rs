@@ -25,7 +25,7 @@ pub fn linear(vb: &VarBuilder, in_dim: usize, out_dim: usize, bias: bool) -> Res
 pub fn for_decoding(l: &mut Linear, eight_bit: bool) -> Result<()> {
     if eight_bit {
         if let Linear::Dense(inner) = l {
-            if inner.weight().dim(1)? % 32 == 0 {
+            if inner.weight().dim(1)?.is_multiple_of(32) {
                 let q = candle_core::quantized::QTensor::quantize(
                     inner.weight(),
                     candle_core::quantized::GgmlDType::Q8_0,

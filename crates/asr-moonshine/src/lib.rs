@@ -8,10 +8,17 @@
 //!   and the first **Moonshine** (`moonshine`: a convolution stem and a full-attention encoder over
 //!   the whole segment, at its own length — [`original`]);
 //! - runs our own implementation of the shared decoder ([`decoder`]), whose cross-attention keys
-//!   and values are computed once per encoder frame, with greedy decoding ([`model`]).
+//!   and values are computed once per encoder frame, its products packed (q8_0 on the CPU by
+//!   default), with greedy decoding of one segment or of many at once, one batched step per
+//!   token ([`model`]);
+//! - times words by dynamic time warping over the decoder's cross-attention ([`align`]);
+//! - serves windows behind `hark_asr::Engine` ([`MoonshineEngine`]): a live stream's windows
+//!   carry a `StreamKey`, and for Moonshine Streaming the engine keeps each stream's encoder
+//!   state, so a segment's interims encode only the audio that is new (bounded: 32 streams).
 //!
-//! What it does not do (yet): serving, the live policy, beam search, timestamps beyond the
-//! cross-attention peak of each token.
+//! What it does not do: serving or the live policy (`hark-server`, `hark-live`), beam search,
+//! languages other than the checkpoint's, a decoder that carries its hypothesis across interims
+//! (each window is decoded again, with the words the live policy agreed on forced).
 
 pub mod align;
 pub mod config;
