@@ -87,23 +87,9 @@ impl Decoder {
                 let lv = vb.pp(format!("layers.{i}"));
                 let mut layer = DecLayer {
                     norm1: Norm::plain(&lv.pp("input_layernorm"), h)?,
-                    self_attn: AttnProj::load(
-                        &lv.pp("self_attn"),
-                        h,
-                        h,
-                        c.heads,
-                        c.kv_heads,
-                        c.head_dim,
-                    )?,
+                    self_attn: AttnProj::of(&lv.pp("self_attn"), c)?,
                     norm2: Norm::plain(&lv.pp("post_attention_layernorm"), h)?,
-                    cross: AttnProj::load(
-                        &lv.pp("encoder_attn"),
-                        h,
-                        h,
-                        c.heads,
-                        c.kv_heads,
-                        c.head_dim,
-                    )?,
+                    cross: AttnProj::of(&lv.pp("encoder_attn"), c)?,
                     norm3: Norm::plain(&lv.pp("final_layernorm"), h)?,
                     mlp: GatedMlp::load(&lv.pp("mlp"), h, c.intermediate_size, act)?,
                 };

@@ -101,7 +101,7 @@ impl MoonshineEngine {
                 Arch::Streaming => "moonshine-streaming".into(),
                 Arch::Original => "moonshine".into(),
             },
-            uuid: uuid_of(&config_text),
+            uuid: ModelDescriptor::uuid_from(&config_text),
         };
         Ok(Self {
             model,
@@ -400,23 +400,6 @@ fn cut_loop(hyp: &mut Hypothesis) {
             return;
         }
     }
-}
-
-fn uuid_of(text: &str) -> String {
-    let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
-    for b in text.bytes() {
-        h ^= u128::from(b);
-        h = h.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013B);
-    }
-    let s = format!("{h:032x}");
-    format!(
-        "{}-{}-4{}-8{}-{}",
-        &s[0..8],
-        &s[8..12],
-        &s[13..16],
-        &s[17..20],
-        &s[20..32]
-    )
 }
 
 impl Engine for MoonshineEngine {

@@ -243,6 +243,12 @@ impl AttnProj {
         })
     }
 
+    /// The attention block of a layer of `stack` (input and keys/values of its own width).
+    pub fn of(vb: &VarBuilder, stack: &crate::config::StackConfig) -> Result<Self> {
+        let h = stack.hidden_size;
+        Self::load(vb, h, h, stack.heads, stack.kv_heads, stack.head_dim)
+    }
+
     /// Stores the query and output projections packed for few-row products, and the key and
     /// value ones too when `kv` (self-attention of a decoding step; cross-attention keys and
     /// values are computed over many encoder frames at once).

@@ -151,7 +151,16 @@ impl Moonshine {
         jobs: &[(&CrossCache, &[u32], usize)],
         stops: &[&dyn Fn() -> bool],
     ) -> Result<Vec<Hypothesis>> {
-        let eos = self.config.eos_token_id;
+        self.decode_batch(jobs, stops, true)
+    }
+
+    fn decode_batch(
+        &self,
+        jobs: &[(&CrossCache, &[u32], usize)],
+        stops: &[&dyn Fn() -> bool],
+        stop_at_eos: bool,
+    ) -> Result<Vec<Hypothesis>> {
+        let eos = stop_at_eos.then_some(self.config.eos_token_id);
         let mut hyps: Vec<Hypothesis> = Vec::with_capacity(jobs.len());
         let mut caches: Vec<SelfCache> = Vec::with_capacity(jobs.len());
         // The next token of each row, chosen but not yet run.
@@ -221,9 +230,9 @@ impl Moonshine {
         token: u32,
         logits: &Tensor,
         weights: Option<&Vec<f32>>,
-        eos: u32,
+        eos: Option<u32>,
     ) -> Result<Option<u32>> {
-        if token == eos {
+        if Some(token) == eos {
             hyp.ended = true;
             return Ok(None);
         }
@@ -247,56 +256,8 @@ impl Moonshine {
         stop_at_eos: bool,
         stop: &dyn Fn() -> bool,
     ) -> Result<Hypothesis> {
-        let mut hyp = Hypothesis::default();
-        if cross.frames() == 0 {
-            hyp.ended = true;
-            return Ok(hyp);
-        }
-        let peak = |w: &[f32]| {
-            w.iter()
-                .enumerate()
-                .fold(
-                    (0, f32::MIN),
-                    |best, (i, &x)| if x > best.1 { (i, x) } else { best },
-                )
-                .0
-        };
-        let mut cache = SelfCache::default();
-        let mut next = vec![self.config.bos_token_id];
-        next.extend_from_slice(forced);
-        let limit = max_tokens + forced.len();
-        let mut first = true;
-        while hyp.tokens.len() < limit && !stop() {
-            let step = self.decoder.step(&next, &mut cache, cross, true)?;
-            if first && !forced.is_empty() {
-                // The forced tokens' times: where each position before them looked.
-                let weights = step.cross_weights.as_deref().unwrap_or_default();
-                for (i, &t) in forced.iter().enumerate() {
-                    hyp.tokens.push(t);
-                    hyp.probs.push(1.0);
-                    hyp.frames.push(weights.get(i).map_or(0, |w| peak(w)));
-                    hyp.attention
-                        .push(weights.get(i).cloned().unwrap_or_default());
-                }
-                hyp.forced = forced.len();
-            }
-            first = false;
-            let token = argmax(&step.logits)?;
-            if stop_at_eos && token == self.config.eos_token_id {
-                hyp.ended = true;
-                break;
-            }
-            let probs = candle_nn::ops::softmax_last_dim(&step.logits)?;
-            hyp.probs
-                .push(probs.get(token as usize)?.to_scalar::<f32>()?);
-            let weights = step.cross_weights.unwrap_or_default();
-            hyp.frames.push(weights.last().map_or(0, |w| peak(w)));
-            hyp.attention
-                .push(weights.last().cloned().unwrap_or_default());
-            hyp.tokens.push(token);
-            next = vec![token];
-        }
-        Ok(hyp)
+        let mut hyps = self.decode_batch(&[(cross, forced, max_tokens)], &[stop], stop_at_eos)?;
+        Ok(hyps.pop().unwrap_or_default())
     }
 }
 

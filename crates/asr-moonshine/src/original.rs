@@ -42,14 +42,7 @@ impl OriginalEncoder {
                 let lv = vb.pp(format!("layers.{i}"));
                 Ok(Layer {
                     norm1: Norm::plain(&lv.pp("input_layernorm"), h)?,
-                    attn: AttnProj::load(
-                        &lv.pp("self_attn"),
-                        h,
-                        h,
-                        c.heads,
-                        c.kv_heads,
-                        c.head_dim,
-                    )?,
+                    attn: AttnProj::of(&lv.pp("self_attn"), c)?,
                     norm2: Norm::plain(&lv.pp("post_attention_layernorm"), h)?,
                     mlp: Mlp::load(&lv.pp("mlp"), h, c.intermediate_size, act)?,
                 })

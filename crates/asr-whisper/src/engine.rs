@@ -58,24 +58,6 @@ pub struct WhisperEngine {
     fallback: bool,
 }
 
-/// A stable UUID-shaped id derived from the config text (FNV-1a), so restarts keep the same id.
-fn model_uuid(text: &str) -> String {
-    let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
-    for b in text.bytes() {
-        h ^= u128::from(b);
-        h = h.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013B);
-    }
-    let s = format!("{h:032x}");
-    format!(
-        "{}-{}-4{}-8{}-{}",
-        &s[0..8],
-        &s[8..12],
-        &s[13..16],
-        &s[17..20],
-        &s[20..32]
-    )
-}
-
 impl WhisperEngine {
     /// Load a model directory in the Hugging Face layout. `name` is what clients select with `?model=`.
     pub fn load(dir: &Path, name: &str, device: Device) -> Result<Self, WhisperError> {
@@ -151,7 +133,7 @@ impl WhisperEngine {
             name: name.to_owned(),
             version: "hf".into(),
             arch: "whisper".into(),
-            uuid: model_uuid(&config_text),
+            uuid: ModelDescriptor::uuid_from(&config_text),
         };
         Ok(Self {
             mel: MelFrontend::new(config.num_mel_bins),

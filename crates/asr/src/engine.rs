@@ -14,6 +14,27 @@ pub struct ModelDescriptor {
     pub uuid: String,
 }
 
+impl ModelDescriptor {
+    /// A stable UUID-shaped id derived from a model's config text (FNV-1a), so restarts keep the
+    /// same id.
+    pub fn uuid_from(config_text: &str) -> String {
+        let mut h: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+        for b in config_text.bytes() {
+            h ^= u128::from(b);
+            h = h.wrapping_mul(0x0000_0000_0100_0000_0000_0000_0000_013B);
+        }
+        let s = format!("{h:032x}");
+        format!(
+            "{}-{}-4{}-8{}-{}",
+            &s[0..8],
+            &s[8..12],
+            &s[13..16],
+            &s[17..20],
+            &s[20..32]
+        )
+    }
+}
+
 /// Per-window decoding options taken from the session's query parameters.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DecodeOptions {

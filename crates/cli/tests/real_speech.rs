@@ -75,6 +75,17 @@ fn repeated_phrase(reference: &[String], hypothesis: &[String]) -> Option<String
         .map(|(g, n)| format!("\"{g}\" ×{n}"))
 }
 
+/// The clips' manifest: (set, file, reference transcript) per clip.
+fn manifest(clips: &Path) -> Vec<(String, String, String)> {
+    let text = std::fs::read_to_string(clips.join("manifest.tsv")).expect("manifest");
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(3, '\t');
+            Some((f.next()?.into(), f.next()?.into(), f.next()?.into()))
+        })
+        .collect()
+}
+
 /// The finals' transcript of streaming `wav` at real time with interims, and how many interims came.
 fn stream_live(host: &str, wav: &Path) -> (String, usize) {
     let messages = stream(host, wav, &["--interim-results"]);
@@ -95,19 +106,8 @@ fn tiny_en_transcribes_human_speech_through_the_live_path() {
     let cache = real_speech_dir();
     let model = cache.join("models/whisper-tiny.en-ct2");
     let clips = cache.join("clips");
-    let manifest = std::fs::read_to_string(clips.join("manifest.tsv")).expect("manifest");
-    let rows: Vec<(String, String, String)> = manifest
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.splitn(3, '\t');
-            Some((f.next()?.into(), f.next()?.into(), f.next()?.into()))
-        })
-        .collect();
-    assert!(
-        rows.len() >= 12,
-        "the manifest lists {} clips: {manifest}",
-        rows.len()
-    );
+    let rows = manifest(&clips);
+    assert!(rows.len() >= 12, "the manifest lists {} clips", rows.len());
     let (mut server, addr, _) = spawn_listening_for(
         hark()
             .args(["serve", "--listen", "127.0.0.1:0", "--model"])
@@ -230,14 +230,7 @@ fn moonshine_tiny_transcribes_human_speech_through_the_live_path() {
     let cache = real_speech_dir();
     let model = cache.join("models/moonshine-tiny");
     let clips = cache.join("clips");
-    let manifest = std::fs::read_to_string(clips.join("manifest.tsv")).expect("manifest");
-    let rows: Vec<(String, String, String)> = manifest
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.splitn(3, '\t');
-            Some((f.next()?.into(), f.next()?.into(), f.next()?.into()))
-        })
-        .collect();
+    let rows = manifest(&clips);
     let (mut server, addr, _) = spawn_listening_for(
         hark()
             .args([
