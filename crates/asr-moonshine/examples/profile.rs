@@ -1,6 +1,9 @@
 //! Times a Moonshine model's encoder and decoder on a 16 kHz mono WAV file:
 //! `cargo run --release -p hark-asr-moonshine --example profile -- MODEL_DIR FILE.wav`.
 
+#[path = "common/wav.rs"]
+mod wav;
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     anyhow::ensure!(args.len() == 3, "usage: profile MODEL_DIR FILE.wav");
@@ -8,16 +11,7 @@ fn main() -> anyhow::Result<()> {
         std::path::Path::new(&args[1]),
         &candle_core::Device::Cpu,
     )?;
-    let bytes = std::fs::read(&args[2])?;
-    let data = bytes
-        .windows(4)
-        .position(|w| w == b"data")
-        .ok_or_else(|| anyhow::anyhow!("no data chunk"))?
-        + 8;
-    let samples: Vec<f32> = bytes[data..]
-        .chunks_exact(2)
-        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
-        .collect();
+    let samples = wav::read(&args[2])?;
     for _ in 0..3 {
         let t0 = std::time::Instant::now();
         let frames = model.encode(&samples)?;

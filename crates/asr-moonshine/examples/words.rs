@@ -1,6 +1,9 @@
 //! Prints a Moonshine model's words with their times for a 16 kHz mono WAV file:
 //! `cargo run --release -p hark-asr-moonshine --example words -- MODEL_DIR FILE.wav`.
 
+#[path = "common/wav.rs"]
+mod wav;
+
 use hark_asr::{AudioWindow, DecodeOptions, Engine};
 
 fn main() -> anyhow::Result<()> {
@@ -11,16 +14,7 @@ fn main() -> anyhow::Result<()> {
         "moonshine",
         &candle_core::Device::Cpu,
     )?;
-    let bytes = std::fs::read(&args[2])?;
-    let data = bytes
-        .windows(4)
-        .position(|w| w == b"data")
-        .ok_or_else(|| anyhow::anyhow!("no data chunk"))?
-        + 8;
-    let samples: Vec<f32> = bytes[data..]
-        .chunks_exact(2)
-        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
-        .collect();
+    let samples = wav::read(&args[2])?;
     let started = std::time::Instant::now();
     let out = engine.transcribe_batch(&[AudioWindow {
         samples,

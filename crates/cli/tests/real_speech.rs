@@ -86,6 +86,34 @@ fn manifest(clips: &Path) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// Every clip streamed live, two at a time: (set, file, reference, finals' transcript, interims).
+fn stream_clips(
+    host: &str,
+    clips: &Path,
+    rows: &[(String, String, String)],
+) -> Vec<(String, String, String, String, usize)> {
+    let mut results = Vec::new();
+    for chunk in rows.chunks(2) {
+        let handles: Vec<_> = chunk
+            .iter()
+            .cloned()
+            .map(|(set, file, reference)| {
+                let (host, wav) = (host.to_owned(), clips.join(&file));
+                std::thread::spawn(move || {
+                    let (text, interims) = stream_live(&host, &wav);
+                    (set, file, reference, text, interims)
+                })
+            })
+            .collect();
+        results.extend(
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("stream thread")),
+        );
+    }
+    results
+}
+
 /// The finals' transcript of streaming `wav` at real time with interims, and how many interims came.
 fn stream_live(host: &str, wav: &Path) -> (String, usize) {
     let messages = stream(host, wav, &["--interim-results"]);
@@ -116,25 +144,7 @@ fn tiny_en_transcribes_human_speech_through_the_live_path() {
     );
     let host = format!("ws://{addr}");
     // Two clips at a time, each at real time (what tiny.en f32 keeps up with on 2 cores): ~40 s.
-    let mut results: Vec<(String, String, String, String, usize)> = Vec::new();
-    for chunk in rows.chunks(2) {
-        let handles: Vec<_> = chunk
-            .iter()
-            .cloned()
-            .map(|(set, file, reference)| {
-                let (host, wav) = (host.clone(), clips.join(&file));
-                std::thread::spawn(move || {
-                    let (text, interims) = stream_live(&host, &wav);
-                    (set, file, reference, text, interims)
-                })
-            })
-            .collect();
-        results.extend(
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("stream thread")),
-        );
-    }
+    let results = stream_clips(&host, &clips, &rows);
     // The same clips uploaded whole (`hark transcribe`, POST /v1/listen): the same WER limits.
     let mut uploads: HashMap<String, (usize, usize)> = HashMap::new();
     for (set, file, reference) in &rows {
@@ -245,21 +255,7 @@ fn moonshine_tiny_transcribes_human_speech_through_the_live_path() {
         600,
     );
     let host = format!("ws://{addr}");
-    let mut results: Vec<(String, String, String, usize)> = Vec::new();
-    for chunk in rows.chunks(2) {
-        let handles: Vec<_> = chunk
-            .iter()
-            .cloned()
-            .map(|(set, file, reference)| {
-                let (host, wav) = (host.clone(), clips.join(&file));
-                std::thread::spawn(move || {
-                    let (text, _) = stream_live(&host, &wav);
-                    (set, reference, text, 0)
-                })
-            })
-            .collect();
-        results.extend(handles.into_iter().map(|h| h.join().expect("stream")));
-    }
+    let results = stream_clips(&host, &clips, &rows);
     // JFK's clip uploaded whole: no phrase twice (the second pass over speech a window's words
     // missed relies on the words' times).
     let out = hark()
@@ -278,7 +274,7 @@ fn moonshine_tiny_transcribes_human_speech_through_the_live_path() {
 
     let mut per_set: HashMap<String, (usize, usize)> = HashMap::new();
     let mut report = String::new();
-    for (set, reference, text, _) in &results {
+    for (set, _, reference, text, _) in &results {
         let (want, got) = (normalized(reference), normalized(text));
         let errors = edit_distance(&want, &got);
         let e = per_set.entry(set.clone()).or_default();
