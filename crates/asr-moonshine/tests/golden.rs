@@ -211,3 +211,28 @@ fn batched_greedy_decoding_equals_each_segment_alone() {
         }
     }
 }
+
+#[test]
+fn the_8_bit_decoder_stays_close_to_the_reference() {
+    // What `MoonshineEngine::load` serves on the CPU: the decoder's products in q8_0 where their
+    // input width is a multiple of 32 (in this fixture the feed-forward's second product, 96 wide;
+    // the 48-wide ones stay f32).
+    let g = golden();
+    let model = Moonshine::load_dir_with(&fixtures().join("streaming-random"), &Device::Cpu, true)
+        .expect("model loads");
+    let cross = model
+        .cross(&model.encode(&audio(&g)).expect("encode"))
+        .expect("cross");
+    let step = model
+        .decoder
+        .step(
+            &ids(&g["s_prefix"]),
+            &mut SelfCache::default(),
+            &cross,
+            false,
+        )
+        .expect("step");
+    let d = rel_diff(&step.logits, &g["s_logits_last"]);
+    eprintln!("8-bit logits differ by {d}");
+    assert!(d > 0.0 && d < 0.02, "8-bit logits differ by {d}");
+}
