@@ -82,6 +82,10 @@ class Tensor:
             elif num == 9:
                 self.raw = v
 
+    def bytes(self):
+        """An 8-bit tensor's elements as bytes (stored raw, or as int32 data)."""
+        return self.raw if self.raw is not None else bytes(x & 0xFF for x in self.floats)
+
     def count(self):
         n = 1
         for d in self.dims:
@@ -95,18 +99,18 @@ class Tensor:
                 return array.array("f", self.raw)
             return array.array("f", self.floats)
         if self.dtype in (2, 3):
-            raw = self.raw if self.raw is not None else bytes(x & 0xFF for x in self.floats)
+            raw = self.bytes()
             signed = self.dtype == 3
             lut = [((b - 256 if signed and b > 127 else b) - zero_point) * scale + offset for b in range(256)]
             return array.array("f", map(lut.__getitem__, raw))
         raise ValueError(f"{self.name}: data type {self.dtype} is not supported")
 
     def scalar(self):
-        v = self.values()
-        if self.dtype in (2, 3):  # a zero point
-            b = self.raw if self.raw is not None else bytes(x & 0xFF for x in self.floats)
+        """The first element: a float, or an 8-bit zero point as an integer."""
+        if self.dtype in (2, 3):
+            b = self.bytes()
             return b[0] - 256 if self.dtype == 3 and b[0] > 127 else b[0]
-        return v[0]
+        return self.values()[0]
 
 
 class Node:
@@ -177,21 +181,6 @@ def transpose(values, rows, cols):
     for j in range(cols):
         out.extend(values[j::cols])
     return out
-
-
-def source_of(nodes, inits, output, depth=4):
-    """The initializer a value is computed from (through Cast/Mul/Sub/DequantizeLinear of a quantized one)."""
-    for node in nodes:
-        if output in node.outputs:
-            for name in node.inputs:
-                if name in inits and inits[name].count() > 1:
-                    return name
-            if depth:
-                for name in node.inputs:
-                    found = source_of(nodes, inits, name, depth - 1)
-                    if found:
-                        return found
-    return None
 
 
 LINEAR = re.compile(r"^/(?:model/)?(?:(decoder|encoder)/)?layers\.(\d+)/(self_attn|encoder_attn|mlp)/(\w+)/MatMul")

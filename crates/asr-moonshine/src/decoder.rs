@@ -200,13 +200,7 @@ impl Decoder {
         for (i, layer) in self.layers.iter().enumerate() {
             let a = &layer.self_attn;
             let xn = layer.norm1.forward(&x)?;
-            let q = self
-                .rotary
-                .apply(&a.split(&a.q.forward(&xn)?, a.heads)?, &cos, &sin)?;
-            let k = self
-                .rotary
-                .apply(&a.split(&a.k.forward(&xn)?, a.kv_heads)?, &cos, &sin)?;
-            let v = a.split(&a.v.forward(&xn)?, a.kv_heads)?;
+            let (q, k, v) = a.qkv_rotary(&xn, &self.rotary, &cos, &sin)?;
             let (k, v) = if cache.k.len() <= i {
                 cache.k.push(k.clone());
                 cache.v.push(v.clone());

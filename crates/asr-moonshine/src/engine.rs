@@ -182,8 +182,9 @@ impl MoonshineEngine {
         let rate = self.model.config.sample_rate_hz as f32;
         let use_context = !options.long_form && !options.context.is_empty();
         let live = options.stream.filter(|_| !options.long_form);
-        let (cross, offset, mut forced) = match (live, self.model.start_stream()?) {
-            (Some(key), Some(fresh)) => self.resume(key, samples, options, fresh)?,
+        let streaming = matches!(self.model.encoder, Encoder::Streaming(_));
+        let (cross, offset, mut forced) = match live.filter(|_| streaming) {
+            Some(key) => self.resume(key, samples, options)?,
             _ => {
                 let mut forced = Vec::new();
                 let (audio, offset) = if use_context {
@@ -225,9 +226,7 @@ impl MoonshineEngine {
         spans.drain(..n_context.min(spans.len()));
         hyp.tokens.drain(..n_context);
         hyp.probs.drain(..n_context);
-        hyp.frames.drain(..n_context);
         hyp.attention.drain(..n_context);
-        hyp.forced = hyp.forced.saturating_sub(n_context);
         Transcript {
             words: self.words(&hyp, &spans, p.offset_s, p.window_s),
             language: None,
@@ -245,7 +244,6 @@ impl MoonshineEngine {
         key: StreamKey,
         samples: &[f32],
         options: &DecodeOptions,
-        fresh: EncoderState,
     ) -> Result<(CrossCache, usize, Vec<u32>), MoonshineError> {
         let Encoder::Streaming(encoder) = &self.model.encoder else {
             return Err(MoonshineError::WeightMismatch(
@@ -269,7 +267,7 @@ impl MoonshineEngine {
                     fed: 0,
                     offset: 0,
                     context_tokens: Vec::new(),
-                    encoder: fresh,
+                    encoder: encoder.start()?,
                     cross: CrossCache::default(),
                     used: 0,
                 };
@@ -380,7 +378,8 @@ impl MoonshineEngine {
 }
 
 /// When a hypothesis ran to its token limit, a phrase repeating to the end is a loop (a small
-/// model's failure on noise or a cut word): keep its first occurrence only.
+/// model's failure on noise or a cut word): keep its first occurrence only. Forced tokens (the
+/// context's and the known start's) are never cut.
 fn cut_loop(hyp: &mut Hypothesis) {
     if hyp.ended {
         return;
@@ -393,10 +392,10 @@ fn cut_loop(hyp: &mut Hypothesis) {
             .take_while(|&i| hyp.tokens[i] == hyp.tokens[i - period])
             .count();
         if repeated >= 2 * period && repeated >= 4 {
-            let keep = n - repeated;
+            let keep = (n - repeated).max(hyp.forced);
             hyp.tokens.truncate(keep);
             hyp.probs.truncate(keep);
-            hyp.frames.truncate(keep);
+            hyp.attention.truncate(keep);
             return;
         }
     }
@@ -472,7 +471,7 @@ mod tests {
         Hypothesis {
             tokens: tokens.to_vec(),
             probs: vec![0.5; tokens.len()],
-            frames: (0..tokens.len()).collect(),
+            attention: vec![vec![0.1; 3]; tokens.len()],
             ended,
             ..Hypothesis::default()
         }
@@ -483,10 +482,15 @@ mod tests {
         let mut h = hyp(&[5, 6, 7, 8, 7, 8, 7, 8, 7, 8], false);
         cut_loop(&mut h);
         assert_eq!(h.tokens, vec![5, 6, 7, 8]);
-        assert_eq!(h.frames.len(), 4);
+        assert_eq!(h.attention.len(), 4);
         let mut h = hyp(&[5, 9, 9, 9, 9, 9], false);
         cut_loop(&mut h);
         assert_eq!(h.tokens, vec![5, 9]);
+        // Forced tokens stay even when the loop began inside them.
+        let mut h = hyp(&[9, 9, 9, 9, 9, 9], false);
+        h.forced = 3;
+        cut_loop(&mut h);
+        assert_eq!(h.tokens, vec![9, 9, 9]);
     }
 
     #[test]

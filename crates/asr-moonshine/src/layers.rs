@@ -262,6 +262,21 @@ impl AttnProj {
         Ok(())
     }
 
+    /// Queries, keys (both rotated by `cos`/`sin`) and values of normalised rows `xn`, each
+    /// `[heads, t, head_dim]`.
+    pub fn qkv_rotary(
+        &self,
+        xn: &Tensor,
+        rotary: &Rotary,
+        cos: &Tensor,
+        sin: &Tensor,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let q = rotary.apply(&self.split(&self.q.forward(xn)?, self.heads)?, cos, sin)?;
+        let k = rotary.apply(&self.split(&self.k.forward(xn)?, self.kv_heads)?, cos, sin)?;
+        let v = self.split(&self.v.forward(xn)?, self.kv_heads)?;
+        Ok((q, k, v))
+    }
+
     /// `[t, heads * head_dim]` rows to `[heads, t, head_dim]`.
     pub fn split(&self, x: &Tensor, heads: usize) -> Result<Tensor> {
         let t = x.dim(0)?;
@@ -301,25 +316,19 @@ impl AttnProj {
             (repeat_heads(k, group)?, repeat_heads(v, group)?)
         };
         let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let tq = q.dim(1)?;
-        if hark_kernels::attention::supported(q) && mask.is_none() && !want_weights && tq > 64 {
-            // Long unmasked queries (the original encoder's): blocks of queries, cache-resident.
-            let out = hark_kernels::long_attention::attend(
-                &(q * scale)?.unsqueeze(0)?,
-                &k.contiguous()?.unsqueeze(0)?,
-                &v.contiguous()?.unsqueeze(0)?,
-            )?;
-            return Ok((out.squeeze(0)?, None));
-        }
         if hark_kernels::attention::supported(q) {
+            // The kernels take `[1, heads, t, hd]`, the queries already scaled.
+            let q4 = (q * scale)?.unsqueeze(0)?;
+            let k4 = k.contiguous()?.unsqueeze(0)?;
+            let v4 = v.contiguous()?.unsqueeze(0)?;
+            if mask.is_none() && !want_weights && q.dim(1)? > 64 {
+                // Long unmasked queries (the original encoder's): blocks of queries, cache-resident.
+                let out = hark_kernels::long_attention::attend(&q4, &k4, &v4)?;
+                return Ok((out.squeeze(0)?, None));
+            }
             // One pass per head: scores, softmax and the weighted sum without intermediate tensors.
-            let (out, weights) = hark_kernels::attention::attend(
-                &(q * scale)?.unsqueeze(0)?,
-                &k.contiguous()?.unsqueeze(0)?,
-                &v.contiguous()?.unsqueeze(0)?,
-                mask,
-                want_weights,
-            )?;
+            let (out, weights) =
+                hark_kernels::attention::attend(&q4, &k4, &v4, mask, want_weights)?;
             let weights = match weights {
                 Some(w) => Some(w.squeeze(0)?.mean(0)?),
                 None => None,
@@ -332,6 +341,7 @@ impl AttnProj {
         }
         let probs = candle_nn::ops::softmax_last_dim(&scores)?;
         let out = probs.matmul(&v)?; // [heads, tq, hd]
+        let tq = out.dim(1)?;
         let out = out
             .transpose(0, 1)?
             .contiguous()?

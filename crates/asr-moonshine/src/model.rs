@@ -5,7 +5,7 @@ use crate::config::{Arch, MoonshineConfig};
 use crate::decoder::{argmax, CrossCache, Decoder, SelfCache};
 use crate::error::MoonshineError;
 use crate::original::OriginalEncoder;
-use crate::streaming::{EncoderState, StreamingEncoder};
+use crate::streaming::StreamingEncoder;
 use candle_core::{DType, Device, Result, Tensor};
 use candle_nn::VarBuilder;
 use std::path::Path;
@@ -29,14 +29,19 @@ pub struct Hypothesis {
     pub forced: usize,
     /// Each token's probability when it was chosen.
     pub probs: Vec<f32>,
-    /// Each token's encoder frame: where its cross-attention, averaged over every head and
-    /// layer, peaks.
-    pub frames: Vec<usize>,
     /// Each token's cross-attention over the encoder frames (averaged over heads and layers):
     /// what [`crate::align::token_spans`] times the tokens by.
     pub attention: Vec<Vec<f32>>,
     /// Decoding stopped at `eos` (not at the token limit).
     pub ended: bool,
+}
+
+impl Hypothesis {
+    /// Each token's encoder frame where its cross-attention (averaged over every head and
+    /// layer) peaks.
+    pub fn peaks(&self) -> Vec<usize> {
+        self.attention.iter().map(|w| peak(w)).collect()
+    }
 }
 
 /// A Moonshine model on one device.
@@ -60,12 +65,6 @@ impl Moonshine {
     ) -> std::result::Result<Self, MoonshineError> {
         let config = MoonshineConfig::from_dir(dir)?;
         let weights = dir.join("model.safetensors");
-        if !weights.is_file() {
-            return Err(MoonshineError::MissingFile {
-                path: weights.display().to_string(),
-                detail: "no such file".into(),
-            });
-        }
         let data = std::fs::read(&weights).map_err(|e| MoonshineError::MissingFile {
             path: weights.display().to_string(),
             detail: e.to_string(),
@@ -105,14 +104,6 @@ impl Moonshine {
         match &self.encoder {
             Encoder::Streaming(e) => e.encode(samples),
             Encoder::Original(e) => e.encode(samples),
-        }
-    }
-
-    /// A fresh streaming encoder state, for the streaming architecture.
-    pub fn start_stream(&self) -> Result<Option<EncoderState>> {
-        match &self.encoder {
-            Encoder::Streaming(e) => e.start().map(Some),
-            Encoder::Original(_) => Ok(None),
         }
     }
 
@@ -183,7 +174,6 @@ impl Moonshine {
             for (k, &t) in forced.iter().enumerate() {
                 hyp.tokens.push(t);
                 hyp.probs.push(1.0);
-                hyp.frames.push(weights.get(k).map_or(0, |w| peak(w)));
                 hyp.attention
                     .push(weights.get(k).cloned().unwrap_or_default());
             }
@@ -240,7 +230,6 @@ impl Moonshine {
         hyp.probs
             .push(probs.get(token as usize)?.to_scalar::<f32>()?);
         let w = weights.cloned().unwrap_or_default();
-        hyp.frames.push(peak(&w));
         hyp.attention.push(w);
         hyp.tokens.push(token);
         Ok(Some(token))

@@ -102,13 +102,7 @@ impl OriginalEncoder {
         for layer in &self.layers {
             let a = &layer.attn;
             let xn = layer.norm1.forward(&x)?;
-            let q = self
-                .rotary
-                .apply(&a.split(&a.q.forward(&xn)?, a.heads)?, &cos, &sin)?;
-            let k = self
-                .rotary
-                .apply(&a.split(&a.k.forward(&xn)?, a.kv_heads)?, &cos, &sin)?;
-            let v = a.split(&a.v.forward(&xn)?, a.kv_heads)?;
+            let (q, k, v) = a.qkv_rotary(&xn, &self.rotary, &cos, &sin)?;
             let (att, _) = a.attend(&q, &k, &v, None, false)?;
             x = (x + att)?;
             x = (&x + layer.mlp.forward(&layer.norm2.forward(&x)?)?)?;

@@ -13,7 +13,7 @@
 
 use crate::config::MoonshineConfig;
 use crate::layers::{linear, mask, Act, AttnProj, Mlp, Norm};
-use candle_core::{Device, Result, Tensor, D};
+use candle_core::{Device, Result, Tensor};
 use candle_nn::VarBuilder;
 use hark_kernels::Linear;
 
@@ -157,6 +157,7 @@ fn drop_front(acc: &mut Option<Tensor>, n: usize, dim: usize) -> Result<()> {
 
 /// The streaming encoder's weights.
 pub struct StreamingEncoder {
+    hidden: usize,
     frame_len: usize,
     k: f32,
     linear: Linear,
@@ -191,6 +192,7 @@ impl StreamingEncoder {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
+            hidden: h,
             frame_len: config.frame_len,
             k: log_k.exp(),
             linear: linear(&emb.pp("linear"), config.frame_len, h, false)?,
@@ -358,14 +360,9 @@ impl StreamingEncoder {
         parts.extend(self.push(&mut state, samples)?);
         parts.extend(self.finish(&mut state)?);
         if parts.is_empty() {
-            let h = self.final_norm_dim();
-            return Tensor::zeros((0, h), candle_core::DType::F32, &self.device);
+            return Tensor::zeros((0, self.hidden), candle_core::DType::F32, &self.device);
         }
         Tensor::cat(&parts, 0)
-    }
-
-    fn final_norm_dim(&self) -> usize {
-        self.conv2.w.dim(D::Minus1).unwrap_or(0)
     }
 }
 

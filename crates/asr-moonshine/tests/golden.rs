@@ -85,8 +85,8 @@ fn check_decoder(model: &Moonshine, enc: &Tensor, g: &HashMap<String, Tensor>, p
         ids(&g[&format!("{p}_greedy")]),
         "{p}: greedy tokens"
     );
-    assert_eq!(hyp.frames.len(), 12);
-    assert!(hyp.frames.iter().all(|&f| f < cross.frames()));
+    assert_eq!(hyp.peaks().len(), 12);
+    assert!(hyp.peaks().iter().all(|&f| f < cross.frames()));
 }
 
 #[test]
@@ -203,7 +203,7 @@ fn batched_greedy_decoding_equals_each_segment_alone() {
                 .greedy_after(&crosses[i], forced[i], limits[i], true, &|| false)
                 .expect("alone");
             assert_eq!(batched[i].tokens, alone.tokens, "{name} row {i}");
-            assert_eq!(batched[i].frames, alone.frames, "{name} row {i}");
+            assert_eq!(batched[i].peaks(), alone.peaks(), "{name} row {i}");
             assert_eq!(batched[i].tokens.len(), forced[i].len() + limits[i]);
             for (a, b) in batched[i].probs.iter().zip(&alone.probs) {
                 assert!((a - b).abs() < 1e-4, "{name} row {i}: {a} {b}");
