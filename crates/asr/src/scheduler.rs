@@ -320,6 +320,7 @@ fn run(mut engine: Box<dyn Engine>, rx: Receiver<Job>, shared: &Shared) {
         shared.count(false, jobs.len() - due, false);
         let (windows, replies): (Vec<_>, Vec<_>) =
             jobs.into_iter().map(|j| (j.window, j.reply)).unzip();
+        let started = std::time::Instant::now();
         let result = catch_unwind(AssertUnwindSafe(|| engine.transcribe_batch(&windows)))
             .unwrap_or_else(|_| {
                 Err(AsrError::Engine {
@@ -327,6 +328,14 @@ fn run(mut engine: Box<dyn Engine>, rx: Receiver<Job>, shared: &Shared) {
                     detail: "engine panicked".into(),
                 })
             });
+        tracing::debug!(
+            model = %model,
+            windows = windows.len(),
+            due,
+            samples = windows.iter().map(|w| w.samples.len()).sum::<usize>(),
+            ms = started.elapsed().as_millis() as u64,
+            "batch run"
+        );
         shared.batches_run.fetch_add(1, Ordering::Relaxed);
         shared
             .windows_run

@@ -20,6 +20,7 @@ pub fn turn_as_results(t: &TurnInfo, is_final: bool) -> Results {
             confidence: w.confidence,
             language: None,
             speaker: None,
+            speaker_confidence: None,
             punctuated_word: Some(w.word.clone()),
         })
         .collect();

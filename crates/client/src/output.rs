@@ -226,6 +226,7 @@ mod tests {
                 confidence: 0.9,
                 language: None,
                 speaker: None,
+                speaker_confidence: None,
                 punctuated_word: Some((*w).to_owned()),
             })
             .collect();

@@ -30,9 +30,9 @@ pub use flux::{
     FluxWord, ThresholdsUpdate, TurnInfo, FLUX_MODELS,
 };
 pub use messages::{
-    iso8601_millis, Alternative, Channel, ConfigureSuccess, Entity, ErrorMessage, Hit, Metadata,
-    ModelInfo, Paragraph, Paragraphs, Results, ResultsMetadata, Search, Sentence, ServerMessage,
-    SpeechStarted, SyncReply, UtteranceEnd, Warning, Word,
+    iso8601_millis, Alternative, Channel, ConfigureSuccess, DiarizeInfo, Entity, ErrorMessage, Hit,
+    Metadata, ModelInfo, Paragraph, Paragraphs, Results, ResultsMetadata, Search, Sentence,
+    ServerMessage, SpeechStarted, SyncReply, UtteranceEnd, Warning, Word,
 };
 pub use params::{ListenParams, RAW_ENCODINGS_NEED_SAMPLE_RATE};
 pub use rest::{PrerecordedResponse, PrerecordedResults, UrlSource, Utterance};

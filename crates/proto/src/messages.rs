@@ -27,6 +27,9 @@ pub struct Word {
     pub language: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speaker: Option<u32>,
+    /// Pre-recorded diarization only: how sure the `speaker` is (0–1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speaker_confidence: Option<f32>,
     /// Present exactly when punctuation is on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub punctuated_word: Option<String>,
@@ -84,6 +87,9 @@ pub struct Paragraphs {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Paragraph {
     pub sentences: Vec<Sentence>,
+    /// With diarization: who says this paragraph.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speaker: Option<u32>,
     pub num_words: usize,
     pub start: f32,
     pub end: f32,
@@ -185,6 +191,16 @@ pub struct Metadata {
     /// Pre-recorded only: features asked for that did not apply (FEATURES.md §1.5).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Warning>,
+    /// Present exactly when a diarizer ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diarize_info: Option<DiarizeInfo>,
+}
+
+/// `metadata.diarize_info`: which diarizer labelled the speakers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiarizeInfo {
+    pub model_uuid: String,
+    pub arch: String,
 }
 
 /// `{"parameter":"detect_entities","type":"unsupported_language","message":…}`.

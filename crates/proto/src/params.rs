@@ -219,6 +219,11 @@ fn set_extra(
 
 impl ListenParams {
     /// Parse and validate a raw query string (without the leading `?`).
+    /// Whether a diarizer should label speakers (`diarize=true` or any `diarize_model`).
+    pub fn diarizing(&self) -> bool {
+        self.diarize || self.diarize_model.is_some()
+    }
+
     pub fn from_query(query: &str) -> Result<Self, ApiError> {
         let mut p = ListenParams::default();
         let mut endpointing_given = false;

@@ -43,7 +43,8 @@ pub struct UrlSource {
 }
 
 impl Utterance {
-    /// Split one channel's words at gaps of at least `split_s` seconds; `id` names each.
+    /// Split one channel's words at gaps of at least `split_s` seconds and where the speaker
+    /// changes (diarization); `id` names each.
     pub fn split(
         channel: u16,
         words: &[Word],
@@ -56,7 +57,10 @@ impl Utterance {
             let gap = words
                 .get(k)
                 .map_or(f32::INFINITY, |w| w.start - words[k - 1].end);
-            if gap >= split_s {
+            let turn = words
+                .get(k)
+                .is_some_and(|w| w.speaker != words[k - 1].speaker);
+            if gap >= split_s || turn {
                 let a = Alternative::from_words(words[start..k].to_vec());
                 out.push(Utterance {
                     start: words[start].start,
@@ -64,8 +68,8 @@ impl Utterance {
                     confidence: a.confidence,
                     channel,
                     transcript: a.transcript,
+                    speaker: words[start].speaker,
                     words: a.words,
-                    speaker: None,
                     id: id(),
                 });
                 start = k;
@@ -87,6 +91,7 @@ mod tests {
             confidence: 0.5,
             language: None,
             speaker: None,
+            speaker_confidence: None,
             punctuated_word: Some(format!("{w}.")),
         }
     }

@@ -111,6 +111,7 @@ impl ResultContext {
                 .then(|| BTreeMap::from([(self.model.uuid.clone(), self.model_info())])),
             extra: self.extra.clone(),
             warnings: Vec::new(),
+            diarize_info: None,
         }
     }
 }

@@ -221,6 +221,7 @@ pub fn render(
             confidence: p.confidence,
             language: language.clone(),
             speaker: None,
+            speaker_confidence: None,
             punctuated_word: options.punctuate.then(|| p.punctuated()),
         })
         .collect();

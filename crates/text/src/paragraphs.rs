@@ -1,6 +1,8 @@
 //! `paragraphs` for pre-recorded results (FEATURES.md §18): sentences end at `.`, `?` or `!`;
 //! a paragraph ends after a sentence once it holds 50 words or when 2 s of silence follow
-//! (hark's rule; Deepgram does not publish its own).
+//! (hark's rule; Deepgram does not publish its own). With diarization (words carry `speaker`),
+//! a change of speaker also ends the sentence and the paragraph, each paragraph names its
+//! `speaker`, and the transcript's paragraphs start `Speaker N:` as Deepgram's do.
 
 use hark_proto::{Paragraph, Paragraphs, Sentence, Word};
 
@@ -16,10 +18,12 @@ pub fn paragraphs(words: &[Word]) -> Paragraphs {
         sentence.push(w);
         let t = text(w);
         let last = i + 1 == words.len();
+        let turn = words.get(i + 1).is_some_and(|n| n.speaker != w.speaker);
         let ends = t
             .trim_end_matches(['"', '\'', ')'])
             .ends_with(['.', '?', '!'])
-            || last;
+            || last
+            || turn;
         if !ends {
             continue;
         }
@@ -34,6 +38,7 @@ pub fn paragraphs(words: &[Word]) -> Paragraphs {
         };
         let p = current.get_or_insert_with(|| Paragraph {
             sentences: Vec::new(),
+            speaker: w.speaker,
             num_words: 0,
             start: s.start,
             end: s.end,
@@ -43,7 +48,7 @@ pub fn paragraphs(words: &[Word]) -> Paragraphs {
         p.sentences.push(s);
         sentence.clear();
         let pause = words.get(i + 1).map_or(0.0, |n| n.start - w.end);
-        if p.num_words >= PARAGRAPH_WORDS || pause >= PARAGRAPH_PAUSE_S || last {
+        if p.num_words >= PARAGRAPH_WORDS || pause >= PARAGRAPH_PAUSE_S || last || turn {
             paragraphs.extend(current.take());
         }
     }
@@ -53,11 +58,16 @@ pub fn paragraphs(words: &[Word]) -> Paragraphs {
         let body: Vec<String> = paragraphs
             .iter()
             .map(|p| {
-                p.sentences
+                let text = p
+                    .sentences
                     .iter()
                     .map(|s| s.text.as_str())
                     .collect::<Vec<_>>()
-                    .join(" ")
+                    .join(" ");
+                match p.speaker {
+                    Some(n) => format!("Speaker {n}: {text}"),
+                    None => text,
+                }
             })
             .collect();
         format!("\n{}", body.join("\n\n"))
@@ -80,6 +90,7 @@ mod tests {
             confidence: 1.0,
             language: None,
             speaker: None,
+            speaker_confidence: None,
             punctuated_word: Some(p.into()),
         }
     }
@@ -115,5 +126,27 @@ mod tests {
             p.paragraphs.iter().map(|p| p.num_words).collect::<Vec<_>>(),
             [50, 50, 20]
         );
+    }
+
+    #[test]
+    fn a_change_of_speaker_ends_the_sentence_and_the_paragraph() {
+        let mut words = vec![
+            word("Are", 0.0),
+            word("you", 0.4),
+            word("there", 0.8),
+            word("Yes.", 1.2),
+            word("Good.", 1.6),
+        ];
+        for (w, s) in words.iter_mut().zip([0, 0, 0, 1, 1]) {
+            w.speaker = Some(s);
+        }
+        let p = paragraphs(&words);
+        assert_eq!(
+            p.transcript,
+            "\nSpeaker 0: Are you there\n\nSpeaker 1: Yes. Good."
+        );
+        let speakers: Vec<_> = p.paragraphs.iter().map(|p| p.speaker).collect();
+        assert_eq!(speakers, [Some(0), Some(1)]);
+        assert_eq!(p.paragraphs[1].sentences.len(), 2);
     }
 }

@@ -150,6 +150,7 @@ mod tests {
                 confidence: 1.0,
                 language: None,
                 speaker: None,
+                speaker_confidence: None,
                 punctuated_word: None,
             })
             .collect()

@@ -25,6 +25,7 @@ fn results() -> ServerMessage {
                 confidence: 0.95703125,
                 language: None,
                 speaker: None,
+                speaker_confidence: None,
                 punctuated_word: Some("This".into()),
             }])],
             detected_language: None,
@@ -86,6 +87,7 @@ fn metadata_omits_models_without_audio() {
         model_info: None,
         extra: BTreeMap::new(),
         warnings: Vec::new(),
+        diarize_info: None,
     });
     assert_eq!(
         m.to_json(),

@@ -7,6 +7,7 @@ use crate::hex;
 use crate::reply::{Answer, ReplyTo};
 use hark_asr::{AudioWindow, Cancel, DecodeOptions, Scheduler, Transcript, WordTiming};
 use hark_audio::{AudioError, AudioPipeline};
+use hark_diarize::Mfcc;
 use hark_live::{BatchCutter, BatchWindow};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -32,6 +33,8 @@ struct Stage {
     pipeline: AudioPipeline,
     cutters: Vec<BatchCutter>,
     cutting: Cutting,
+    /// With diarization: each output channel's voice features (`hark-diarize`).
+    voices: Option<Vec<Mfcc>>,
 }
 
 /// How each channel's cutter is made.
@@ -64,10 +67,23 @@ impl Cutting {
     }
 }
 
+/// Feed each channel's new samples to its voice features.
+fn listen(voices: &mut Option<Vec<Mfcc>>, chunk: &[Vec<f32>]) {
+    if let Some(v) = voices {
+        while v.len() < chunk.len() {
+            v.push(Mfcc::new());
+        }
+        for (m, samples) in v.iter_mut().zip(chunk) {
+            m.push(samples);
+        }
+    }
+}
+
 impl Stage {
     fn push(&mut self, bytes: &[u8]) -> Result<Vec<(u16, BatchWindow)>, AudioError> {
         let mut out = Vec::new();
         let chunk = self.pipeline.push(bytes)?;
+        listen(&mut self.voices, chunk);
         self.cutting.cut(&mut self.cutters, chunk, &mut out);
         Ok(out)
     }
@@ -75,8 +91,10 @@ impl Stage {
     fn end(&mut self) -> Result<Vec<(u16, BatchWindow)>, AudioError> {
         let mut out = Vec::new();
         let tail = self.pipeline.end_input()?;
+        listen(&mut self.voices, tail);
         self.cutting.cut(&mut self.cutters, tail, &mut out);
         let flushed = self.pipeline.flush(None);
+        listen(&mut self.voices, flushed);
         self.cutting.cut(&mut self.cutters, flushed, &mut out);
         for (ch, c) in self.cutters.iter_mut().enumerate() {
             out.extend(c.finish().map(|w| (ch as u16, w)));
@@ -102,6 +120,8 @@ pub struct Transcribed {
     pub input_channels: u16,
     pub sha256: String,
     pub bytes: u64,
+    /// With diarization: each channel's voice features (`hark_diarize::Mfcc`).
+    pub voices: Option<Vec<Mfcc>>,
 }
 
 pub struct Job {
@@ -137,6 +157,7 @@ impl Job {
                 vad,
                 default_channels: result_channels,
             },
+            voices: None,
         };
         let (tx, rx) = mpsc::unbounded_channel();
         Self {
@@ -151,6 +172,16 @@ impl Job {
             rx,
             input_channels,
         }
+    }
+
+    /// Also collect each channel's voice features, for diarization (16 kHz engines only: the
+    /// features are defined at that rate; elsewhere nothing is collected).
+    pub fn diarize(mut self) -> Self {
+        let at_16k = self.scheduler.sample_rate_hz() == hark_diarize::SAMPLE_RATE_HZ;
+        if let Some(stage) = self.stage.as_mut().filter(|_| at_16k) {
+            stage.voices = Some(Vec::new());
+        }
+        self
     }
 
     async fn blocking<R: Send + 'static>(
@@ -188,7 +219,7 @@ impl Job {
         while self.in_flight > 0 {
             self.answer_one().await?;
         }
-        let stage = self
+        let mut stage = self
             .stage
             .take()
             .ok_or_else(|| JobError::Engine("lost".into()))?;
@@ -225,6 +256,7 @@ impl Job {
                 .map_or(self.input_channels, |s| s.channels),
             sha256: hex(&std::mem::take(&mut self.hasher).finalize()),
             bytes: stage.pipeline.bytes_received(),
+            voices: stage.voices.take(),
         })
     }
 

@@ -206,7 +206,7 @@ pub async fn handler(
         long_form: true,
         ..DecodeOptions::default()
     };
-    let job = Job::new(
+    let mut job = Job::new(
         scheduler.clone(),
         pipeline,
         options,
@@ -214,6 +214,9 @@ pub async fn handler(
         usize::from(params.result_channels()),
         params.channels,
     );
+    if params.diarizing() {
+        job = job.diarize();
+    }
     let ctx = ResultContext::new(
         &request_id,
         &params,
@@ -364,6 +367,28 @@ async fn url_chunks(body: Body, limit: u64, allow_private: bool) -> Result<Chunk
     Ok(Box::pin(stream))
 }
 
+/// Each word's `speaker` and `speaker_confidence` from the channel's voice features.
+fn label_speakers(words: &mut [hark_proto::Word], frames: &[[f32; hark_diarize::N_COEFFS]]) {
+    let spans: Vec<(f32, f32)> = words.iter().map(|w| (w.start, w.end)).collect();
+    for (w, label) in words.iter_mut().zip(hark_diarize::diarize(frames, &spans)) {
+        w.speaker = Some(label.speaker);
+        w.speaker_confidence = Some(label.confidence);
+    }
+}
+
+/// `metadata.diarize_info`: hark's diarizer (`hark-diarize`), under the version asked for
+/// (`diarize=true` and `v1` → `v1`; `latest` and `v2` → `v2`, as Deepgram's REST API).
+fn diarize_info(params: &ListenParams) -> hark_proto::DiarizeInfo {
+    let arch = match params.diarize_model.as_deref() {
+        Some("latest" | "v2") => "v2",
+        _ => "v1",
+    };
+    hark_proto::DiarizeInfo {
+        model_uuid: hark_asr::ModelDescriptor::uuid_from("hark-diarize mfcc-bic 1"),
+        arch: arch.to_owned(),
+    }
+}
+
 /// The `{metadata, results}` body.
 fn respond(
     ctx: &ResultContext,
@@ -379,7 +404,8 @@ fn respond(
     let channels: Vec<Channel> = done
         .channels
         .iter()
-        .map(|t| {
+        .enumerate()
+        .map(|(ch, t)| {
             // Redaction tags count per transcript.
             let mut counters = hark_text::Counters::default();
             // With detect_language the channel's language (an English-only model's is English)
@@ -394,6 +420,10 @@ fn respond(
             }
             let r = hark_text::render(t, window, &text, Some(&mut counters));
             let mut alternative = r.alternative;
+            if let Some(voices) = &done.voices {
+                let frames = voices.get(ch).map_or(&[][..], |m| m.frames());
+                label_speakers(&mut alternative.words, frames);
+            }
             alternative.entities = r.entities;
             alternative.paragraphs =
                 with_paragraphs.then(|| hark_text::paragraphs(&alternative.words));
@@ -425,6 +455,7 @@ fn respond(
         done.input_channels,
     );
     metadata.warnings = hark_text::unsupported_language_warnings(params);
+    metadata.diarize_info = done.voices.as_ref().map(|_| diarize_info(params));
     let body = PrerecordedResponse {
         metadata,
         results: PrerecordedResults {

@@ -382,6 +382,7 @@ mod tests {
             confidence: 0.9,
             language: None,
             speaker: None,
+            speaker_confidence: None,
             punctuated_word: Some(t.into()),
         };
         let words: Vec<_> = [

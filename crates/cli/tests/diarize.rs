@@ -1,0 +1,173 @@
+//! Diarization (`diarize=true`) on human voices, end to end: recordings of different people
+//! from the pinned real-speech cache (`scripts/real_speech.py`), joined with pauses, uploaded to
+//! `hark serve` running OpenAI's Whisper tiny.en; the response's speakers must follow the
+//! voices, and a recording of one reader must stay one speaker.
+
+mod support;
+
+use serde_json::Value;
+use std::path::Path;
+use support::{hark, real_speech_dir, spawn_listening_for, KillOnDrop};
+
+const RATE: u32 = 16_000;
+
+/// The 16-bit samples of a 16 kHz mono WAV clip.
+fn samples(path: &Path) -> Vec<i16> {
+    let data = std::fs::read(path).expect("clip");
+    let at = data
+        .windows(4)
+        .position(|w| w == b"data")
+        .expect("a data chunk");
+    data[at + 8..]
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect()
+}
+
+/// `clips` one after another, each followed by 0.8 s of silence, as a WAV file; returns where
+/// each clip starts and ends (seconds).
+fn join(clips: &[&Path], out: &Path) -> Vec<(f32, f32)> {
+    let mut pcm: Vec<i16> = Vec::new();
+    let mut spans = Vec::new();
+    for c in clips {
+        let start = pcm.len() as f32 / RATE as f32;
+        pcm.extend(samples(c));
+        spans.push((start, pcm.len() as f32 / RATE as f32));
+        pcm.extend(std::iter::repeat_n(0, RATE as usize * 4 / 5));
+    }
+    let bytes = (pcm.len() * 2) as u32;
+    let mut wav = Vec::new();
+    wav.extend(b"RIFF");
+    wav.extend((36 + bytes).to_le_bytes());
+    wav.extend(b"WAVEfmt ");
+    wav.extend(16u32.to_le_bytes());
+    wav.extend(1u16.to_le_bytes());
+    wav.extend(1u16.to_le_bytes());
+    wav.extend(RATE.to_le_bytes());
+    wav.extend((RATE * 2).to_le_bytes());
+    wav.extend(2u16.to_le_bytes());
+    wav.extend(16u16.to_le_bytes());
+    wav.extend(b"data");
+    wav.extend(bytes.to_le_bytes());
+    wav.extend(pcm.iter().flat_map(|s| s.to_le_bytes()));
+    std::fs::write(out, wav).expect("write wav");
+    spans
+}
+
+fn upload(host: &str, wav: &Path, params: &[&str]) -> Value {
+    let mut cmd = hark();
+    cmd.args(["transcribe", "-q", "-f", "json", "--host", host, "-i"])
+        .arg(wav);
+    for p in params {
+        cmd.args(["--param", p]);
+    }
+    let out = cmd.output().expect("hark transcribe");
+    assert!(out.status.success(), "hark transcribe: {out:?}");
+    serde_json::from_slice(&out.stdout).expect("a JSON response")
+}
+
+/// The speaker most words in `span` have, and the share of its words that have it.
+fn majority(words: &[Value], span: (f32, f32)) -> (u64, f32) {
+    let inside: Vec<u64> = words
+        .iter()
+        .filter(|w| {
+            let mid = (w["start"].as_f64().unwrap_or(0.0) + w["end"].as_f64().unwrap_or(0.0)) / 2.0;
+            mid >= f64::from(span.0) && mid <= f64::from(span.1)
+        })
+        .filter_map(|w| w["speaker"].as_u64())
+        .collect();
+    assert!(!inside.is_empty(), "no words in {span:?}");
+    let best = (0..4)
+        .max_by_key(|s| inside.iter().filter(|x| *x == s).count())
+        .unwrap_or(0);
+    let share = inside.iter().filter(|x| **x == best).count() as f32 / inside.len() as f32;
+    (best, share)
+}
+
+#[test]
+fn speakers_follow_the_voices_of_a_recording() {
+    let cache = real_speech_dir();
+    let clips = cache.join("clips");
+    let dir = std::env::temp_dir().join(format!("hark-diarize-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (server, addr, _) = spawn_listening_for(
+        hark()
+            .args(["serve", "--listen", "127.0.0.1:0", "--model"])
+            .arg(cache.join("models/whisper-tiny.en-ct2")),
+        600,
+    );
+    let _server = KillOnDrop(server);
+    let host = format!("ws://{addr}");
+
+    // A LibriVox reader, President Kennedy, the same reader again.
+    let three = dir.join("three.wav");
+    let spans = join(
+        &[
+            &clips.join("librivox-1.wav"),
+            &clips.join("jfk.wav"),
+            &clips.join("librivox-2.wav"),
+        ],
+        &three,
+    );
+    let v = upload(
+        &host,
+        &three,
+        &["diarize=true", "utterances=true", "paragraphs=true"],
+    );
+    let alt = &v["results"]["channels"][0]["alternatives"][0];
+    let words = alt["words"].as_array().expect("words").clone();
+    let parts: Vec<(u64, f32)> = spans.iter().map(|s| majority(&words, *s)).collect();
+    assert_eq!(
+        parts.iter().map(|p| p.0).collect::<Vec<_>>(),
+        [0, 1, 0],
+        "speakers numbered by first appearance, the reader recognised again: {parts:?}"
+    );
+    assert!(parts.iter().all(|p| p.1 >= 0.9), "{parts:?}");
+    for w in &words {
+        let c = w["speaker_confidence"]
+            .as_f64()
+            .expect("speaker_confidence");
+        assert!((0.0..=1.0).contains(&c), "{w}");
+    }
+    let info = &v["metadata"]["diarize_info"];
+    assert_eq!(info["arch"], "v1", "{info}");
+    assert!(info["model_uuid"].as_str().is_some_and(|u| u.len() == 36));
+    // Utterances and paragraphs break where the speaker changes and say who speaks.
+    let utterances = v["results"]["utterances"].as_array().expect("utterances");
+    for u in utterances {
+        let speaker = u["speaker"].as_u64().expect("an utterance's speaker");
+        let same = u["words"]
+            .as_array()
+            .is_some_and(|ws| ws.iter().all(|w| w["speaker"].as_u64() == Some(speaker)));
+        assert!(same, "{u}");
+    }
+    let paragraphs = alt["paragraphs"]["transcript"].as_str().unwrap_or_default();
+    assert!(
+        paragraphs.contains("Speaker 0:") && paragraphs.contains("Speaker 1:"),
+        "{paragraphs}"
+    );
+
+    // One reader throughout: one speaker.
+    let one = dir.join("one.wav");
+    let names: Vec<_> = (1..=5)
+        .map(|k| clips.join(format!("librivox-{k}.wav")))
+        .collect();
+    join(&names.iter().map(|p| p.as_path()).collect::<Vec<_>>(), &one);
+    let v = upload(&host, &one, &["diarize_model=latest"]);
+    let words = v["results"]["channels"][0]["alternatives"][0]["words"]
+        .as_array()
+        .expect("words")
+        .clone();
+    assert!(words.len() > 50);
+    assert!(words.iter().all(|w| w["speaker"] == 0), "{words:?}");
+    assert_eq!(v["metadata"]["diarize_info"]["arch"], "v2");
+
+    // Without diarization: no speaker anywhere, no diarize_info.
+    let v = upload(&host, &three, &[]);
+    let words = &v["results"]["channels"][0]["alternatives"][0]["words"];
+    assert!(words
+        .as_array()
+        .is_some_and(|ws| ws.iter().all(|w| w.get("speaker").is_none())));
+    assert!(v["metadata"].get("diarize_info").is_none());
+    let _ = std::fs::remove_dir_all(&dir);
+}
