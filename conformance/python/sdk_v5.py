@@ -55,7 +55,8 @@ def run_file():
 
 def run_features():
     """The WAV uploaded with transcript features on: the SDK's response type must parse `search`,
-    `paragraphs` and `entities`, and every word must carry `punctuated_word`."""
+    `paragraphs`, `entities` and diarization (`speaker`, `speaker_confidence`, utterance
+    speakers, `diarize_info`), and every word must carry `punctuated_word`."""
     _, _, key = env()
     audio = load_audio("wav")
     client = DeepgramClient(api_key=key, environment=environment())
@@ -67,10 +68,18 @@ def run_features():
         search=["people", "union"],
         replace=["people:persons"],
         profanity_filter=True,
+        diarize=True,
+        utterances=True,
     )
     if hasattr(type(r), "model_validate"):
         type(r).model_validate(r.model_dump(by_alias=True))
     fails = []
+    for w in r.results.channels[0].alternatives[0].words or []:
+        if not isinstance(w.speaker, int) or not 0 <= (w.speaker_confidence or -1) <= 1:
+            fails.append(f"diarize: word {w.word} speaker {w.speaker} ({w.speaker_confidence})")
+            break
+    if any(u.speaker is None for u in r.results.utterances or []):
+        fails.append("diarize: an utterance without speaker")
     channel = r.results.channels[0]
     alt = channel.alternatives[0]
     queries = [s.query for s in channel.search or []]

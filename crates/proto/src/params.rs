@@ -219,6 +219,17 @@ fn set_extra(
 
 impl ListenParams {
     /// Parse and validate a raw query string (without the leading `?`).
+    /// What only the live socket refuses: `diarize_model=v2` (pre-recorded only, as Deepgram's).
+    pub fn check_streaming(&self) -> Result<(), ApiError> {
+        if self.diarize_model.as_deref() == Some("v2") {
+            return Err(ApiError::invalid_param(
+                "diarize_model",
+                "`v2` is not available on streaming; expected `latest` or `v1`",
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether a diarizer should label speakers (`diarize=true` or any `diarize_model`).
     pub fn diarizing(&self) -> bool {
         self.diarize || self.diarize_model.is_some()
@@ -348,13 +359,11 @@ impl ListenParams {
             }
             "diarize_model" => {
                 match value.trim() {
-                    "latest" | "v1" => {}
+                    "latest" | "v1" | "v2" => {}
                     other => {
                         return Err(ApiError::invalid_param(
                             key,
-                            format!(
-                            "`{other}` is not available on streaming; expected `latest` or `v1`"
-                        ),
+                            format!("`{other}` is not a diarizer; expected `latest`, `v1` or `v2`"),
                         ))
                     }
                 }

@@ -62,7 +62,8 @@ pub async fn handler(
     if let Some(refused) = refused {
         return refused;
     }
-    let params = match ListenParams::from_query(query.as_deref().unwrap_or("")) {
+    let parsed = ListenParams::from_query(query.as_deref().unwrap_or(""));
+    let params = match parsed.and_then(|p| p.check_streaming().map(|()| p)) {
         Ok(p) => p,
         Err(e) => return refuse(&e, &request_id, "params"),
     };

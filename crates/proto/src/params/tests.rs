@@ -75,7 +75,7 @@ fn invalid_values_are_refused_with_the_parameter_named() {
         ("interim_results=yes", "interim_results"),
         ("endpointing=soon", "endpointing"),
         ("redact=cardinal", "redact"),
-        ("diarize_model=v2", "diarize_model"),
+        ("diarize_model=v3", "diarize_model"),
         ("extra=novalue", "extra"),
         ("vad_turnoff=300&endpointing=200", "vad_turnoff"),
         ("model=nova-3&keywords=hark", "keywords"),
@@ -85,6 +85,17 @@ fn invalid_values_are_refused_with_the_parameter_named() {
         assert_eq!(e.status, 400, "{q}");
         assert!(e.err_msg.contains(param), "{q}: {}", e.err_msg);
     }
+}
+
+#[test]
+fn diarize_model_v2_is_for_pre_recorded_only() {
+    let p = ok("diarize_model=v2");
+    assert!(p.diarizing());
+    let e = p.check_streaming().expect_err("refused on the live socket");
+    assert_eq!(e.status, 400);
+    assert!(e.err_msg.contains("diarize_model"), "{}", e.err_msg);
+    assert!(ok("diarize_model=latest").check_streaming().is_ok());
+    assert!(!ok("").diarizing());
 }
 
 #[test]

@@ -119,6 +119,8 @@ async fn invalid_parameters_are_refused_before_the_upgrade() {
         ("encoding=linear16", "sample_rate"),
         ("utterance_end_ms=1000", "interim_results"),
         ("endpointing=maybe", "endpointing"),
+        // Deepgram's v2 diarizer is pre-recorded only.
+        ("diarize_model=v2", "diarize_model"),
     ] {
         assert_refusal(
             &refused(&s.url(q), &[]).await,
