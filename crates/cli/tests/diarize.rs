@@ -7,7 +7,7 @@ mod support;
 
 use serde_json::Value;
 use std::path::Path;
-use support::{hark, real_speech_dir, spawn_listening_for, KillOnDrop};
+use support::{hark, real_speech_dir, spawn_listening_for, transcribe_json, KillOnDrop};
 
 const RATE: u32 = 16_000;
 
@@ -54,18 +54,6 @@ fn join(clips: &[&Path], out: &Path) -> Vec<(f32, f32)> {
     spans
 }
 
-fn upload(host: &str, wav: &Path, params: &[&str]) -> Value {
-    let mut cmd = hark();
-    cmd.args(["transcribe", "-q", "-f", "json", "--host", host, "-i"])
-        .arg(wav);
-    for p in params {
-        cmd.args(["--param", p]);
-    }
-    let out = cmd.output().expect("hark transcribe");
-    assert!(out.status.success(), "hark transcribe: {out:?}");
-    serde_json::from_slice(&out.stdout).expect("a JSON response")
-}
-
 /// The speaker most words in `span` have, and the share of its words that have it.
 fn majority(words: &[Value], span: (f32, f32)) -> (u64, f32) {
     let inside: Vec<u64> = words
@@ -109,7 +97,7 @@ fn speakers_follow_the_voices_of_a_recording() {
         ],
         &three,
     );
-    let v = upload(
+    let v = transcribe_json(
         &host,
         &three,
         &["diarize=true", "utterances=true", "paragraphs=true"],
@@ -153,7 +141,7 @@ fn speakers_follow_the_voices_of_a_recording() {
         .map(|k| clips.join(format!("librivox-{k}.wav")))
         .collect();
     join(&names.iter().map(|p| p.as_path()).collect::<Vec<_>>(), &one);
-    let v = upload(&host, &one, &["diarize_model=latest"]);
+    let v = transcribe_json(&host, &one, &["diarize_model=latest"]);
     let words = v["results"]["channels"][0]["alternatives"][0]["words"]
         .as_array()
         .expect("words")
@@ -163,7 +151,7 @@ fn speakers_follow_the_voices_of_a_recording() {
     assert_eq!(v["metadata"]["diarize_info"]["arch"], "v2");
 
     // Without diarization: no speaker anywhere, no diarize_info.
-    let v = upload(&host, &three, &[]);
+    let v = transcribe_json(&host, &three, &[]);
     let words = &v["results"]["channels"][0]["alternatives"][0]["words"];
     assert!(words
         .as_array()

@@ -11,7 +11,7 @@ mod support;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::{hark, real_speech_dir, spawn_listening_for, stream, KillOnDrop};
+use support::{hark, real_speech_dir, spawn_listening_for, stream, transcribe_json, KillOnDrop};
 
 /// `text` spoken by espeak-ng (US English, 130 words a minute) into `dir/name.wav`.
 fn speak(dir: &Path, name: &str, text: &str, rate: u32) -> PathBuf {
@@ -28,15 +28,7 @@ fn speak(dir: &Path, name: &str, text: &str, rate: u32) -> PathBuf {
 
 /// The pre-recorded response's first alternative and channel, for `wav` with `params`.
 fn upload(host: &str, wav: &Path, params: &[&str]) -> (Value, Value) {
-    let mut cmd = hark();
-    cmd.args(["transcribe", "-q", "-f", "json", "--host", host, "-i"])
-        .arg(wav);
-    for p in params {
-        cmd.args(["--param", p]);
-    }
-    let out = cmd.output().expect("hark transcribe");
-    assert!(out.status.success(), "hark transcribe {params:?}: {out:?}");
-    let v: Value = serde_json::from_slice(&out.stdout).expect("a JSON response");
+    let v = transcribe_json(host, wav, params);
     let channel = v["results"]["channels"][0].clone();
     (channel["alternatives"][0].clone(), channel)
 }

@@ -203,3 +203,17 @@ where
     }
     out
 }
+
+#[allow(dead_code)] // only the pre-recorded tests use it
+/// `hark transcribe -f json` of `wav` against `host` with `params` (`key=value`): the response.
+pub fn transcribe_json(host: &str, wav: &std::path::Path, params: &[&str]) -> serde_json::Value {
+    let mut cmd = hark();
+    cmd.args(["transcribe", "-q", "-f", "json", "--host", host, "-i"])
+        .arg(wav);
+    for p in params {
+        cmd.args(["--param", p]);
+    }
+    let out = cmd.output().expect("hark transcribe");
+    assert!(out.status.success(), "hark transcribe {params:?}: {out:?}");
+    serde_json::from_slice(&out.stdout).expect("a JSON response")
+}
