@@ -120,8 +120,9 @@ FLUX_TURNS = [
 FLUX_MANUAL = "I live in New York."
 CUSTOM = {"custom_param": ["kept"]}
 REFUSALS = ["bad-key", "bad-param"]
-# Pre-recorded: the WAV uploaded whole to POST /v1/listen.
-FILES = ["file"]
+# Pre-recorded: the WAV uploaded whole to POST /v1/listen, and the same WAV by URL (`{"url"}`,
+# served by the harness on loopback; the server's config allows private addresses).
+FILES = ["file", "url"]
 # OpenAI's SDK against POST /v1/audio/transcriptions.
 OPENAI = ["oa-json", "oa-verbose", "oa-srt", "oa-bad-key"]
 
@@ -185,9 +186,26 @@ def free_port():
         return s.getsockname()[1]
 
 
+def serve_audio():
+    """An HTTP server on loopback for the `url` case: the starter kit's files. Returns the URL of
+    the WAV."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=SHARED_DATA)
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{httpd.server_address[1]}/preamble.wav"
+
+
 def start_server(hark, log_path, model=MODEL):
     port = free_port()
-    cmd = [hark, "serve", "--model", model, "--api-key", KEY, "--listen", f"127.0.0.1:{port}",
+    # `transcribe_url` of the harness's own loopback server needs private addresses allowed.
+    config = os.path.join(CACHE, "hark-conformance.toml")
+    open(config, "w").write("allow_private_urls = true\n")
+    cmd = [hark, "serve", "--config", config, "--model", model, "--api-key", KEY, "--listen", f"127.0.0.1:{port}",
            # A random-weight model always "fails" OpenAI's fallback checks; one pass per window
            # keeps the server ahead of 20x-real-time clients, as a trained model would be.
            "--temperature-fallback", "false"]
@@ -318,6 +336,7 @@ def main():
     log(f"   ready in {time.monotonic() - t0:.0f} s")
     log_path = os.path.join(CACHE, "hark-serve.log")
     server, port = start_server(args.hark, log_path)
+    audio_url = serve_audio()
     flux = None
     if args.real_model and any(set(c[3]) & set(FLUX) for c in matrix):
         flux_dir = prepare_flux_audio()
@@ -334,7 +353,8 @@ def main():
                     continue
                 case_port, case_log = (flux[1], flux[2]) if case in FLUX else (port, log_path)
                 offset = os.path.getsize(case_log)
-                env = dict(os.environ, **extra_env, HARK_HOSTPORT=f"127.0.0.1:{case_port}", HARK_KEY=KEY, HARK_SHARED_DATA=SHARED_DATA)
+                env = dict(os.environ, **extra_env, HARK_HOSTPORT=f"127.0.0.1:{case_port}", HARK_KEY=KEY, HARK_SHARED_DATA=SHARED_DATA,
+                           HARK_AUDIO_URL=audio_url)
                 if flux:
                     env["HARK_FLUX_AUDIO"] = flux[3]
                 started = time.monotonic()

@@ -4,7 +4,7 @@
 // `token, KEY` subprotocol that hark must echo.
 // Pre-recorded (`file`): `createClient(key, { global: { fetch: { options: { url } } } })`, then
 // `listen.prerecorded.transcribeFile(buffer, options)`.
-// Usage: node sdk_v4.js CASE  (cases: wav, raw, bad-key, bad-param, passthrough, file)
+// Usage: node sdk_v4.js CASE  (cases: wav, raw, bad-key, bad-param, passthrough, file, url)
 "use strict";
 
 const { createClient, LiveTranscriptionEvents: E } = require("@deepgram/sdk");
@@ -69,8 +69,17 @@ async function runFile() {
   return checkFile(audio, result);
 }
 
+async function runUrl() {
+  const audio = loadAudio("wav");
+  const client = createClient(env().key, { global: { fetch: { options: { url: env().http } } } });
+  const { result, error } = await client.listen.prerecorded.transcribeUrl({ url: process.env.HARK_AUDIO_URL }, { punctuate: true, utterances: true });
+  if (error) throw error;
+  return checkFile(audio, result);
+}
+
 main({
   file: runFile,
+  url: runUrl,
   wav: () => runStream("wav"),
   raw: () => runStream("raw"),
   "bad-key": () => expectRefusal("wrong-key", 401, {}),

@@ -6,7 +6,7 @@
 // `listen.v1.media.transcribeFile(buffer, {...})`.
 // Flux (`flux`): `listen.v2.connect({ model: "flux-general-en", ... })`, `sendConfigure`,
 // `sendForceEndTurn`, `sendCloseStream`.
-// Usage: node sdk_v5.js CASE  (cases: wav, raw, bad-key, bad-param, passthrough, file, flux, flux-bad-param)
+// Usage: node sdk_v5.js CASE  (cases: wav, raw, bad-key, bad-param, passthrough, file, url, flux, flux-bad-param)
 "use strict";
 
 const { DeepgramClient } = require("@deepgram/sdk");
@@ -67,6 +67,13 @@ async function runFile() {
   return checkFile(audio, r);
 }
 
+async function runUrl() {
+  const audio = loadAudio("wav");
+  const client = new DeepgramClient({ apiKey: env().key, baseUrl: env().http });
+  const r = await client.listen.v1.media.transcribeUrl({ url: process.env.HARK_AUDIO_URL, punctuate: true, utterances: true });
+  return checkFile(audio, r);
+}
+
 /** Flux over `listen.v2`: two turns the model ends, Configure, a third ended by ForceEndTurn. */
 async function runFlux() {
   const { turns, manual, rate, want } = loadFlux();
@@ -104,6 +111,7 @@ main({
   flux: runFlux,
   "flux-bad-param": expectFluxRefusal,
   file: runFile,
+  url: runUrl,
   wav: () => runStream("wav"),
   raw: () => runStream("raw"),
   "bad-key": () => expectRefusal("wrong-key", {}),

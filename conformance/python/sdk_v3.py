@@ -3,10 +3,12 @@
 Configured as those users do: `DeepgramClientOptions(url=...)`, `LiveOptions` with `model` left
 unset (the SDK then sends `model=None`), event handlers, `finish()` at the end.
 Pre-recorded (`file`): `listen.rest.v("1").transcribe_file({"buffer": …}, PrerecordedOptions(...))`
-(`listen.prerecorded` on releases before `rest` existed), with the client's `url` set to http://.
-Usage: python sdk_v3.py CASE  (cases: wav, raw, flush, bad-key, bad-param, passthrough, file)
+(`listen.prerecorded` on releases before `rest` existed), with the client's `url` set to http://;
+(`url`): `transcribe_url({"url": $HARK_AUDIO_URL}, ...)`.
+Usage: python sdk_v3.py CASE  (cases: wav, raw, flush, bad-key, bad-param, passthrough, file, url)
 """
 
+import os
 import sys
 import threading
 import time
@@ -122,7 +124,20 @@ def run_file():
     return check_file(audio, r.metadata.duration, len(r.results.channels), alt.transcript, words, r.results.utterances)
 
 
+def run_url():
+    """The same WAV by URL (`transcribe_url`): the server fetches it from the harness."""
+    _, http_url, key = env()
+    audio = load_audio("wav")
+    dg = DeepgramClient(key, DeepgramClientOptions(url=http_url))
+    rest = getattr(dg.listen, "rest", None) or dg.listen.prerecorded
+    r = rest.v("1").transcribe_url({"url": os.environ["HARK_AUDIO_URL"]}, PrerecordedOptions(punctuate=True, utterances=True))
+    alt = r.results.channels[0].alternatives[0]
+    words = [(w.word, w.start, w.end) for w in alt.words or []]
+    return check_file(audio, r.metadata.duration, len(r.results.channels), alt.transcript, words, r.results.utterances)
+
+
 CASES = {
+    "url": run_url,
     "wav": lambda: run_stream("wav"),
     "raw": lambda: run_stream("raw"),
     # No Finalize: CloseStream alone must flush every final within finish()'s 0.5 s. The stream

@@ -3,13 +3,15 @@
 Configured as those users do: `DeepgramClientEnvironment` pointing every URL at hark, then
 `client.listen.v1.connect(...)` as a context manager, sync (`DeepgramClient`) or async
 (`AsyncDeepgramClient`, cases prefixed `async-`).
-Pre-recorded (`file`): `client.listen.v1.media.transcribe_file(request=bytes, ...)`.
-Usage: python sdk_v5.py CASE  (cases: wav, raw, bad-key, bad-param, passthrough, async-wav, async-raw, file, features,
-flux, flux-bad-param)
+Pre-recorded (`file`): `client.listen.v1.media.transcribe_file(request=bytes, ...)`; (`url`):
+`transcribe_url(url=$HARK_AUDIO_URL, ...)`.
+Usage: python sdk_v5.py CASE  (cases: wav, raw, bad-key, bad-param, passthrough, async-wav, async-raw, file, url,
+features, flux, flux-bad-param)
 """
 
 import asyncio
 import inspect
+import os
 import sys
 import threading
 import time
@@ -48,6 +50,19 @@ def run_file():
     if hasattr(type(r), "model_validate"):
         type(r).model_validate(r.model_dump(by_alias=True))
     assert isinstance(r.metadata.request_id, str), "metadata.request_id"
+    alt = r.results.channels[0].alternatives[0]
+    words = [(w.word, w.start, w.end) for w in alt.words or []]
+    return check_file(audio, r.metadata.duration, len(r.results.channels), alt.transcript, words, r.results.utterances)
+
+
+def run_url():
+    """The same WAV by URL (`transcribe_url`): the server fetches it from the harness."""
+    _, _, key = env()
+    audio = load_audio("wav")
+    client = DeepgramClient(api_key=key, environment=environment())
+    r = client.listen.v1.media.transcribe_url(url=os.environ["HARK_AUDIO_URL"], punctuate=True, utterances=True)
+    if hasattr(type(r), "model_validate"):
+        type(r).model_validate(r.model_dump(by_alias=True))
     alt = r.results.channels[0].alternatives[0]
     words = [(w.word, w.start, w.end) for w in alt.words or []]
     return check_file(audio, r.metadata.duration, len(r.results.channels), alt.transcript, words, r.results.utterances)
@@ -302,6 +317,7 @@ CASES = {
     "async-raw": lambda: asyncio.run(run_async("raw")),
     "file": run_file,
     "features": run_features,
+    "url": run_url,
     "flux": run_flux,
     "flux-bad-param": expect_flux_refusal,
 }

@@ -223,13 +223,19 @@ async fn expect_refusal(key: &str, status: u16, bad_param: bool) -> Result<Vec<S
     }
 }
 
-/// The WAV uploaded whole to `POST /v1/listen` (`transcription().prerecorded`), parsed into the
+/// The WAV uploaded whole to `POST /v1/listen` (`transcription().prerecorded`), or given by URL
+/// (`by_url`: the server fetches it from the harness), parsed into the
 /// SDK's `Response`: its duration, one channel, words in order inside the audio, and every word
 /// in exactly one utterance.
-async fn run_file(key: &str) -> Result<Vec<String>, String> {
+async fn run_file(key: &str, by_url: bool) -> Result<Vec<String>, String> {
     use deepgram::common::audio_source::AudioSource;
     let audio = load_audio("wav")?;
-    let source = AudioSource::from_buffer_with_mime_type(audio.data.clone(), "audio/wav");
+    let source = if by_url {
+        let url = std::env::var("HARK_AUDIO_URL").map_err(|_| "HARK_AUDIO_URL unset".to_owned())?;
+        AudioSource::from_url(url)
+    } else {
+        AudioSource::from_buffer_with_mime_type(audio.data.clone(), "audio/wav")
+    };
     let options = Options::builder().punctuate(true).utterances(true).build();
     let r = client(key)?
         .transcription()
@@ -280,9 +286,10 @@ async fn main() -> std::process::ExitCode {
         "passthrough" => run_stream("raw", true).await,
         "bad-key" => expect_refusal("wrong-key", 401, false).await,
         "bad-param" => expect_refusal(&key, 400, true).await,
-        "file" => run_file(&key).await,
+        "file" => run_file(&key, false).await,
+        "url" => run_file(&key, true).await,
         other => Err(format!(
-            "unknown case {other:?}; cases: wav, raw, passthrough, bad-key, bad-param, file"
+            "unknown case {other:?}; cases: wav, raw, passthrough, bad-key, bad-param, file, url"
         )),
     };
     match outcome {

@@ -1,13 +1,13 @@
 //! Diarization (`diarize=true`) on human voices, end to end: recordings of different people
 //! from the pinned real-speech cache (`scripts/real_speech.py`), joined with pauses, uploaded to
-//! `hark serve` running OpenAI's Whisper tiny.en; the response's speakers must follow the
-//! voices, and a recording of one reader must stay one speaker.
+//! `hark serve` running OpenAI's Whisper tiny.en, and streamed to it live; the speakers must
+//! follow the voices on both paths, and a recording of one reader must stay one speaker.
 
 mod support;
 
 use serde_json::Value;
 use std::path::Path;
-use support::{hark, real_speech_dir, spawn_listening_for, transcribe_json, KillOnDrop};
+use support::{hark, real_speech_dir, spawn_listening_for, stream, transcribe_json, KillOnDrop};
 
 const RATE: u32 = 16_000;
 
@@ -134,6 +134,36 @@ fn speakers_follow_the_voices_of_a_recording() {
         paragraphs.contains("Speaker 0:") && paragraphs.contains("Speaker 1:"),
         "{paragraphs}"
     );
+
+    // Streamed live: every final's words get a speaker, the same voices the same ids; interims
+    // guess; no speaker_confidence on the socket; the Results metadata names the diarizer.
+    let messages = stream(&host, &three, &["--fast", "--param", "diarize=true"]);
+    let finals: Vec<&Value> = messages
+        .iter()
+        .filter(|m| m["type"] == "Results" && m["is_final"] == true)
+        .collect();
+    let live_words: Vec<Value> = finals
+        .iter()
+        .flat_map(|m| {
+            m["channel"]["alternatives"][0]["words"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
+    assert!(live_words
+        .iter()
+        .all(|w| w["speaker"].is_u64() && w.get("speaker_confidence").is_none()));
+    let parts: Vec<(u64, f32)> = spans.iter().map(|s| majority(&live_words, *s)).collect();
+    assert_eq!(
+        parts.iter().map(|p| p.0).collect::<Vec<_>>(),
+        [0, 1, 0],
+        "live: {parts:?}"
+    );
+    assert!(parts.iter().all(|p| p.1 >= 0.8), "live: {parts:?}");
+    assert!(finals
+        .iter()
+        .all(|m| m["metadata"]["diarize_info"]["arch"] == "v1"));
 
     // One reader throughout: one speaker.
     let one = dir.join("one.wav");

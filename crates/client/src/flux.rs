@@ -46,6 +46,7 @@ pub fn turn_as_results(t: &TurnInfo, is_final: bool) -> Results {
             },
             model_uuid: String::new(),
             extra: Default::default(),
+            diarize_info: None,
         },
         from_finalize: t.trigger.as_deref() == Some("manual"),
         entities: None,

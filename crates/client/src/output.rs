@@ -250,6 +250,7 @@ mod tests {
                 },
                 model_uuid: "u".into(),
                 extra: Default::default(),
+                diarize_info: None,
             },
             from_finalize: false,
             entities: None,

@@ -150,6 +150,7 @@ pub fn as_results(r: &PrerecordedResponse) -> Vec<Results> {
         model_info: info,
         model_uuid: uuid,
         extra: meta.extra.clone(),
+        diarize_info: None,
     };
     let one = |channel: u16, start: f32, end: f32, alternative: Alternative| Results {
         channel_index: [channel, channels],

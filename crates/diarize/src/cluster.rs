@@ -9,7 +9,7 @@ pub const SEGMENT_GAP_S: f32 = 0.25;
 pub const SEGMENT_MAX_S: f32 = 5.0;
 /// Segments with fewer frames of words than this (1.5 s) are too short to estimate a covariance:
 /// they join the cluster that explains them best instead of being clustered.
-const MIN_FRAMES: usize = 150;
+pub(crate) const MIN_FRAMES: usize = 150;
 /// ΔBIC's penalty weight (λ). 1 is the criterion as derived; on real recordings it splits one
 /// voice into several (short segments' covariances differ more than their speakers do), and
 /// speaker-clustering work uses larger weights. Chosen with [`SEGMENT_MAX_S`] on the
@@ -18,7 +18,7 @@ const MIN_FRAMES: usize = 150;
 /// merged the card reader into the LibriVox reader, λ 2 split a JFK phrase off, and 3 s
 /// segments split the LibriVox reader. Few voices to choose on: a knob to revisit with more.
 const LAMBDA: f64 = 2.5;
-const D: usize = N_COEFFS;
+pub(crate) const D: usize = N_COEFFS;
 /// At most this many segments are clustered one by one (the ΔBIC matrix: 64 MB); beyond it,
 /// neighbouring segments are pooled (more than about four hours of speech).
 const MAX_CLUSTERED: usize = 4000;
@@ -32,14 +32,14 @@ pub struct Segment {
 
 /// Sufficient statistics of a set of frames: count, sum and sum of outer products.
 #[derive(Clone)]
-struct Stats {
+pub(crate) struct Stats {
     n: f64,
     sum: [f64; D],
     outer: [[f64; D]; D],
 }
 
 impl Stats {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             n: 0.0,
             sum: [0.0; D],
@@ -58,7 +58,7 @@ impl Stats {
         }
     }
 
-    fn merged(&self, other: &Stats) -> Stats {
+    pub(crate) fn merged(&self, other: &Stats) -> Stats {
         let mut s = self.clone();
         s.n += other.n;
         for i in 0..D {
@@ -71,7 +71,7 @@ impl Stats {
     }
 
     /// The maximum-likelihood Gaussian of these frames (lightly regularised).
-    fn gaussian(&self) -> Option<Gaussian> {
+    pub(crate) fn gaussian(&self) -> Option<Gaussian> {
         if self.n < 2.0 {
             return None;
         }
@@ -114,7 +114,7 @@ fn cholesky(a: &[[f64; D]; D]) -> Option<[[f64; D]; D]> {
     Some(l)
 }
 
-struct Gaussian {
+pub(crate) struct Gaussian {
     mean: [f64; D],
     chol: [[f64; D]; D],
     logdet: f64,
@@ -122,7 +122,7 @@ struct Gaussian {
 
 impl Gaussian {
     /// Log-likelihood of one frame.
-    fn log_likelihood(&self, x: &[f32; D]) -> f64 {
+    pub(crate) fn log_likelihood(&self, x: &[f32; D]) -> f64 {
         // Solve L z = x − μ; the Mahalanobis distance is |z|².
         let mut z = [0.0; D];
         for i in 0..D {
@@ -135,13 +135,13 @@ impl Gaussian {
 }
 
 /// `n · log|Σ|` of a cluster's Gaussian (`None`: no covariance can be estimated).
-fn cost(s: &Stats) -> Option<f64> {
+pub(crate) fn cost(s: &Stats) -> Option<f64> {
     s.gaussian().map(|g| s.n * g.logdet)
 }
 
 /// ΔBIC of merging `a` and `b` (whose [`cost`]s are given): negative when one Gaussian explains
 /// both well enough.
-fn delta_bic(a: (&Stats, Option<f64>), b: (&Stats, Option<f64>)) -> f64 {
+pub(crate) fn delta_bic(a: (&Stats, Option<f64>), b: (&Stats, Option<f64>)) -> f64 {
     let both = a.0.merged(b.0);
     let (Some(ca), Some(cb), Some(cab)) = (a.1, b.1, cost(&both)) else {
         return f64::INFINITY;
@@ -151,14 +151,73 @@ fn delta_bic(a: (&Stats, Option<f64>), b: (&Stats, Option<f64>)) -> f64 {
 }
 
 /// Frame range of a word.
-fn frames_of(start_s: f32, end_s: f32, total: usize) -> std::ops::Range<usize> {
-    let a = ((start_s * FRAMES_PER_S).floor().max(0.0) as usize).min(total);
-    let b = ((end_s * FRAMES_PER_S).ceil().max(0.0) as usize).clamp(a, total);
+/// Frame range of a word within `total` frames that start at frame `first`.
+fn frames_of(start_s: f32, end_s: f32, first: usize, total: usize) -> std::ops::Range<usize> {
+    let at = |s: f32, up: bool| {
+        let f = s * FRAMES_PER_S;
+        let f = if up { f.ceil() } else { f.floor() };
+        (f.max(0.0) as usize).saturating_sub(first)
+    };
+    let a = at(start_s, false).min(total);
+    let b = at(end_s, true).clamp(a, total);
     a..b
 }
 
+/// Words cut into segments: the words' indices in time order, the segments as ranges of that
+/// order, and each segment's frames (`frames` start at frame `first`).
+pub(crate) struct Segments<'a> {
+    pub order: Vec<usize>,
+    pub runs: Vec<std::ops::Range<usize>>,
+    pub frames: Vec<Vec<&'a [f32; D]>>,
+}
+
+impl<'a> Segments<'a> {
+    pub(crate) fn new(frames: &'a [[f32; D]], first: usize, words: &[(f32, f32)]) -> Self {
+        let mut order: Vec<usize> = (0..words.len()).collect();
+        order.sort_by(|&a, &b| words[a].0.total_cmp(&words[b].0));
+        let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+        let mut from = 0;
+        for k in 1..=order.len() {
+            let cut = order.get(k).is_none_or(|&w| {
+                let (prev, run_start) = (words[order[k - 1]], words[order[from]].0);
+                words[w].0 - prev.1 >= SEGMENT_GAP_S || words[w].1 - run_start > SEGMENT_MAX_S
+            });
+            if cut {
+                runs.push(from..k);
+                from = k;
+            }
+        }
+        let seg_frames = runs
+            .iter()
+            .map(|r| {
+                order[r.clone()]
+                    .iter()
+                    .flat_map(|&w| &frames[frames_of(words[w].0, words[w].1, first, frames.len())])
+                    .collect()
+            })
+            .collect();
+        Self {
+            order,
+            runs,
+            frames: seg_frames,
+        }
+    }
+
+    /// Each segment's statistics.
+    pub(crate) fn stats(&self) -> Vec<Stats> {
+        self.frames
+            .iter()
+            .map(|f| {
+                let mut s = Stats::new();
+                f.iter().for_each(|x| s.add(x));
+                s
+            })
+            .collect()
+    }
+}
+
 /// Mean per-frame log-likelihood of `frames` under each Gaussian.
-fn mean_ll(frames: &[&[f32; D]], models: &[Gaussian]) -> Vec<f64> {
+pub(crate) fn mean_ll(frames: &[&[f32; D]], models: &[Gaussian]) -> Vec<f64> {
     models
         .iter()
         .map(|g| {
@@ -174,38 +233,13 @@ pub fn diarize(frames: &[[f32; D]], words: &[(f32, f32)]) -> Vec<Segment> {
     if words.is_empty() {
         return Vec::new();
     }
-    let mut order: Vec<usize> = (0..words.len()).collect();
-    order.sort_by(|&a, &b| words[a].0.total_cmp(&words[b].0));
-    // Segments: runs of words, as indices into `order`.
-    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
-    let mut from = 0;
-    for k in 1..=order.len() {
-        let cut = order.get(k).is_none_or(|&w| {
-            let (prev, run_start) = (words[order[k - 1]], words[order[from]].0);
-            words[w].0 - prev.1 >= SEGMENT_GAP_S || words[w].1 - run_start > SEGMENT_MAX_S
-        });
-        if cut {
-            runs.push(from..k);
-            from = k;
-        }
-    }
-    let seg_frames: Vec<Vec<&[f32; D]>> = runs
-        .iter()
-        .map(|r| {
-            order[r.clone()]
-                .iter()
-                .flat_map(|&w| &frames[frames_of(words[w].0, words[w].1, frames.len())])
-                .collect()
-        })
-        .collect();
-    let stats: Vec<Stats> = seg_frames
-        .iter()
-        .map(|f| {
-            let mut s = Stats::new();
-            f.iter().for_each(|x| s.add(x));
-            s
-        })
-        .collect();
+    let segments = Segments::new(frames, 0, words);
+    let stats = segments.stats();
+    let Segments {
+        order,
+        runs,
+        frames: seg_frames,
+    } = segments;
     let mut long: Vec<usize> = (0..runs.len())
         .filter(|&s| seg_frames[s].len() >= MIN_FRAMES)
         .collect();
@@ -384,11 +418,11 @@ fn agglomerate(items: &[Stats]) -> Clusters {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Frames from a Gaussian-ish voice: a fixed offset per speaker plus noise.
-    fn frames(speakers: &[(usize, f32)], seed: u64) -> Vec<[f32; D]> {
+    pub(crate) fn frames(speakers: &[(usize, f32)], seed: u64) -> Vec<[f32; D]> {
         let mut state = seed;
         let mut noise = move || {
             state = state
@@ -409,7 +443,7 @@ mod tests {
     }
 
     /// Words of 0.4 s with 0.1 s gaps from `from` to `to`, and a 0.5 s pause after.
-    fn words(from: f32, to: f32) -> Vec<(f32, f32)> {
+    pub(crate) fn words(from: f32, to: f32) -> Vec<(f32, f32)> {
         let mut w = Vec::new();
         let mut t = from;
         while t + 0.4 <= to {

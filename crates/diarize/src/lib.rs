@@ -15,13 +15,19 @@
 //!   margin of its speaker over the next most likely one (the posterior of an average frame
 //!   between those two, equal priors; 1.0 when one speaker was heard).
 //!
+//! - [`Online`]: the same test for a live stream, one final at a time: each segment joins the
+//!   speaker whose Gaussian takes it by ΔBIC (and updates it) or becomes a new speaker; ids
+//!   never change or get reused; interims get a guess that learns nothing.
+//!
 //! What it does not do: overlapping speech (one speaker per segment), speaker changes inside a
-//! run of words without a pause shorter than [`SEGMENT_MAX_S`], naming or enrolling voices,
-//! and live (incremental) numbering. Statistical, not learned: voices that sound alike through
+//! run of words without a pause shorter than [`SEGMENT_MAX_S`], naming or enrolling voices.
+//! Live labels are decided once per final and never revised by what comes later. Statistical, not learned: voices that sound alike through
 //! the same channel may merge, and one voice through two very different channels may split.
 
 mod cluster;
 mod mfcc;
+mod online;
 
 pub use cluster::{diarize, Segment, SEGMENT_GAP_S, SEGMENT_MAX_S};
 pub use mfcc::{Mfcc, FRAMES_PER_S, N_COEFFS, SAMPLE_RATE_HZ};
+pub use online::Online;

@@ -68,6 +68,8 @@ pub struct Mfcc {
     pending: Vec<f32>,
     last_sample: f32,
     frames: Vec<[f32; N_COEFFS]>,
+    /// The stream frame `frames[0]` is (frames before it were forgotten).
+    first: usize,
     input: Vec<f32>,
     spectrum: Vec<realfft::num_complex::Complex<f32>>,
 }
@@ -104,6 +106,7 @@ impl Mfcc {
             pending: Vec::with_capacity(FRAME + HOP),
             last_sample: 0.0,
             frames: Vec::new(),
+            first: 0,
             input: vec![0.0; N_FFT],
             spectrum,
         }
@@ -152,9 +155,24 @@ impl Mfcc {
         self.frames.push(out);
     }
 
-    /// Every frame so far; frame `i` starts at `i / FRAMES_PER_S` seconds.
+    /// The frames kept: `frames()[i]` is stream frame `first_frame() + i`, which starts at
+    /// `(first_frame() + i) / FRAMES_PER_S` seconds.
     pub fn frames(&self) -> &[[f32; N_COEFFS]] {
         &self.frames
+    }
+
+    /// The stream frame the kept ones start at (0 unless [`Mfcc::forget_before_s`] was called).
+    pub fn first_frame(&self) -> usize {
+        self.first
+    }
+
+    /// Drop the frames before `seconds` (a live stream keeps only what results may still ask
+    /// about).
+    pub fn forget_before_s(&mut self, seconds: f32) {
+        let frame = (seconds.max(0.0) * FRAMES_PER_S) as usize;
+        let drop = frame.saturating_sub(self.first).min(self.frames.len());
+        self.frames.drain(..drop);
+        self.first += drop;
     }
 }
 
@@ -180,6 +198,22 @@ mod tests {
         // 16000 samples: (16000 - 400) / 160 + 1 frames.
         assert_eq!(whole.frames().len(), 98);
         assert_eq!(whole.frames(), pieces.frames());
+    }
+
+    #[test]
+    fn forgetting_keeps_the_clock() {
+        let mut m = Mfcc::new();
+        m.push(&tone(440.0, 1.0));
+        let tail = m.frames()[50..].to_vec();
+        m.forget_before_s(0.5);
+        assert_eq!(m.first_frame(), 50);
+        assert_eq!(m.frames(), &tail[..]);
+        m.forget_before_s(0.2); // already gone: nothing changes
+        assert_eq!(m.first_frame(), 50);
+        m.forget_before_s(9.0);
+        assert!(m.frames().is_empty());
+        m.push(&tone(440.0, 0.1));
+        assert_eq!(m.first_frame() + m.frames().len(), 98 + 10);
     }
 
     #[test]

@@ -147,6 +147,10 @@ pub struct ResultsMetadata {
     pub model_uuid: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, String>,
+    /// Present exactly when a diarizer labelled this result's words (boxed: every live
+    /// message carries this struct, few of them the field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diarize_info: Option<Box<DiarizeInfo>>,
 }
 
 /// A transcript for one segment of one channel. Every field is always present.

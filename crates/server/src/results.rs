@@ -83,6 +83,7 @@ impl ResultContext {
                 model_info: self.model_info(),
                 model_uuid: self.model.uuid.clone(),
                 extra: self.extra.clone(),
+                diarize_info: None,
             },
             from_finalize: span.from_finalize,
             // Entities only on finals (FEATURES.md §11).
@@ -113,5 +114,22 @@ impl ResultContext {
             warnings: Vec::new(),
             diarize_info: None,
         }
+    }
+}
+
+/// `diarize_info` of the diarizer that labelled the words (`hark-diarize`, the same on both
+/// paths): `arch` is the version asked for as Deepgram names them — `v2` for pre-recorded
+/// `diarize_model=latest|v2`, `v1` otherwise (on the live socket `latest` is `v1`).
+pub fn diarize_info(
+    params: &hark_proto::ListenParams,
+    pre_recorded: bool,
+) -> hark_proto::DiarizeInfo {
+    let arch = match params.diarize_model.as_deref() {
+        Some("latest" | "v2") if pre_recorded => "v2",
+        _ => "v1",
+    };
+    hark_proto::DiarizeInfo {
+        model_uuid: hark_asr::ModelDescriptor::uuid_from("hark-diarize mfcc-bic 1"),
+        arch: arch.to_owned(),
     }
 }

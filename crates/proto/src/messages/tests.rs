@@ -35,6 +35,7 @@ fn results() -> ServerMessage {
             model_info: info(),
             model_uuid: "u".into(),
             extra: BTreeMap::new(),
+            diarize_info: None,
         },
         from_finalize: false,
         entities: Some(Vec::new()),

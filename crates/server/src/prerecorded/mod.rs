@@ -376,19 +376,6 @@ fn label_speakers(words: &mut [hark_proto::Word], frames: &[[f32; hark_diarize::
     }
 }
 
-/// `metadata.diarize_info`: hark's diarizer (`hark-diarize`), under the version asked for
-/// (`diarize=true` and `v1` → `v1`; `latest` and `v2` → `v2`, as Deepgram's REST API).
-fn diarize_info(params: &ListenParams) -> hark_proto::DiarizeInfo {
-    let arch = match params.diarize_model.as_deref() {
-        Some("latest" | "v2") => "v2",
-        _ => "v1",
-    };
-    hark_proto::DiarizeInfo {
-        model_uuid: hark_asr::ModelDescriptor::uuid_from("hark-diarize mfcc-bic 1"),
-        arch: arch.to_owned(),
-    }
-}
-
 /// The `{metadata, results}` body.
 fn respond(
     ctx: &ResultContext,
@@ -455,7 +442,10 @@ fn respond(
         done.input_channels,
     );
     metadata.warnings = hark_text::unsupported_language_warnings(params);
-    metadata.diarize_info = done.voices.as_ref().map(|_| diarize_info(params));
+    metadata.diarize_info = done
+        .voices
+        .as_ref()
+        .map(|_| crate::results::diarize_info(params, true));
     let body = PrerecordedResponse {
         metadata,
         results: PrerecordedResults {

@@ -5,7 +5,13 @@
 //! other sessions; a small frame of PCM (microseconds of work) runs on the session's task.
 
 use hark_audio::{AudioError, AudioPipeline};
+use hark_diarize::Mfcc;
 use hark_live::{Decision, LiveStream, TurnEvent, TurnTracker};
+use std::sync::{Arc, Mutex};
+
+/// With `diarize`: each channel's voice features, written by the audio stage and read when a
+/// Results is made (the stage may be on the blocking pool then).
+pub type Voices = Arc<Mutex<Vec<Mfcc>>>;
 
 /// Flux: the audio goes through the live policy in slices this long, and the turn state is
 /// looked at after each, so that a turn ends where its silence says even inside a large frame.
@@ -24,6 +30,8 @@ pub struct AudioStage {
     pub turn_events: Vec<TurnEvent>,
     /// Reused per slice (Flux): the mono audio one slice at a time.
     slice: Vec<Vec<f32>>,
+    /// With `diarize` (16 kHz engines): the voice features of every channel.
+    pub voices: Option<Voices>,
 }
 
 impl AudioStage {
@@ -36,6 +44,7 @@ impl AudioStage {
             turns: None,
             turn_events: Vec::new(),
             slice: vec![Vec::new()],
+            voices: None,
         }
     }
 
@@ -126,6 +135,17 @@ impl AudioStage {
             return Vec::new();
         }
         self.channels();
+        if let Some(voices) = &self.voices {
+            // A poisoned lock only means a panic elsewhere; the features are still whole frames.
+            let mut v = voices
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let n = v.len().max(self.chunk.len());
+            v.resize_with(n, Mfcc::new);
+            for (m, samples) in v.iter_mut().zip(&self.chunk) {
+                m.push(samples);
+            }
+        }
         let decisions = match self.turns.is_some() {
             true => self.feed_turns(busy),
             false => self.live.push(&self.chunk, busy),

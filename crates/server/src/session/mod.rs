@@ -16,6 +16,7 @@ mod finish;
 mod hold;
 mod outbox;
 mod replies;
+mod speakers;
 #[cfg(test)]
 mod tests;
 mod turns;
@@ -161,6 +162,8 @@ struct Session {
     send_timeout: std::time::Duration,
     /// `/v2/listen`: turns instead of Results.
     flux: Option<Box<turns::FluxState>>,
+    /// `diarize`: speakers on the words of Results.
+    speakers: Option<speakers::Speakers>,
 }
 
 /// Run one session; `pipeline` is the audio front end the handshake built (and so validated).
@@ -252,6 +255,16 @@ impl Session {
         let counters = vec![Counters::default(); usize::from(p.result_channels())];
         let mut stage = AudioStage::new(pipeline, live, usize::from(p.result_channels()));
         stage.turns = flux.as_ref().map(|f| f.tracker(setup_rate));
+        // The voice features are defined at 16 kHz (every engine's rate today).
+        let speakers = (p.diarizing()
+            && flux.is_none()
+            && setup_rate == hark_diarize::SAMPLE_RATE_HZ)
+            .then(|| {
+                let (speakers, voices) =
+                    speakers::Speakers::new(crate::results::diarize_info(p, false));
+                stage.voices = Some(voices);
+                speakers
+            });
         let (replies_tx, replies) = mpsc::unbounded_channel();
         Self {
             setup,
@@ -271,6 +284,7 @@ impl Session {
             hold_finals,
             send_timeout: config.send_timeout(),
             flux,
+            speakers,
         }
     }
 
@@ -318,13 +332,16 @@ impl Session {
         if self.counters.len() <= ch {
             self.counters.resize(ch + 1, Counters::default());
         }
-        let results = self.ctx.results(
+        let mut results = self.ctx.results(
             span,
             channels,
             &transcript,
             &self.text,
             &mut self.counters[ch],
         );
+        if let Some(speakers) = &mut self.speakers {
+            speakers.label(&mut results);
+        }
         Outgoing::Message(ServerMessage::Results(results))
     }
 

@@ -1,0 +1,142 @@
+//! Speakers of a live stream, labelled as its finals arrive.
+
+use crate::cluster::{cost, delta_bic, mean_ll, Gaussian, Segments, Stats, D, MIN_FRAMES};
+
+/// One channel's speakers so far (each a Gaussian of every frame given to it), for live
+/// results: each final's segments join the speaker whose model takes them by ΔBIC, or become a
+/// new speaker. Ids never change once given and are never reused (FEATURES.md §16's hark rule);
+/// an interim's labels are a guess that learns nothing.
+#[derive(Default)]
+pub struct Online {
+    speakers: Vec<Stats>,
+}
+
+impl Online {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Speakers heard so far.
+    pub fn speakers(&self) -> usize {
+        self.speakers.len()
+    }
+
+    /// The speaker of each word of a final (`(start_s, end_s)`; `frames` start at frame
+    /// `first`); the speakers learn from them.
+    pub fn label_final(
+        &mut self,
+        frames: &[[f32; D]],
+        first: usize,
+        words: &[(f32, f32)],
+    ) -> Vec<u32> {
+        self.label(frames, first, words, true)
+    }
+
+    /// As [`Online::label_final`] for an interim: nothing is learned, and speech unlike every
+    /// speaker gets the id the next new speaker would get.
+    pub fn label_interim(
+        &self,
+        frames: &[[f32; D]],
+        first: usize,
+        words: &[(f32, f32)],
+    ) -> Vec<u32> {
+        let mut probe = Online {
+            speakers: self.speakers.clone(),
+        };
+        probe.label(frames, first, words, false)
+    }
+
+    fn label(
+        &mut self,
+        frames: &[[f32; D]],
+        first: usize,
+        words: &[(f32, f32)],
+        learn: bool,
+    ) -> Vec<u32> {
+        let segments = Segments::new(frames, first, words);
+        let stats = segments.stats();
+        let mut out = vec![0u32; words.len()];
+        for (s, run) in segments.runs.iter().enumerate() {
+            let speaker = self.place(&stats[s], &segments.frames[s], learn);
+            for &w in &segments.order[run.clone()] {
+                out[w] = speaker as u32;
+            }
+        }
+        out
+    }
+
+    /// The speaker of one segment, learning from it when `learn`.
+    fn place(&mut self, seg: &Stats, frames: &[&[f32; D]], learn: bool) -> usize {
+        if self.speakers.is_empty() {
+            if learn && !frames.is_empty() {
+                self.speakers.push(seg.clone());
+            }
+            return 0;
+        }
+        if frames.len() < MIN_FRAMES {
+            // Too short to test: the speaker that explains it best, learning nothing.
+            let models: Vec<Gaussian> = self.speakers.iter().filter_map(Stats::gaussian).collect();
+            if models.len() != self.speakers.len() || frames.is_empty() {
+                return self.speakers.len() - 1;
+            }
+            let ll = mean_ll(frames, &models);
+            return (0..ll.len())
+                .max_by(|a, b| ll[*a].total_cmp(&ll[*b]))
+                .unwrap_or(0);
+        }
+        let own = cost(seg);
+        let best = self
+            .speakers
+            .iter()
+            .enumerate()
+            .map(|(k, sp)| (delta_bic((seg, own), (sp, cost(sp))), k))
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        match best {
+            Some((d, k)) if d < 0.0 => {
+                if learn {
+                    self.speakers[k] = self.speakers[k].merged(seg);
+                }
+                k
+            }
+            _ => {
+                if learn {
+                    self.speakers.push(seg.clone());
+                }
+                self.speakers.len() - usize::from(learn)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::tests::{frames, words};
+
+    #[test]
+    fn finals_keep_their_speakers_and_a_voice_comes_back_with_its_id() {
+        let f = frames(&[(1, 6.0), (0, 6.0), (1, 6.0)], 11);
+        let mut online = Online::new();
+        let a = online.label_final(&f, 0, &words(0.0, 5.5));
+        let b = online.label_final(&f, 0, &words(6.0, 11.5));
+        // An interim of the third voice guesses from what is known and learns nothing.
+        let guess = online.label_interim(&f, 0, &words(12.0, 15.0));
+        assert_eq!(online.speakers(), 2);
+        let c = online.label_final(&f, 0, &words(12.0, 17.5));
+        assert!(a.iter().all(|s| *s == 0), "{a:?}");
+        assert!(b.iter().all(|s| *s == 1), "{b:?}");
+        assert!(guess.iter().all(|s| *s == 0), "{guess:?}");
+        assert!(c.iter().all(|s| *s == 0), "{c:?}");
+        assert_eq!(online.speakers(), 2);
+    }
+
+    #[test]
+    fn frames_may_start_late_and_words_may_lie_outside_them() {
+        let f = frames(&[(0, 4.0)], 2);
+        let mut online = Online::new();
+        // The kept frames start at 10 s (frame 1000); words before, inside and after them.
+        let labels = online.label_final(&f, 1000, &[(9.0, 9.5), (10.5, 12.0), (20.0, 21.0)]);
+        assert_eq!(labels.len(), 3);
+        assert!(online.label_final(&[], 0, &[]).is_empty());
+    }
+}
