@@ -89,12 +89,27 @@ def setup_js(version):
 
 
 def setup_rust():
-    """The Rust driver binary (the `deepgram` crate from crates.io)."""
+    """The Rust driver binary (the `deepgram` crate from crates.io), kept per content of its
+    sources: checkouts at other paths share the cached target directory, and cargo judges
+    freshness by file times, so a binary built there from older sources can look fresh here."""
+    import hashlib
+
     target = os.path.join(CACHE, "rust-target")
-    manifest = os.path.join(HERE, "rust", "Cargo.toml")
+    root = os.path.join(HERE, "rust")
+    manifest = os.path.join(root, "Cargo.toml")
+    sources = [manifest, os.path.join(root, "Cargo.lock"), os.path.join(root, "src", "main.rs")]
+    digest = hashlib.sha256(b"".join(open(p, "rb").read() for p in sources if os.path.exists(p))).hexdigest()[:16]
+    kept = os.path.join(CACHE, f"rust-driver-{digest}")
+    if os.path.exists(kept):
+        return kept
+    os.utime(os.path.join(root, "src", "main.rs"))  # rebuild the driver itself (its deps stay cached)
     env = dict(os.environ, CARGO_TARGET_DIR=target)
     run(["cargo", "build", "--release", "--quiet", "--manifest-path", manifest], env=env)
-    return os.path.join(target, "release", "hark-conformance-rust")
+    for old in os.listdir(CACHE):
+        if old.startswith("rust-driver-"):
+            os.remove(os.path.join(CACHE, old))
+    shutil.copy2(os.path.join(target, "release", "hark-conformance-rust"), kept)
+    return kept
 
 
 def version_of(cmd, env=None):
@@ -193,8 +208,11 @@ def serve_audio():
     import http.server
     import threading
 
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=SHARED_DATA)
-    handler.log_message = lambda *a: None
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=SHARED_DATA)
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{httpd.server_address[1]}/preamble.wav"
