@@ -4,10 +4,12 @@ same weights, same long recording, greedy, 2 CPU threads.
 
 Run through bench/prerecorded.sh. The recording is the 13 real-speech clips (16 kHz mono, 0.5 s
 of silence between them) repeated to at least `--minutes` (default 10); its reference is their
-transcripts in the same order. For each precision (f32; 8-bit: faster-whisper's int8, hark's
+transcripts in the same order. `--model tiny` (tiny.en, default) or `base` (multilingual base,
+fetched with `scripts/real_speech.py --base`; English asked for on both sides). For each precision (f32; 8-bit: faster-whisper's int8, hark's
 q8_0 GGUF from the same CTranslate2 file) it reports audio seconds per wall second and the WER:
 
-- hark upload: one `POST /v1/listen` of the WAV to `hark serve` (model loaded).
+- hark upload: one `POST /v1/listen` of the WAV to `hark serve` (model loaded); f32 also with
+  `diarize=true` (the cost of labelling speakers).
 - faster-whisper 1.1.1 sequential: `WhisperModel.transcribe(beam_size=1, temperature=0,
   language="en", condition_on_previous_text=False)`.
 - faster-whisper 1.1.1 batched: `BatchedInferencePipeline.transcribe(batch_size=8, same
@@ -54,12 +56,12 @@ def wer(ref, hyp):
     return edit_distance(a, b) / max(1, len(a))
 
 
-def hark(hark_bin, model_dir, wav):
+def hark(hark_bin, model_dir, wav, query=""):
     server, host = start_hark(hark_bin, model_dir)
     try:
         data = open(wav, "rb").read()
         t = time.perf_counter()
-        req = urllib.request.Request(f"http://{host}/v1/listen", data=data, method="POST",
+        req = urllib.request.Request(f"http://{host}/v1/listen?{query}", data=data, method="POST",
                                      headers={"Content-Type": "audio/wav"})
         body = json.load(urllib.request.urlopen(req, timeout=3600))
         took = time.perf_counter() - t
@@ -87,19 +89,24 @@ def main():
     ap.add_argument("--hark", required=True)
     ap.add_argument("--cache", required=True)
     ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--model", choices=["tiny", "base"], default="tiny")
     args = ap.parse_args()
     wav = os.path.join(args.cache, f"long-{args.minutes:g}min.wav")
     ref, audio_s = build_recording(args.cache, args.minutes, wav)
-    ct2 = os.path.join(args.cache, "models", "whisper-tiny.en-ct2")
+    name = {"tiny": "whisper-tiny.en-ct2", "base": "whisper-base-ct2"}[args.model]
+    ct2 = os.path.join(args.cache, "models", name)
+    lang = "language=en" if args.model == "base" else ""
     q8 = ct2.replace("-ct2", "-q8_0")
     if not os.path.exists(os.path.join(q8, "model.gguf")):
         subprocess.run([args.hark, "models", "quantize", ct2, q8, "--type", "q8_0"], check=True, capture_output=True)
-    print(f"recording: {audio_s:.0f} s of the 13 real-speech clips, repeated; model tiny.en; 2 CPU threads")
+    print(f"recording: {audio_s:.0f} s of the 13 real-speech clips, repeated; model {name}; 2 CPU threads")
     print(f"{'prec':5} {'system':30} {'audio s / wall s':>17} {'wall s':>8} {'WER':>6}")
     for precision, fw_type, hark_dir in (("f32", "float32", ct2), ("8-bit", "int8", q8)):
-        runs = [("hark upload", lambda: hark(args.hark, hark_dir, wav)),
-                ("faster-whisper sequential", lambda: faster_whisper(ct2, fw_type, wav, False)),
-                ("faster-whisper batched (8)", lambda: faster_whisper(ct2, fw_type, wav, True))]
+        runs = [("hark upload", lambda: hark(args.hark, hark_dir, wav, lang))]
+        if precision == "f32":
+            runs.append(("hark upload, diarize=true", lambda: hark(args.hark, hark_dir, wav, "&".join(filter(None, [lang, "diarize=true"])))))
+        runs += [("faster-whisper sequential", lambda: faster_whisper(ct2, fw_type, wav, False)),
+                 ("faster-whisper batched (8)", lambda: faster_whisper(ct2, fw_type, wav, True))]
         for label, run in runs:
             text, took = run()
             print(f"{precision:5} {label:30} {audio_s / took:17.1f} {took:8.1f} {wer(ref, text):6.3f}", flush=True)
