@@ -7,7 +7,7 @@ mod support;
 
 use serde_json::Value;
 use std::path::Path;
-use support::{hark, real_speech_dir, spawn_listening_for, stream, transcribe_json, KillOnDrop};
+use support::{real_speech_dir, serve_model, stream, transcribe_json};
 
 const RATE: u32 = 16_000;
 
@@ -78,14 +78,7 @@ fn speakers_follow_the_voices_of_a_recording() {
     let clips = cache.join("clips");
     let dir = std::env::temp_dir().join(format!("hark-diarize-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let (server, addr, _) = spawn_listening_for(
-        hark()
-            .args(["serve", "--listen", "127.0.0.1:0", "--model"])
-            .arg(cache.join("models/whisper-tiny.en-ct2")),
-        600,
-    );
-    let _server = KillOnDrop(server);
-    let host = format!("ws://{addr}");
+    let (_server, host) = serve_model(&cache.join("models/whisper-tiny.en-ct2"), 600);
 
     // A LibriVox reader, President Kennedy, the same reader again.
     let three = dir.join("three.wav");

@@ -11,7 +11,7 @@ mod support;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::{hark, real_speech_dir, spawn_listening_for, stream, transcribe_json, KillOnDrop};
+use support::{real_speech_dir, serve_model, stream, transcribe_json};
 
 /// `text` spoken by espeak-ng (US English, 130 words a minute) into `dir/name.wav`.
 fn speak(dir: &Path, name: &str, text: &str, rate: u32) -> PathBuf {
@@ -120,14 +120,7 @@ fn transcript_features_on_real_speech() {
         "This lecture is about social epistemology.",
         130,
     );
-    let (server, addr, _) = spawn_listening_for(
-        hark()
-            .args(["serve", "--listen", "127.0.0.1:0", "--model"])
-            .arg(cache.join("models/whisper-tiny.en-ct2")),
-        600,
-    );
-    let _server = KillOnDrop(server);
-    let host = format!("ws://{addr}");
+    let (_server, host) = serve_model(&cache.join("models/whisper-tiny.en-ct2"), 600);
 
     // No formatting flag: spoken words only, no digit or symbol in any word.
     let (alt, _) = upload(&host, &money, &[]);
@@ -263,21 +256,20 @@ fn transcript_features_on_real_speech() {
         "{alt}"
     );
 
-    numerals_switched_mid_stream(&addr, &dir);
+    numerals_switched_mid_stream(&host, &dir);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `numerals=false`, a sentence, `Configure {"features":{"numerals":true}}`, the sentence again:
 /// one `ConfigureSuccess`; the first final says "twenty three", the second "23".
-fn numerals_switched_mid_stream(addr: &str, dir: &Path) {
+fn numerals_switched_mid_stream(host: &str, dir: &Path) {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
     let wav = speak(dir, "apples", "I have twenty three apples.", 130);
     let bytes = std::fs::read(&wav).expect("wav");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let messages: Vec<Value> = rt.block_on(async {
-        let url =
-            format!("ws://{addr}/v1/listen?numerals=false&encoding=linear16&sample_rate=22050");
+        let url = format!("{host}/v1/listen?numerals=false&encoding=linear16&sample_rate=22050");
         let (mut ws, _) = tokio_tungstenite::connect_async(url)
             .await
             .expect("handshake");
@@ -363,14 +355,7 @@ fn detect_language_on_a_multilingual_model() {
         .status()
         .expect("espeak-ng");
     assert!(ok.success());
-    let (server, addr, _) = spawn_listening_for(
-        hark()
-            .args(["serve", "--listen", "127.0.0.1:0", "--model"])
-            .arg(cache.join("models/whisper-base-ct2")),
-        300,
-    );
-    let _server = KillOnDrop(server);
-    let host = format!("ws://{addr}");
+    let (_server, host) = serve_model(&cache.join("models/whisper-base-ct2"), 300);
     let (alt, channel) = upload(&host, &wav, &["detect_language=true"]);
     assert_eq!(channel["detected_language"], "fr", "{channel}");
     assert!(transcript(&alt).contains("table"), "{alt}");

@@ -7,9 +7,7 @@ mod support;
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use support::{
-    edit_distance, hark, real_speech_dir, spawn_listening_for, speak, stream, words, KillOnDrop,
-};
+use support::{edit_distance, hark, real_speech_dir, serve_model, speak, stream, words};
 
 /// What is said, and the silence after it (seconds). The first turn pauses after "and".
 const SAID: [(&str, f64); 3] = [
@@ -53,14 +51,7 @@ fn turns_of_real_speech_through_hark_stream_v2() {
     let dir = std::env::temp_dir().join(format!("hark-flux-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let (audio, pauses) = turns_audio(&dir);
-    let (server, addr, _) = spawn_listening_for(
-        hark()
-            .args(["serve", "--listen", "127.0.0.1:0", "--model"])
-            .arg(cache.join("models/whisper-tiny.en-ct2")),
-        300,
-    );
-    let _server = KillOnDrop(server);
-    let host = format!("ws://{addr}");
+    let (_server, host) = serve_model(&cache.join("models/whisper-tiny.en-ct2"), 300);
     let raw = ["--v2", "-e", "linear16", "-s", "22050"];
 
     // The text rendering runs alongside the JSON one (each streams at real time).

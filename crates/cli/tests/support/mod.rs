@@ -217,3 +217,16 @@ pub fn transcribe_json(host: &str, wav: &std::path::Path, params: &[&str]) -> se
     assert!(out.status.success(), "hark transcribe {params:?}: {out:?}");
     serde_json::from_slice(&out.stdout).expect("a JSON response")
 }
+
+#[allow(dead_code)] // only the tests with real weights use it
+/// `hark serve --model DIR` on a free port, ready (waiting up to `ready_s` for the model to
+/// load): the server (killed when dropped) and its `ws://` host.
+pub fn serve_model(dir: &std::path::Path, ready_s: u64) -> (KillOnDrop, String) {
+    let (server, addr, _) = spawn_listening_for(
+        hark()
+            .args(["serve", "--listen", "127.0.0.1:0", "--model"])
+            .arg(dir),
+        ready_s,
+    );
+    (KillOnDrop(server), format!("ws://{addr}"))
+}
