@@ -2,6 +2,10 @@
 
 use crate::cluster::{cost, delta_bic, mean_ll, Gaussian, Segments, Stats, D, MIN_FRAMES};
 
+/// Speakers one stream may have: beyond it (noise heard as ever new voices), a segment joins
+/// the closest speaker, so the work per final stays bounded.
+const MAX_SPEAKERS: usize = 64;
+
 /// One channel's speakers so far (each a Gaussian of every frame given to it), for live
 /// results: each final's segments join the speaker whose model takes them by ΔBIC, or become a
 /// new speaker. Ids never change once given and are never reused (FEATURES.md §16's hark rule);
@@ -91,8 +95,9 @@ impl Online {
             .enumerate()
             .map(|(k, sp)| (delta_bic((seg, own), (sp, cost(sp))), k))
             .min_by(|a, b| a.0.total_cmp(&b.0));
+        let full = self.speakers.len() >= MAX_SPEAKERS;
         match best {
-            Some((d, k)) if d < 0.0 => {
+            Some((d, k)) if d < 0.0 || full => {
                 if learn {
                     self.speakers[k] = self.speakers[k].merged(seg);
                 }
