@@ -72,6 +72,17 @@ fn majority(words: &[Value], span: (f32, f32)) -> (u64, f32) {
     (best, share)
 }
 
+/// The three parts (`spans`) are mostly (`min_share` of their words) speakers 0, 1 and 0.
+fn reader_jfk_reader(words: &[Value], spans: &[(f32, f32)], min_share: f32, how: &str) {
+    let parts: Vec<(u64, f32)> = spans.iter().map(|s| majority(words, *s)).collect();
+    assert_eq!(
+        parts.iter().map(|p| p.0).collect::<Vec<_>>(),
+        [0, 1, 0],
+        "{how}: {parts:?}"
+    );
+    assert!(parts.iter().all(|p| p.1 >= min_share), "{how}: {parts:?}");
+}
+
 #[test]
 fn speakers_follow_the_voices_of_a_recording() {
     let cache = real_speech_dir();
@@ -97,13 +108,8 @@ fn speakers_follow_the_voices_of_a_recording() {
     );
     let alt = &v["results"]["channels"][0]["alternatives"][0];
     let words = alt["words"].as_array().expect("words").clone();
-    let parts: Vec<(u64, f32)> = spans.iter().map(|s| majority(&words, *s)).collect();
-    assert_eq!(
-        parts.iter().map(|p| p.0).collect::<Vec<_>>(),
-        [0, 1, 0],
-        "speakers numbered by first appearance, the reader recognised again: {parts:?}"
-    );
-    assert!(parts.iter().all(|p| p.1 >= 0.9), "{parts:?}");
+    // Speakers numbered by first appearance, the reader recognised again.
+    reader_jfk_reader(&words, &spans, 0.9, "uploaded");
     for w in &words {
         let c = w["speaker_confidence"]
             .as_f64()
@@ -147,13 +153,7 @@ fn speakers_follow_the_voices_of_a_recording() {
     assert!(live_words
         .iter()
         .all(|w| w["speaker"].is_u64() && w.get("speaker_confidence").is_none()));
-    let parts: Vec<(u64, f32)> = spans.iter().map(|s| majority(&live_words, *s)).collect();
-    assert_eq!(
-        parts.iter().map(|p| p.0).collect::<Vec<_>>(),
-        [0, 1, 0],
-        "live: {parts:?}"
-    );
-    assert!(parts.iter().all(|p| p.1 >= 0.8), "live: {parts:?}");
+    reader_jfk_reader(&live_words, &spans, 0.8, "live");
     assert!(finals
         .iter()
         .all(|m| m["metadata"]["diarize_info"]["arch"] == "v1"));

@@ -112,6 +112,16 @@ impl Mfcc {
         }
     }
 
+    /// Add each channel's new samples to its extractor (`chunk[i]` to `all[i]`), adding
+    /// extractors for channels not seen before.
+    pub fn push_channels(all: &mut Vec<Mfcc>, chunk: &[Vec<f32>]) {
+        let n = all.len().max(chunk.len());
+        all.resize_with(n, Mfcc::new);
+        for (m, samples) in all.iter_mut().zip(chunk) {
+            m.push(samples);
+        }
+    }
+
     /// Add samples (16 kHz mono, any chunking).
     pub fn push(&mut self, samples: &[f32]) {
         for &s in samples {

@@ -26,14 +26,26 @@ impl Online {
     }
 
     /// The speaker of each word of a final (`(start_s, end_s)`; `frames` start at frame
-    /// `first`); the speakers learn from them.
+    /// `first`); the speakers learn from them, segment by segment.
     pub fn label_final(
         &mut self,
         frames: &[[f32; D]],
         first: usize,
         words: &[(f32, f32)],
     ) -> Vec<u32> {
-        self.label(frames, first, words, true)
+        label(frames, first, words, |seg, seg_frames| {
+            match self.choose(seg, seg_frames) {
+                Choice::Guess(k) => k,
+                Choice::Join(k) => {
+                    self.speakers[k] = self.speakers[k].merged(seg);
+                    k
+                }
+                Choice::New => {
+                    self.speakers.push(seg.clone());
+                    self.speakers.len() - 1
+                }
+            }
+        })
     }
 
     /// As [`Online::label_final`] for an interim: nothing is learned, and speech unlike every
@@ -44,49 +56,33 @@ impl Online {
         first: usize,
         words: &[(f32, f32)],
     ) -> Vec<u32> {
-        let mut probe = Online {
-            speakers: self.speakers.clone(),
-        };
-        probe.label(frames, first, words, false)
-    }
-
-    fn label(
-        &mut self,
-        frames: &[[f32; D]],
-        first: usize,
-        words: &[(f32, f32)],
-        learn: bool,
-    ) -> Vec<u32> {
-        let segments = Segments::new(frames, first, words);
-        let stats = segments.stats();
-        let mut out = vec![0u32; words.len()];
-        for (s, run) in segments.runs.iter().enumerate() {
-            let speaker = self.place(&stats[s], &segments.frames[s], learn);
-            for &w in &segments.order[run.clone()] {
-                out[w] = speaker as u32;
+        label(frames, first, words, |seg, seg_frames| {
+            match self.choose(seg, seg_frames) {
+                Choice::Guess(k) | Choice::Join(k) => k,
+                Choice::New => self.speakers.len(),
             }
-        }
-        out
+        })
     }
 
-    /// The speaker of one segment, learning from it when `learn`.
-    fn place(&mut self, seg: &Stats, frames: &[&[f32; D]], learn: bool) -> usize {
+    /// Where one segment belongs.
+    fn choose(&self, seg: &Stats, frames: &[&[f32; D]]) -> Choice {
         if self.speakers.is_empty() {
-            if learn && !frames.is_empty() {
-                self.speakers.push(seg.clone());
-            }
-            return 0;
+            return match frames.is_empty() {
+                true => Choice::Guess(0),
+                false => Choice::New,
+            };
         }
         if frames.len() < MIN_FRAMES {
             // Too short to test: the speaker that explains it best, learning nothing.
             let models: Vec<Gaussian> = self.speakers.iter().filter_map(Stats::gaussian).collect();
             if models.len() != self.speakers.len() || frames.is_empty() {
-                return self.speakers.len() - 1;
+                return Choice::Guess(self.speakers.len() - 1);
             }
             let ll = mean_ll(frames, &models);
-            return (0..ll.len())
+            let best = (0..ll.len())
                 .max_by(|a, b| ll[*a].total_cmp(&ll[*b]))
                 .unwrap_or(0);
+            return Choice::Guess(best);
         }
         let own = cost(seg);
         let best = self
@@ -97,20 +93,37 @@ impl Online {
             .min_by(|a, b| a.0.total_cmp(&b.0));
         let full = self.speakers.len() >= MAX_SPEAKERS;
         match best {
-            Some((d, k)) if d < 0.0 || full => {
-                if learn {
-                    self.speakers[k] = self.speakers[k].merged(seg);
-                }
-                k
-            }
-            _ => {
-                if learn {
-                    self.speakers.push(seg.clone());
-                }
-                self.speakers.len() - usize::from(learn)
-            }
+            Some((d, k)) if d < 0.0 || full => Choice::Join(k),
+            _ => Choice::New,
         }
     }
+}
+
+/// Where a segment belongs: a speaker it only resembles (too short to test, learns nothing),
+/// a speaker ΔBIC accepts, or a new speaker.
+enum Choice {
+    Guess(usize),
+    Join(usize),
+    New,
+}
+
+/// Each word's speaker, `place` deciding segment by segment in time order.
+fn label(
+    frames: &[[f32; D]],
+    first: usize,
+    words: &[(f32, f32)],
+    mut place: impl FnMut(&Stats, &[&[f32; D]]) -> usize,
+) -> Vec<u32> {
+    let segments = Segments::new(frames, first, words);
+    let stats = segments.stats();
+    let mut out = vec![0u32; words.len()];
+    for (s, run) in segments.runs.iter().enumerate() {
+        let speaker = place(&stats[s], &segments.frames[s]);
+        for &w in &segments.order[run.clone()] {
+            out[w] = speaker as u32;
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -218,7 +218,6 @@ fn set_extra(
 }
 
 impl ListenParams {
-    /// Parse and validate a raw query string (without the leading `?`).
     /// What only the live socket refuses: `diarize_model=v2` (pre-recorded only, as Deepgram's).
     pub fn check_streaming(&self) -> Result<(), ApiError> {
         if self.diarize_model.as_deref() == Some("v2") {
@@ -235,6 +234,7 @@ impl ListenParams {
         self.diarize || self.diarize_model.is_some()
     }
 
+    /// Parse and validate a raw query string (without the leading `?`).
     pub fn from_query(query: &str) -> Result<Self, ApiError> {
         let mut p = ListenParams::default();
         let mut endpointing_given = false;

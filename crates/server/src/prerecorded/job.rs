@@ -70,12 +70,7 @@ impl Cutting {
 /// Feed each channel's new samples to its voice features.
 fn listen(voices: &mut Option<Vec<Mfcc>>, chunk: &[Vec<f32>]) {
     if let Some(v) = voices {
-        while v.len() < chunk.len() {
-            v.push(Mfcc::new());
-        }
-        for (m, samples) in v.iter_mut().zip(chunk) {
-            m.push(samples);
-        }
+        Mfcc::push_channels(v, chunk);
     }
 }
 

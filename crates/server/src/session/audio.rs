@@ -140,11 +140,7 @@ impl AudioStage {
             let mut v = voices
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let n = v.len().max(self.chunk.len());
-            v.resize_with(n, Mfcc::new);
-            for (m, samples) in v.iter_mut().zip(&self.chunk) {
-                m.push(samples);
-            }
+            Mfcc::push_channels(&mut v, &self.chunk);
         }
         let decisions = match self.turns.is_some() {
             true => self.feed_turns(busy),
