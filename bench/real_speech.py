@@ -120,9 +120,9 @@ def hark_upload(host, file):
     return body["results"]["channels"][0]["alternatives"][0]["transcript"], time.perf_counter() - t
 
 
-def start_hark(hark_bin, model_dir):
+def start_hark(hark_bin, model_dir, extra=()):
     """`hark serve --model model_dir` on a free port: (process, "host:port")."""
-    server = subprocess.Popen([hark_bin, "serve", "--listen", "127.0.0.1:0", "--model", model_dir],
+    server = subprocess.Popen([hark_bin, "serve", "--listen", "127.0.0.1:0", "--model", model_dir, *extra],
                               stderr=subprocess.PIPE, text=True)
     for line in server.stderr:
         if "addr=" in line:
@@ -168,6 +168,8 @@ def main():
     ap.add_argument("--cache", required=True)
     ap.add_argument("--base", action="store_true")
     ap.add_argument("--show", action="store_true", help="print every transcript")
+    ap.add_argument("--precision", choices=["f32", "8-bit"], help="only this precision")
+    ap.add_argument("--hark-only", action="store_true", help="leave faster-whisper out")
     args = ap.parse_args()
     clips_dir = os.path.join(args.cache, "clips")
     clips = []
@@ -183,10 +185,16 @@ def main():
             subprocess.run([args.hark, "models", "quantize", ct2, q8, "--type", "q8_0"],
                            check=True, capture_output=True)
         for precision, fw_type, hark_dir in (("f32", "float32", ct2), ("8-bit", "int8", q8)):
-            fw, fw_wall = faster_whisper(ct2, fw_type, clips)
+            if args.precision not in (None, precision):
+                continue
+            systems = []
+            if not args.hark_only:
+                fw, fw_wall = faster_whisper(ct2, fw_type, clips)
+                systems.append(("faster-whisper", fw, fw_wall))
             live, whole, hark_wall, upload, upload_wall = hark(args.hark, hark_dir, clips)
-            for label, hyps, wall in (("faster-whisper", fw, fw_wall), ("hark live", live, None),
-                                      ("hark file", whole, hark_wall), ("hark upload", upload, upload_wall)):
+            systems += [("hark live", live, None), ("hark file", whole, hark_wall),
+                        ("hark upload", upload, upload_wall)]
+            for label, hyps, wall in systems:
                 rows.append((name, precision, label, wer_by_set(clips, hyps), wall))
                 if args.show:
                     for _, f, _ in clips:

@@ -122,6 +122,12 @@ pub struct ServeArgs {
     /// [default: true].
     #[arg(long, env = "HARK_TEMPERATURE_FALLBACK", action = clap::ArgAction::Set, value_name = "BOOL")]
     pub temperature_fallback: Option<bool>,
+    /// Whisper: run the encoder over all 30 s of every window. By default it runs only over
+    /// the positions that hold the window's audio (plus a margin) and takes the rest from one
+    /// pass over silence made at start-up: several times faster for short windows, the same
+    /// words on hark's test clips but for rare single words (README, "Encoder shortcut").
+    #[arg(long, env = "HARK_FULL_ENCODER")]
+    pub full_encoder: bool,
     /// Most concurrent streams (channels) per model; one more is refused with 429 [default: 16].
     #[arg(long, env = "HARK_MAX_STREAMS")]
     pub max_streams: Option<usize>,

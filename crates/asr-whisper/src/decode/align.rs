@@ -113,7 +113,7 @@ pub fn token_times(
     // As OpenAI: every row from <|startoftranscript|> to <|endoftext|> is normalised and filtered;
     // the DTW then uses the rows of <|notimestamps|> and the text tokens.
     let sot = sot_index.min(prompt.len().saturating_sub(1));
-    let width = audio.dim(1)?;
+    let width = state.audio_positions()?;
     let mut weights = Vec::new();
     for &[layer, head] in heads {
         let Some(w) = cross.get(layer) else { continue };

@@ -453,7 +453,7 @@ pub fn greedy(
     state.limit_audio(cfg.attended_positions())?;
     let masks = Masks::new(model, cfg)?;
     let forced: Vec<&[u32]> = (0..b).map(|i| cfg.forced_tokens(i)).collect();
-    let mut collector = Collector::new(model, &cfg.alignment_heads, b, audio.dim(1)?);
+    let mut collector = Collector::new(model, &cfg.alignment_heads, b, state.audio_positions()?);
     let (mut last, no_speech, forced_probs) =
         masks.prompt(model, &mut state, cfg, &forced, collector.as_mut())?;
     let mut out: Vec<Decoded> = no_speech

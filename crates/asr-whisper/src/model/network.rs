@@ -120,6 +120,41 @@ impl Attention {
             .0)
     }
 
+    /// Queries (split into heads, scaled) and keys and values (stored head by head) of `x`
+    /// `[B, T, d]`, each `[B, H, T, d/H]`, through the joined projection when there is one.
+    fn self_qkv(&self, x: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+        let Some(qkv) = &self.qkv else {
+            let q = self.scaled(self.q.forward_then(x, Then::Bias)?)?;
+            let (k, v) = self.kv(x, true)?;
+            return Ok((self.split(&q, false)?, k, v));
+        };
+        let (b, t, d) = x.dims3()?;
+        let y = qkv
+            .forward_then(x, Then::Bias)?
+            .reshape((b, t, 3, self.heads, d / self.heads))?;
+        let part = |i: usize| y.narrow(2, i, 1)?.squeeze(2)?.transpose(1, 2);
+        Ok((
+            self.scaled(part(0)?)?,
+            part(1)?.contiguous()?,
+            part(2)?.contiguous()?,
+        ))
+    }
+
+    /// Self-attention of the first `T` positions of a longer sequence whose other positions'
+    /// keys and values are given: `x` `[B, T, d]` attends to its own keys/values followed by
+    /// positions `T..` of `tail` (`[1, H, S, d/H]` each, shared by every row); added to
+    /// `residual`.
+    fn self_attend_before(
+        &self,
+        x: &Tensor,
+        residual: &Tensor,
+        tail: &(Tensor, Tensor),
+    ) -> Result<Tensor> {
+        let (q, k, v) = self.self_qkv(x)?;
+        let (k, v) = (extend(k, &tail.0)?, extend(v, &tail.1)?);
+        Ok(self.attend_heads(&q, &k, &v, None, false, residual)?.0)
+    }
+
     /// The self-attention's products as 8-bit layers (the joined q, k, v when there is one; the
     /// separate layers are then only its views and stay as they are).
     fn use_int8(&mut self) -> Result<usize> {
@@ -240,6 +275,18 @@ impl Attention {
         };
         Ok((self.out.forward_then(&out, Then::Add(residual))?, weights))
     }
+}
+
+/// `own` `[B, H, T, D]` followed by positions `T..S` of `known` `[1, H, S, D]` (the same for every
+/// row): `[B, H, S, D]`, or `own` as it is when it already covers `S`.
+fn extend(own: Tensor, known: &Tensor) -> Result<Tensor> {
+    let (b, h, t, d) = own.dims4()?;
+    let s = known.dim(2)?;
+    if t >= s {
+        return Ok(own);
+    }
+    let rest = known.narrow(2, t, s - t)?.broadcast_as((b, h, s - t, d))?;
+    Tensor::cat(&[&own, &rest.contiguous()?], 2)
 }
 
 struct Mlp {
@@ -395,6 +442,16 @@ pub struct Encoder {
     positions: Tensor,
     layers: Vec<EncoderLayer>,
     ln: LayerNorm,
+    /// What the encoder makes of a window of silence: see [`Whisper::remember_silence`].
+    silence: Option<Silence>,
+}
+
+/// The encoder's pass over a window of silence (an all-zero log-mel) over the full input.
+struct Silence {
+    /// Each layer's self-attention keys and values, `[1, H, S, d/H]`.
+    kv: Vec<(Tensor, Tensor)>,
+    /// The output, `[1, S, d]`.
+    out: Tensor,
 }
 
 /// The decoder half.
@@ -409,6 +466,9 @@ pub struct Decoder {
     positions: Tensor,
     layers: Vec<DecoderLayer>,
     ln: LayerNorm,
+    /// Each layer's cross-attention keys and values of the encoder output for silence,
+    /// `[1, H, S, d/H]`: an encoder output shorter than `S` is extended with their tail.
+    silence: Option<Vec<(Tensor, Tensor)>>,
 }
 
 /// Per-batch decoding state: cross-attention keys/values (fixed) and the self-attention cache.
@@ -478,6 +538,14 @@ impl DecoderState {
         Ok(())
     }
 
+    /// The encoder positions the decoder attends to (the full input for padded windows).
+    pub fn audio_positions(&self) -> Result<usize> {
+        match self.cross_kv.first() {
+            Some((k, _)) => k.dim(2),
+            None => Ok(0),
+        }
+    }
+
     fn rows(&self) -> Result<usize> {
         match self.cross_kv.first() {
             Some((k, _)) => k.dim(0),
@@ -522,6 +590,7 @@ impl Encoder {
             positions: vb.get((c.max_source_positions, d), "embed_positions.weight")?,
             layers,
             ln: layer_norm(d, 1e-5, vb.pp("layer_norm"))?,
+            silence: None,
         })
     }
 
@@ -571,15 +640,43 @@ impl Encoder {
         let x = self.conv2.forward_gelu(&x, 2)?;
         let t = x.dim(1)?;
         let mut x = x.broadcast_add(&self.positions.narrow(0, 0, t)?)?;
-        for l in &self.layers {
+        let full = self.positions.dim(0)?;
+        let silence = self.silence.as_ref().filter(|_| t < full);
+        for (i, l) in self.layers.iter().enumerate() {
             if stop() {
                 return Ok(None);
             }
             let h = l.attn_ln.forward(&x)?;
-            x = l.attn.self_attend(&h, &x)?;
+            x = match silence {
+                Some(sil) => l.attn.self_attend_before(&h, &x, &sil.kv[i])?,
+                None => l.attn.self_attend(&h, &x)?,
+            };
             x = l.mlp_residual(&x)?;
         }
         self.ln.forward(&x).map(Some)
+    }
+
+    /// The encoder output for a window of silence (an all-zero log-mel, `[1, S, d]`), and each
+    /// layer's self-attention keys and values on the way.
+    fn silence_pass(&self, n_mels: usize) -> Result<Silence> {
+        let full = self.positions.dim(0)?;
+        let dtype = self.positions.dtype();
+        let mel = Tensor::zeros((1, 2 * full, n_mels), dtype, self.positions.device())?;
+        let x = self.conv1.forward_gelu(&mel, 1)?;
+        let x = self.conv2.forward_gelu(&x, 2)?;
+        let mut x = x.broadcast_add(&self.positions)?;
+        let mut kv = Vec::with_capacity(self.layers.len());
+        for l in &self.layers {
+            let h = l.attn_ln.forward(&x)?;
+            let (q, k, v) = l.attn.self_qkv(&h)?;
+            x = l.attn.attend_heads(&q, &k, &v, None, false, &x)?.0;
+            kv.push((k, v));
+            x = l.mlp_residual(&x)?;
+        }
+        Ok(Silence {
+            kv,
+            out: self.ln.forward(&x)?,
+        })
     }
 }
 
@@ -614,6 +711,7 @@ impl Decoder {
             positions: vb.get((c.max_target_positions, d), "embed_positions.weight")?,
             layers,
             ln: layer_norm(d, 1e-5, vb.pp("layer_norm"))?,
+            silence: None,
         })
     }
 
@@ -658,12 +756,22 @@ impl Decoder {
         Ok(n)
     }
 
-    /// Start decoding against an encoder output `[B, S, d]`.
+    /// Start decoding against an encoder output `[B, S, d]`. After
+    /// [`Whisper::remember_silence`], a shorter output `[B, T, d]` is the start of a window whose
+    /// positions `T..S` hold silence: the decoder attends to all `S`, the last `S − T` as they are
+    /// for silence.
     pub fn start(&self, audio: &Tensor) -> Result<DecoderState> {
         let cross_kv = self
             .layers
             .iter()
-            .map(|l| l.cross.kv(audio, true))
+            .enumerate()
+            .map(|(i, l)| {
+                let (k, v) = l.cross.kv(audio, true)?;
+                match &self.silence {
+                    Some(tail) => Ok((extend(k, &tail[i].0)?, extend(v, &tail[i].1)?)),
+                    None => Ok((k, v)),
+                }
+            })
             .collect::<Result<_>>()?;
         Ok(DecoderState {
             cross_kv,
@@ -809,6 +917,39 @@ impl Whisper {
 
     pub fn dtype(&self) -> DType {
         self.decoder.positions.dtype()
+    }
+
+    /// Compute once what the network makes of a window of silence (an all-zero log-mel, as
+    /// windows are padded), and from then on encode only the start of a window that holds audio:
+    /// [`Encoder::forward`] on fewer than the full input's frames computes those positions
+    /// exactly as far as they go, attending in every layer to the silence's keys and values for
+    /// the positions after them, and [`Decoder::start`] completes a shorter output with the
+    /// silence's. The positions after the computed ones are approximated by silence that heard
+    /// no audio. Costs the keys and values of both halves for the full input (tiny: 37 MB in
+    /// f32) and one encoder pass now.
+    pub fn remember_silence(&mut self) -> Result<()> {
+        self.forget_silence();
+        let silence = self.encoder.silence_pass(self.config.num_mel_bins)?;
+        let cross = self
+            .decoder
+            .layers
+            .iter()
+            .map(|l| l.cross.kv(&silence.out, true))
+            .collect::<Result<Vec<_>>>()?;
+        self.encoder.silence = Some(silence);
+        self.decoder.silence = Some(cross);
+        Ok(())
+    }
+
+    /// Encode every window over the full input again (undoes [`Self::remember_silence`]).
+    pub fn forget_silence(&mut self) {
+        self.encoder.silence = None;
+        self.decoder.silence = None;
+    }
+
+    /// Whether [`Self::remember_silence`] was called.
+    pub fn remembers_silence(&self) -> bool {
+        self.encoder.silence.is_some()
     }
 
     /// Mel windows (each `n_mels × frames`, same frame count) → encoder output `[B, frames/2, d]`.
