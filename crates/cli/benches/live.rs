@@ -21,6 +21,7 @@
 //! at higher temperatures. The decoding work per window is therefore about a real model's.
 //! With `HARK_BENCH_REAL_WEIGHTS=1` (real Whisper weights, `bench/live_real.sh`) the engine runs
 //! as `hark serve` runs it: no token cap, temperature fallback on, `language=en`.
+//! A model named `NAME+full` runs with the encoder over the full 30 s input of every window.
 //! Env: `HARK_BENCH_STEPS` (default 1,2,4,6), `HARK_BENCH_PAUSE_S` (default 1.2),
 //! `HARK_BENCH_INTERIM_MS` (the server's interim cadence, default its own: 1000),
 //! `HARK_BENCH_STAGGER_S` (client `i` starts `i` times this late; default 0: all at once, so
@@ -96,6 +97,9 @@ async fn run_server(dir: String) {
             engine.set_max_tokens(24);
             engine.set_max_tokens_per_second(4.0);
             engine.set_temperature_fallback(false);
+        }
+        if std::env::var("HARK_BENCH_FULL_ENCODER").is_ok_and(|v| v == "1") {
+            engine.set_full_encoder(true).expect("full encoder");
         }
         Box::new(engine)
     };
@@ -284,6 +288,10 @@ async fn drive(name: &str, dir: &str) {
     let exe = std::env::current_exe().expect("exe");
     let mut child = std::process::Command::new(exe)
         .env("HARK_BENCH_SERVE", dir)
+        .env(
+            "HARK_BENCH_FULL_ENCODER",
+            if name.ends_with("+full") { "1" } else { "0" },
+        )
         .env(
             "HARK_LOG",
             std::env::var("HARK_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
