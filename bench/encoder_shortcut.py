@@ -1,11 +1,10 @@
 #!/usr/bin/env python3
 """Does encoding only a window's audio (and its silence from memory) change Whisper's words?
 
-Run through bench/encoder_shortcut.sh. hark pads every window to Whisper's 30 s input. By default
-it computes only the encoder positions that hold the window's audio plus a margin, and takes the
-rest from one pass over silence made at load (`crates/asr-whisper/src/model/network.rs`,
-`Whisper::remember_silence`); `hark serve --full-encoder` computes all 1500 positions for every
-window. This script uploads the same clips to both (`POST /v1/listen`, one window per clip) and
+Run through bench/encoder_shortcut.sh. hark pads every window to Whisper's 30 s input and
+computes all 1500 encoder positions. With `hark serve --encoder-shortcut` it computes only the
+positions that hold the window's audio plus a margin, and takes the rest from one pass over
+silence made at load (`crates/asr-whisper/src/model/network.rs`, `Whisper::remember_silence`). This script uploads the same clips to both (`POST /v1/listen`, one window per clip) and
 reports, per clip set, the WER of each against the reference, how many transcripts differ between
 the two, and the wall time.
 
@@ -213,12 +212,12 @@ def main():
     if args.piper:
         clips += piper_clips(os.path.join(args.cache, "piper"), args.piper, args.python)
     model = os.path.join(args.cache, "models", args.model)
-    full, full_wall = run(args.hark, model, clips, ["--full-encoder"])
-    short, short_wall = run(args.hark, model, clips, [])
+    full, full_wall = run(args.hark, model, clips, [])
+    short, short_wall = run(args.hark, model, clips, ["--encoder-shortcut"])
     # The noise floor: the full pass again with 0.1 s more silence after each clip (where a live
     # segment ends moves by that much with the VAD's chunking).
     pads = [(s, padded(p, os.path.join(args.cache, "piper")), r) for s, p, r in clips]
-    moved, _ = run(args.hark, model, pads, ["--full-encoder"])
+    moved, _ = run(args.hark, model, pads, [])
     moved = {p: moved[q] for (_, p, _), (_, q, _) in zip(clips, pads)}
     sets = sorted({s for s, _, _ in clips})
     print(f"{args.model}: {len(clips)} clips")

@@ -39,7 +39,7 @@ pub const MAX_KEYWORD_BIAS: f32 = 25.0;
 
 /// With the encoder shortcut ([`Whisper::remember_silence`]), encoder positions computed past a
 /// window's audio: 3 s. On the shortcut bench (`bench/encoder_shortcut.sh`, tiny.en, 126 clips)
-/// 1 s changed 7 transcripts, 3 s 5, 8 s 4; moving each clip's end by 0.1 s changes 3.
+/// 1 s changed 7 transcripts, 3 s 5, 8 s 4 (moving each clip's end by 0.1 s changes 3).
 const SILENCE_MARGIN_POSITIONS: usize = 150;
 
 /// Computed lengths are whole multiples of this many encoder positions (1 s), so that batches
@@ -101,9 +101,6 @@ impl WhisperEngine {
         } else {
             0
         };
-        if !config.variable_length {
-            model.remember_silence()?;
-        }
         tracing::debug!(%source, n_quantized, n_int8, "whisper weights loaded");
         let s = &tokenizer.specials;
         let mut suppress: Vec<u32> = config
@@ -193,11 +190,12 @@ impl WhisperEngine {
         self.fallback = on;
     }
 
-    /// Run the encoder over the full 30 s input of every window (`true`), or only over the
-    /// positions that hold its audio plus a margin, the rest taken from silence
-    /// ([`Whisper::remember_silence`]; the default for models trained on 30 s inputs).
-    pub fn set_full_encoder(&mut self, full: bool) -> candle_core::Result<()> {
-        if full {
+    /// The encoder shortcut (off by default): run the encoder only over the positions that hold
+    /// a window's audio plus a margin, the rest of the 30 s input taken from one pass over
+    /// silence ([`Whisper::remember_silence`]). Faster for short windows, but it changes words
+    /// (README, "Encoder shortcut"). Models trained on windows of any length ignore it.
+    pub fn set_encoder_shortcut(&mut self, on: bool) -> candle_core::Result<()> {
+        if !on {
             self.model.forget_silence();
         } else if !self.model.config.variable_length && !self.model.remembers_silence() {
             self.model.remember_silence()?;

@@ -1,8 +1,8 @@
-//! The encoder shortcut (`Whisper::remember_silence`): a window is encoded only as far as its
-//! audio goes, the rest of the 30 s input taken from one pass over silence. On silence itself
-//! that must be exact, which checks that the remembered keys, values and decoder tail line up
-//! with the positions they stand for. (What it does to words is measured on real weights:
-//! `bench/encoder_shortcut.sh`, and `crates/cli/tests/real_speech.rs` runs with it.)
+//! The encoder shortcut (`Whisper::remember_silence`, `hark serve --encoder-shortcut`): a window
+//! is encoded only as far as its audio goes, the rest of the 30 s input taken from one pass over
+//! silence. On silence itself that must be exact, which checks that the remembered keys, values
+//! and decoder tail line up with the positions they stand for. (What it does to words is
+//! measured on real weights: `bench/encoder_shortcut.sh`.)
 
 use candle_core::{Device, Tensor};
 
@@ -12,10 +12,8 @@ use support::{engine, rel_err, vec_f32};
 #[test]
 fn a_silent_window_encodes_and_decodes_as_the_full_pass_does() {
     let mut e = engine();
-    assert!(
-        e.model().remembers_silence(),
-        "on by default for 30 s models"
-    );
+    assert!(!e.model().remembers_silence(), "off by default");
+    e.set_encoder_shortcut(true).expect("shortcut");
     let full = e.model().config.max_source_positions;
     let n_mels = e.model().config.num_mel_bins;
     let tokens: Vec<u32> = vec![1, 5, 9, 14];
@@ -36,7 +34,7 @@ fn a_silent_window_encodes_and_decodes_as_the_full_pass_does() {
         (vec_f32(&enc), vec_f32(&logits))
     };
     let (enc_short, logits_short) = logits(&e, 60);
-    e.set_full_encoder(true).expect("full");
+    e.set_encoder_shortcut(false).expect("full");
     assert!(!e.model().remembers_silence());
     let (enc_full, logits_full) = logits(&e, 2 * full);
     let d = e.model().config.d_model;
@@ -46,7 +44,7 @@ fn a_silent_window_encodes_and_decodes_as_the_full_pass_does() {
     assert!(err <= 1e-4, "decoder: relative error {err}");
     // Audio in the window: the computed positions differ from silence's, so the tail the decoder
     // attends to is still silence's but the logits are not.
-    e.set_full_encoder(false).expect("shortcut again");
+    e.set_encoder_shortcut(true).expect("shortcut again");
     let mut mel = vec![0f32; n_mels * 60];
     for (i, v) in mel.iter_mut().enumerate() {
         if i % 60 < 40 {

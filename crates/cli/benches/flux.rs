@@ -14,7 +14,7 @@
 //!   `endpointing=300&interim_results=true` (what voice agents used before Flux), the latency of
 //!   its `speech_final:true` Results from the same moments, and the ratio of the two p50s.
 //!
-//! Env: `HARK_BENCH_STEPS` (default 1,4). `--full-encoder` after DIR passes on to `hark serve`.
+//! Env: `HARK_BENCH_STEPS` (default 1,4). `--encoder-shortcut` after DIR passes on to `hark serve`.
 
 use futures_util::{SinkExt, StreamExt};
 use std::io::{BufRead, BufReader};
@@ -42,8 +42,8 @@ fn main() {
         .filter_map(|s| s.trim().parse().ok())
         .collect();
     let (pcm, ends) = audio();
-    // `--full-encoder` passes on to the server (Whisper's encoder over all 30 s of each window).
-    let full = std::env::args().any(|a| a == "--full-encoder");
+    // `--encoder-shortcut` passes on to the server.
+    let shortcut = std::env::args().any(|a| a == "--encoder-shortcut");
     let mut server = Command::new(env!("CARGO_BIN_EXE_hark"))
         .args([
             "serve",
@@ -54,7 +54,7 @@ fn main() {
             "--model",
             &dir,
         ])
-        .args(full.then_some("--full-encoder"))
+        .args(shortcut.then_some("--encoder-shortcut"))
         .env("HARK_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()

@@ -21,7 +21,7 @@
 //! at higher temperatures. The decoding work per window is therefore about a real model's.
 //! With `HARK_BENCH_REAL_WEIGHTS=1` (real Whisper weights, `bench/live_real.sh`) the engine runs
 //! as `hark serve` runs it: no token cap, temperature fallback on, `language=en`.
-//! A model named `NAME+full` runs with the encoder over the full 30 s input of every window.
+//! A model named `NAME+shortcut` runs with the encoder shortcut (`hark serve --encoder-shortcut`).
 //! Env: `HARK_BENCH_STEPS` (default 1,2,4,6), `HARK_BENCH_PAUSE_S` (default 1.2),
 //! `HARK_BENCH_INTERIM_MS` (the server's interim cadence, default its own: 1000),
 //! `HARK_BENCH_STAGGER_S` (client `i` starts `i` times this late; default 0: all at once, so
@@ -98,8 +98,8 @@ async fn run_server(dir: String) {
             engine.set_max_tokens_per_second(4.0);
             engine.set_temperature_fallback(false);
         }
-        if std::env::var("HARK_BENCH_FULL_ENCODER").is_ok_and(|v| v == "1") {
-            engine.set_full_encoder(true).expect("full encoder");
+        if std::env::var("HARK_BENCH_ENCODER_SHORTCUT").is_ok_and(|v| v == "1") {
+            engine.set_encoder_shortcut(true).expect("encoder shortcut");
         }
         Box::new(engine)
     };
@@ -289,8 +289,12 @@ async fn drive(name: &str, dir: &str) {
     let mut child = std::process::Command::new(exe)
         .env("HARK_BENCH_SERVE", dir)
         .env(
-            "HARK_BENCH_FULL_ENCODER",
-            if name.ends_with("+full") { "1" } else { "0" },
+            "HARK_BENCH_ENCODER_SHORTCUT",
+            if name.ends_with("+shortcut") {
+                "1"
+            } else {
+                "0"
+            },
         )
         .env(
             "HARK_LOG",

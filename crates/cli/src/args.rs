@@ -122,12 +122,13 @@ pub struct ServeArgs {
     /// [default: true].
     #[arg(long, env = "HARK_TEMPERATURE_FALLBACK", action = clap::ArgAction::Set, value_name = "BOOL")]
     pub temperature_fallback: Option<bool>,
-    /// Whisper: run the encoder over all 30 s of every window. By default it runs only over
-    /// the positions that hold the window's audio (plus a margin) and takes the rest from one
-    /// pass over silence made at start-up: several times faster for short windows, the same
-    /// words on hark's test clips but for rare single words (README, "Encoder shortcut").
-    #[arg(long, env = "HARK_FULL_ENCODER")]
-    pub full_encoder: bool,
+    /// Whisper: run the encoder only over the part of each window that holds audio (plus 3 s)
+    /// and take the rest of its 30 s input from one pass over silence made at start-up. About
+    /// twice as fast on short windows, but it changes words: rarely on conversational speech,
+    /// badly on some (digits repeated, French with base): see the README, "Encoder shortcut".
+    /// Off by default.
+    #[arg(long, env = "HARK_ENCODER_SHORTCUT")]
+    pub encoder_shortcut: bool,
     /// Most concurrent streams (channels) per model; one more is refused with 429 [default: 16].
     #[arg(long, env = "HARK_MAX_STREAMS")]
     pub max_streams: Option<usize>,

@@ -127,7 +127,7 @@ fn start_model(s: &ServeSettings, dir: &Path, name: &str) -> anyhow::Result<Mode
             .with_context(|| format!("loading the model in {}", dir.display()))?;
         engine.set_beam_size(s.beam_size);
         engine.set_temperature_fallback(s.temperature_fallback);
-        engine.set_full_encoder(s.full_encoder)?;
+        engine.set_encoder_shortcut(s.encoder_shortcut)?;
         let c = engine.config();
         let window_s = engine.max_window_samples() as f64 / f64::from(engine.sample_rate_hz());
         tracing::info!(model = %name, device = %engine.device_name(), d_model = c.d_model, layers = c.encoder_layers + c.decoder_layers,

@@ -67,7 +67,7 @@ pub struct ServeSettings {
     pub model_name: Option<String>,
     pub beam_size: usize,
     pub temperature_fallback: bool,
-    pub full_encoder: bool,
+    pub encoder_shortcut: bool,
     pub max_streams: usize,
     pub capacity: Capacity,
     pub tls_cert_file: Option<PathBuf>,
@@ -83,7 +83,7 @@ impl Default for ServeSettings {
             model_name: None,
             beam_size: 1,
             temperature_fallback: true,
-            full_encoder: false,
+            encoder_shortcut: false,
             max_streams: 16,
             capacity: Capacity::Fixed,
             tls_cert_file: None,
@@ -102,7 +102,7 @@ struct ServeFile {
     model_name: Option<String>,
     beam_size: Option<usize>,
     temperature_fallback: Option<bool>,
-    full_encoder: Option<bool>,
+    encoder_shortcut: Option<bool>,
     max_streams: Option<usize>,
     capacity: Option<CapacityValue>,
     tls_cert_file: Option<PathBuf>,
@@ -115,7 +115,7 @@ const SERVE_KEYS: [&str; 10] = [
     "model_name",
     "beam_size",
     "temperature_fallback",
-    "full_encoder",
+    "encoder_shortcut",
     "max_streams",
     "capacity",
     "tls_cert_file",
@@ -149,7 +149,7 @@ pub fn parse_file(text: &str, base: &Path) -> anyhow::Result<ServeSettings> {
     s.model_name = file.model_name;
     s.beam_size = file.beam_size.unwrap_or(s.beam_size);
     s.temperature_fallback = file.temperature_fallback.unwrap_or(s.temperature_fallback);
-    s.full_encoder = file.full_encoder.unwrap_or(s.full_encoder);
+    s.encoder_shortcut = file.encoder_shortcut.unwrap_or(s.encoder_shortcut);
     s.max_streams = file.max_streams.unwrap_or(s.max_streams);
     s.capacity = match file.capacity {
         None => Capacity::Fixed,
@@ -183,8 +183,8 @@ pub fn resolve(args: &ServeArgs) -> anyhow::Result<ServeSettings> {
     if let Some(v) = args.temperature_fallback {
         s.temperature_fallback = v;
     }
-    if args.full_encoder {
-        s.full_encoder = true;
+    if args.encoder_shortcut {
+        s.encoder_shortcut = true;
     }
     if let Some(v) = args.max_streams {
         s.max_streams = v;
@@ -282,7 +282,7 @@ pub fn render(s: &ServeSettings) -> String {
     }
     put("beam_size", (s.beam_size as i64).into());
     put("temperature_fallback", s.temperature_fallback.into());
-    put("full_encoder", s.full_encoder.into());
+    put("encoder_shortcut", s.encoder_shortcut.into());
     put("max_streams", (s.max_streams as i64).into());
     put(
         "capacity",

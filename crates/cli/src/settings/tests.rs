@@ -22,6 +22,7 @@ fn every_flag_has_a_config_key_and_the_file_sets_it() {
         model_name = "tiny"
         beam_size = 3
         temperature_fallback = false
+        encoder_shortcut = true
         max_streams = 12
         capacity = "auto"
         api_keys = ["k1"]
@@ -36,6 +37,11 @@ fn every_flag_has_a_config_key_and_the_file_sets_it() {
     assert_eq!(s.model.as_deref(), Some(Path::new("whisper-tiny.en")));
     assert_eq!(s.model_name.as_deref(), Some("tiny"));
     assert_eq!((s.beam_size, s.temperature_fallback), (3, false));
+    assert!(s.encoder_shortcut);
+    assert!(
+        !ServeSettings::default().encoder_shortcut,
+        "off unless asked"
+    );
     assert_eq!((s.max_streams, s.capacity), (12, Capacity::Auto));
     assert_eq!(s.server.api_keys, ["k1"]);
     assert_eq!(
