@@ -128,6 +128,13 @@ fn start_model(s: &ServeSettings, dir: &Path, name: &str) -> anyhow::Result<Mode
         engine.set_beam_size(s.beam_size);
         engine.set_temperature_fallback(s.temperature_fallback);
         engine.set_encoder_shortcut(s.encoder_shortcut)?;
+        if engine.model().remembers_silence() {
+            tracing::warn!(
+                "encoder shortcut on: each window is encoded only over its audio (plus 3 s), the rest \
+                 of Whisper's 30 s input taken from silence; faster, but it changes words (README, \
+                 \"Encoder shortcut\")"
+            );
+        }
         let c = engine.config();
         let window_s = engine.max_window_samples() as f64 / f64::from(engine.sample_rate_hz());
         tracing::info!(model = %name, device = %engine.device_name(), d_model = c.d_model, layers = c.encoder_layers + c.decoder_layers,
