@@ -506,6 +506,10 @@ impl WhisperEngine {
     /// config: the bundled demo model) has each window encoded at its own length, windows of
     /// equal length together, the outputs padded with zeros to the longest.
     ///
+    /// With the encoder shortcut ([`Self::set_encoder_shortcut`]) the batch is encoded only over
+    /// its longest audio plus [`SILENCE_MARGIN_POSITIONS`], and the decoder completes the rest from
+    /// the remembered silence.
+    ///
     /// `windows[i]` is the window of `inputs[i]`: an encoder pass whose windows are all withdrawn
     /// (their results no longer wanted) stops at the next layer; its rows are zeros, not decoded.
     fn encode(

@@ -104,28 +104,17 @@ impl Attention {
 
     /// Self-attention of `x` `[B, T, d]` (no mask), added to `residual`.
     fn self_attend(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
-        let Some(qkv) = &self.qkv else {
-            let (k, v) = self.kv(x, false)?;
-            return Ok(self.attend(x, &k, &v, None, false, residual)?.0);
-        };
-        let (b, t, d) = x.dims3()?;
-        let y = qkv
-            .forward_then(x, Then::Bias)?
-            .reshape((b, t, 3, self.heads, d / self.heads))?;
-        // Views of the product, heads interleaved: `[B, H, T, d/H]` each.
-        let part = |i: usize| y.narrow(2, i, 1)?.squeeze(2)?.transpose(1, 2);
-        let q = self.scaled(part(0)?)?;
-        Ok(self
-            .attend_heads(&q, &part(1)?, &part(2)?, None, false, residual)?
-            .0)
+        let (q, k, v) = self.self_qkv(x, false)?;
+        Ok(self.attend_heads(&q, &k, &v, None, false, residual)?.0)
     }
 
-    /// Queries (split into heads, scaled) and keys and values (stored head by head) of `x`
-    /// `[B, T, d]`, each `[B, H, T, d/H]`, through the joined projection when there is one.
-    fn self_qkv(&self, x: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+    /// Queries (split into heads, scaled), keys and values of `x` `[B, T, d]`, each
+    /// `[B, H, T, d/H]`, through the joined projection when there is one: views of the product
+    /// (heads interleaved), or with `stored` the keys and values stored head by head.
+    fn self_qkv(&self, x: &Tensor, stored: bool) -> Result<(Tensor, Tensor, Tensor)> {
         let Some(qkv) = &self.qkv else {
             let q = self.scaled(self.q.forward_then(x, Then::Bias)?)?;
-            let (k, v) = self.kv(x, true)?;
+            let (k, v) = self.kv(x, stored)?;
             return Ok((self.split(&q, false)?, k, v));
         };
         let (b, t, d) = x.dims3()?;
@@ -133,11 +122,11 @@ impl Attention {
             .forward_then(x, Then::Bias)?
             .reshape((b, t, 3, self.heads, d / self.heads))?;
         let part = |i: usize| y.narrow(2, i, 1)?.squeeze(2)?.transpose(1, 2);
-        Ok((
-            self.scaled(part(0)?)?,
-            part(1)?.contiguous()?,
-            part(2)?.contiguous()?,
-        ))
+        let (k, v) = match stored {
+            true => (part(1)?.contiguous()?, part(2)?.contiguous()?),
+            false => (part(1)?, part(2)?),
+        };
+        Ok((self.scaled(part(0)?)?, k, v))
     }
 
     /// Self-attention of the first `T` positions of a longer sequence whose other positions'
@@ -150,7 +139,7 @@ impl Attention {
         residual: &Tensor,
         tail: &(Tensor, Tensor),
     ) -> Result<Tensor> {
-        let (q, k, v) = self.self_qkv(x)?;
+        let (q, k, v) = self.self_qkv(x, true)?;
         let (k, v) = (extend(k, &tail.0)?, extend(v, &tail.1)?);
         Ok(self.attend_heads(&q, &k, &v, None, false, residual)?.0)
     }
@@ -442,16 +431,9 @@ pub struct Encoder {
     positions: Tensor,
     layers: Vec<EncoderLayer>,
     ln: LayerNorm,
-    /// What the encoder makes of a window of silence: see [`Whisper::remember_silence`].
-    silence: Option<Silence>,
-}
-
-/// The encoder's pass over a window of silence (an all-zero log-mel) over the full input.
-struct Silence {
-    /// Each layer's self-attention keys and values, `[1, H, S, d/H]`.
-    kv: Vec<(Tensor, Tensor)>,
-    /// The output, `[1, S, d]`.
-    out: Tensor,
+    /// Each layer's self-attention keys and values for a window of silence over the full input,
+    /// `[1, H, S, d/H]`: see [`Whisper::remember_silence`].
+    silence: Option<Vec<(Tensor, Tensor)>>,
 }
 
 /// The decoder half.
@@ -648,7 +630,7 @@ impl Encoder {
             }
             let h = l.attn_ln.forward(&x)?;
             x = match silence {
-                Some(sil) => l.attn.self_attend_before(&h, &x, &sil.kv[i])?,
+                Some(kv) => l.attn.self_attend_before(&h, &x, &kv[i])?,
                 None => l.attn.self_attend(&h, &x)?,
             };
             x = l.mlp_residual(&x)?;
@@ -658,7 +640,7 @@ impl Encoder {
 
     /// The encoder output for a window of silence (an all-zero log-mel, `[1, S, d]`), and each
     /// layer's self-attention keys and values on the way.
-    fn silence_pass(&self, n_mels: usize) -> Result<Silence> {
+    fn silence_pass(&self, n_mels: usize) -> Result<(Tensor, Vec<(Tensor, Tensor)>)> {
         let full = self.positions.dim(0)?;
         let dtype = self.positions.dtype();
         let mel = Tensor::zeros((1, 2 * full, n_mels), dtype, self.positions.device())?;
@@ -668,15 +650,12 @@ impl Encoder {
         let mut kv = Vec::with_capacity(self.layers.len());
         for l in &self.layers {
             let h = l.attn_ln.forward(&x)?;
-            let (q, k, v) = l.attn.self_qkv(&h)?;
+            let (q, k, v) = l.attn.self_qkv(&h, true)?;
             x = l.attn.attend_heads(&q, &k, &v, None, false, &x)?.0;
             kv.push((k, v));
             x = l.mlp_residual(&x)?;
         }
-        Ok(Silence {
-            kv,
-            out: self.ln.forward(&x)?,
-        })
+        Ok((self.ln.forward(&x)?, kv))
     }
 }
 
@@ -929,14 +908,14 @@ impl Whisper {
     /// f32) and one encoder pass now.
     pub fn remember_silence(&mut self) -> Result<()> {
         self.forget_silence();
-        let silence = self.encoder.silence_pass(self.config.num_mel_bins)?;
+        let (out, kv) = self.encoder.silence_pass(self.config.num_mel_bins)?;
         let cross = self
             .decoder
             .layers
             .iter()
-            .map(|l| l.cross.kv(&silence.out, true))
+            .map(|l| l.cross.kv(&out, true))
             .collect::<Result<Vec<_>>>()?;
-        self.encoder.silence = Some(silence);
+        self.encoder.silence = Some(kv);
         self.decoder.silence = Some(cross);
         Ok(())
     }
