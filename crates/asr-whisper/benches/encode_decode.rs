@@ -1,6 +1,7 @@
 //! Rust side of `bench/whisper.sh` (not a test): encoder over one 30 s window plus 20 greedy decoder
 //! steps, on model directories given as arguments (`name=dir`). Prints `hark <name> encoder_ms
-//! decode20_ms`, medians of 5 warm runs. `HARK_BENCH_FRAMES` sets a shorter window.
+//! decode20_ms`, medians of 5 warm runs. `HARK_BENCH_FRAMES` sets a shorter window,
+//! `HARK_BENCH_BATCH` how many windows go through together.
 
 use candle_core::Device;
 use hark_asr_whisper::{greedy, DecodeConfig, WhisperEngine};
@@ -30,6 +31,18 @@ fn main() {
         let mel: Vec<f32> = (0..80 * frames)
             .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0)
             .collect();
+        // HARK_BENCH_BATCH: windows encoded and decoded together (as pre-recorded batches are).
+        let batch = std::env::var("HARK_BENCH_BATCH")
+            .ok()
+            .and_then(|b| b.parse().ok())
+            .unwrap_or(1usize)
+            .max(1);
+        let mels = vec![mel; batch];
+        // HARK_BENCH_TOKENS: decoder steps (20 by default).
+        let tokens: usize = std::env::var("HARK_BENCH_TOKENS")
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(20);
         let eot = engine.tokenizer().specials.eot;
         let cfg = DecodeConfig {
             prompt: vec![engine.tokenizer().specials.sot],
@@ -39,7 +52,7 @@ fn main() {
             no_speech: None,
             suppress: vec![eot],
             begin_suppress: vec![],
-            max_tokens: 20,
+            max_tokens: tokens,
             row_max_tokens: vec![],
             audio_positions: vec![],
             padded: false,
@@ -50,19 +63,28 @@ fn main() {
             withdrawn: vec![],
             keywords: vec![],
         };
+        // HARK_BENCH_DECODE_RUNS: decode the same encoder output this many more times (a
+        // profile of the decoder alone).
+        let decode_runs: usize = std::env::var("HARK_BENCH_DECODE_RUNS")
+            .ok()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(0);
         let (mut enc_ms, mut dec_ms) = (Vec::new(), Vec::new());
         for run in 0..6 {
             let t0 = Instant::now();
-            let audio = model
-                .encode(std::slice::from_ref(&mel), frames)
-                .expect("encode");
+            let audio = model.encode(&mels, frames).expect("encode");
             let t1 = Instant::now();
             let out = greedy(model, &audio, &cfg).expect("decode");
             let t2 = Instant::now();
-            assert_eq!(out[0].tokens.len(), 20);
+            assert_eq!(out[0].tokens.len(), tokens);
             if run > 0 {
                 enc_ms.push((t1 - t0).as_secs_f64() * 1000.0);
                 dec_ms.push((t2 - t1).as_secs_f64() * 1000.0);
+            }
+            if run == 0 {
+                for _ in 0..decode_runs {
+                    greedy(model, &audio, &cfg).expect("decode");
+                }
             }
         }
         println!("hark {name} {:.1} {:.1}", median(enc_ms), median(dec_ms));

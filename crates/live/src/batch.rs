@@ -2,9 +2,10 @@
 //! requests): no interims, no endpoints, no waiting for the engine between windows.
 //!
 //! Audio accumulates up to the engine's window; the window is then cut in the middle of the
-//! longest pause in its second half (the quietest stretch, as an endpoint is cut), and what
-//! follows starts the next window, so no word is split between two windows unless the speaker
-//! never paused for 15 s. With the VAD on, a window in which it heard no speech is marked so
+//! last pause of at least [`MIN_PAUSE_MS`] in its second half (else the longest pause there; a
+//! pause is the quietest stretch, as an endpoint is cut), and what follows starts the next
+//! window. So no word is split between two windows unless the speaker never paused for 15 s,
+//! and windows hold as much speech as they can: every window costs a whole encoder pass. With the VAD on, a window in which it heard no speech is marked so
 //! (the caller answers it without the model). Every window can go to the engine at once: they
 //! do not depend on each other.
 
@@ -13,6 +14,8 @@ use hark_vad::{Vad, VadEvent};
 
 /// The stretch of audio whose energy places a cut in a pause.
 const PAUSE_FRAME_MS: usize = 20;
+/// A quiet stretch this long is a pause to cut at, however short the longest one before it.
+pub const MIN_PAUSE_MS: usize = 300;
 
 /// One window of a recording.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,7 +82,12 @@ impl BatchCutter {
             if self.seg.buffered_samples() == self.max_window_samples {
                 let frame = self.rate_hz as usize * PAUSE_FRAME_MS / 1000;
                 let half = self.max_window_samples / 2;
-                let cut = self.seg.pause_middle(half, self.max_window_samples, frame);
+                let cut = self.seg.late_pause_middle(
+                    half,
+                    self.max_window_samples,
+                    frame,
+                    MIN_PAUSE_MS / PAUSE_FRAME_MS,
+                );
                 let segment = self.seg.split(cut.max(1));
                 out.push(self.window(segment));
             }
@@ -160,7 +168,9 @@ mod tests {
         // 10 samples a "second" would be too coarse for 20 ms frames: use 1 kHz, 10 s windows.
         let mut c = BatchCutter::new(10_000, 1_000, false);
         let mut audio = vec![0.5f32; 25_000];
-        audio[7_000..7_600].fill(0.0); // a pause in the first window's second half
+        audio[7_000..7_600].fill(0.0); // a pause in the first window's second half…
+        audio[9_000..9_400].fill(0.0); // …a shorter one later, still a pause…
+        audio[9_600..9_700].fill(0.0); // …and a breath
         let mut windows = Vec::new();
         for chunk in audio.chunks(3_333) {
             windows.extend(c.push(chunk));
@@ -170,7 +180,7 @@ mod tests {
             .iter()
             .map(|w| (w.segment.start_sample, w.segment.samples.len()))
             .collect();
-        assert_eq!(spans[0], (0, 7_300), "cut in the middle of the pause");
+        assert_eq!(spans[0], (0, 9_200), "cut in the middle of the last pause");
         let mut next = 0;
         for (start, len) in &spans {
             assert_eq!(*start, next, "{spans:?}");

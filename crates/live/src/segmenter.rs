@@ -84,6 +84,23 @@ impl Segmenter {
     /// first of equals) is the pause. `to` when the range holds less than one frame. Offsets are
     /// clamped to what is buffered.
     pub fn pause_middle(&self, from: usize, to: usize, frame: usize) -> usize {
+        self.cut_in_pause(from, to, frame, usize::MAX)
+    }
+
+    /// As [`Self::pause_middle`], but the last run of at least `min_frames` quiet frames wins
+    /// over longer ones before it (the longest run when none is that long): a window cut there
+    /// holds as much audio as it can and still ends in a real pause.
+    pub fn late_pause_middle(
+        &self,
+        from: usize,
+        to: usize,
+        frame: usize,
+        min_frames: usize,
+    ) -> usize {
+        self.cut_in_pause(from, to, frame, min_frames.max(1))
+    }
+
+    fn cut_in_pause(&self, from: usize, to: usize, frame: usize, late_frames: usize) -> usize {
         let to = to.min(self.buf.len());
         let from = from.min(to);
         let frame = frame.max(1);
@@ -95,20 +112,24 @@ impl Segmenter {
             return to;
         };
         let quiet = min * 4.0 + 1e-9 * frame as f32;
-        let (mut best, mut run) = ((0, 0), None::<usize>);
+        let (mut longest, mut late, mut run) = ((0, 0), None, None::<usize>);
         for (k, &e) in energies.iter().chain([&f32::INFINITY]).enumerate() {
             match (e <= quiet, run) {
                 (true, None) => run = Some(k),
                 (false, Some(r)) => {
-                    if k - r > best.1 - best.0 {
-                        best = (r, k);
+                    if k - r > longest.1 - longest.0 {
+                        longest = (r, k);
+                    }
+                    if k - r >= late_frames {
+                        late = Some((r, k));
                     }
                     run = None;
                 }
                 _ => {}
             }
         }
-        from + (best.0 + best.1) * frame / 2
+        let (a, b) = late.unwrap_or(longest);
+        from + (a + b) * frame / 2
     }
 
     /// Hand out whatever is buffered (possibly nothing) as a window.
@@ -160,6 +181,23 @@ mod tests {
         assert_eq!(s.pause_middle(100, 110, 20), 110);
         assert_eq!(s.pause_middle(390, 5000, 20), 400);
         assert_eq!(s.pause_middle(500, 600, 20), 400);
+    }
+
+    #[test]
+    fn a_late_pause_wins_when_it_is_long_enough() {
+        let mut s = Segmenter::new(1000);
+        let mut audio = vec![0.5f32; 600];
+        audio[100..300].fill(0.01); // a long pause…
+        audio[400..480].fill(0.01); // …a shorter one later…
+        audio[540..560].fill(0.01); // …and a breath
+        s.push(&audio);
+        assert_eq!(s.pause_middle(0, 600, 20), 200);
+        // Runs of at least 4 frames: the later pause.
+        assert_eq!(s.late_pause_middle(0, 600, 20, 4), 440);
+        // Of at least 5: only the first is that long.
+        assert_eq!(s.late_pause_middle(0, 600, 20, 5), 200);
+        // Of at least 1: the breath.
+        assert_eq!(s.late_pause_middle(0, 600, 20, 1), 550);
     }
 
     #[test]
