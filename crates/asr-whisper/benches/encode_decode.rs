@@ -1,7 +1,9 @@
 //! Rust side of `bench/whisper.sh` (not a test): encoder over one 30 s window plus 20 greedy decoder
 //! steps, on model directories given as arguments (`name=dir`). Prints `hark <name> encoder_ms
-//! decode20_ms`, medians of 5 warm runs. `HARK_BENCH_FRAMES` sets a shorter window,
-//! `HARK_BENCH_BATCH` how many windows go through together.
+//! decode_ms`, medians of 5 warm runs. `HARK_BENCH_FRAMES` sets a shorter window,
+//! `HARK_BENCH_BATCH` how many windows go through together, `HARK_BENCH_TOKENS` the decoder
+//! steps, `HARK_BENCH_DECODE_RUNS` extra decodes of the first encoder output (to profile the
+//! decoder alone).
 
 use candle_core::Device;
 use hark_asr_whisper::{greedy, DecodeConfig, WhisperEngine};

@@ -5,9 +5,9 @@
 //! last pause of at least [`MIN_PAUSE_MS`] in its second half (else the longest pause there; a
 //! pause is the quietest stretch, as an endpoint is cut), and what follows starts the next
 //! window. So no word is split between two windows unless the speaker never paused for 15 s,
-//! and windows hold as much speech as they can: every window costs a whole encoder pass. With the VAD on, a window in which it heard no speech is marked so
-//! (the caller answers it without the model). Every window can go to the engine at once: they
-//! do not depend on each other.
+//! and windows hold as much speech as they can: every window costs a whole encoder pass. With
+//! the VAD on, a window in which it heard no speech is marked so (the caller answers it without
+//! the model). Every window can go to the engine at once: they do not depend on each other.
 
 use crate::segmenter::{Segment, Segmenter};
 use hark_vad::{Vad, VadEvent};
