@@ -1,5 +1,7 @@
 //! Times a Moonshine model's encoder and decoder on a 16 kHz mono WAV file:
 //! `cargo run --release -p hark-asr-moonshine --example profile -- MODEL_DIR FILE.wav`.
+//! Env: `HARK_PROFILE_BATCH` (rows decoded together, default 1: the same window repeated),
+//! `HARK_PROFILE_8BIT=1` (the decoder's products in q8_0, as `hark serve` runs it on the CPU).
 
 #[path = "common/wav.rs"]
 mod wav;
@@ -7,9 +9,16 @@ mod wav;
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     anyhow::ensure!(args.len() == 3, "usage: profile MODEL_DIR FILE.wav");
-    let model = hark_asr_moonshine::Moonshine::load_dir(
+    let batch: usize = std::env::var("HARK_PROFILE_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let eight_bit = std::env::var("HARK_PROFILE_8BIT").is_ok_and(|v| v == "1");
+    let model = hark_asr_moonshine::Moonshine::load_dir_with(
         std::path::Path::new(&args[1]),
         &candle_core::Device::Cpu,
+        eight_bit,
     )?;
     let samples = wav::read(&args[2])?;
     for _ in 0..3 {
@@ -18,17 +27,24 @@ fn main() -> anyhow::Result<()> {
         let t1 = std::time::Instant::now();
         let cross = model.cross(&frames)?;
         let t2 = std::time::Instant::now();
-        let hyp = model.greedy(&cross, model.token_limit(samples.len()), true, &|| false)?;
+        let limit = model.token_limit(samples.len());
+        let jobs: Vec<_> = (0..batch).map(|_| (&cross, &[][..], limit)).collect();
+        let stop = || false;
+        let stops: Vec<&dyn Fn() -> bool> =
+            (0..batch).map(|_| &stop as &dyn Fn() -> bool).collect();
+        let hyps = model.greedy_batch(&jobs, &stops)?;
         let t3 = std::time::Instant::now();
+        let steps = hyps.iter().map(|h| h.tokens.len()).max().unwrap_or(0);
         println!(
-            "{} s audio: encode {:.0} ms ({} frames), cross {:.0} ms, decode {:.0} ms ({} tokens, {:.1} ms/token)",
+            "{} s audio: encode {:.0} ms ({} frames), cross {:.0} ms, decode {:.0} ms ({} rows x {} tokens, {:.2} ms/step)",
             samples.len() as f32 / 16000.0,
             (t1 - t0).as_secs_f64() * 1e3,
             frames.dim(0)?,
             (t2 - t1).as_secs_f64() * 1e3,
             (t3 - t2).as_secs_f64() * 1e3,
-            hyp.tokens.len(),
-            (t3 - t2).as_secs_f64() * 1e3 / hyp.tokens.len().max(1) as f64
+            batch,
+            steps,
+            (t3 - t2).as_secs_f64() * 1e3 / steps.max(1) as f64
         );
     }
     Ok(())

@@ -8,10 +8,11 @@
 //! decoded over all frames so far with a self-attention cache of its own.
 
 use crate::config::{Arch, MoonshineConfig};
-use crate::layers::{linear, mask, Act, AttnProj, GatedMlp, Norm, Rotary};
-use candle_core::{Device, IndexOp, Result, Tensor, D};
+use crate::layers::{linear, Act, AttnProj, GatedMlp, Norm, Rotary};
+use candle_core::{Device, Result, Tensor, D};
 use candle_nn::VarBuilder;
 use hark_kernels::packed::PackedMatrix;
+use hark_kernels::rows::{attend_rows, RowKv};
 use hark_kernels::Linear;
 
 struct DecLayer {
@@ -38,11 +39,12 @@ pub struct Decoder {
     device: Device,
 }
 
-/// Cross-attention keys and values of one segment's encoder frames, per layer.
+/// Cross-attention keys and values of one segment's encoder frames, per layer, each stored
+/// `[frame][kv_heads · head_dim]` (new frames are appended).
 #[derive(Debug, Clone, Default)]
 pub struct CrossCache {
-    k: Vec<Tensor>,
-    v: Vec<Tensor>,
+    k: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
     frames: usize,
 }
 
@@ -53,12 +55,21 @@ impl CrossCache {
     }
 }
 
-/// Self-attention keys and values of the tokens decoded so far, per layer.
+/// Self-attention keys (rotated) and values of the tokens decoded so far, per layer, each stored
+/// `[position][kv_heads · head_dim]`.
 #[derive(Debug, Clone, Default)]
 pub struct SelfCache {
-    k: Vec<Tensor>,
-    v: Vec<Tensor>,
+    k: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
     len: usize,
+}
+
+/// Appends rows to layer `l` of a per-layer store, creating the layer when it is new.
+fn append(store: &mut Vec<Vec<f32>>, l: usize, rows: &[f32]) {
+    if store.len() <= l {
+        store.resize_with(l + 1, Vec::new);
+    }
+    store[l].extend_from_slice(rows);
 }
 
 /// One decoder call's result for its last position.
@@ -164,15 +175,10 @@ impl Decoder {
         }
         for (i, layer) in self.layers.iter().enumerate() {
             let a = &layer.cross;
-            let k = a.split(&a.k.forward(&x)?, a.kv_heads)?;
-            let v = a.split(&a.v.forward(&x)?, a.kv_heads)?;
-            if cache.k.len() <= i {
-                cache.k.push(k);
-                cache.v.push(v);
-            } else {
-                cache.k[i] = Tensor::cat(&[&cache.k[i], &k], 1)?;
-                cache.v[i] = Tensor::cat(&[&cache.v[i], &v], 1)?;
-            }
+            let k: Vec<f32> = a.k.forward(&x)?.flatten_all()?.to_vec1()?;
+            let v: Vec<f32> = a.v.forward(&x)?.flatten_all()?.to_vec1()?;
+            append(&mut cache.k, i, &k);
+            append(&mut cache.v, i, &v);
         }
         cache.frames += n;
         Ok(())
@@ -187,70 +193,128 @@ impl Decoder {
         want_weights: bool,
     ) -> Result<Step> {
         let n = tokens.len();
-        let start = cache.len;
+        if n == 0 {
+            candle_core::bail!("decoder step without tokens");
+        }
+        let rows: Vec<(usize, usize)> = (0..n).map(|i| (0, cache.len + i)).collect();
+        let (x, weights) = self.forward_rows(
+            tokens,
+            &rows,
+            std::slice::from_mut(cache),
+            &[cross],
+            want_weights,
+        )?;
+        let logits = self.logits(&x.narrow(0, n - 1, 1)?)?.squeeze(0)?;
+        Ok(Step {
+            logits,
+            cross_weights: want_weights.then_some(weights),
+        })
+    }
+
+    /// The vocabulary's logits of hidden rows `[rows, hidden]` (before the final norm).
+    fn logits(&self, x: &Tensor) -> Result<Tensor> {
+        let last = self.norm.forward(x)?;
+        match &self.out_packed {
+            Some(p) => p.matmul_t(&last),
+            None => last.matmul(&self.out.t()?),
+        }
+    }
+
+    /// The layers over token rows: row `i` is `tokens[i]` at position `rows[i].1` of sequence
+    /// `rows[i].0`, whose self-attention cache is `caches[rows[i].0]` (holding every earlier
+    /// position; a sequence's rows come in order of position) and whose encoder frames are
+    /// `crosses[rows[i].0]`. Each row attends to its sequence's positions up to its own. Returns
+    /// the hidden rows `[rows, hidden]` and, when asked, each row's cross-attention averaged over
+    /// heads and layers.
+    fn forward_rows(
+        &self,
+        tokens: &[u32],
+        rows: &[(usize, usize)],
+        caches: &mut [SelfCache],
+        crosses: &[&CrossCache],
+        want_weights: bool,
+    ) -> Result<(Tensor, Vec<Vec<f32>>)> {
+        let n = tokens.len();
         let ids = Tensor::from_vec(tokens.to_vec(), n, &self.device)?;
         let mut x = self.embed.index_select(&ids, 0)?;
-        let (cos, sin) = self.rotary.tables(start..start + n)?;
-        let causal = if n > 1 {
-            Some(mask(n, start + n, &self.device, |q, k| k <= start + q)?)
-        } else {
-            None
-        };
-        let mut weights: Option<Tensor> = None;
-        for (i, layer) in self.layers.iter().enumerate() {
+        let positions: Vec<usize> = rows.iter().map(|r| r.1).collect();
+        let turns = self.rotary.turns(&positions);
+        let mut weights: Vec<Vec<f32>> = vec![Vec::new(); if want_weights { n } else { 0 }];
+        for (l, layer) in self.layers.iter().enumerate() {
             let a = &layer.self_attn;
+            let (heads, kv_heads, hd) = (a.heads, a.kv_heads, a.head_dim);
             let xn = layer.norm1.forward(&x)?;
-            let (q, k, v) = a.qkv_rotary(&xn, &self.rotary, &cos, &sin)?;
-            let (k, v) = if cache.k.len() <= i {
-                cache.k.push(k.clone());
-                cache.v.push(v.clone());
-                (k, v)
-            } else {
-                cache.k[i] = Tensor::cat(&[&cache.k[i], &k], 1)?;
-                cache.v[i] = Tensor::cat(&[&cache.v[i], &v], 1)?;
-                (cache.k[i].clone(), cache.v[i].clone())
-            };
-            let (att, _) = a.attend(&q, &k, &v, causal.as_ref(), false)?;
-            x = (x + att)?;
-            if cross.frames > 0 {
-                let c = &layer.cross;
-                let xn = layer.norm2.forward(&x)?;
-                let q = c.split(&c.q.forward(&xn)?, c.heads)?;
-                let (att, w) = c.attend(&q, &cross.k[i], &cross.v[i], None, want_weights)?;
-                x = (x + att)?;
-                if let Some(w) = w {
-                    weights = Some(match weights {
-                        Some(acc) => (acc + w)?,
-                        None => w,
-                    });
+            let mut q: Vec<f32> = a.q.forward(&xn)?.flatten_all()?.to_vec1()?;
+            let mut k: Vec<f32> = a.k.forward(&xn)?.flatten_all()?.to_vec1()?;
+            let v: Vec<f32> = a.v.forward(&xn)?.flatten_all()?.to_vec1()?;
+            let (qw, kw) = (heads * hd, kv_heads * hd);
+            let scale = 1.0 / (hd as f32).sqrt();
+            for (i, turn) in turns.iter().enumerate() {
+                self.rotary.rotate(&mut q[i * qw..(i + 1) * qw], hd, turn);
+                self.rotary.rotate(&mut k[i * kw..(i + 1) * kw], hd, turn);
+                let seq = &mut caches[rows[i].0];
+                append(&mut seq.k, l, &k[i * kw..(i + 1) * kw]);
+                append(&mut seq.v, l, &v[i * kw..(i + 1) * kw]);
+            }
+            q.iter_mut().for_each(|x| *x *= scale);
+            let kv: Vec<RowKv> = rows
+                .iter()
+                .map(|&(seq, pos)| {
+                    let c = &caches[seq];
+                    RowKv::interleaved(&c.k[l], &c.v[l], pos + 1, kv_heads, hd)
+                })
+                .collect();
+            let (att, _) = attend_rows(&q, &kv, heads, kv_heads, hd, false)?;
+            x = (x + a
+                .o
+                .forward(&Tensor::from_vec(att, (n, qw), &self.device)?)?)?;
+            let c = &layer.cross;
+            let (heads, kv_heads, hd) = (c.heads, c.kv_heads, c.head_dim);
+            let xn = layer.norm2.forward(&x)?;
+            let scale = 1.0 / (hd as f64).sqrt();
+            let q: Vec<f32> = (c.q.forward(&xn)? * scale)?.flatten_all()?.to_vec1()?;
+            let kv: Vec<RowKv> = rows
+                .iter()
+                .map(|&(seq, _)| {
+                    let cr = crosses[seq];
+                    match (cr.k.get(l), cr.v.get(l)) {
+                        (Some(k), Some(v)) => RowKv::interleaved(k, v, cr.frames, kv_heads, hd),
+                        _ => RowKv::interleaved(&[], &[], 0, kv_heads, hd),
+                    }
+                })
+                .collect();
+            if kv.iter().any(|r| r.len > 0) {
+                let (att, w) = attend_rows(&q, &kv, heads, kv_heads, hd, want_weights)?;
+                x = (x + c
+                    .o
+                    .forward(&Tensor::from_vec(att, (n, heads * hd), &self.device)?)?)?;
+                for (acc, w) in weights.iter_mut().zip(w) {
+                    if acc.is_empty() {
+                        *acc = w;
+                    } else {
+                        acc.iter_mut().zip(&w).for_each(|(a, b)| *a += b);
+                    }
                 }
             }
             x = (&x + layer.mlp.forward(&layer.norm3.forward(&x)?)?)?;
         }
-        cache.len += n;
-        let last = self.norm.forward(&x.i(n - 1)?.unsqueeze(0)?)?;
-        let logits = match &self.out_packed {
-            Some(p) => p.matmul_t(&last)?,
-            None => last.matmul(&self.out.t()?)?,
+        for &(seq, pos) in rows {
+            caches[seq].len = caches[seq].len.max(pos + 1);
         }
-        .squeeze(0)?;
-        let cross_weights = match weights {
-            Some(w) => Some((w / self.layers.len() as f64)?.to_vec2::<f32>()?),
-            None => None,
-        };
-        Ok(Step {
-            logits,
-            cross_weights,
-        })
+        let layers = self.layers.len() as f32;
+        for w in &mut weights {
+            w.iter_mut().for_each(|x| *x /= layers);
+        }
+        Ok((x, weights))
     }
 }
 
 impl Decoder {
     /// One decoding step of several sequences at once: row `i` runs `tokens[i]` after
     /// `caches[i]` over `crosses[i]`. The products of every layer (projections, feed-forward,
-    /// vocabulary) take all rows in one call, which costs about what one row costs (they are
-    /// bound by reading the weights); attention runs per row over the row's own caches. Returns
-    /// the logits (`[rows, vocab]`) and, when asked, each row's cross-attention.
+    /// vocabulary) take all rows in one call; attention runs per row over the row's own caches
+    /// ([`attend_rows`]). Returns the logits (`[rows, vocab]`) and, when asked, each row's
+    /// cross-attention.
     pub fn step_batch(
         &self,
         tokens: &[u32],
@@ -258,76 +322,18 @@ impl Decoder {
         crosses: &[&CrossCache],
         want_weights: bool,
     ) -> Result<(Tensor, Vec<Vec<f32>>)> {
-        let b = tokens.len();
-        let ids = Tensor::from_vec(tokens.to_vec(), b, &self.device)?;
-        let mut x = self.embed.index_select(&ids, 0)?;
-        let tables = caches
-            .iter()
-            .map(|c| self.rotary.tables(c.len..c.len + 1))
-            .collect::<Result<Vec<_>>>()?;
-        let mut weights: Vec<Option<Tensor>> = vec![None; b];
-        for (l, layer) in self.layers.iter().enumerate() {
-            let a = &layer.self_attn;
-            let xn = layer.norm1.forward(&x)?;
-            let (q, k, v) = (a.q.forward(&xn)?, a.k.forward(&xn)?, a.v.forward(&xn)?);
-            let mut rows = Vec::with_capacity(b);
-            for (i, cache) in caches.iter_mut().enumerate() {
-                let (cos, sin) = &tables[i];
-                let qi = self
-                    .rotary
-                    .apply(&a.split(&q.narrow(0, i, 1)?, a.heads)?, cos, sin)?;
-                let ki = self
-                    .rotary
-                    .apply(&a.split(&k.narrow(0, i, 1)?, a.kv_heads)?, cos, sin)?;
-                let vi = a.split(&v.narrow(0, i, 1)?, a.kv_heads)?;
-                if cache.k.len() <= l {
-                    cache.k.push(ki);
-                    cache.v.push(vi);
-                } else {
-                    cache.k[l] = Tensor::cat(&[&cache.k[l], &ki], 1)?;
-                    cache.v[l] = Tensor::cat(&[&cache.v[l], &vi], 1)?;
-                }
-                rows.push(
-                    a.attend_heads(&qi, &cache.k[l], &cache.v[l], None, false)?
-                        .0,
-                );
-            }
-            x = (x + a.o.forward(&Tensor::cat(&rows, 0)?)?)?;
-            let c = &layer.cross;
-            let xn = layer.norm2.forward(&x)?;
-            let q = c.q.forward(&xn)?;
-            let mut rows = Vec::with_capacity(b);
-            for (i, cross) in crosses.iter().enumerate() {
-                let qi = c.split(&q.narrow(0, i, 1)?, c.heads)?;
-                let (out, w) = c.attend_heads(&qi, &cross.k[l], &cross.v[l], None, want_weights)?;
-                rows.push(out);
-                if let Some(w) = w {
-                    weights[i] = Some(match weights[i].take() {
-                        Some(acc) => (acc + w)?,
-                        None => w,
-                    });
-                }
-            }
-            x = (x + c.o.forward(&Tensor::cat(&rows, 0)?)?)?;
-            x = (&x + layer.mlp.forward(&layer.norm3.forward(&x)?)?)?;
+        if caches.len() != tokens.len() || crosses.len() != tokens.len() {
+            candle_core::bail!("decoder step: tokens, caches and frames differ in number");
         }
-        for cache in caches.iter_mut() {
-            cache.len += 1;
-        }
-        let last = self.norm.forward(&x)?;
-        let logits = match &self.out_packed {
-            Some(p) => p.matmul_t(&last)?,
-            None => last.matmul(&self.out.t()?)?,
+        let rows: Vec<(usize, usize)> =
+            caches.iter().enumerate().map(|(i, c)| (i, c.len)).collect();
+        let (x, weights) = self.forward_rows(tokens, &rows, caches, crosses, want_weights)?;
+        let weights = if want_weights {
+            weights
+        } else {
+            vec![Vec::new(); tokens.len()]
         };
-        let layers = self.layers.len() as f64;
-        let weights = weights
-            .into_iter()
-            .map(|w| match w {
-                Some(w) => (w / layers)?.squeeze(0)?.to_vec1::<f32>(),
-                None => Ok(Vec::new()),
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok((logits, weights))
+        Ok((self.logits(&x)?, weights))
     }
 }
 

@@ -428,6 +428,7 @@ impl Engine for MoonshineEngine {
             model: model.clone(),
             detail: e.to_string(),
         };
+        let started = std::time::Instant::now();
         let mut prepared: Vec<Option<Prepared>> = Vec::with_capacity(windows.len());
         for w in windows {
             prepared.push(if w.is_withdrawn() {
@@ -449,10 +450,27 @@ impl Engine for MoonshineEngine {
             .map(|&i| Box::new(move || windows[i].is_withdrawn()) as Box<dyn Fn() -> bool>)
             .collect();
         let stop_refs: Vec<&dyn Fn() -> bool> = stops.iter().map(|b| b.as_ref()).collect();
+        let encoded = std::time::Instant::now();
         let hyps = self
             .model
             .greedy_batch(&jobs, &stop_refs)
             .map_err(|e| failed(e.into()))?;
+        tracing::debug!(
+            windows = jobs.len(),
+            forced = hyps.iter().map(|h| h.forced).sum::<usize>(),
+            decoded = hyps
+                .iter()
+                .map(|h| h.tokens.len() - h.forced)
+                .sum::<usize>(),
+            steps = hyps
+                .iter()
+                .map(|h| h.tokens.len() - h.forced)
+                .max()
+                .unwrap_or(0),
+            encode_ms = (encoded - started).as_secs_f64() * 1e3,
+            decode_ms = encoded.elapsed().as_secs_f64() * 1e3,
+            "moonshine model call"
+        );
         let mut out = vec![Transcript::default(); windows.len()];
         for (&i, hyp) in live.iter().zip(hyps) {
             if let Some(p) = &prepared[i] {

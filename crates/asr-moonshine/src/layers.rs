@@ -193,6 +193,35 @@ impl Rotary {
         ))
     }
 
+    /// Each position's `(cos, sin)` per rotating pair, for [`Self::rotate`].
+    pub fn turns(&self, positions: &[usize]) -> Vec<Vec<(f32, f32)>> {
+        positions
+            .iter()
+            .map(|&p| {
+                self.inv_freq
+                    .iter()
+                    .map(|&f| {
+                        let a = p as f32 * f;
+                        (a.cos(), a.sin())
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Rotates one row of heads (`[heads · head_dim]`) in place by a position's `turn`
+    /// ([`Self::turns`]): each pair `(a, b)` of a head's first dimensions becomes
+    /// `(a·cos − b·sin, b·cos + a·sin)`, as [`Self::apply`] does.
+    pub fn rotate(&self, row: &mut [f32], head_dim: usize, turn: &[(f32, f32)]) {
+        for head in row.chunks_exact_mut(head_dim.max(1)) {
+            for (pair, &(cos, sin)) in head.chunks_exact_mut(2).zip(turn) {
+                let (a, b) = (pair[0], pair[1]);
+                pair[0] = a * cos - b * sin;
+                pair[1] = b * cos + a * sin;
+            }
+        }
+    }
+
     /// Rotates `x` (`[heads, positions, head_dim]`) by the tables of its positions.
     pub fn apply(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
         let (h, t, hd) = x.dims3()?;

@@ -179,7 +179,7 @@ impl pulp::WithSimd for Head<'_> {
 
 /// `a · b` with [`LANES`] partial sums (vectorizes under `with_simd`).
 #[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0f32; LANES];
     let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let tail: f32 = ca

@@ -14,6 +14,18 @@ pub const COLS: usize = 32;
 /// Rows multiplied per pass over a panel (two accumulators each on AVX-512: 16 registers).
 pub const MAX_TILE_ROWS: usize = 8;
 
+/// Rows one pass over a panel may take at this SIMD width without spilling accumulators: all
+/// [`MAX_TILE_ROWS`] with 16 lanes (two of AVX-512's 32 registers a row), three with 8 (four of
+/// AVX2's 16 a row, and one for the broadcast input), one with fewer.
+#[inline(always)]
+pub fn rows_per_pass<S: pulp::Simd>() -> usize {
+    match S::F32_LANES {
+        16.. => MAX_TILE_ROWS,
+        8..=15 => 3,
+        _ => 1,
+    }
+}
+
 /// `$tile::<S, rows>(args…)` for a run-time `rows` in 1..=[`MAX_TILE_ROWS`] (inside `with_simd`).
 macro_rules! by_rows {
     ($rows:expr, $($tile:ident)::+, $($arg:expr),*) => {

@@ -1,0 +1,227 @@
+//! Attention for decoding steps in which every query row has keys and values of its own: the
+//! rows of a batched step belong to different sequences (their self-attention caches and encoder
+//! frames differ in length), and the rows of a prefill see a causal prefix of one cache each.
+//!
+//! [`attend_rows`] takes plain slices in the layout caches grow in (`[position][heads · d]`, a
+//! new position is one append), does each row's heads in one pass (scores, softmax, weighted sum)
+//! and returns the heads merged, with each row's weights averaged over its heads when asked (what
+//! word alignment reads). No tensors are built per row: the candle chain it replaces (narrow,
+//! split heads, scale, attend, mean, concatenate) cost more per row than the arithmetic.
+
+use crate::attention::dot;
+use rayon::prelude::*;
+
+/// Multiply-adds below which one thread does every row (a rayon dispatch costs about as much).
+const MIN_WORK_PER_TASK: usize = 1 << 17;
+
+/// The keys and values one query row attends over: `len` positions, position `i` of key head `h`
+/// at `i * pos_stride + h * head_stride` in `k` and in `v` (each head's `d` values contiguous).
+#[derive(Debug, Clone, Copy)]
+pub struct RowKv<'a> {
+    pub k: &'a [f32],
+    pub v: &'a [f32],
+    pub len: usize,
+    pub pos_stride: usize,
+    pub head_stride: usize,
+}
+
+impl<'a> RowKv<'a> {
+    /// Keys and values stored `[position][kv_heads · d]`, the first `len` positions.
+    pub fn interleaved(k: &'a [f32], v: &'a [f32], len: usize, kv_heads: usize, d: usize) -> Self {
+        Self {
+            k,
+            v,
+            len,
+            pos_stride: kv_heads * d,
+            head_stride: d,
+        }
+    }
+
+    fn at(&self, i: usize, h: usize, d: usize) -> std::ops::Range<usize> {
+        let start = i * self.pos_stride + h * self.head_stride;
+        start..start + d
+    }
+
+    /// Whether every position of every head lies inside `k` and `v`.
+    fn fits(&self, kv_heads: usize, d: usize) -> bool {
+        self.len == 0
+            || (kv_heads > 0 && {
+                let end = self.at(self.len - 1, kv_heads - 1, d).end;
+                end <= self.k.len() && end <= self.v.len()
+            })
+    }
+}
+
+/// Softmax attention of query rows `q` (`[rows][heads · d]`, already scaled) each over its own
+/// `kv[row]` with `kv_heads` heads (query head `h` reads key head `h / (heads / kv_heads)`).
+/// Returns the outputs `[rows][heads · d]` and, when `keep_weights`, each row's weights averaged
+/// over heads (`[len]`; empty otherwise). Rows with no positions give zeros.
+pub fn attend_rows(
+    q: &[f32],
+    kv: &[RowKv<'_>],
+    heads: usize,
+    kv_heads: usize,
+    d: usize,
+    keep_weights: bool,
+) -> candle_core::Result<(Vec<f32>, Vec<Vec<f32>>)> {
+    let width = heads * d;
+    if kv_heads == 0 || !heads.is_multiple_of(kv_heads) || q.len() != kv.len() * width {
+        candle_core::bail!(
+            "attend_rows: {} query values for {} rows of {heads} heads of {d} ({kv_heads} kv heads)",
+            q.len(),
+            kv.len()
+        );
+    }
+    if let Some(bad) = kv.iter().position(|r| !r.fits(kv_heads, d)) {
+        candle_core::bail!("attend_rows: row {bad}'s keys and values are shorter than its length");
+    }
+    let run = |(r, out): (usize, &mut [f32])| {
+        let mut w = vec![0f32; if keep_weights { kv[r].len } else { 0 }];
+        pulp::Arch::new().dispatch(Row {
+            q: &q[r * width..(r + 1) * width],
+            kv: &kv[r],
+            heads,
+            group: heads / kv_heads,
+            d,
+            out,
+            mean_w: &mut w,
+        });
+        w
+    };
+    let mut out = vec![0f32; q.len()];
+    let work: usize = kv.iter().map(|r| r.len).sum::<usize>() * width * 2;
+    let weights = if kv.len() > 1 && work >= 2 * MIN_WORK_PER_TASK {
+        out.par_chunks_mut(width.max(1))
+            .enumerate()
+            .map(run)
+            .collect()
+    } else {
+        out.chunks_mut(width.max(1)).enumerate().map(run).collect()
+    };
+    Ok((out, weights))
+}
+
+struct Row<'a> {
+    q: &'a [f32],
+    kv: &'a RowKv<'a>,
+    heads: usize,
+    group: usize,
+    d: usize,
+    out: &'a mut [f32],
+    mean_w: &'a mut [f32],
+}
+
+impl pulp::WithSimd for Row<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _simd: S) {
+        let Row {
+            q,
+            kv,
+            heads,
+            group,
+            d,
+            out,
+            mean_w,
+        } = self;
+        let mut scores = vec![0f32; kv.len];
+        let share = 1.0 / heads as f32;
+        for h in 0..heads {
+            let (qh, kh) = (&q[h * d..(h + 1) * d], h / group);
+            for (j, score) in scores.iter_mut().enumerate() {
+                *score = dot(qh, &kv.k[kv.at(j, kh, d)]);
+            }
+            crate::ops::softmax_row(&mut scores);
+            let o = &mut out[h * d..(h + 1) * d];
+            for (j, &wj) in scores.iter().enumerate() {
+                if wj != 0.0 {
+                    for (o, v) in o.iter_mut().zip(&kv.v[kv.at(j, kh, d)]) {
+                        *o = wj.mul_add(*v, *o);
+                    }
+                }
+            }
+            for (m, &wj) in mean_w.iter_mut().zip(&scores) {
+                *m += wj * share;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Tensor};
+
+    /// Rows of different lengths and grouped heads against the tensor kernel, row by row.
+    #[test]
+    fn each_row_attends_over_its_own_keys_as_the_tensor_kernel_does() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let (heads, kv_heads, d) = (4, 2, 20);
+        let lens = [1usize, 7, 300];
+        let q: Vec<f32> = Tensor::randn(0f32, 1.0, lens.len() * heads * d, &dev)?.to_vec1()?;
+        let caches: Vec<(Vec<f32>, Vec<f32>)> = lens
+            .iter()
+            .map(|&n| {
+                let k = Tensor::randn(0f32, 1.0, n * kv_heads * d, &dev)?.to_vec1()?;
+                let v = Tensor::randn(0f32, 1.0, n * kv_heads * d, &dev)?.to_vec1()?;
+                Ok((k, v))
+            })
+            .collect::<candle_core::Result<_>>()?;
+        let kv: Vec<RowKv> = caches
+            .iter()
+            .zip(lens)
+            .map(|((k, v), n)| RowKv::interleaved(k, v, n, kv_heads, d))
+            .collect();
+        let (out, weights) = attend_rows(&q, &kv, heads, kv_heads, d, true)?;
+        for (r, &n) in lens.iter().enumerate() {
+            // [1, heads, 1, d] queries; keys repeated per group to [1, heads, n, d].
+            let qt = Tensor::from_slice(
+                &q[r * heads * d..(r + 1) * heads * d],
+                (1, heads, 1, d),
+                &dev,
+            )?;
+            let expand = |x: &[f32]| -> candle_core::Result<Tensor> {
+                Tensor::from_slice(x, (n, kv_heads, 1, d), &dev)?
+                    .repeat((1, 1, heads / kv_heads, 1))?
+                    .reshape((n, heads, d))?
+                    .transpose(0, 1)?
+                    .unsqueeze(0)
+            };
+            let (kt, vt) = (expand(&caches[r].0)?, expand(&caches[r].1)?);
+            let (want, w) = crate::attention::attend(&qt, &kt, &vt, None, true)?;
+            let want: Vec<f32> = want.flatten_all()?.to_vec1()?;
+            let got = &out[r * heads * d..(r + 1) * heads * d];
+            let diff = want
+                .iter()
+                .zip(got)
+                .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(diff < 1e-5, "row {r}: outputs differ by {diff}");
+            let mean: Vec<f32> = w
+                .expect("weights")
+                .squeeze(0)?
+                .mean(0)?
+                .flatten_all()?
+                .to_vec1()?;
+            let diff = mean
+                .iter()
+                .zip(&weights[r])
+                .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(
+                diff < 1e-6 && weights[r].len() == n,
+                "row {r}: weights differ by {diff}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn short_keys_and_bad_shapes_are_errors_not_panics() {
+        let k = vec![0f32; 10];
+        let row = RowKv::interleaved(&k, &k, 3, 1, 4);
+        assert!(attend_rows(&[0.0; 4], &[row], 1, 1, 4, false).is_err());
+        let row = RowKv::interleaved(&k, &k, 2, 1, 4);
+        assert!(attend_rows(&[0.0; 4], &[row], 1, 1, 4, false).is_ok());
+        assert!(attend_rows(&[0.0; 3], &[row], 1, 1, 4, false).is_err());
+        assert!(attend_rows(&[0.0; 8], &[row], 2, 0, 4, false).is_err());
+    }
+}
