@@ -211,6 +211,46 @@ impl Decoder {
         })
     }
 
+    /// Runs several sequences' first tokens at once: `prompts[i]` (the positions after
+    /// `caches[i]`) over `crosses[i]`, every row of every prompt through each layer's products in
+    /// one call. Returns each prompt's last-position logits (`[prompts, vocab]`) and, when asked,
+    /// each prompt's cross-attention per position.
+    pub fn prefill_batch(
+        &self,
+        prompts: &[&[u32]],
+        caches: &mut [SelfCache],
+        crosses: &[&CrossCache],
+        want_weights: bool,
+    ) -> Result<(Tensor, Vec<Vec<Vec<f32>>>)> {
+        if caches.len() != prompts.len() || crosses.len() != prompts.len() {
+            candle_core::bail!("decoder prefill: prompts, caches and frames differ in number");
+        }
+        if prompts.iter().any(|p| p.is_empty()) {
+            candle_core::bail!("decoder prefill: an empty prompt");
+        }
+        let mut tokens = Vec::new();
+        let mut rows = Vec::new();
+        let mut last = Vec::with_capacity(prompts.len());
+        for (i, p) in prompts.iter().enumerate() {
+            tokens.extend_from_slice(p);
+            rows.extend((0..p.len()).map(|k| (i, caches[i].len + k)));
+            last.push((tokens.len() - 1) as u32);
+        }
+        let (x, mut weights) = self.forward_rows(&tokens, &rows, caches, crosses, want_weights)?;
+        let last = Tensor::from_vec(last, prompts.len(), &self.device)?;
+        let logits = self.logits(&x.index_select(&last, 0)?)?;
+        let mut per_prompt = Vec::with_capacity(prompts.len());
+        if want_weights {
+            for p in prompts.iter().rev() {
+                per_prompt.push(weights.split_off(weights.len() - p.len()));
+            }
+            per_prompt.reverse();
+        } else {
+            per_prompt.resize(prompts.len(), Vec::new());
+        }
+        Ok((logits, per_prompt))
+    }
+
     /// The vocabulary's logits of hidden rows `[rows, hidden]` (before the final norm).
     fn logits(&self, x: &Tensor) -> Result<Tensor> {
         let last = self.norm.forward(x)?;

@@ -18,6 +18,7 @@ use hark_asr::{
     AsrError, AudioWindow, DecodeOptions, Engine, ModelDescriptor, StreamKey, Transcript,
     WordTiming,
 };
+use rayon::prelude::*;
 use std::path::Path;
 use tokenizers::Tokenizer;
 
@@ -64,6 +65,8 @@ struct StreamState {
     context_tokens: Vec<u32>,
     encoder: EncoderState,
     cross: CrossCache,
+    /// Nothing encoded yet (the context goes first).
+    fresh: bool,
     used: u64,
 }
 
@@ -114,8 +117,10 @@ impl MoonshineEngine {
         })
     }
 
-    /// Caps decoding at `per_second` tokens per second of window audio plus 4, and `max` in all
-    /// (benchmarks on random weights, which never end a text, stop where speech would).
+    /// Caps a window's text at `per_second` tokens per second of its audio plus 4, and `max` in
+    /// all, the words forced as its known start included (benchmarks on random weights, which
+    /// never end a text, stop where speech would: a real model given the start of a window's
+    /// text writes the rest of its words and ends).
     pub fn set_token_limit(&mut self, per_second: f64, max: usize) {
         self.max_tokens_per_second = Some(per_second);
         self.max_tokens = Some(max);
@@ -178,14 +183,94 @@ impl MoonshineEngine {
         samples: &[f32],
         options: &DecodeOptions,
     ) -> Result<Prepared, MoonshineError> {
+        let claim = self.claim(samples, options)?;
+        let (prepared, state) = self.encode_claimed(samples, options, claim)?;
+        self.keep(state);
+        Ok(prepared)
+    }
+
+    /// What a window resumes from: its live stream's encoder state where the segment goes on
+    /// (Moonshine Streaming), a fresh one for a new segment, none for other windows.
+    fn claim(
+        &mut self,
+        samples: &[f32],
+        options: &DecodeOptions,
+    ) -> Result<Option<(StreamKey, StreamState)>, MoonshineError> {
         self.calls += 1;
+        let live = options.stream.filter(|_| !options.long_form);
+        let Some(key) = live.filter(|_| matches!(self.model.encoder, Encoder::Streaming(_))) else {
+            return Ok(None);
+        };
+        let found = self.streams.iter().position(|s| s.stream == key.stream);
+        let reusable = found.filter(|&i| {
+            let s = &self.streams[i];
+            s.segment_start == key.segment_start && s.fed <= samples.len()
+        });
+        let state = match (reusable, found) {
+            (Some(i), _) => self.streams.swap_remove(i),
+            (None, other) => {
+                if let Some(i) = other {
+                    self.streams.swap_remove(i);
+                }
+                let Encoder::Streaming(encoder) = &self.model.encoder else {
+                    return Ok(None);
+                };
+                StreamState {
+                    stream: key.stream,
+                    segment_start: key.segment_start,
+                    fed: 0,
+                    offset: 0,
+                    context_tokens: Vec::new(),
+                    encoder: encoder.start()?,
+                    cross: CrossCache::default(),
+                    fresh: true,
+                    used: 0,
+                }
+            }
+        };
+        Ok(Some((key, state)))
+    }
+
+    /// Keeps a live segment's encoder state for its next window (not after its final), dropping
+    /// the least recently used beyond [`MAX_STREAM_STATES`].
+    fn keep(&mut self, state: Option<(StreamKey, StreamState)>) {
+        let Some((key, mut state)) = state else {
+            return;
+        };
+        if key.last {
+            return;
+        }
+        state.used = self.calls;
+        self.streams.push(state);
+        if self.streams.len() > MAX_STREAM_STATES {
+            let oldest = self
+                .streams
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, s)| s.used)
+                .map(|(i, _)| i);
+            if let Some(i) = oldest {
+                self.streams.swap_remove(i);
+            }
+        }
+    }
+
+    /// Encodes a window from what [`Self::claim`] gave it (no engine state is touched: windows
+    /// of different streams encode in parallel) and sets up its decoding.
+    fn encode_claimed(
+        &self,
+        samples: &[f32],
+        options: &DecodeOptions,
+        claim: Option<(StreamKey, StreamState)>,
+    ) -> Result<(Prepared, Option<(StreamKey, StreamState)>), MoonshineError> {
         let rate = self.model.config.sample_rate_hz as f32;
         let use_context = !options.long_form && !options.context.is_empty();
-        let live = options.stream.filter(|_| !options.long_form);
-        let streaming = matches!(self.model.encoder, Encoder::Streaming(_));
-        let (cross, offset, mut forced) = match live.filter(|_| streaming) {
-            Some(key) => self.resume(key, samples, options)?,
-            _ => {
+        let (cross, offset, mut forced, claim) = match claim {
+            Some((key, mut state)) => {
+                let (cross, offset, forced) = self.resume(&mut state, samples, options)?;
+                (cross, offset, forced, Some((key, state)))
+            }
+            None => {
                 let mut forced = Vec::new();
                 let (audio, offset) = if use_context {
                     forced = self.encode_text(&options.context.text)?;
@@ -199,21 +284,31 @@ impl MoonshineEngine {
                     (std::borrow::Cow::Borrowed(samples), 0)
                 };
                 let frames = self.model.encode(&audio)?;
-                (self.model.cross(&frames)?, offset, forced)
+                (self.model.cross(&frames)?, offset, forced, None)
             }
         };
         let n_context = forced.len();
         if !options.long_form && !options.known_start.trim().is_empty() {
             forced.extend(self.encode_text(&options.known_start)?);
         }
-        Ok(Prepared {
+        // A capped text ends where its known start leaves off plus the rest of the cap, as a
+        // real model's text ends after the words its audio holds (at least one step: the end).
+        let limit = match self.max_tokens_per_second {
+            Some(_) => self
+                .token_limit(samples.len())
+                .saturating_sub(forced.len() - n_context)
+                .max(1),
+            None => self.token_limit(samples.len()),
+        };
+        let prepared = Prepared {
             cross,
             forced,
             n_context,
-            limit: self.token_limit(samples.len()),
+            limit,
             offset_s: offset as f32 / rate,
             window_s: samples.len() as f32 / rate,
-        })
+        };
+        Ok((prepared, claim))
     }
 
     /// A decoded window's transcript: its own words (not the context's), timed from its start.
@@ -235,13 +330,13 @@ impl MoonshineEngine {
 
     /// Moonshine Streaming on a live window: the encoder goes on from the state the segment's
     /// earlier windows left (only the new audio is encoded, each frame once), and the frames it
-    /// holds back for look-ahead are computed on a copy, as at the end of the audio. A window
-    /// that does not continue the state (a new segment, or one shorter than what was encoded)
-    /// starts a new one; the context is what the segment's first window was given. Returns the
-    /// cross-attention cache of every frame, the context's length and its tokens.
+    /// holds back for look-ahead are computed on a copy, as at the end of the audio. A fresh state
+    /// (a new segment, or a window shorter than what was encoded) first takes the context the
+    /// window was given. Returns the cross-attention cache of every frame, the context's length
+    /// and its tokens.
     fn resume(
-        &mut self,
-        key: StreamKey,
+        &self,
+        state: &mut StreamState,
         samples: &[f32],
         options: &DecodeOptions,
     ) -> Result<(CrossCache, usize, Vec<u32>), MoonshineError> {
@@ -250,39 +345,13 @@ impl MoonshineEngine {
                 "not a streaming encoder".into(),
             ));
         };
-        let found = self.streams.iter().position(|s| s.stream == key.stream);
-        let reusable = found.filter(|&i| {
-            let s = &self.streams[i];
-            s.segment_start == key.segment_start && s.fed <= samples.len()
-        });
-        let mut state = match (reusable, found) {
-            (Some(i), _) => self.streams.swap_remove(i),
-            (None, other) => {
-                if let Some(i) = other {
-                    self.streams.swap_remove(i);
-                }
-                let mut state = StreamState {
-                    stream: key.stream,
-                    segment_start: key.segment_start,
-                    fed: 0,
-                    offset: 0,
-                    context_tokens: Vec::new(),
-                    encoder: encoder.start()?,
-                    cross: CrossCache::default(),
-                    used: 0,
-                };
-                if !options.context.is_empty() {
-                    state.context_tokens = self.encode_text(&options.context.text)?;
-                    state.offset = options.context.samples.len();
-                    if let Some(frames) =
-                        encoder.push(&mut state.encoder, &options.context.samples)?
-                    {
-                        self.model.decoder.extend(&mut state.cross, &frames)?;
-                    }
-                }
-                state
+        if std::mem::take(&mut state.fresh) && !options.context.is_empty() {
+            state.context_tokens = self.encode_text(&options.context.text)?;
+            state.offset = options.context.samples.len();
+            if let Some(frames) = encoder.push(&mut state.encoder, &options.context.samples)? {
+                self.model.decoder.extend(&mut state.cross, &frames)?;
             }
-        };
+        }
         if let Some(frames) = encoder.push(&mut state.encoder, &samples[state.fed..])? {
             self.model.decoder.extend(&mut state.cross, &frames)?;
         }
@@ -292,23 +361,7 @@ impl MoonshineEngine {
         if let Some(tail) = encoder.finish(&mut tail_state)? {
             self.model.decoder.extend(&mut cross, &tail)?;
         }
-        let out = (cross, state.offset, state.context_tokens.clone());
-        if !key.last {
-            state.used = self.calls;
-            self.streams.push(state);
-            if self.streams.len() > MAX_STREAM_STATES {
-                let oldest = self
-                    .streams
-                    .iter()
-                    .enumerate()
-                    .min_by_key(|(_, s)| s.used)
-                    .map(|(i, _)| i);
-                if let Some(i) = oldest {
-                    self.streams.swap_remove(i);
-                }
-            }
-        }
-        Ok(out)
+        Ok((cross, state.offset, state.context_tokens.clone()))
     }
 
     /// Text tokens of `text` (no special tokens), with the word-start marker a sentence's
@@ -429,13 +482,40 @@ impl Engine for MoonshineEngine {
             detail: e.to_string(),
         };
         let started = std::time::Instant::now();
-        let mut prepared: Vec<Option<Prepared>> = Vec::with_capacity(windows.len());
+        // Each window's stream state claimed in turn, the windows encoded in parallel (each
+        // stream's encoder runs small products, which one thread does best), then the states
+        // kept for the streams' next windows.
+        let mut claims = Vec::with_capacity(windows.len());
         for w in windows {
-            prepared.push(if w.is_withdrawn() {
+            claims.push(if w.is_withdrawn() {
                 None
             } else {
-                Some(self.prepare(&w.samples, &w.options).map_err(failed)?)
+                Some(self.claim(&w.samples, &w.options).map_err(failed)?)
             });
+        }
+        let this = &*self;
+        let encoded: Vec<Option<Result<_, MoonshineError>>> = windows
+            .par_iter()
+            .zip(claims)
+            .map(|(w, claim)| claim.map(|c| this.encode_claimed(&w.samples, &w.options, c)))
+            .collect();
+        let mut prepared: Vec<Option<Prepared>> = Vec::with_capacity(windows.len());
+        let mut first_error = None;
+        for e in encoded {
+            prepared.push(match e {
+                Some(Ok((p, state))) => {
+                    self.keep(state);
+                    Some(p)
+                }
+                Some(Err(e)) => {
+                    first_error.get_or_insert(e);
+                    None
+                }
+                None => None,
+            });
+        }
+        if let Some(e) = first_error {
+            return Err(failed(e));
         }
         let live: Vec<usize> = (0..windows.len())
             .filter(|&i| prepared[i].is_some())

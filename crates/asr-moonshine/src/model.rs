@@ -156,32 +156,50 @@ impl Moonshine {
         let mut caches: Vec<SelfCache> = Vec::with_capacity(jobs.len());
         // The next token of each row, chosen but not yet run.
         let mut next: Vec<Option<u32>> = Vec::with_capacity(jobs.len());
+        // Prefill: bos and the forced tokens of every row that decodes, in one call.
+        let mut prompts: Vec<Vec<u32>> = Vec::new();
+        let mut starting: Vec<usize> = Vec::new();
         for (i, &(cross, forced, max_tokens)) in jobs.iter().enumerate() {
             let mut hyp = Hypothesis::default();
-            let mut cache = SelfCache::default();
             if cross.frames() == 0 || max_tokens == 0 || stops[i]() {
                 hyp.ended = cross.frames() == 0;
-                hyps.push(hyp);
-                caches.push(cache);
-                next.push(None);
-                continue;
+            } else {
+                let mut first = vec![self.config.bos_token_id];
+                first.extend_from_slice(forced);
+                prompts.push(first);
+                starting.push(i);
             }
-            // Prefill: bos and the forced tokens in one step of this row alone.
-            let mut first = vec![self.config.bos_token_id];
-            first.extend_from_slice(forced);
-            let step = self.decoder.step(&first, &mut cache, cross, true)?;
-            let weights = step.cross_weights.unwrap_or_default();
-            for (k, &t) in forced.iter().enumerate() {
-                hyp.tokens.push(t);
-                hyp.probs.push(1.0);
-                hyp.attention
-                    .push(weights.get(k).cloned().unwrap_or_default());
-            }
-            hyp.forced = forced.len();
-            let token = argmax(&step.logits)?;
-            next.push(self.take(&mut hyp, token, &step.logits, weights.last(), eos)?);
             hyps.push(hyp);
-            caches.push(cache);
+            caches.push(SelfCache::default());
+            next.push(None);
+        }
+        if !starting.is_empty() {
+            let mut row_caches: Vec<SelfCache> = starting
+                .iter()
+                .map(|&i| std::mem::take(&mut caches[i]))
+                .collect();
+            let crosses: Vec<&CrossCache> = starting.iter().map(|&i| jobs[i].0).collect();
+            let prompt_refs: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
+            let (logits, weights) =
+                self.decoder
+                    .prefill_batch(&prompt_refs, &mut row_caches, &crosses, true)?;
+            for (r, ((&i, cache), weights)) in
+                starting.iter().zip(row_caches).zip(weights).enumerate()
+            {
+                caches[i] = cache;
+                let forced = jobs[i].1;
+                let hyp = &mut hyps[i];
+                for (k, &t) in forced.iter().enumerate() {
+                    hyp.tokens.push(t);
+                    hyp.probs.push(1.0);
+                    hyp.attention
+                        .push(weights.get(k).cloned().unwrap_or_default());
+                }
+                hyp.forced = forced.len();
+                let row = logits.get(r)?;
+                let token = argmax(&row)?;
+                next[i] = self.take(hyp, token, &row, weights.last(), eos)?;
+            }
         }
         loop {
             let rows: Vec<usize> = (0..jobs.len())

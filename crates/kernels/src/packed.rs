@@ -196,18 +196,53 @@ impl pulp::WithSimd for BlocksI8<'_> {
         let (d, x) = (self.d, self.x);
         let n = x.len() / d;
         let groups = d / GROUP;
+        let many = n > tile::rows_per_pass::<S>();
+        let mut panel = Aligned::zeros(if many { d * COLS } else { 0 });
         for ((q, scales), out) in self
             .q
             .chunks_exact(d * COLS)
             .zip(self.scales.chunks_exact(groups * COLS))
             .zip(self.out.chunks_exact_mut(n * COLS))
         {
+            let per_pass = tile::rows_per_pass::<S>();
+            if n <= per_pass {
+                by_rows!(n, tile_i8, simd, q, scales, x, d, out);
+                continue;
+            }
+            // More rows than one pass takes: the panel widened once, then f32 passes over it.
+            widen(simd, q, scales, panel.as_mut_slice());
             let mut first = 0;
             while first < n {
-                let rows = (n - first).min(MAX_TILE_ROWS);
+                let rows = (n - first).min(per_pass);
                 let (x, out) = (&x[first * d..], &mut out[first * COLS..]);
-                by_rows!(rows, tile_i8, simd, q, scales, x, d, out);
+                by_rows!(rows, tile::tile, simd, panel.as_slice(), x, d, out);
                 first += rows;
+            }
+        }
+    }
+}
+
+/// One 8-bit panel `[d][COLS]` as f32 (each weight times its group's scale), into `out`.
+#[inline(always)]
+fn widen<S: pulp::Simd>(simd: S, q: &[i8], scales: &[f32], out: &mut [f32]) {
+    for ((q, scale), out) in q
+        .chunks_exact(GROUP * COLS)
+        .zip(scales.chunks_exact(COLS))
+        .zip(out.chunks_exact_mut(GROUP * COLS))
+    {
+        let Ok(scale) = <&[f32; COLS]>::try_from(scale) else {
+            continue;
+        };
+        let (sv, _) = S::as_simd_f32s(scale);
+        for (qk, ok) in q.chunks_exact(COLS).zip(out.chunks_exact_mut(COLS)) {
+            let Ok(qk) = <&[i8; COLS]>::try_from(qk) else {
+                continue;
+            };
+            let wide: [f32; COLS] = std::array::from_fn(|j| f32::from(qk[j]));
+            let (wv, _) = S::as_simd_f32s(&wide);
+            let (ov, _) = S::as_mut_simd_f32s(ok);
+            for j in 0..COLS / S::F32_LANES {
+                ov[j] = simd.mul_f32s(wv[j], sv[j]);
             }
         }
     }
