@@ -12,7 +12,7 @@ use crate::layers::{linear, Act, AttnProj, GatedMlp, Norm, Rotary};
 use candle_core::{Device, Result, Tensor, D};
 use candle_nn::VarBuilder;
 use hark_kernels::packed::PackedMatrix;
-use hark_kernels::rows::{attend_rows, RowKv};
+use hark_kernels::rows::{attend_rows, Keys, RowKv};
 use hark_kernels::Linear;
 
 struct DecLayer {
@@ -39,12 +39,14 @@ pub struct Decoder {
     device: Device,
 }
 
-/// Cross-attention keys and values of one segment's encoder frames, per layer, each stored
-/// `[frame][kv_heads · head_dim]` (new frames are appended).
+/// Cross-attention keys and values of one segment's encoder frames, per layer, stored head by
+/// head so that a decoding step reads each head's in one contiguous run: values
+/// `[kv_heads][capacity][head_dim]`, keys by columns `[kv_heads][head_dim][capacity]`. New frames
+/// are appended (the capacity doubles when full).
 #[derive(Debug, Clone, Default)]
 pub struct CrossCache {
-    k: Vec<Vec<f32>>,
-    v: Vec<Vec<f32>>,
+    k: Vec<HeadMajor>,
+    v: Vec<HeadMajor>,
     frames: usize,
 }
 
@@ -52,6 +54,72 @@ impl CrossCache {
     /// Encoder frames held.
     pub fn frames(&self) -> usize {
         self.frames
+    }
+}
+
+/// Rows of `heads · d` values stored head by head: `[head][capacity][d]`, or, for keys,
+/// `[head][d][capacity]` (`columns`: each dimension's run over frames contiguous, see
+/// [`Keys::Columns`]).
+#[derive(Debug, Clone, Default)]
+struct HeadMajor {
+    data: Vec<f32>,
+    capacity: usize,
+    len: usize,
+    columns: bool,
+}
+
+impl HeadMajor {
+    fn new(columns: bool) -> Self {
+        Self {
+            columns,
+            ..Self::default()
+        }
+    }
+
+    /// Where value `x` of frame `i` of head `h` lies, at a given capacity.
+    fn at(&self, capacity: usize, d: usize, h: usize, i: usize, x: usize) -> usize {
+        if self.columns {
+            (h * d + x) * capacity + i
+        } else {
+            (h * capacity + i) * d + x
+        }
+    }
+
+    /// Appends rows `[n][heads · d]`.
+    fn extend(&mut self, rows: &[f32], heads: usize, d: usize) {
+        let n = rows.len() / (heads * d).max(1);
+        if self.len + n > self.capacity {
+            let capacity = (self.len + n).max(2 * self.capacity).max(64);
+            let mut data = vec![0f32; heads * capacity * d];
+            for h in 0..heads {
+                if self.columns {
+                    for x in 0..d {
+                        let (from, to) = (
+                            self.at(self.capacity, d, h, 0, x),
+                            self.at(capacity, d, h, 0, x),
+                        );
+                        data[to..to + self.len].copy_from_slice(&self.data[from..from + self.len]);
+                    }
+                } else {
+                    let (from, to) = (
+                        self.at(self.capacity, d, h, 0, 0),
+                        self.at(capacity, d, h, 0, 0),
+                    );
+                    data[to..to + self.len * d]
+                        .copy_from_slice(&self.data[from..from + self.len * d]);
+                }
+            }
+            (self.data, self.capacity) = (data, capacity);
+        }
+        for (i, row) in rows.chunks_exact((heads * d).max(1)).enumerate() {
+            for (h, part) in row.chunks_exact(d.max(1)).enumerate() {
+                for (x, &value) in part.iter().enumerate() {
+                    let at = self.at(self.capacity, d, h, self.len + i, x);
+                    self.data[at] = value;
+                }
+            }
+        }
+        self.len += n;
     }
 }
 
@@ -177,8 +245,13 @@ impl Decoder {
             let a = &layer.cross;
             let k: Vec<f32> = a.k.forward(&x)?.flatten_all()?.to_vec1()?;
             let v: Vec<f32> = a.v.forward(&x)?.flatten_all()?.to_vec1()?;
-            append(&mut cache.k, i, &k);
-            append(&mut cache.v, i, &v);
+            let (heads, d) = (a.kv_heads, a.head_dim);
+            if cache.k.len() <= i {
+                cache.k.resize_with(i + 1, || HeadMajor::new(true));
+                cache.v.resize_with(i + 1, || HeadMajor::new(false));
+            }
+            cache.k[i].extend(&k, heads, d);
+            cache.v[i].extend(&v, heads, d);
         }
         cache.frames += n;
         Ok(())
@@ -318,7 +391,17 @@ impl Decoder {
                 .map(|&(seq, _)| {
                     let cr = crosses[seq];
                     match (cr.k.get(l), cr.v.get(l)) {
-                        (Some(k), Some(v)) => RowKv::interleaved(k, v, cr.frames, kv_heads, hd),
+                        (Some(k), Some(v)) => RowKv {
+                            k: &k.data,
+                            v: &v.data,
+                            len: k.len.min(v.len),
+                            keys: Keys::Columns {
+                                head_stride: hd * k.capacity,
+                                dim_stride: k.capacity,
+                            },
+                            v_pos_stride: hd,
+                            v_head_stride: v.capacity * hd,
+                        },
                         _ => RowKv::interleaved(&[], &[], 0, kv_heads, hd),
                     }
                 })

@@ -14,15 +14,35 @@ use rayon::prelude::*;
 /// Multiply-adds below which one thread does every row (a rayon dispatch costs about as much).
 const MIN_WORK_PER_TASK: usize = 1 << 17;
 
-/// The keys and values one query row attends over: `len` positions, position `i` of key head `h`
-/// at `i * pos_stride + h * head_stride` in `k` and in `v` (each head's `d` values contiguous).
+/// The keys and values one query row attends over: `len` positions of `kv_heads` heads of `d`
+/// values. Value `i` of head `h` starts at `i * v_pos_stride + h * v_head_stride` in `v` (its `d`
+/// values contiguous); keys lie as [`Keys`] says.
 #[derive(Debug, Clone, Copy)]
 pub struct RowKv<'a> {
     pub k: &'a [f32],
     pub v: &'a [f32],
     pub len: usize,
-    pub pos_stride: usize,
-    pub head_stride: usize,
+    pub keys: Keys,
+    pub v_pos_stride: usize,
+    pub v_head_stride: usize,
+}
+
+/// How a row's keys are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keys {
+    /// Key `i` of head `h` is `d` contiguous values at `i * pos_stride + h * head_stride` (a cache
+    /// that grows by appending whole positions).
+    Rows {
+        pos_stride: usize,
+        head_stride: usize,
+    },
+    /// Dimension `x` of head `h` is a run over positions at `h * head_stride + x * dim_stride`:
+    /// the scores of every position are then sums of whole runs, with no per-key reductions
+    /// (short heads of 40–64 values make those cost more than the products).
+    Columns {
+        head_stride: usize,
+        dim_stride: usize,
+    },
 }
 
 impl<'a> RowKv<'a> {
@@ -32,23 +52,42 @@ impl<'a> RowKv<'a> {
             k,
             v,
             len,
-            pos_stride: kv_heads * d,
-            head_stride: d,
+            keys: Keys::Rows {
+                pos_stride: kv_heads * d,
+                head_stride: d,
+            },
+            v_pos_stride: kv_heads * d,
+            v_head_stride: d,
         }
     }
 
-    fn at(&self, i: usize, h: usize, d: usize) -> std::ops::Range<usize> {
-        let start = i * self.pos_stride + h * self.head_stride;
-        start..start + d
+    /// The end of the last key and value read, in `k` and `v`.
+    fn ends(&self, kv_heads: usize, d: usize) -> (usize, usize) {
+        let (last_pos, last_head) = (self.len - 1, kv_heads - 1);
+        let k = match self.keys {
+            Keys::Rows {
+                pos_stride,
+                head_stride,
+            } => last_pos * pos_stride + last_head * head_stride + d,
+            Keys::Columns {
+                head_stride,
+                dim_stride,
+            } => last_head * head_stride + (d - 1) * dim_stride + self.len,
+        };
+        let v = last_pos * self.v_pos_stride + last_head * self.v_head_stride + d;
+        (k, v)
     }
 
     /// Whether every position of every head lies inside `k` and `v`.
     fn fits(&self, kv_heads: usize, d: usize) -> bool {
-        self.len == 0
-            || (kv_heads > 0 && {
-                let end = self.at(self.len - 1, kv_heads - 1, d).end;
-                end <= self.k.len() && end <= self.v.len()
-            })
+        if self.len == 0 {
+            return true;
+        }
+        if kv_heads == 0 || d == 0 {
+            return false;
+        }
+        let (k, v) = self.ends(kv_heads, d);
+        k <= self.k.len() && v <= self.v.len()
     }
 }
 
@@ -128,14 +167,35 @@ impl pulp::WithSimd for Row<'_> {
         let share = 1.0 / heads as f32;
         for h in 0..heads {
             let (qh, kh) = (&q[h * d..(h + 1) * d], h / group);
-            for (j, score) in scores.iter_mut().enumerate() {
-                *score = dot(qh, &kv.k[kv.at(j, kh, d)]);
+            match kv.keys {
+                Keys::Rows {
+                    pos_stride,
+                    head_stride,
+                } => {
+                    for (j, score) in scores.iter_mut().enumerate() {
+                        let at = j * pos_stride + kh * head_stride;
+                        *score = dot(qh, &kv.k[at..at + d]);
+                    }
+                }
+                Keys::Columns {
+                    head_stride,
+                    dim_stride,
+                } => {
+                    scores.fill(0.0);
+                    for (x, &qx) in qh.iter().enumerate() {
+                        let at = kh * head_stride + x * dim_stride;
+                        for (s, k) in scores.iter_mut().zip(&kv.k[at..at + kv.len]) {
+                            *s = qx.mul_add(*k, *s);
+                        }
+                    }
+                }
             }
             crate::ops::softmax_row(&mut scores);
             let o = &mut out[h * d..(h + 1) * d];
             for (j, &wj) in scores.iter().enumerate() {
                 if wj != 0.0 {
-                    for (o, v) in o.iter_mut().zip(&kv.v[kv.at(j, kh, d)]) {
+                    let at = j * kv.v_pos_stride + kh * kv.v_head_stride;
+                    for (o, v) in o.iter_mut().zip(&kv.v[at..at + d]) {
                         *o = wj.mul_add(*v, *o);
                     }
                 }
@@ -173,6 +233,42 @@ mod tests {
             .map(|((k, v), n)| RowKv::interleaved(k, v, n, kv_heads, d))
             .collect();
         let (out, weights) = attend_rows(&q, &kv, heads, kv_heads, d, true)?;
+        // The same keys stored by columns, `[head][d][capacity]` with room to spare.
+        let columns: Vec<Vec<f32>> = caches
+            .iter()
+            .zip(lens)
+            .map(|((k, _), n)| {
+                let cap = n + 3;
+                let mut t = vec![f32::NAN; kv_heads * d * cap];
+                for i in 0..n {
+                    for h in 0..kv_heads {
+                        for x in 0..d {
+                            t[(h * d + x) * cap + i] = k[(i * kv_heads + h) * d + x];
+                        }
+                    }
+                }
+                t
+            })
+            .collect();
+        let by_columns: Vec<RowKv> = kv
+            .iter()
+            .zip(&columns)
+            .map(|(r, t)| RowKv {
+                k: t,
+                keys: Keys::Columns {
+                    head_stride: d * (r.len + 3),
+                    dim_stride: r.len + 3,
+                },
+                ..*r
+            })
+            .collect();
+        let (out2, weights2) = attend_rows(&q, &by_columns, heads, kv_heads, d, true)?;
+        let diff = out
+            .iter()
+            .zip(&out2)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(diff < 1e-5, "keys by columns: outputs differ by {diff}");
+        assert_eq!(weights.len(), weights2.len());
         for (r, &n) in lens.iter().enumerate() {
             // [1, heads, 1, d] queries; keys repeated per group to [1, heads, n, d].
             let qt = Tensor::from_slice(
