@@ -12,7 +12,7 @@ use crate::config::Arch;
 use crate::decoder::CrossCache;
 use crate::error::MoonshineError;
 use crate::model::{Encoder, Hypothesis, Moonshine};
-use crate::streaming::EncoderState;
+use crate::stream::StreamState;
 use candle_core::Device;
 use hark_asr::{
     AsrError, AudioWindow, DecodeOptions, Engine, ModelDescriptor, StreamKey, Transcript,
@@ -36,7 +36,7 @@ pub struct MoonshineEngine {
     model: Moonshine,
     tokenizer: Tokenizer,
     descriptor: ModelDescriptor,
-    /// Moonshine Streaming: each live stream's encoder state for its current segment.
+    /// Moonshine Streaming: each live stream's encoder ([`crate::stream`]).
     streams: Vec<StreamState>,
     calls: u64,
     max_tokens_per_second: Option<f64>,
@@ -52,22 +52,6 @@ struct Prepared {
     limit: usize,
     offset_s: f32,
     window_s: f32,
-}
-
-/// What the streaming encoder computed for a live segment's earlier windows.
-struct StreamState {
-    stream: u64,
-    segment_start: u64,
-    /// Window samples encoded (the context's come before them).
-    fed: usize,
-    /// Context samples encoded before the window's, and the context's tokens.
-    offset: usize,
-    context_tokens: Vec<u32>,
-    encoder: EncoderState,
-    cross: CrossCache,
-    /// Nothing encoded yet (the context goes first).
-    fresh: bool,
-    used: u64,
 }
 
 impl MoonshineEngine {
@@ -131,6 +115,15 @@ impl MoonshineEngine {
         self.streams.len()
     }
 
+    /// Audio samples a held live stream's encoder has taken in all (each once, unless the stream
+    /// skipped audio or went back).
+    pub fn encoded_samples(&self, stream: u64) -> Option<u64> {
+        self.streams
+            .iter()
+            .find(|s| s.stream == stream)
+            .map(|s| s.encoded_samples)
+    }
+
     fn token_limit(&self, samples: usize) -> usize {
         let limit = self.model.token_limit(samples);
         match (self.max_tokens_per_second, self.max_tokens) {
@@ -183,63 +176,36 @@ impl MoonshineEngine {
         samples: &[f32],
         options: &DecodeOptions,
     ) -> Result<Prepared, MoonshineError> {
-        let claim = self.claim(samples, options)?;
+        let claim = self.claim(options)?;
         let (prepared, state) = self.encode_claimed(samples, options, claim)?;
         self.keep(state);
         Ok(prepared)
     }
 
-    /// What a window resumes from: its live stream's encoder state where the segment goes on
-    /// (Moonshine Streaming), a fresh one for a new segment, none for other windows.
+    /// What a window resumes from: its live stream's encoder (Moonshine Streaming; a new one for
+    /// a stream not seen yet), none for other windows.
     fn claim(
         &mut self,
-        samples: &[f32],
         options: &DecodeOptions,
     ) -> Result<Option<(StreamKey, StreamState)>, MoonshineError> {
         self.calls += 1;
         let live = options.stream.filter(|_| !options.long_form);
-        let Some(key) = live.filter(|_| matches!(self.model.encoder, Encoder::Streaming(_))) else {
+        let (Some(key), Encoder::Streaming(encoder)) = (live, &self.model.encoder) else {
             return Ok(None);
         };
-        let found = self.streams.iter().position(|s| s.stream == key.stream);
-        let reusable = found.filter(|&i| {
-            let s = &self.streams[i];
-            s.segment_start == key.segment_start && s.fed <= samples.len()
-        });
-        let state = match (reusable, found) {
-            (Some(i), _) => self.streams.swap_remove(i),
-            (None, other) => {
-                if let Some(i) = other {
-                    self.streams.swap_remove(i);
-                }
-                let Encoder::Streaming(encoder) = &self.model.encoder else {
-                    return Ok(None);
-                };
-                StreamState {
-                    stream: key.stream,
-                    segment_start: key.segment_start,
-                    fed: 0,
-                    offset: 0,
-                    context_tokens: Vec::new(),
-                    encoder: encoder.start()?,
-                    cross: CrossCache::default(),
-                    fresh: true,
-                    used: 0,
-                }
-            }
+        let state = match self.streams.iter().position(|s| s.stream == key.stream) {
+            Some(i) => self.streams.swap_remove(i),
+            None => StreamState::new(encoder, key.stream)?,
         };
         Ok(Some((key, state)))
     }
 
-    /// Keeps a live segment's encoder state for its next window (not after its final), dropping
-    /// the least recently used beyond [`MAX_STREAM_STATES`].
+    /// Keeps a live stream's encoder for its next window, dropping the least recently used
+    /// beyond [`MAX_STREAM_STATES`].
     fn keep(&mut self, state: Option<(StreamKey, StreamState)>) {
-        let Some((key, mut state)) = state else {
+        let Some((_, mut state)) = state else {
             return;
         };
-        if key.last {
-            return;
-        }
         state.used = self.calls;
         self.streams.push(state);
         if self.streams.len() > MAX_STREAM_STATES {
@@ -267,7 +233,7 @@ impl MoonshineEngine {
         let use_context = !options.long_form && !options.context.is_empty();
         let (cross, offset, mut forced, claim) = match claim {
             Some((key, mut state)) => {
-                let (cross, offset, forced) = self.resume(&mut state, samples, options)?;
+                let (cross, offset, forced) = self.resume(key, &mut state, samples, options)?;
                 (cross, offset, forced, Some((key, state)))
             }
             None => {
@@ -328,14 +294,12 @@ impl MoonshineEngine {
         }
     }
 
-    /// Moonshine Streaming on a live window: the encoder goes on from the state the segment's
-    /// earlier windows left (only the new audio is encoded, each frame once), and the frames it
-    /// holds back for look-ahead are computed on a copy, as at the end of the audio. A fresh state
-    /// (a new segment, or a window shorter than what was encoded) first takes the context the
-    /// window was given. Returns the cross-attention cache of every frame, the context's length
-    /// and its tokens.
+    /// Moonshine Streaming on a live window: the stream's encoder goes on with the audio new
+    /// since its last window ([`StreamState::window`]). Returns the cross-attention cache of every
+    /// frame, the context's length and its tokens.
     fn resume(
         &self,
+        key: StreamKey,
         state: &mut StreamState,
         samples: &[f32],
         options: &DecodeOptions,
@@ -345,23 +309,9 @@ impl MoonshineEngine {
                 "not a streaming encoder".into(),
             ));
         };
-        if std::mem::take(&mut state.fresh) && !options.context.is_empty() {
-            state.context_tokens = self.encode_text(&options.context.text)?;
-            state.offset = options.context.samples.len();
-            if let Some(frames) = encoder.push(&mut state.encoder, &options.context.samples)? {
-                self.model.decoder.extend(&mut state.cross, &frames)?;
-            }
-        }
-        if let Some(frames) = encoder.push(&mut state.encoder, &samples[state.fed..])? {
-            self.model.decoder.extend(&mut state.cross, &frames)?;
-        }
-        state.fed = samples.len();
-        let mut tail_state = state.encoder.clone();
-        let mut cross = state.cross.clone();
-        if let Some(tail) = encoder.finish(&mut tail_state)? {
-            self.model.decoder.extend(&mut cross, &tail)?;
-        }
-        Ok((cross, state.offset, state.context_tokens.clone()))
+        state.window(&self.model, encoder, key, samples, options, |text| {
+            self.encode_text(text)
+        })
     }
 
     /// Text tokens of `text` (no special tokens), with the word-start marker a sentence's
@@ -490,14 +440,24 @@ impl Engine for MoonshineEngine {
             claims.push(if w.is_withdrawn() {
                 None
             } else {
-                Some(self.claim(&w.samples, &w.options).map_err(failed)?)
+                Some(self.claim(&w.options).map_err(failed)?)
             });
         }
         let this = &*self;
         let encoded: Vec<Option<Result<_, MoonshineError>>> = windows
             .par_iter()
             .zip(claims)
-            .map(|(w, claim)| claim.map(|c| this.encode_claimed(&w.samples, &w.options, c)))
+            .map(|(w, claim)| {
+                claim.map(|c| {
+                    if w.is_withdrawn() {
+                        // Withdrawn since the call began (a final cut it short): not encoded,
+                        // its stream's state kept as it was.
+                        return Ok((None, c));
+                    }
+                    this.encode_claimed(&w.samples, &w.options, c)
+                        .map(|(p, state)| (Some(p), state))
+                })
+            })
             .collect();
         let mut prepared: Vec<Option<Prepared>> = Vec::with_capacity(windows.len());
         let mut first_error = None;
@@ -505,7 +465,7 @@ impl Engine for MoonshineEngine {
             prepared.push(match e {
                 Some(Ok((p, state))) => {
                     self.keep(state);
-                    Some(p)
+                    p
                 }
                 Some(Err(e)) => {
                     first_error.get_or_insert(e);

@@ -28,6 +28,7 @@ mod error;
 pub mod layers;
 pub mod model;
 pub mod original;
+mod stream;
 pub mod streaming;
 
 pub use config::{Arch, MoonshineConfig};

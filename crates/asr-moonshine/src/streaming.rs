@@ -204,6 +204,11 @@ impl StreamingEncoder {
         })
     }
 
+    /// The device the encoder runs on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
     /// A fresh stream (a new segment).
     pub fn start(&self) -> Result<EncoderState> {
         Ok(EncoderState {

@@ -92,12 +92,54 @@ fn growing_windows_resume_the_encoder_and_match_a_fresh_encode() {
         );
         let b = run(&mut fresh, window(&audio[start..end], None, &context));
         same(&a, &b, &format!("window to {end}"));
-        assert_eq!(stateful.streams_held(), usize::from(!last));
+        // Kept after the final: the stream's next segment goes on from it.
+        assert_eq!(stateful.streams_held(), 1);
     }
+    // Each sample once: the context, then every window's new audio.
+    assert_eq!(stateful.encoded_samples(7), Some(audio.len() as u64));
 }
 
 #[test]
-fn a_window_that_does_not_continue_the_state_starts_over() {
+fn a_new_segment_hears_its_context_from_frames_already_encoded() {
+    let audio = audio();
+    let (mut stateful, mut fresh) = (engine(), engine());
+    let none = WindowContext::default();
+    let key = |segment_start, last| {
+        Some(StreamKey {
+            stream: 5,
+            segment_start,
+            last,
+        })
+    };
+    // The first segment: an interim, then its final.
+    let cut = 16_000;
+    run(&mut stateful, window(&audio[..9_600], key(0, false), &none));
+    run(&mut stateful, window(&audio[..cut], key(0, true), &none));
+    // The next segment, with the first one's audio and words as context: the frames of that
+    // audio are taken as encoded, none of it again, and the words are those of a fresh encode
+    // of context and window together.
+    let context = WindowContext {
+        samples: audio[..cut].to_vec(),
+        text: "w17 w250".into(),
+        languages: vec![],
+    };
+    for end in [cut + 6_400, audio.len()] {
+        let a = run(
+            &mut stateful,
+            window(
+                &audio[cut..end],
+                key(cut as u64, end == audio.len()),
+                &context,
+            ),
+        );
+        let b = run(&mut fresh, window(&audio[cut..end], None, &context));
+        same(&a, &b, &format!("second segment to {end}"));
+    }
+    assert_eq!(stateful.encoded_samples(5), Some(audio.len() as u64));
+}
+
+#[test]
+fn a_window_that_does_not_continue_what_was_heard_starts_over() {
     let audio = audio();
     let (mut stateful, mut fresh) = (engine(), engine());
     let none = WindowContext::default();
@@ -116,12 +158,12 @@ fn a_window_that_does_not_continue_the_state_starts_over() {
         &run(&mut fresh, window(&audio[..20_000], None, &none)),
         "shorter window",
     );
-    // A new segment of the same stream replaces the old state.
-    let a = run(&mut stateful, window(&audio[16_000..], key(16_000), &none));
+    // A segment after audio the engine never heard starts over at it.
+    let a = run(&mut stateful, window(&audio[24_000..], key(24_000), &none));
     same(
         &a,
-        &run(&mut fresh, window(&audio[16_000..], None, &none)),
-        "new segment",
+        &run(&mut fresh, window(&audio[24_000..], None, &none)),
+        "after a gap",
     );
     assert_eq!(stateful.streams_held(), 1);
 }

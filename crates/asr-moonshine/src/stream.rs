@@ -1,0 +1,188 @@
+//! A live stream's Moonshine Streaming encoder, run once over the stream's audio.
+//!
+//! The encoder goes on across the stream's segments: a segment's interims push only the audio new
+//! since the last window, its final does the same, and the next segment, which starts where the
+//! last one was cut, goes on from there. The encoder frames of the last [`KEEP_S`] seconds are
+//! kept, so the audio a new segment hears as context (the end of the previous finals) is not
+//! encoded again: its frames are taken as they are and only the decoder's cross-attention keys and
+//! values are computed for them (the decoder's learned positions count from the context's first
+//! frame). Each audio frame therefore goes through the encoder once for the life of the stream,
+//! what a streaming encoder is for; before, every segment encoded its context (up to 8 s) again.
+//!
+//! Frames near a window's end wait for look-ahead: a window's last frames are computed on a copy
+//! of the state as at the end of its audio, and computed again for real once the audio after them
+//! arrives. When a window does not continue what was pushed (a gap of audio the engine never saw,
+//! or a window ending before it), the state starts over at the window's context.
+
+use crate::decoder::CrossCache;
+use crate::error::MoonshineError;
+use crate::model::Moonshine;
+use crate::streaming::{EncoderState, StreamingEncoder};
+use candle_core::Tensor;
+use hark_asr::{DecodeOptions, StreamKey};
+
+/// Seconds of encoder frames kept for later segments' context (at least the longest context a
+/// window may be given, which is at most the longest window).
+pub const KEEP_S: usize = crate::engine::MAX_WINDOW_S;
+
+/// One live stream's encoder.
+pub struct StreamState {
+    pub stream: u64,
+    pub used: u64,
+    /// Samples pushed through the encoder for this stream, in all (restarts included).
+    pub encoded_samples: u64,
+    encoder: EncoderState,
+    /// The channel sample the encoder started at, and the one it has been fed up to.
+    origin: u64,
+    fed_to: u64,
+    /// Final encoder frames `[n][hidden]`, the first being frame `first_frame` from `origin`.
+    frames: Vec<f32>,
+    first_frame: usize,
+    /// The open segment: its start, the frame its decoding starts at and what was computed for
+    /// it (cross-attention of its final frames, the context's length in samples and tokens).
+    segment: Option<Segment>,
+}
+
+struct Segment {
+    start: u64,
+    cross: CrossCache,
+    /// Frames of `frames` (counted from `origin`) that `cross` holds: `from..to`.
+    from: usize,
+    to: usize,
+    offset: usize,
+    context_tokens: Vec<u32>,
+}
+
+/// What a window decodes over: its encoder frames' cross-attention cache (context first), the
+/// context's length in samples, and the context's tokens.
+pub type Resumed = (CrossCache, usize, Vec<u32>);
+
+impl StreamState {
+    pub fn new(encoder: &StreamingEncoder, stream: u64) -> Result<Self, MoonshineError> {
+        Ok(Self {
+            stream,
+            used: 0,
+            encoded_samples: 0,
+            encoder: encoder.start()?,
+            origin: 0,
+            fed_to: 0,
+            frames: Vec::new(),
+            first_frame: 0,
+            segment: None,
+        })
+    }
+
+    fn frames_held(&self, hidden: usize) -> usize {
+        self.frames.len() / hidden.max(1)
+    }
+
+    /// The window `samples` of segment `key` with `options.context` before it.
+    /// `context_tokens` turns the context's words into tokens.
+    pub fn window(
+        &mut self,
+        model: &Moonshine,
+        encoder: &StreamingEncoder,
+        key: StreamKey,
+        samples: &[f32],
+        options: &DecodeOptions,
+        context_tokens: impl FnOnce(&str) -> Result<Vec<u32>, MoonshineError>,
+    ) -> Result<Resumed, MoonshineError> {
+        let hidden = model.config.encoder.hidden_size;
+        let per_frame = (model.config.frame_len * 4) as u64;
+        let end = key.segment_start + samples.len() as u64;
+        let kept_from = self.origin + self.first_frame as u64 * per_frame;
+        let same_segment = self
+            .segment
+            .as_ref()
+            .is_some_and(|s| s.start == key.segment_start)
+            && (key.segment_start..=end).contains(&self.fed_to);
+        // A new segment hears its context (the same segment keeps what its first window heard).
+        let context = if same_segment {
+            &[][..]
+        } else {
+            options.context.samples.as_slice()
+        };
+        let start = key.segment_start.saturating_sub(context.len() as u64);
+        if !same_segment && !(self.fed_to >= start.max(kept_from) && self.fed_to <= end) {
+            // A gap the encoder never heard, or a window ending before what it heard.
+            *self = Self {
+                origin: start,
+                fed_to: start,
+                used: self.used,
+                encoded_samples: self.encoded_samples,
+                ..Self::new(encoder, self.stream)?
+            };
+        }
+        // Audio from `from` (at least `start`) to `end`: the context's, then the window's.
+        let audio_at = |from: u64| -> Vec<f32> {
+            let mut out = Vec::new();
+            if from < key.segment_start {
+                out.extend_from_slice(&context[(from - start) as usize..]);
+            }
+            let skip = from.saturating_sub(key.segment_start) as usize;
+            out.extend_from_slice(&samples[skip.min(samples.len())..]);
+            out
+        };
+        let new_audio = audio_at(self.fed_to);
+        self.encoded_samples += new_audio.len() as u64;
+        if let Some(frames) = encoder.push(&mut self.encoder, &new_audio)? {
+            self.frames.extend(frames.flatten_all()?.to_vec1::<f32>()?);
+        }
+        self.fed_to = end;
+        if !same_segment {
+            // The segment's frames start at the first whole frame of its context.
+            let from = ((start - self.origin).div_ceil(per_frame) as usize).max(self.first_frame);
+            let offset = (self.origin + from as u64 * per_frame).min(key.segment_start);
+            let tokens = if context.is_empty() {
+                Vec::new()
+            } else {
+                context_tokens(&options.context.text)?
+            };
+            self.segment = Some(Segment {
+                start: key.segment_start,
+                cross: CrossCache::default(),
+                from,
+                to: from,
+                offset: (key.segment_start - offset) as usize,
+                context_tokens: tokens,
+            });
+        }
+        let held_to = self.first_frame + self.frames_held(hidden);
+        let Some(seg) = self.segment.as_mut() else {
+            return Err(MoonshineError::WeightMismatch("no open segment".into()));
+        };
+        if held_to > seg.to {
+            let rows = &self.frames[(seg.to - self.first_frame) * hidden..];
+            let new = Tensor::from_slice(rows, (held_to - seg.to, hidden), encoder.device())?;
+            model.decoder.extend(&mut seg.cross, &new)?;
+            seg.to = held_to;
+        }
+        // The frames held back for look-ahead, as at the end of this window's audio.
+        let mut tail_state = self.encoder.clone();
+        let mut cross = seg.cross.clone();
+        if let Some(tail) = encoder.finish(&mut tail_state)? {
+            model.decoder.extend(&mut cross, &tail)?;
+        }
+        let out = (cross, seg.offset, seg.context_tokens.clone());
+        if key.last {
+            self.segment = None;
+        }
+        self.trim(hidden, per_frame, model.config.sample_rate_hz);
+        Ok(out)
+    }
+
+    /// Drops the frames older than [`KEEP_S`] before what was fed, except the open segment's.
+    fn trim(&mut self, hidden: usize, per_frame: u64, rate_hz: u32) {
+        let keep = (KEEP_S as u64 * u64::from(rate_hz)).div_ceil(per_frame) as usize;
+        let fed_frames = ((self.fed_to - self.origin) / per_frame) as usize;
+        let mut first = fed_frames.saturating_sub(keep);
+        if let Some(seg) = &self.segment {
+            first = first.min(seg.from);
+        }
+        if first > self.first_frame {
+            let drop = (first - self.first_frame).min(self.frames_held(hidden));
+            self.frames.drain(..drop * hidden);
+            self.first_frame += drop;
+        }
+    }
+}
