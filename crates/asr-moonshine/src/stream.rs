@@ -103,7 +103,8 @@ impl StreamState {
             options.context.samples.as_slice()
         };
         let start = key.segment_start.saturating_sub(context.len() as u64);
-        if !same_segment && !(self.fed_to >= start.max(kept_from) && self.fed_to <= end) {
+        let heard = (start.max(kept_from)..=end).contains(&self.fed_to);
+        if !same_segment && !heard {
             // A gap the encoder never heard, or a window ending before what it heard.
             *self = Self {
                 origin: start,
