@@ -4,7 +4,8 @@
 # registries), real Moonshine tiny, and Whisper tiny.en (real weights, the Whisper tiny shape),
 # side by side in one run of the live benchmark (crates/cli/benches/live.rs: N real-time clients
 # of the preamble with pauses, interim results, endpointing=300, Finalize). Every engine decodes
-# at most 4 tokens per second of audio (+4, 24 at most), as on speech.
+# at most 4 tokens per second of audio (+4, 24 at most), as on speech (Moonshine's cap counts the
+# words forced as a window's known start: a real model given them writes only the rest).
 # Env: HARK_BENCH_STEPS (default 1,4,8,16).
 set -euo pipefail
 cd "$(dirname "$0")/.."

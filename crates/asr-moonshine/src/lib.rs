@@ -13,8 +13,11 @@
 //!   token ([`model`]);
 //! - times words by dynamic time warping over the decoder's cross-attention ([`align`]);
 //! - serves windows behind `hark_asr::Engine` ([`MoonshineEngine`]): a live stream's windows
-//!   carry a `StreamKey`, and for Moonshine Streaming the engine keeps each stream's encoder
-//!   state, so a segment's interims encode only the audio that is new (bounded: 32 streams).
+//!   carry a `StreamKey`, and for Moonshine Streaming the engine keeps one encoder per stream
+//!   across its segments ([`stream`]), so each audio frame is encoded once: interims encode only
+//!   the audio that is new, and a new segment's context is taken from frames already encoded
+//!   (bounded: 32 streams, 15 s of frames each). A batch's windows decode together; each layer's
+//!   attention runs over every row's own caches in one call (`hark_kernels::rows`).
 //!
 //! What it does not do: serving or the live policy (`hark-server`, `hark-live`), beam search,
 //! languages other than the checkpoint's, a decoder that carries its hypothesis across interims
@@ -28,7 +31,7 @@ mod error;
 pub mod layers;
 pub mod model;
 pub mod original;
-mod stream;
+pub mod stream;
 pub mod streaming;
 
 pub use config::{Arch, MoonshineConfig};

@@ -17,8 +17,10 @@
 //! A directory with a Moonshine `config.json` is served by the Moonshine engine (random
 //! real-size Moonshine Streaming weights: `bench/live_moonshine.sh`).
 //! Random weights never emit end-of-text, so the engine here stops each window where a real model
-//! would on English speech: 4 tokens per second of audio (+4), 24 at most; and it does not retry
-//! at higher temperatures. The decoding work per window is therefore about a real model's.
+//! would on English speech: 4 tokens per second of audio (+4), 24 at most (for Moonshine, the
+//! words forced as the window's known start count towards it, as a real model given them writes
+//! only the rest); and it does not retry at higher temperatures. The decoding work per window is
+//! therefore about a real model's.
 //! With `HARK_BENCH_REAL_WEIGHTS=1` (real Whisper weights, `bench/live_real.sh`) the engine runs
 //! as `hark serve` runs it: no token cap, temperature fallback on, `language=en`.
 //! A model named `NAME+shortcut` runs with the encoder shortcut (`hark serve --encoder-shortcut`).
