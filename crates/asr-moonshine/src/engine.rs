@@ -207,6 +207,9 @@ impl MoonshineEngine {
             return;
         };
         state.used = self.calls;
+        // Two windows of one stream in a call (an interim and a final) each claimed a state:
+        // the later one's stands.
+        self.streams.retain(|s| s.stream != state.stream);
         self.streams.push(state);
         if self.streams.len() > MAX_STREAM_STATES {
             let oldest = self

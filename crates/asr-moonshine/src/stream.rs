@@ -131,8 +131,10 @@ impl StreamState {
         }
         self.fed_to = end;
         if !same_segment {
-            // The segment's frames start at the first whole frame of its context.
-            let from = ((start - self.origin).div_ceil(per_frame) as usize).max(self.first_frame);
+            // The segment's frames start at the first whole frame of its context (of what this
+            // encoder heard of it, when the context reaches back before its start).
+            let from = (start.saturating_sub(self.origin).div_ceil(per_frame) as usize)
+                .max(self.first_frame);
             let offset = (self.origin + from as u64 * per_frame).min(key.segment_start);
             let tokens = if context.is_empty() {
                 Vec::new()

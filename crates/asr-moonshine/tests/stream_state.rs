@@ -159,11 +159,59 @@ fn a_window_that_does_not_continue_what_was_heard_starts_over() {
         "shorter window",
     );
     // A segment after audio the engine never heard starts over at it.
-    let a = run(&mut stateful, window(&audio[24_000..], key(24_000), &none));
+    let a = run(
+        &mut stateful,
+        window(&audio[24_000..28_000], key(24_000), &none),
+    );
     same(
         &a,
-        &run(&mut fresh, window(&audio[24_000..], None, &none)),
+        &run(&mut fresh, window(&audio[24_000..28_000], None, &none)),
         "after a gap",
+    );
+    assert_eq!(stateful.streams_held(), 1);
+    // The next segment's context reaches back before that restart: it hears what was encoded.
+    let context = WindowContext {
+        samples: audio[16_000..28_000].to_vec(),
+        text: "w17 w250".into(),
+        languages: vec![],
+    };
+    let end = audio.len().min(36_000);
+    let a = run(
+        &mut stateful,
+        window(&audio[28_000..end], key(28_000), &context),
+    );
+    // As a fresh encode given only the context's audio that was heard (its words unchanged).
+    let heard = WindowContext {
+        samples: audio[24_000..28_000].to_vec(),
+        ..context
+    };
+    same(
+        &a,
+        &run(&mut fresh, window(&audio[28_000..end], None, &heard)),
+        "a context longer than what was heard",
+    );
+}
+
+#[test]
+fn two_windows_of_one_stream_in_a_call_leave_one_state() {
+    let audio = audio();
+    let (mut stateful, mut fresh) = (engine(), engine());
+    let none = WindowContext::default();
+    let key = Some(StreamKey {
+        stream: 9,
+        segment_start: 0,
+        last: false,
+    });
+    let out = stateful
+        .transcribe_batch(&[
+            window(&audio[..9_600], key, &none),
+            window(&audio[..16_000], key, &none),
+        ])
+        .expect("transcribe");
+    same(
+        &out[1],
+        &run(&mut fresh, window(&audio[..16_000], None, &none)),
+        "the later window",
     );
     assert_eq!(stateful.streams_held(), 1);
 }
