@@ -160,11 +160,19 @@ impl StreamState {
             model.decoder.extend(&mut seg.cross, &new)?;
             seg.to = held_to;
         }
-        // The frames held back for look-ahead, as at the end of this window's audio.
+        // The frames held back for look-ahead, as at the end of this window's audio (those
+        // before the segment's first frame left out: a new segment's first window may end
+        // before its first frame is final).
         let mut tail_state = self.encoder.clone();
         let mut cross = seg.cross.clone();
         if let Some(tail) = encoder.finish(&mut tail_state)? {
-            model.decoder.extend(&mut cross, &tail)?;
+            let skip = seg.to.saturating_sub(held_to);
+            let n = tail.dim(0)?;
+            if n > skip {
+                model
+                    .decoder
+                    .extend(&mut cross, &tail.narrow(0, skip, n - skip)?)?;
+            }
         }
         let out = (cross, seg.offset, seg.context_tokens.clone());
         if key.last {
