@@ -55,6 +55,24 @@ impl CrossCache {
     pub fn frames(&self) -> usize {
         self.frames
     }
+
+    /// Layer `l`'s keys (by columns) and values as one row of [`attend_rows`] reads them.
+    fn row(&self, l: usize, kv_heads: usize, hd: usize) -> RowKv<'_> {
+        match (self.k.get(l), self.v.get(l)) {
+            (Some(k), Some(v)) => RowKv {
+                k: &k.data,
+                v: &v.data,
+                len: k.len.min(v.len),
+                keys: Keys::Columns {
+                    head_stride: hd * k.capacity,
+                    dim_stride: k.capacity,
+                },
+                v_pos_stride: hd,
+                v_head_stride: v.capacity * hd,
+            },
+            _ => RowKv::interleaved(&[], &[], 0, kv_heads, hd),
+        }
+    }
 }
 
 /// Rows of `heads · d` values stored head by head: `[head][capacity][d]`, or, for keys,
@@ -76,12 +94,12 @@ impl HeadMajor {
         }
     }
 
-    /// Where value `x` of frame `i` of head `h` lies, at a given capacity.
-    fn at(&self, capacity: usize, d: usize, h: usize, i: usize, x: usize) -> usize {
+    /// Where value `x` of frame `i` of head `h` lies.
+    fn at(&self, d: usize, h: usize, i: usize, x: usize) -> usize {
         if self.columns {
-            (h * d + x) * capacity + i
+            (h * d + x) * self.capacity + i
         } else {
-            (h * capacity + i) * d + x
+            (h * self.capacity + i) * d + x
         }
     }
 
@@ -90,31 +108,25 @@ impl HeadMajor {
         let n = rows.len() / (heads * d).max(1);
         if self.len + n > self.capacity {
             let capacity = (self.len + n).max(2 * self.capacity).max(64);
+            // The held values are runs of `len` per (head, dimension) by columns, of `len · d`
+            // per head otherwise; each moves to where the larger capacity puts it.
+            let (runs, per_frame) = if self.columns {
+                (heads * d, 1)
+            } else {
+                (heads, d)
+            };
+            let run = self.len * per_frame;
             let mut data = vec![0f32; heads * capacity * d];
-            for h in 0..heads {
-                if self.columns {
-                    for x in 0..d {
-                        let (from, to) = (
-                            self.at(self.capacity, d, h, 0, x),
-                            self.at(capacity, d, h, 0, x),
-                        );
-                        data[to..to + self.len].copy_from_slice(&self.data[from..from + self.len]);
-                    }
-                } else {
-                    let (from, to) = (
-                        self.at(self.capacity, d, h, 0, 0),
-                        self.at(capacity, d, h, 0, 0),
-                    );
-                    data[to..to + self.len * d]
-                        .copy_from_slice(&self.data[from..from + self.len * d]);
-                }
+            for r in 0..runs {
+                let (from, to) = (r * self.capacity * per_frame, r * capacity * per_frame);
+                data[to..to + run].copy_from_slice(&self.data[from..from + run]);
             }
             (self.data, self.capacity) = (data, capacity);
         }
         for (i, row) in rows.chunks_exact((heads * d).max(1)).enumerate() {
             for (h, part) in row.chunks_exact(d.max(1)).enumerate() {
                 for (x, &value) in part.iter().enumerate() {
-                    let at = self.at(self.capacity, d, h, self.len + i, x);
+                    let at = self.at(d, h, self.len + i, x);
                     self.data[at] = value;
                 }
             }
@@ -388,23 +400,7 @@ impl Decoder {
             let q: Vec<f32> = (c.q.forward(&xn)? * scale)?.flatten_all()?.to_vec1()?;
             let kv: Vec<RowKv> = rows
                 .iter()
-                .map(|&(seq, _)| {
-                    let cr = crosses[seq];
-                    match (cr.k.get(l), cr.v.get(l)) {
-                        (Some(k), Some(v)) => RowKv {
-                            k: &k.data,
-                            v: &v.data,
-                            len: k.len.min(v.len),
-                            keys: Keys::Columns {
-                                head_stride: hd * k.capacity,
-                                dim_stride: k.capacity,
-                            },
-                            v_pos_stride: hd,
-                            v_head_stride: v.capacity * hd,
-                        },
-                        _ => RowKv::interleaved(&[], &[], 0, kv_heads, hd),
-                    }
-                })
+                .map(|&(seq, _)| crosses[seq].row(l, kv_heads, hd))
                 .collect();
             if kv.iter().any(|r| r.len > 0) {
                 let (att, w) = attend_rows(&q, &kv, heads, kv_heads, hd, want_weights)?;

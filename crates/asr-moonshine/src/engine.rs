@@ -503,11 +503,11 @@ impl Engine for MoonshineEngine {
             forced = hyps.iter().map(|h| h.forced).sum::<usize>(),
             decoded = hyps
                 .iter()
-                .map(|h| h.tokens.len() - h.forced)
+                .map(|h| h.tokens.len().saturating_sub(h.forced))
                 .sum::<usize>(),
             steps = hyps
                 .iter()
-                .map(|h| h.tokens.len() - h.forced)
+                .map(|h| h.tokens.len().saturating_sub(h.forced))
                 .max()
                 .unwrap_or(0),
             encode_ms = (encoded - started).as_secs_f64() * 1e3,

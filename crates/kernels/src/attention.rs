@@ -168,12 +168,18 @@ impl pulp::WithSimd for Head<'_> {
             let o = &mut out[i * d..(i + 1) * d];
             for (j, &wj) in scores.iter().enumerate() {
                 if wj != 0.0 {
-                    for (o, v) in o.iter_mut().zip(job.v.row(b, h, j, d)) {
-                        *o = wj.mul_add(*v, *o);
-                    }
+                    axpy(o, wj, job.v.row(b, h, j, d));
                 }
             }
         }
+    }
+}
+
+/// `y += a · x` (vectorizes under `with_simd`).
+#[inline(always)]
+pub(crate) fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    for (y, x) in y.iter_mut().zip(x) {
+        *y = a.mul_add(*x, *y);
     }
 }
 

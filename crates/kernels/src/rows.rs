@@ -8,7 +8,7 @@
 //! word alignment reads). No tensors are built per row: the candle chain it replaces (narrow,
 //! split heads, scale, attend, mean, concatenate) cost more per row than the arithmetic.
 
-use crate::attention::dot;
+use crate::attention::{axpy, dot};
 use rayon::prelude::*;
 
 /// Multiply-adds below which one thread does every row (a rayon dispatch costs about as much).
@@ -184,9 +184,7 @@ impl pulp::WithSimd for Row<'_> {
                     scores.fill(0.0);
                     for (x, &qx) in qh.iter().enumerate() {
                         let at = kh * head_stride + x * dim_stride;
-                        for (s, k) in scores.iter_mut().zip(&kv.k[at..at + kv.len]) {
-                            *s = qx.mul_add(*k, *s);
-                        }
+                        axpy(&mut scores, qx, &kv.k[at..at + kv.len]);
                     }
                 }
             }
@@ -195,9 +193,7 @@ impl pulp::WithSimd for Row<'_> {
             for (j, &wj) in scores.iter().enumerate() {
                 if wj != 0.0 {
                     let at = j * kv.v_pos_stride + kh * kv.v_head_stride;
-                    for (o, v) in o.iter_mut().zip(&kv.v[at..at + d]) {
-                        *o = wj.mul_add(*v, *o);
-                    }
+                    axpy(o, wj, &kv.v[at..at + d]);
                 }
             }
             for (m, &wj) in mean_w.iter_mut().zip(&scores) {
