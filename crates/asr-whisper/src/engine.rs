@@ -46,8 +46,23 @@ const SILENCE_MARGIN_POSITIONS: usize = 150;
 /// see few distinct shapes.
 const SILENCE_BUCKET: usize = 50;
 
+/// Windows per encoder pass on a CPU (a GPU takes them all at once). Batching more does not pay: a 30 s Whisper base window
+/// took 1.25–1.3 s per window at 2 or 4 a pass, 1.41 s at 8 and 1.53 s at 16 (the activations
+/// of 16 windows, 200 MB per layer, no longer stay in cache), `bench/whisper.sh`'s Rust side
+/// with `HARK_BENCH_BATCH`.
+const ENCODER_BATCH: usize = 2;
+
 /// At most this much context audio is put before a window (and only what fits in the window).
 const MAX_CONTEXT_SAMPLES: usize = 10 * crate::mel::SAMPLE_RATE_HZ as usize;
+
+/// One model call's encoded windows, as the decoder reads them.
+struct Call<'a> {
+    audio: &'a Tensor,
+    positions: &'a [usize],
+    windows: &'a [AudioWindow],
+    languages: &'a [Option<String>],
+    with_context: &'a [bool],
+}
 
 pub struct WhisperEngine {
     model: Whisper,
@@ -271,10 +286,16 @@ impl WhisperEngine {
 
     /// `[<|startofprev|> key terms…] <|startoftranscript|> [<|lang|> <|transcribe|>] <|notimestamps|>`
     /// and the tokens forced after it: the context's words (when `context`), then the window's
-    /// known beginning. Also how many of the forced tokens are the context's. A long-form window
-    /// (greedy decoding, a vocabulary with timestamps) leaves out `<|notimestamps|>` and forces
-    /// nothing: it is decoded with timestamp tokens.
-    fn prompt(&self, options: &DecodeOptions, language: Option<&str>, context: bool) -> Prompt {
+    /// known beginning. Also how many of the forced tokens are the context's. With `timestamps`
+    /// (greedy decoding, a vocabulary with timestamps) it leaves out `<|notimestamps|>` and forces
+    /// nothing: the window is decoded with timestamp tokens. A long-form window forces nothing.
+    fn prompt(
+        &self,
+        options: &DecodeOptions,
+        language: Option<&str>,
+        context: bool,
+        timestamps: bool,
+    ) -> Prompt {
         let keyterms = &options.keyterms;
         let s = &self.tokenizer.specials;
         let mut p = Vec::new();
@@ -291,10 +312,13 @@ impl WhisperEngine {
             }
             p.extend(s.transcribe);
         }
-        if options.long_form && self.beam_size == 1 && s.timestamp_begin.is_some() {
+        if timestamps && self.beam_size == 1 && s.timestamp_begin.is_some() {
             return (p, Vec::new(), 0);
         }
         p.push(s.no_timestamps);
+        if options.long_form {
+            return (p, Vec::new(), 0);
+        }
         // Known text is forced only under greedy decoding; beam search decodes it again.
         if self.beam_size > 1 {
             return (p, Vec::new(), 0);
@@ -542,29 +566,37 @@ impl WhisperEngine {
         for p in distinct {
             let rows: Vec<usize> = (0..inputs.len()).filter(|&i| lengths[i] == p).collect();
             let len = p * 2 * HOP_SAMPLES;
-            let mels: Vec<Vec<f32>> = rows
-                .iter()
-                .map(|&i| {
-                    let w = &inputs[i][..inputs[i].len().min(max)];
-                    if padded {
-                        return self.mel.log_mel_padded(w, len / HOP_SAMPLES);
-                    }
-                    let mut s = w.to_vec();
-                    s.resize(len, 0.0);
-                    self.mel.log_mel(&s)
-                })
-                .collect();
-            let stop = || rows.iter().all(|&i| windows[i].is_withdrawn());
-            let audio = match self.model.encode_unless(&mels, len / HOP_SAMPLES, &stop)? {
-                Some(audio) => audio,
-                None => {
-                    let d = self.model.config.d_model;
-                    Tensor::zeros((rows.len(), p, d), self.model.dtype(), &self.model.device)?
-                }
+            // A few windows per encoder pass: larger batches only add cache misses.
+            let per_pass = if self.model.device.is_cpu() {
+                ENCODER_BATCH
+            } else {
+                rows.len().max(1)
             };
-            let audio = audio.pad_with_zeros(1, 0, longest - p)?;
-            for (k, &i) in rows.iter().enumerate() {
-                encoded[i] = Some(audio.narrow(0, k, 1)?);
+            for rows in rows.chunks(per_pass) {
+                let mels: Vec<Vec<f32>> = rows
+                    .iter()
+                    .map(|&i| {
+                        let w = &inputs[i][..inputs[i].len().min(max)];
+                        if padded {
+                            return self.mel.log_mel_padded(w, len / HOP_SAMPLES);
+                        }
+                        let mut s = w.to_vec();
+                        s.resize(len, 0.0);
+                        self.mel.log_mel(&s)
+                    })
+                    .collect();
+                let stop = || rows.iter().all(|&i| windows[i].is_withdrawn());
+                let audio = match self.model.encode_unless(&mels, len / HOP_SAMPLES, &stop)? {
+                    Some(audio) => audio,
+                    None => {
+                        let d = self.model.config.d_model;
+                        Tensor::zeros((rows.len(), p, d), self.model.dtype(), &self.model.device)?
+                    }
+                };
+                let audio = audio.pad_with_zeros(1, 0, longest - p)?;
+                for (k, &i) in rows.iter().enumerate() {
+                    encoded[i] = Some(audio.narrow(0, k, 1)?);
+                }
             }
         }
         let parts: Vec<Tensor> = encoded.into_iter().flatten().collect();
@@ -574,6 +606,117 @@ impl WhisperEngine {
     /// Whether windows are padded to the full encoder input (see [`Self::encode`]).
     fn padded(&self) -> bool {
         !self.model.config.variable_length
+    }
+
+    /// Whether a window may be decoded without timestamp tokens first: a long-form window whose
+    /// speech is known (greedy decoding, a vocabulary with timestamps). Whisper base writes the
+    /// same words either way on the pre-recorded bench, 25 % faster; tiny.en skips sentences
+    /// after a pause in some windows without timestamps, and those are decoded again with them.
+    fn may_skim(&self, options: &DecodeOptions) -> bool {
+        options.long_form
+            && options.speech_spans.is_some()
+            && self.beam_size == 1
+            && self.tokenizer.specials.timestamp_begin.is_some()
+    }
+
+    /// Whether a window's words leave out speech its VAD heard ([`hark_asr::missed_speech`]).
+    fn missed_speech(&self, w: &AudioWindow, t: &Transcript) -> bool {
+        let spans = w.options.speech_spans.as_deref().unwrap_or_default();
+        let rate = f64::from(crate::mel::SAMPLE_RATE_HZ);
+        !hark_asr::missed_speech(&t.words, spans, w.samples.len(), rate).is_empty()
+    }
+
+    /// Decode the windows `rows` of an encoded call, each without timestamp tokens where
+    /// `skim[row]`, into transcripts (in the order of `rows`).
+    fn decode_rows(
+        &self,
+        call: &Call<'_>,
+        rows: &[usize],
+        skim: &[bool],
+    ) -> candle_core::Result<Vec<Transcript>> {
+        let windows = call.windows;
+        // Windows with the same prompt (language, key terms) decode together as one batch, each
+        // with its own known text (forced prefix).
+        let mut groups: Vec<(Vec<u32>, Vec<usize>)> = Vec::new();
+        let mut forced = vec![Vec::new(); windows.len()];
+        let mut n_context = vec![0; windows.len()];
+        for &i in rows {
+            let w = &windows[i];
+            let timestamps = w.options.long_form && !skim[i];
+            let language = call.languages[i].as_deref();
+            let (p, f, n) = self.prompt(&w.options, language, call.with_context[i], timestamps);
+            forced[i] = f;
+            n_context[i] = n;
+            match groups.iter_mut().find(|(gp, _)| *gp == p) {
+                Some(g) => g.1.push(i),
+                None => groups.push((p, vec![i])),
+            }
+        }
+        let mut decoded: Vec<(Decoded, Vec<u32>)> =
+            vec![(Decoded::default(), Vec::new()); windows.len()];
+        for (prompt, group) in &groups {
+            let results = self.decode_with_fallback(
+                call.audio,
+                group,
+                prompt,
+                &forced,
+                windows,
+                call.positions,
+            )?;
+            for (&i, d) in group.iter().zip(results) {
+                decoded[i] = (d, prompt.clone());
+            }
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        let eot = self.tokenizer.specials.eot;
+        for &i in rows {
+            let ((d, prompt), w) = (&decoded[i], &windows[i]);
+            let language = call.languages[i].clone().filter(|_| self.multilingual);
+            let shift_s = if call.with_context[i] {
+                w.options.context.samples.len() as f32 / crate::mel::SAMPLE_RATE_HZ as f32
+            } else {
+                0.0
+            };
+            let silent =
+                d.no_speech_prob > NO_SPEECH_THRESHOLD && d.avg_logprob < LOGPROB_THRESHOLD;
+            if d.tokens.is_empty() || silent || w.samples.is_empty() {
+                out.push(Transcript {
+                    words: vec![],
+                    language,
+                });
+                continue;
+            }
+            // Greedy decoding timed its tokens as it went; beam search did not.
+            let times = if !d.times.is_empty() {
+                d.times.clone()
+            } else {
+                let one = call.audio.narrow(0, i, 1)?;
+                let one = if self.padded() {
+                    one
+                } else {
+                    one.narrow(1, 0, call.positions[i])?
+                };
+                let sot_index = prompt
+                    .iter()
+                    .position(|t| *t == self.tokenizer.specials.sot)
+                    .unwrap_or(0);
+                token_times(
+                    &self.model,
+                    &one,
+                    prompt,
+                    sot_index,
+                    &d.tokens,
+                    eot,
+                    &self.alignment_heads,
+                    call.positions[i],
+                )?
+            };
+            out.push(Transcript {
+                words: self.words(d, &times, n_context[i], shift_s),
+                language,
+            });
+        }
+        Ok(out)
     }
 
     fn run(&mut self, windows: &[AudioWindow]) -> candle_core::Result<Vec<Transcript>> {
@@ -626,84 +769,37 @@ impl WhisperEngine {
                 }
             }
         }
-        // Windows with the same prompt (language, key terms) decode together as one batch, each
-        // with its own known text (forced prefix).
-        let mut groups: Vec<(Vec<u32>, Vec<usize>)> = Vec::new();
-        let mut forced = Vec::with_capacity(windows.len());
-        let mut n_context = Vec::with_capacity(windows.len());
-        for (i, w) in windows.iter().enumerate() {
-            let (p, f, n) = self.prompt(&w.options, languages[i].as_deref(), with_context[i]);
-            forced.push(f);
-            n_context.push(n);
-            match groups.iter_mut().find(|(gp, _)| *gp == p) {
-                Some(g) => g.1.push(i),
-                None => groups.push((p, vec![i])),
-            }
-        }
-        let mut decoded: Vec<(Decoded, Vec<u32>)> =
-            vec![(Decoded::default(), Vec::new()); windows.len()];
-        for (prompt, rows) in &groups {
-            for (&i, d) in rows
-                .iter()
-                .zip(self.decode_with_fallback(&audio, rows, prompt, &forced, windows, &positions)?)
-            {
-                decoded[i] = (d, prompt.clone());
+        // Long-form windows whose speech is known are decoded without timestamp tokens first
+        // (faster); those whose words then leave out speech are decoded again with them.
+        let skim: Vec<bool> = windows.iter().map(|w| self.may_skim(&w.options)).collect();
+        let all: Vec<usize> = (0..windows.len()).collect();
+        let call = Call {
+            audio: &audio,
+            positions: &positions,
+            windows,
+            languages: &languages,
+            with_context: &with_context,
+        };
+        let mut out = self.decode_rows(&call, &all, &skim)?;
+        let redo: Vec<usize> = all
+            .iter()
+            .copied()
+            .filter(|&i| skim[i] && self.missed_speech(&windows[i], &out[i]))
+            .collect();
+        if !redo.is_empty() {
+            let again = self.decode_rows(&call, &redo, &vec![false; windows.len()])?;
+            for (i, t) in redo.iter().zip(again) {
+                out[*i] = t;
             }
         }
         let t2 = std::time::Instant::now();
-        let mut out = Vec::with_capacity(windows.len());
-        let eot = self.tokenizer.specials.eot;
-        for (i, ((d, prompt), w)) in decoded.iter().zip(windows).enumerate() {
-            let shift_s = if with_context[i] {
-                w.options.context.samples.len() as f32 / crate::mel::SAMPLE_RATE_HZ as f32
-            } else {
-                0.0
-            };
-            let silent =
-                d.no_speech_prob > NO_SPEECH_THRESHOLD && d.avg_logprob < LOGPROB_THRESHOLD;
-            if d.tokens.is_empty() || silent || w.samples.is_empty() {
-                out.push(Transcript {
-                    words: vec![],
-                    language: languages[i].clone().filter(|_| self.multilingual),
-                });
-                continue;
-            }
-            // Greedy decoding timed its tokens as it went; beam search did not.
-            let times = if !d.times.is_empty() {
-                d.times.clone()
-            } else {
-                let one = audio.narrow(0, i, 1)?;
-                let one = if self.padded() {
-                    one
-                } else {
-                    one.narrow(1, 0, positions[i])?
-                };
-                let sot_index = prompt
-                    .iter()
-                    .position(|t| *t == self.tokenizer.specials.sot)
-                    .unwrap_or(0);
-                token_times(
-                    &self.model,
-                    &one,
-                    prompt,
-                    sot_index,
-                    &d.tokens,
-                    eot,
-                    &self.alignment_heads,
-                    positions[i],
-                )?
-            };
-            out.push(Transcript {
-                words: self.words(d, &times, n_context[i], shift_s),
-                language: languages[i].clone().filter(|_| self.multilingual),
-            });
-        }
         tracing::debug!(
             windows = windows.len(),
             positions = ?positions,
             encode_ms = (t1 - t0).as_secs_f64() * 1e3,
             decode_ms = (t2 - t1).as_secs_f64() * 1e3,
-            align_ms = t2.elapsed().as_secs_f64() * 1e3,
+            skimmed = skim.iter().filter(|&&s| s).count(),
+            decoded_again = redo.len(),
             "model call"
         );
         Ok(out)

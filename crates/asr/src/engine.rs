@@ -59,6 +59,11 @@ pub struct DecodeOptions {
     /// which keeps it from skipping an utterance after a pause). `known_start` and `context` are
     /// not used then.
     pub long_form: bool,
+    /// For a `long_form` window: where a VAD heard speech in it (sample ranges from its start).
+    /// An engine with a fast and a thorough way to decode may take the fast one and check its
+    /// words against these ([`crate::missed_speech`]): a window whose words leave out speech is
+    /// decoded again the thorough way. `None`: not known (decode thoroughly).
+    pub speech_spans: Option<Vec<(usize, usize)>>,
     /// Which live stream and segment the window belongs to (`None`: none, e.g. pre-recorded).
     pub stream: Option<StreamKey>,
 }

@@ -14,12 +14,14 @@
 
 mod cancel;
 pub mod capacity;
+mod coverage;
 mod engine;
 mod error;
 mod registry;
 mod scheduler;
 
 pub use cancel::Cancel;
+pub use coverage::{missed_speech, MIN_MISSED_SPEECH_S, MISSED_GAP_S};
 pub use engine::{
     next_stream_id, AudioWindow, DecodeOptions, Engine, ModelDescriptor, StreamKey, Transcript,
     WindowContext, WordTiming,

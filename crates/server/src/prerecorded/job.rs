@@ -14,16 +14,10 @@ use tokio::sync::mpsc;
 
 /// Windows submitted and not answered, at most (about 15 minutes of audio for a 30 s model).
 pub const MAX_WINDOWS_IN_FLIGHT: usize = 32;
-/// A stretch of a window this long without words, in which the VAD heard at least
-/// [`MIN_MISSED_SPEECH_S`] of speech, is decoded again on its own: a model may end a window
-/// early, skip an utterance after a pause or drop the end of a sentence (Whisper base left out
-/// "power to do for them", 1.2 s, in 8 of 10 windows that also held the next recording:
-/// sequential decoders recover by seeking to the last timestamp; every window here is decoded
-/// at once, so the gaps get a second pass). Packing the stretches together into fewer windows
-/// was tried: Whisper skipped them there too.
-const MISSED_GAP_S: f64 = 1.0;
-const MIN_MISSED_SPEECH_S: f64 = 0.5;
-
+/// Speech a window's words left out ([`hark_asr::missed_speech`]) is decoded again on its own:
+/// sequential decoders recover by seeking to the last timestamp; every window here is decoded at
+/// once, so the gaps get a second pass. Packing the stretches together into fewer windows was
+/// tried: Whisper skipped them there too.
 /// Why a transcription failed.
 #[derive(Debug)]
 pub enum JobError {
@@ -279,17 +273,21 @@ impl Job {
             });
             return Ok(());
         }
+        let start = w.segment.start_sample;
         let samples = w.segment.samples.clone();
-        self.send(channel, w.segment.start_sample, samples, Some(w))
+        let spans = spans_within(&w, start, samples.len());
+        self.send(channel, start, samples, spans, Some(w))
     }
 
-    /// Queue `samples` (from `start_sample` on the channel's clock) for the engine; `first`:
-    /// the first-pass window they are, kept for a second pass over what it missed.
+    /// Queue `samples` (from `start_sample` on the channel's clock, the VAD's `speech_spans` in
+    /// them) for the engine; `first`: the first-pass window they are, kept for a second pass over
+    /// what it missed.
     fn send(
         &mut self,
         channel: u16,
         start_sample: u64,
         samples: Vec<f32>,
+        speech_spans: Vec<(usize, usize)>,
         first: Option<BatchWindow>,
     ) -> Result<(), JobError> {
         let index = self.slots.len();
@@ -306,9 +304,11 @@ impl Job {
             transcript: None,
             window: first,
         });
+        let mut options = self.options.clone();
+        options.speech_spans = Some(speech_spans);
         let window = AudioWindow {
             samples,
-            options: self.options.clone(),
+            options,
             withdrawn: None,
         };
         // Bulk: live streams' finals and interims run first, and bulk calls stay short while
@@ -341,7 +341,8 @@ impl Job {
                 let start = w.segment.start_sample;
                 let samples =
                     w.segment.samples[(from - start) as usize..(to - start) as usize].to_vec();
-                self.send(channel, from, samples, None)?;
+                let spans = spans_within(&w, from, samples.len());
+                self.send(channel, from, samples, spans, None)?;
             }
         }
         if let Some(slot) = self.slots.get_mut(index) {
@@ -360,29 +361,27 @@ impl Drop for Job {
     }
 }
 
-/// Stretches of `w` (recording clock, samples) that its transcript `t` left without words for
-/// at least [`MISSED_GAP_S`] while the VAD heard [`MIN_MISSED_SPEECH_S`] of speech there.
+/// The VAD's speech spans of `w` within `len` samples from `from` (recording clock), as ranges
+/// from `from`.
+fn spans_within(w: &BatchWindow, from: u64, len: usize) -> Vec<(usize, usize)> {
+    let to = from + len as u64;
+    w.speech_spans
+        .iter()
+        .filter(|&&(s, e)| s < to && e > from)
+        .map(|&(s, e)| ((s.max(from) - from) as usize, (e.min(to) - from) as usize))
+        .collect()
+}
+
+/// Stretches of `w` (recording clock, samples) that its transcript `t` left without words while
+/// the VAD heard speech there ([`hark_asr::missed_speech`]).
 fn missed(w: &BatchWindow, t: &Transcript, rate_hz: f64) -> Vec<(u64, u64)> {
     let start = w.segment.start_sample;
-    let end = start + w.segment.samples.len() as u64;
-    let at = |s: f32| (start + (f64::from(s.max(0.0)) * rate_hz) as u64).min(end);
-    let mut gaps = Vec::new();
-    let mut covered = start;
-    let edges = t
-        .words
-        .iter()
-        .map(|word| (at(word.start_s), at(word.end_s)))
-        .chain([(end, end)]);
-    for (word_start, word_end) in edges {
-        if word_start > covered
-            && (word_start - covered) as f64 >= MISSED_GAP_S * rate_hz
-            && w.speech_between(covered, word_start) as f64 >= MIN_MISSED_SPEECH_S * rate_hz
-        {
-            gaps.push((covered, word_start));
-        }
-        covered = covered.max(word_end);
-    }
-    gaps
+    let len = w.segment.samples.len();
+    let spans = spans_within(w, start, len);
+    hark_asr::missed_speech(&t.words, &spans, len, rate_hz)
+        .into_iter()
+        .map(|(a, b)| (start + a as u64, start + b as u64))
+        .collect()
 }
 
 #[cfg(test)]
@@ -438,5 +437,8 @@ mod tests {
             ..w.clone()
         };
         assert!(missed(&quiet, &Transcript::default(), 100.0).is_empty());
+        // What the engine is told of a stretch's speech: spans from the stretch's start.
+        assert_eq!(spans_within(&w, 1_300, 500), vec![(0, 100), (400, 500)]);
+        assert_eq!(spans_within(&w, 1_450, 200), vec![]);
     }
 }
