@@ -619,11 +619,15 @@ impl WhisperEngine {
             && self.tokenizer.specials.timestamp_begin.is_some()
     }
 
-    /// Whether a window's words leave out speech its VAD heard ([`hark_asr::missed_speech`]).
-    fn missed_speech(&self, w: &AudioWindow, t: &Transcript) -> bool {
+    /// How much of a window (samples) its words leave out where its VAD heard speech
+    /// ([`hark_asr::missed_speech`]).
+    fn missed_speech(&self, w: &AudioWindow, t: &Transcript) -> usize {
         let spans = w.options.speech_spans.as_deref().unwrap_or_default();
         let rate = f64::from(crate::mel::SAMPLE_RATE_HZ);
-        !hark_asr::missed_speech(&t.words, spans, w.samples.len(), rate).is_empty()
+        hark_asr::missed_speech(&t.words, spans, w.samples.len(), rate)
+            .iter()
+            .map(|(a, b)| b - a)
+            .sum()
     }
 
     /// Decode the windows `rows` of an encoded call, each without timestamp tokens where
@@ -781,15 +785,20 @@ impl WhisperEngine {
             with_context: &with_context,
         };
         let mut out = self.decode_rows(&call, &all, &skim)?;
-        let redo: Vec<usize> = all
+        let redo: Vec<(usize, usize)> = all
             .iter()
-            .copied()
-            .filter(|&i| skim[i] && self.missed_speech(&windows[i], &out[i]))
+            .map(|&i| (i, self.missed_speech(&windows[i], &out[i])))
+            .filter(|&(i, missed)| skim[i] && missed > 0)
             .collect();
         if !redo.is_empty() {
-            let again = self.decode_rows(&call, &redo, &vec![false; windows.len()])?;
-            for (i, t) in redo.iter().zip(again) {
-                out[*i] = t;
+            let rows: Vec<usize> = redo.iter().map(|r| r.0).collect();
+            let again = self.decode_rows(&call, &rows, &vec![false; windows.len()])?;
+            // The one that leaves out less speech (timestamps, if alike): timestamps can drop
+            // a window's last sentence that the first decoding had.
+            for (&(i, missed), t) in redo.iter().zip(again) {
+                if self.missed_speech(&windows[i], &t) <= missed {
+                    out[i] = t;
+                }
             }
         }
         let t2 = std::time::Instant::now();

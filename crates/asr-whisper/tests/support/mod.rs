@@ -6,6 +6,8 @@ use hark_asr_whisper::WhisperEngine;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+pub mod real_speech;
+
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures")
 }
