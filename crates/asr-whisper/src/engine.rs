@@ -80,6 +80,8 @@ pub struct WhisperEngine {
     max_tokens: usize,
     max_tokens_per_second: f32,
     fallback: bool,
+    /// Long-form windows decoded without timestamp tokens first ([`Self::set_skim`]).
+    skim: bool,
 }
 
 impl WhisperEngine {
@@ -174,6 +176,7 @@ impl WhisperEngine {
             max_tokens: 224,
             max_tokens_per_second: MAX_TOKENS_PER_SECOND,
             fallback: true,
+            skim: multilingual,
         })
     }
 
@@ -203,6 +206,17 @@ impl WhisperEngine {
     /// Turn OpenAI's temperature fallback on (default) or off (one greedy/beam pass per window).
     pub fn set_temperature_fallback(&mut self, on: bool) {
         self.fallback = on;
+    }
+
+    /// Decode long-form windows whose speech is known without timestamp tokens first, and again
+    /// with them only where their words leave out speech the VAD heard (greedy decoding only).
+    /// On by default for multilingual models, off for English-only ones, as measured on the
+    /// pre-recorded bench (README, "Pre-recorded throughput"): base writes the same words either
+    /// way, 25 % faster; tiny.en is no faster (it skips sentences after a pause without
+    /// timestamp tokens, so many windows are decoded twice) and mishears synthetic speech it
+    /// hears right with them ("this lecture" as "this leg chur me").
+    pub fn set_skim(&mut self, on: bool) {
+        self.skim = on;
     }
 
     /// The encoder shortcut (off by default): run the encoder only over the positions that hold
@@ -608,12 +622,11 @@ impl WhisperEngine {
         !self.model.config.variable_length
     }
 
-    /// Whether a window may be decoded without timestamp tokens first: a long-form window whose
-    /// speech is known (greedy decoding, a vocabulary with timestamps). Whisper base writes the
-    /// same words either way on the pre-recorded bench, 25 % faster; tiny.en skips sentences
-    /// after a pause in some windows without timestamps, and those are decoded again with them.
+    /// Whether a window may be decoded without timestamp tokens first ([`Self::set_skim`]): a
+    /// long-form window whose speech is known (greedy decoding, a vocabulary with timestamps).
     fn may_skim(&self, options: &DecodeOptions) -> bool {
-        options.long_form
+        self.skim
+            && options.long_form
             && options.speech_spans.is_some()
             && self.beam_size == 1
             && self.tokenizer.specials.timestamp_begin.is_some()

@@ -14,10 +14,14 @@ pub(crate) const MIN_FRAMES: usize = 150;
 /// voice into several (short segments' covariances differ more than their speakers do), and
 /// speaker-clustering work uses larger weights. Chosen with [`SEGMENT_MAX_S`] on the
 /// real-speech clips (a LibriVox reader, JFK, a card reader, the preamble reader; joined with
-/// and without pauses): λ 2.5 with 5 s segments kept all four voices apart and each whole; λ 3
-/// merged the card reader into the LibriVox reader, λ 2 split a JFK phrase off, and 3 s
-/// segments split the LibriVox reader. Few voices to choose on: a knob to revisit with more.
-const LAMBDA: f64 = 2.5;
+/// and without pauses), with word times from Whisper tiny.en decoded both with and without
+/// timestamp tokens (their word times differ by 20–40 ms): λ 2.7 with 5 s segments kept all
+/// four voices apart and each whole with either; λ 2.5–2.6 split the LibriVox reader's last two
+/// sentences off with one of the two (ΔBIC +50 where λ 2.5 had merged them with the other),
+/// λ 2.8 merged the card reader into the LibriVox reader, λ 2 split a JFK phrase off, and 3 s
+/// segments split the LibriVox reader. A narrow margin on few voices: a knob to revisit with
+/// more.
+const LAMBDA: f64 = 2.7;
 pub(crate) const D: usize = N_COEFFS;
 /// At most this many segments are clustered one by one (the ΔBIC matrix: 64 MB); beyond it,
 /// neighbouring segments are pooled (more than about four hours of speech).
