@@ -4,16 +4,9 @@
 //! and GFLOP/s (the two products: 4·B·H·T²·D).
 
 use candle_core::{Device, Tensor};
-use std::time::Instant;
 
-fn time_ms(runs: usize, mut f: impl FnMut()) -> f64 {
-    f();
-    let t = Instant::now();
-    for _ in 0..runs {
-        f();
-    }
-    t.elapsed().as_secs_f64() * 1e3 / runs as f64
-}
+mod support;
+use support::time_ms;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<usize> = std::env::args()
