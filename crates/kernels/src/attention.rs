@@ -7,6 +7,11 @@
 //! sum of the values, reading queries, keys and values where they lie (any strides, heads
 //! interleaved or not) and writing the heads already merged, `[B, L, H·D]`.
 //!
+//! Keys may also lie by columns (`k` a `[B, H, S, D]` view whose unit stride is over positions:
+//! the transpose of a contiguous `[B, H, D, S]`), as the decoder keeps its cross-attention keys:
+//! a query's scores are then `D` runs of multiply-adds over all positions, with no per-key
+//! horizontal sum (head widths of 64 make those cost as much as the products).
+//!
 //! Long unmasked queries (the encoder's) use [`crate::long_attention`] instead, which works on
 //! blocks of queries with packed operands. Other devices and dtypes use candle's operations.
 
@@ -34,6 +39,30 @@ impl View<'_> {
     pub(crate) fn row(&self, b: usize, h: usize, i: usize, d: usize) -> &[f32] {
         let at = self.offset + b * self.stride[0] + h * self.stride[1] + i * self.stride[2];
         &self.data[at..at + d]
+    }
+}
+
+/// How [`attend`]'s keys lie: `Rows` a [`View`] (unit stride in D), or `Columns`, a [`View`]
+/// over `[B, H, D, S]` (unit stride in S, one run of positions per dimension).
+enum Keys<'a> {
+    Rows(View<'a>),
+    Columns(View<'a>),
+}
+
+impl<'a> Keys<'a> {
+    fn of(storage: &'a Storage, layout: &Layout) -> Result<Self> {
+        let s = layout.stride();
+        if layout.dims().len() == 4 && s[3] != 1 && s[2] == 1 {
+            let Storage::Cpu(CpuStorage::F32(data)) = storage else {
+                candle_core::bail!("attention: k is not a CPU f32 tensor")
+            };
+            return Ok(Keys::Columns(View {
+                data,
+                offset: layout.start_offset(),
+                stride: [s[0], s[1], s[3]],
+            }));
+        }
+        Ok(Keys::Rows(view(storage, layout, "k")?))
     }
 }
 
@@ -88,7 +117,7 @@ pub fn attend(
     let (vs, vl) = v.storage_and_layout();
     let job = Job {
         q: view(&qs, ql, "q")?,
-        k: view(&ks, kl, "k")?,
+        k: Keys::of(&ks, kl)?,
         v: view(&vs, vl, "v")?,
         mask: mask.as_deref(),
         dims: (h, l, s, d),
@@ -132,7 +161,7 @@ pub fn attend(
 
 struct Job<'a> {
     q: View<'a>,
-    k: View<'a>,
+    k: Keys<'a>,
     v: View<'a>,
     mask: Option<&'a [f32]>,
     /// Heads, query rows, key rows, head width.
@@ -156,8 +185,18 @@ impl pulp::WithSimd for Head<'_> {
         for i in 0..l {
             let q = job.q.row(b, h, i, d);
             let scores = &mut w[i * s..(i + 1) * s];
-            for (j, score) in scores.iter_mut().enumerate() {
-                *score = dot(q, job.k.row(b, h, j, d));
+            match &job.k {
+                Keys::Rows(k) => {
+                    for (j, score) in scores.iter_mut().enumerate() {
+                        *score = dot(q, k.row(b, h, j, d));
+                    }
+                }
+                Keys::Columns(k) => {
+                    scores.fill(0.0);
+                    for (x, &qx) in q.iter().enumerate() {
+                        axpy(scores, qx, k.row(b, h, x, s));
+                    }
+                }
             }
             if let Some(m) = job.mask {
                 for (score, m) in scores.iter_mut().zip(&m[(b * l + i) * s..]) {
@@ -252,6 +291,37 @@ mod tests {
             let want = reference(&q, &k, &v, Some(&mask))?;
             let (got, _) = attend(&q, &k, &v, Some(&mask), false)?;
             assert!(max_diff(&want, &got)? < 1e-4, "masked {b} {h} {l} {s} {d}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn keys_stored_by_columns_give_the_same_attention() -> Result<()> {
+        let dev = Device::Cpu;
+        for (b, h, l, s, d) in [(2, 6, 1, 1500, 64), (3, 2, 5, 17, 20)] {
+            let q = Tensor::randn(0f32, 1.0, (b, h, l, d), &dev)?;
+            let k = Tensor::randn(0f32, 1.0, (b, h, s, d), &dev)?;
+            let v = Tensor::randn(0f32, 1.0, (b, h, s, d), &dev)?;
+            // [B, H, D, S] in memory, seen as [B, H, S, D].
+            let columns = k.transpose(2, 3)?.contiguous()?.transpose(2, 3)?;
+            assert_eq!(columns.stride()[2], 1);
+            let m: Vec<f32> = (0..b * s)
+                .map(|i| {
+                    if i % s < s - 2 {
+                        0.0
+                    } else {
+                        f32::NEG_INFINITY
+                    }
+                })
+                .collect();
+            let mask = Tensor::from_vec(m, (b, 1, 1, s), &dev)?;
+            for mask in [None, Some(&mask)] {
+                let (want, ww) = attend(&q, &k, &v, mask, true)?;
+                let (got, gw) = attend(&q, &columns, &v, mask, true)?;
+                assert!(max_diff(&want, &got)? < 1e-5, "{b} {h} {l} {s} {d}");
+                assert!(max_diff(&ww.expect("weights"), &gw.expect("weights"))? < 1e-5);
+                assert!(max_diff(&reference(&q, &k, &v, mask)?, &got)? < 1e-4);
+            }
         }
         Ok(())
     }

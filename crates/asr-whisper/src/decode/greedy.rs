@@ -4,6 +4,7 @@
 use crate::decode::align::Collector;
 use crate::model::{DecoderState, Whisper};
 use candle_core::{DType, Tensor, D};
+use rayon::prelude::*;
 
 /// What greedy decoding produced for one window.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -179,18 +180,14 @@ impl TimestampRules {
                 row[first_banned..].fill(ninf);
             }
         }
-        let max = row.iter().copied().fold(ninf, f32::max);
-        if max == ninf {
+        // (Vectorised: over a whole vocabulary, per row and step, `f32::exp` cost more than the
+        // decoder's cross-attention.)
+        let log_z = hark_kernels::ops::log_sum_exp(row);
+        if log_z == ninf {
             return;
         }
-        let log_z = max + row.iter().map(|v| (v - max).exp()).sum::<f32>().ln();
-        let ts = &row[text_end..];
-        let ts_max = ts.iter().copied().fold(ninf, f32::max);
-        let ts_logprob = if ts_max == ninf {
-            ninf
-        } else {
-            ts_max + ts.iter().map(|v| (v - ts_max).exp()).sum::<f32>().ln() - log_z
-        };
+        let ts_lse = hark_kernels::ops::log_sum_exp(&row[text_end..]);
+        let ts_logprob = if ts_lse == ninf { ninf } else { ts_lse - log_z };
         let text_max = row[..text_end].iter().copied().fold(ninf, f32::max) - log_z;
         if ts_logprob > text_max {
             row[..text_end].fill(ninf);
@@ -407,14 +404,17 @@ impl Masks {
         // Beam search has several rows per window.
         let per_window = (b / cfg.keywords.len().max(1)).max(1);
         let mut flat: Vec<f32> = masked.flatten_all()?.to_vec1()?;
-        for (r, (row, seq)) in flat.chunks_exact_mut(vocab).zip(sampled).enumerate() {
-            if let Some(rules) = &cfg.timestamps {
-                rules.apply(row, seq, cfg.eot);
-            }
-            if let Some(k) = cfg.keywords.get(r / per_window) {
-                KeywordBias::apply(k, row, seq);
-            }
-        }
+        flat.par_chunks_exact_mut(vocab.max(1))
+            .zip(sampled.par_iter())
+            .enumerate()
+            .for_each(|(r, (row, seq))| {
+                if let Some(rules) = &cfg.timestamps {
+                    rules.apply(row, seq, cfg.eot);
+                }
+                if let Some(k) = cfg.keywords.get(r / per_window) {
+                    KeywordBias::apply(k, row, seq);
+                }
+            });
         Tensor::from_vec(flat, (b, vocab), masked.device())
     }
 }

@@ -230,7 +230,8 @@ impl Attention {
             let (out, weights) = attention::attend(q, k, v, mask, keep_weights)?;
             return Ok((self.out.forward_then(&out, Then::Add(residual))?, weights));
         }
-        if mask.is_none() && !keep_weights && attention::supported(q) {
+        // (Keys stored by columns, the decoder's cross-attention, are not packed for it.)
+        if mask.is_none() && !keep_weights && attention::supported(q) && k.stride()[3] == 1 {
             let out = long_attention::attend(q, k, v)?;
             return Ok((self.out.forward_then(&out, Then::Add(residual))?, None));
         }
@@ -746,10 +747,19 @@ impl Decoder {
             .enumerate()
             .map(|(i, l)| {
                 let (k, v) = l.cross.kv(audio, true)?;
-                match &self.silence {
-                    Some(tail) => Ok((extend(k, &tail[i].0)?, extend(v, &tail[i].1)?)),
-                    None => Ok((k, v)),
-                }
+                let (k, v) = match &self.silence {
+                    Some(tail) => (extend(k, &tail[i].0)?, extend(v, &tail[i].1)?),
+                    None => (k, v),
+                };
+                // On the CPU, keys by columns (`[B, H, d/H, S]` in memory, seen as
+                // `[B, H, S, d/H]`): each step's scores are then runs of multiply-adds over the
+                // positions (hark_kernels::attention): tiny.en, 16 windows, 100 steps 2.29 -> 2.20 s.
+                let k = if attention::supported(&k) {
+                    k.transpose(2, 3)?.contiguous()?.transpose(2, 3)?
+                } else {
+                    k
+                };
+                Ok((k, v))
             })
             .collect::<Result<_>>()?;
         Ok(DecoderState {
