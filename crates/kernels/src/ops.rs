@@ -78,8 +78,9 @@ pub(crate) fn gelu(x: f32) -> f32 {
     0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
 }
 
+/// The largest value of `row` (−∞ when empty), in [`LANES`] running maxima.
 #[inline(always)]
-pub(crate) fn softmax_row(row: &mut [f32]) {
+fn row_max(row: &[f32]) -> f32 {
     let mut lanes = [f32::NEG_INFINITY; LANES];
     let mut chunks = row.chunks_exact(LANES);
     for c in &mut chunks {
@@ -87,11 +88,16 @@ pub(crate) fn softmax_row(row: &mut [f32]) {
             *m = m.max(*v);
         }
     }
-    let max = chunks
+    chunks
         .remainder()
         .iter()
         .chain(&lanes)
-        .fold(f32::NEG_INFINITY, |a, b| a.max(*b));
+        .fold(f32::NEG_INFINITY, |a, b| a.max(*b))
+}
+
+#[inline(always)]
+pub(crate) fn softmax_row(row: &mut [f32]) {
+    let max = row_max(row);
     if max == f32::NEG_INFINITY {
         row.fill(0.0);
         return;
@@ -141,18 +147,7 @@ impl pulp::WithSimd for LogSumExp<'_> {
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _simd: S) -> f32 {
         let row = self.0;
-        let mut lanes = [f32::NEG_INFINITY; LANES];
-        let mut chunks = row.chunks_exact(LANES);
-        for c in &mut chunks {
-            for (m, v) in lanes.iter_mut().zip(c) {
-                *m = m.max(*v);
-            }
-        }
-        let max = chunks
-            .remainder()
-            .iter()
-            .chain(&lanes)
-            .fold(f32::NEG_INFINITY, |a, b| a.max(*b));
+        let max = row_max(row);
         if max == f32::NEG_INFINITY || max.is_nan() {
             return max;
         }
