@@ -46,10 +46,10 @@ const SILENCE_MARGIN_POSITIONS: usize = 150;
 /// see few distinct shapes.
 const SILENCE_BUCKET: usize = 50;
 
-/// Windows per encoder pass on a CPU (a GPU takes them all at once). Batching more does not pay: a 30 s Whisper base window
-/// took 1.25–1.3 s per window at 2 or 4 a pass, 1.41 s at 8 and 1.53 s at 16 (the activations
-/// of 16 windows, 200 MB per layer, no longer stay in cache), `bench/whisper.sh`'s Rust side
-/// with `HARK_BENCH_BATCH`.
+/// Windows per encoder pass on a CPU (a GPU takes them all at once). Batching more does not pay:
+/// on a 2-core Zen 1 a 30 s Whisper base window took 1.25–1.3 s per window at 2 or 4 a pass,
+/// 1.41 s at 8 and 1.53 s at 16 (the activations of 16 windows, 200 MB per layer, no longer stay
+/// in cache), `bench/whisper.sh`'s Rust side with `HARK_BENCH_BATCH`.
 const ENCODER_BATCH: usize = 2;
 
 /// At most this much context audio is put before a window (and only what fits in the window).

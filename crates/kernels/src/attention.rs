@@ -44,25 +44,25 @@ impl View<'_> {
 
 /// How [`attend`]'s keys lie: `Rows` a [`View`] (unit stride in D), or `Columns`, a [`View`]
 /// over `[B, H, D, S]` (unit stride in S, one run of positions per dimension).
-enum Keys<'a> {
+enum KeyView<'a> {
     Rows(View<'a>),
     Columns(View<'a>),
 }
 
-impl<'a> Keys<'a> {
+impl<'a> KeyView<'a> {
     fn of(storage: &'a Storage, layout: &Layout) -> Result<Self> {
         let s = layout.stride();
         if layout.dims().len() == 4 && s[3] != 1 && s[2] == 1 {
             let Storage::Cpu(CpuStorage::F32(data)) = storage else {
                 candle_core::bail!("attention: k is not a CPU f32 tensor")
             };
-            return Ok(Keys::Columns(View {
+            return Ok(KeyView::Columns(View {
                 data,
                 offset: layout.start_offset(),
                 stride: [s[0], s[1], s[3]],
             }));
         }
-        Ok(Keys::Rows(view(storage, layout, "k")?))
+        Ok(KeyView::Rows(view(storage, layout, "k")?))
     }
 }
 
@@ -117,7 +117,7 @@ pub fn attend(
     let (vs, vl) = v.storage_and_layout();
     let job = Job {
         q: view(&qs, ql, "q")?,
-        k: Keys::of(&ks, kl)?,
+        k: KeyView::of(&ks, kl)?,
         v: view(&vs, vl, "v")?,
         mask: mask.as_deref(),
         dims: (h, l, s, d),
@@ -161,7 +161,7 @@ pub fn attend(
 
 struct Job<'a> {
     q: View<'a>,
-    k: Keys<'a>,
+    k: KeyView<'a>,
     v: View<'a>,
     mask: Option<&'a [f32]>,
     /// Heads, query rows, key rows, head width.
@@ -186,12 +186,12 @@ impl pulp::WithSimd for Head<'_> {
             let q = job.q.row(b, h, i, d);
             let scores = &mut w[i * s..(i + 1) * s];
             match &job.k {
-                Keys::Rows(k) => {
+                KeyView::Rows(k) => {
                     for (j, score) in scores.iter_mut().enumerate() {
                         *score = dot(q, k.row(b, h, j, d));
                     }
                 }
-                Keys::Columns(k) => {
+                KeyView::Columns(k) => {
                     scores.fill(0.0);
                     for (x, &qx) in q.iter().enumerate() {
                         axpy(scores, qx, k.row(b, h, x, s));
@@ -299,7 +299,8 @@ mod tests {
     fn keys_stored_by_columns_give_the_same_attention() -> Result<()> {
         let dev = Device::Cpu;
         for (b, h, l, s, d) in [(2, 6, 1, 1500, 64), (3, 2, 5, 17, 20)] {
-            let q = Tensor::randn(0f32, 1.0, (b, h, l, d), &dev)?;
+            // Queries scaled by 1/√d, as attention is given them.
+            let q = (Tensor::randn(0f32, 1.0, (b, h, l, d), &dev)? / (d as f64).sqrt())?;
             let k = Tensor::randn(0f32, 1.0, (b, h, s, d), &dev)?;
             let v = Tensor::randn(0f32, 1.0, (b, h, s, d), &dev)?;
             // [B, H, D, S] in memory, seen as [B, H, S, D].

@@ -148,7 +148,7 @@ impl pulp::WithSimd for LogSumExp<'_> {
     fn with_simd<S: pulp::Simd>(self, _simd: S) -> f32 {
         let row = self.0;
         let max = row_max(row);
-        if max == f32::NEG_INFINITY || max.is_nan() {
+        if max == f32::NEG_INFINITY {
             return max;
         }
         let mut sums = [0f32; LANES];
@@ -164,8 +164,7 @@ impl pulp::WithSimd for LogSumExp<'_> {
 }
 
 /// `ln Σ e^x` over `row`, computed as `max + ln Σ e^(x − max)` with the vectorised `exp`
-/// (−∞ for an empty row or one of −∞ only). A row of a vocabulary's logits (52 k) in about a
-/// tenth of the time of a loop over `f32::exp`.
+/// (−∞ for an empty row or one of −∞ only).
 pub fn log_sum_exp(row: &[f32]) -> f32 {
     pulp::Arch::new().dispatch(LogSumExp(row))
 }

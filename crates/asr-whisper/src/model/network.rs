@@ -231,7 +231,8 @@ impl Attention {
             return Ok((self.out.forward_then(&out, Then::Add(residual))?, weights));
         }
         // (Keys stored by columns, the decoder's cross-attention, are not packed for it.)
-        if mask.is_none() && !keep_weights && attention::supported(q) && k.stride()[3] == 1 {
+        let rows_of_keys = k.stride().get(3) == Some(&1);
+        if mask.is_none() && !keep_weights && attention::supported(q) && rows_of_keys {
             let out = long_attention::attend(q, k, v)?;
             return Ok((self.out.forward_then(&out, Then::Add(residual))?, None));
         }

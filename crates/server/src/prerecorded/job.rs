@@ -14,10 +14,6 @@ use tokio::sync::mpsc;
 
 /// Windows submitted and not answered, at most (about 15 minutes of audio for a 30 s model).
 pub const MAX_WINDOWS_IN_FLIGHT: usize = 32;
-/// Speech a window's words left out ([`hark_asr::missed_speech`]) is decoded again on its own:
-/// sequential decoders recover by seeking to the last timestamp; every window here is decoded at
-/// once, so the gaps get a second pass. Packing the stretches together into fewer windows was
-/// tried: Whisper skipped them there too.
 /// Why a transcription failed.
 #[derive(Debug)]
 pub enum JobError {
@@ -373,7 +369,10 @@ fn spans_within(w: &BatchWindow, from: u64, len: usize) -> Vec<(usize, usize)> {
 }
 
 /// Stretches of `w` (recording clock, samples) that its transcript `t` left without words while
-/// the VAD heard speech there ([`hark_asr::missed_speech`]).
+/// the VAD heard speech there ([`hark_asr::missed_speech`]); each is decoded again on its own.
+/// Sequential decoders recover by seeking to the last timestamp; every window here is decoded at
+/// once, so the gaps get a second pass. Packing the stretches together into fewer windows was
+/// tried: Whisper skipped them there too.
 fn missed(w: &BatchWindow, t: &Transcript, rate_hz: f64) -> Vec<(u64, u64)> {
     let start = w.segment.start_sample;
     let len = w.segment.samples.len();
