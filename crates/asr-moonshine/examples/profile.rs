@@ -1,7 +1,8 @@
 //! Times a Moonshine model's encoder and decoder on a 16 kHz mono WAV file:
 //! `cargo run --release -p hark-asr-moonshine --example profile -- MODEL_DIR FILE.wav`.
 //! Env: `HARK_PROFILE_BATCH` (rows decoded together, default 1: the same window repeated),
-//! `HARK_PROFILE_8BIT=1` (the decoder's products in q8_0, as `hark serve` runs it on the CPU).
+//! `HARK_PROFILE_8BIT=1` (the decoder's products in q8_0, as `hark serve` runs it on the CPU),
+//! `HARK_PROFILE_DRAFT=1` (each row decoded again with its text as the draft: a prefill alone).
 
 #[path = "common/wav.rs"]
 mod wav;
@@ -15,6 +16,7 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or(1)
         .max(1);
     let eight_bit = std::env::var("HARK_PROFILE_8BIT").is_ok_and(|v| v == "1");
+    let drafts = std::env::var("HARK_PROFILE_DRAFT").is_ok_and(|v| v == "1");
     let model = hark_asr_moonshine::Moonshine::load_dir_with(
         std::path::Path::new(&args[1]),
         &candle_core::Device::Cpu,
@@ -28,12 +30,36 @@ fn main() -> anyhow::Result<()> {
         let cross = model.cross(&frames)?;
         let t2 = std::time::Instant::now();
         let limit = model.token_limit(samples.len());
-        let jobs: Vec<_> = (0..batch).map(|_| (&cross, &[][..], limit)).collect();
+        let jobs: Vec<_> = (0..batch)
+            .map(|_| hark_asr_moonshine::DecodeJob {
+                cross: &cross,
+                forced: &[],
+                draft: &[],
+                max_tokens: limit,
+            })
+            .collect();
         let stop = || false;
         let stops: Vec<&dyn Fn() -> bool> =
             (0..batch).map(|_| &stop as &dyn Fn() -> bool).collect();
-        let hyps = model.greedy_batch(&jobs, &stops)?;
+        let mut hyps = model.greedy_batch(&jobs, &stops)?;
         let t3 = std::time::Instant::now();
+        if drafts {
+            // Again with each row's text as its draft: the prefill checks it, no step runs.
+            let texts: Vec<Vec<u32>> = hyps.iter().map(|h| h.tokens.clone()).collect();
+            let jobs: Vec<_> = jobs
+                .iter()
+                .zip(&texts)
+                .map(|(j, t)| hark_asr_moonshine::DecodeJob { draft: t, ..*j })
+                .collect();
+            let t = std::time::Instant::now();
+            hyps = model.greedy_batch(&jobs, &stops)?;
+            println!(
+                "  again with its text as the draft: {:.0} ms ({} of {} tokens drafted)",
+                t.elapsed().as_secs_f64() * 1e3,
+                hyps.iter().map(|h| h.drafted).sum::<usize>(),
+                hyps.iter().map(|h| h.tokens.len()).sum::<usize>()
+            );
+        }
         let steps = hyps.iter().map(|h| h.tokens.len()).max().unwrap_or(0);
         println!(
             "{} s audio: encode {:.0} ms ({} frames), cross {:.0} ms, decode {:.0} ms ({} rows x {} tokens, {:.2} ms/step)",

@@ -9,7 +9,7 @@
 
 use crate::config::{Arch, MoonshineConfig};
 use crate::layers::{linear, Act, AttnProj, GatedMlp, Norm, Rotary};
-use candle_core::{Device, Result, Tensor, D};
+use candle_core::{Device, Result, Tensor};
 use candle_nn::VarBuilder;
 use hark_kernels::packed::PackedMatrix;
 use hark_kernels::rows::{attend_rows, Keys, RowKv};
@@ -142,6 +142,31 @@ pub struct SelfCache {
     k: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
     len: usize,
+}
+
+impl SelfCache {
+    /// Positions held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Keeps the first `len` positions (a draft's tokens greedy decoding did not choose go).
+    pub fn truncate(&mut self, len: usize) {
+        if len >= self.len {
+            return;
+        }
+        for store in [&mut self.k, &mut self.v] {
+            for layer in store.iter_mut() {
+                let width = layer.len() / self.len.max(1);
+                layer.truncate(len * width);
+            }
+        }
+        self.len = len;
+    }
 }
 
 /// Appends rows to layer `l` of a per-layer store, creating the layer when it is new.
@@ -298,16 +323,21 @@ impl Decoder {
 
     /// Runs several sequences' first tokens at once: `prompts[i]` (the positions after
     /// `caches[i]`) over `crosses[i]`, every row of every prompt through each layer's products in
-    /// one call. Returns each prompt's last-position logits (`[prompts, vocab]`) and, when asked,
-    /// each prompt's cross-attention per position.
+    /// one call. Returns the logits of each prompt's last `wanted[i]` positions (at least one),
+    /// prompt after prompt (`[Σ wanted, vocab]`), and, when asked, each prompt's cross-attention
+    /// per position.
     pub fn prefill_batch(
         &self,
         prompts: &[&[u32]],
+        wanted: &[usize],
         caches: &mut [SelfCache],
         crosses: &[&CrossCache],
         want_weights: bool,
     ) -> Result<(Tensor, Vec<Vec<Vec<f32>>>)> {
-        if caches.len() != prompts.len() || crosses.len() != prompts.len() {
+        if caches.len() != prompts.len()
+            || crosses.len() != prompts.len()
+            || wanted.len() != prompts.len()
+        {
             candle_core::bail!("decoder prefill: prompts, caches and frames differ in number");
         }
         if prompts.iter().any(|p| p.is_empty()) {
@@ -315,15 +345,17 @@ impl Decoder {
         }
         let mut tokens = Vec::new();
         let mut rows = Vec::new();
-        let mut last = Vec::with_capacity(prompts.len());
+        let mut picked = Vec::new();
         for (i, p) in prompts.iter().enumerate() {
             tokens.extend_from_slice(p);
             rows.extend((0..p.len()).map(|k| (i, caches[i].len + k)));
-            last.push((tokens.len() - 1) as u32);
+            let n = wanted[i].clamp(1, p.len());
+            picked.extend((tokens.len() - n..tokens.len()).map(|r| r as u32));
         }
         let (x, mut weights) = self.forward_rows(&tokens, &rows, caches, crosses, want_weights)?;
-        let last = Tensor::from_vec(last, prompts.len(), &self.device)?;
-        let logits = self.logits(&x.index_select(&last, 0)?)?;
+        let n = picked.len();
+        let picked = Tensor::from_vec(picked, n, &self.device)?;
+        let logits = self.logits(&x.index_select(&picked, 0)?)?;
         let mut per_prompt = Vec::with_capacity(prompts.len());
         if want_weights {
             for p in prompts.iter().rev() {
@@ -456,7 +488,38 @@ impl Decoder {
     }
 }
 
-/// The index of the largest value (ties: the first).
-pub fn argmax(logits: &Tensor) -> Result<u32> {
-    logits.argmax(D::Minus1)?.to_scalar::<u32>()
+/// Logits rows `[rows, vocab]` as one slice (borrowed on the CPU, copied from other devices),
+/// handed to `f` with the row width.
+pub fn with_logit_rows<T>(
+    logits: &Tensor,
+    f: impl FnOnce(&[f32], usize) -> Result<T>,
+) -> Result<T> {
+    let width = logits.dims().last().copied().unwrap_or(1).max(1);
+    let logits = logits.to_dtype(candle_core::DType::F32)?.contiguous()?;
+    let (storage, layout) = logits.storage_and_layout();
+    if let candle_core::Storage::Cpu(cpu) = &*storage {
+        return f(
+            hark_kernels::ops::contiguous_f32(cpu, layout, "logits")?,
+            width,
+        );
+    }
+    drop(storage);
+    f(&logits.flatten_all()?.to_vec1::<f32>()?, width)
+}
+
+/// A logits row's likeliest token (ties: the first) and its probability.
+pub fn pick(row: &[f32]) -> (u32, f32) {
+    let (token, best) =
+        row.iter().enumerate().fold(
+            (0, f32::NEG_INFINITY),
+            |(i, m), (j, &x)| {
+                if x > m {
+                    (j, x)
+                } else {
+                    (i, m)
+                }
+            },
+        );
+    let prob = (best - hark_kernels::ops::log_sum_exp(row)).exp();
+    (token as u32, prob)
 }

@@ -11,7 +11,7 @@
 use crate::config::Arch;
 use crate::decoder::CrossCache;
 use crate::error::MoonshineError;
-use crate::model::{Encoder, Hypothesis, Moonshine};
+use crate::model::{DecodeJob, Encoder, Hypothesis, Moonshine};
 use crate::stream::StreamState;
 use candle_core::Device;
 use hark_asr::{
@@ -38,9 +38,20 @@ pub struct MoonshineEngine {
     descriptor: ModelDescriptor,
     /// Moonshine Streaming: each live stream's encoder ([`crate::stream`]).
     streams: Vec<StreamState>,
+    /// Each live stream's last hypothesis of its open segment: the draft its next window's
+    /// decoding checks first ([`DecodeJob::draft`]).
+    drafts: Vec<Draft>,
     calls: u64,
     max_tokens_per_second: Option<f64>,
     max_tokens: Option<usize>,
+}
+
+/// A live stream's last hypothesis (all its tokens: context, known start, decoded).
+struct Draft {
+    stream: u64,
+    segment_start: u64,
+    tokens: Vec<u32>,
+    used: u64,
 }
 
 /// A window encoded and ready to decode.
@@ -48,6 +59,10 @@ struct Prepared {
     cross: CrossCache,
     /// The context's tokens, then the known start's.
     forced: Vec<u32>,
+    /// What the stream's last hypothesis of this segment wrote after `forced`.
+    draft: Vec<u32>,
+    /// The live stream and segment it belongs to.
+    key: Option<StreamKey>,
     n_context: usize,
     limit: usize,
     offset_s: f32,
@@ -95,6 +110,7 @@ impl MoonshineEngine {
             tokenizer,
             descriptor,
             streams: Vec::new(),
+            drafts: Vec::new(),
             calls: 0,
             max_tokens_per_second: None,
             max_tokens: None,
@@ -160,13 +176,11 @@ impl MoonshineEngine {
         stop: &dyn Fn() -> bool,
     ) -> Result<Transcript, MoonshineError> {
         let prepared = self.prepare(samples, options)?;
-        let hyp = self.model.greedy_after(
-            &prepared.cross,
-            &prepared.forced,
-            prepared.limit,
-            true,
-            stop,
-        )?;
+        let mut hyps = self.model.greedy_batch(&[prepared.job()], &[stop])?;
+        let hyp = hyps.pop().unwrap_or_default();
+        if !stop() {
+            self.remember(prepared.key, &hyp);
+        }
         Ok(self.finish(&prepared, hyp))
     }
 
@@ -269,15 +283,52 @@ impl MoonshineEngine {
                 .max(1),
             None => self.token_limit(samples.len()),
         };
+        // The stream's last hypothesis of this segment, where it starts as this one must.
+        let key = options.stream.filter(|_| !options.long_form);
+        let draft = key
+            .and_then(|k| {
+                self.drafts
+                    .iter()
+                    .find(|d| d.stream == k.stream && d.segment_start == k.segment_start)
+            })
+            .filter(|d| d.tokens.starts_with(&forced))
+            .map(|d| d.tokens[forced.len()..].to_vec())
+            .unwrap_or_default();
         let prepared = Prepared {
             cross,
             forced,
+            draft,
+            key,
             n_context,
             limit,
             offset_s: offset as f32 / rate,
             window_s: samples.len() as f32 / rate,
         };
         Ok((prepared, claim))
+    }
+
+    /// Keeps a live window's hypothesis as the draft of its segment's next window (a final ends
+    /// the segment: its stream's draft goes), at most one per stream and
+    /// [`MAX_STREAM_STATES`] in all (the least recently used goes first).
+    fn remember(&mut self, key: Option<StreamKey>, hyp: &Hypothesis) {
+        let Some(key) = key else {
+            return;
+        };
+        self.drafts.retain(|d| d.stream != key.stream);
+        if key.last {
+            return;
+        }
+        self.drafts.push(Draft {
+            stream: key.stream,
+            segment_start: key.segment_start,
+            tokens: hyp.tokens.clone(),
+            used: self.calls,
+        });
+        if self.drafts.len() > MAX_STREAM_STATES {
+            if let Some(i) = (0..self.drafts.len()).min_by_key(|&i| self.drafts[i].used) {
+                self.drafts.swap_remove(i);
+            }
+        }
     }
 
     /// A decoded window's transcript: its own words (not the context's), timed from its start.
@@ -383,6 +434,17 @@ impl MoonshineEngine {
     }
 }
 
+impl Prepared {
+    fn job(&self) -> DecodeJob<'_> {
+        DecodeJob {
+            cross: &self.cross,
+            forced: &self.forced,
+            draft: &self.draft,
+            max_tokens: self.limit,
+        }
+    }
+}
+
 /// When a hypothesis ran to its token limit, a phrase repeating to the end is a loop (a small
 /// model's failure on noise or a cut word): keep its first occurrence only. Forced tokens (the
 /// context's and the known start's) are never cut.
@@ -483,10 +545,10 @@ impl Engine for MoonshineEngine {
         let live: Vec<usize> = (0..windows.len())
             .filter(|&i| prepared[i].is_some())
             .collect();
-        let jobs: Vec<(&CrossCache, &[u32], usize)> = live
+        let jobs: Vec<DecodeJob> = live
             .iter()
             .filter_map(|&i| prepared[i].as_ref())
-            .map(|p| (&p.cross, p.forced.as_slice(), p.limit))
+            .map(Prepared::job)
             .collect();
         let stops: Vec<Box<dyn Fn() -> bool + '_>> = live
             .iter()
@@ -505,9 +567,10 @@ impl Engine for MoonshineEngine {
                 .iter()
                 .map(|h| h.tokens.len().saturating_sub(h.forced))
                 .sum::<usize>(),
+            drafted = hyps.iter().map(|h| h.drafted).sum::<usize>(),
             steps = hyps
                 .iter()
-                .map(|h| h.tokens.len().saturating_sub(h.forced))
+                .map(|h| h.tokens.len().saturating_sub(h.forced + h.drafted))
                 .max()
                 .unwrap_or(0),
             encode_ms = (encoded - started).as_secs_f64() * 1e3,
@@ -517,6 +580,9 @@ impl Engine for MoonshineEngine {
         let mut out = vec![Transcript::default(); windows.len()];
         for (&i, hyp) in live.iter().zip(hyps) {
             if let Some(p) = &prepared[i] {
+                if !windows[i].is_withdrawn() {
+                    self.remember(p.key, &hyp);
+                }
                 out[i] = self.finish(p, hyp);
             }
         }

@@ -37,4 +37,4 @@ pub mod streaming;
 pub use config::{Arch, MoonshineConfig};
 pub use engine::MoonshineEngine;
 pub use error::MoonshineError;
-pub use model::{Hypothesis, Moonshine};
+pub use model::{DecodeJob, Hypothesis, Moonshine};

@@ -2,7 +2,7 @@
 //! greedy decoding over a segment's encoder frames.
 
 use crate::config::{Arch, MoonshineConfig};
-use crate::decoder::{argmax, CrossCache, Decoder, SelfCache};
+use crate::decoder::{pick, with_logit_rows, CrossCache, Decoder, SelfCache};
 use crate::error::MoonshineError;
 use crate::original::OriginalEncoder;
 use crate::streaming::StreamingEncoder;
@@ -34,6 +34,25 @@ pub struct Hypothesis {
     pub attention: Vec<Vec<f32>>,
     /// Decoding stopped at `eos` (not at the token limit).
     pub ended: bool,
+    /// Of the decoded tokens, how many came from the job's draft (checked in the prefill, not
+    /// decoded step by step).
+    pub drafted: usize,
+}
+
+/// One segment to decode greedily.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeJob<'a> {
+    /// The cross-attention cache of the segment's encoder frames.
+    pub cross: &'a CrossCache,
+    /// Text tokens taken as given after `bos`.
+    pub forced: &'a [u32],
+    /// Tokens expected to follow `forced` (the same segment's previous hypothesis): run in the
+    /// prefill with the forced ones, and kept as far as greedy decoding would have chosen them
+    /// (speculative decoding with the last hypothesis as the guess: the text is greedy's either
+    /// way; a good draft saves the steps it covers).
+    pub draft: &'a [u32],
+    /// Text tokens decoded at most after `forced`.
+    pub max_tokens: usize,
 }
 
 impl Hypothesis {
@@ -134,12 +153,12 @@ impl Moonshine {
         self.greedy_after(cross, &[], max_tokens, stop_at_eos, stop)
     }
 
-    /// Greedy decoding of several segments at once ([`Decoder::step_batch`]): each job is its
-    /// cross-attention cache, its forced tokens and its token limit; `stops[i]` is asked between
-    /// steps. Each row's tokens are those [`Self::greedy_after`] gives it alone.
+    /// Greedy decoding of several segments at once ([`Decoder::step_batch`]); `stops[i]` is
+    /// asked between steps. Each row's tokens are those [`Self::greedy_after`] gives it alone,
+    /// whatever its draft.
     pub fn greedy_batch(
         &self,
-        jobs: &[(&CrossCache, &[u32], usize)],
+        jobs: &[DecodeJob<'_>],
         stops: &[&dyn Fn() -> bool],
     ) -> Result<Vec<Hypothesis>> {
         self.decode_batch(jobs, stops, true)
@@ -147,7 +166,7 @@ impl Moonshine {
 
     fn decode_batch(
         &self,
-        jobs: &[(&CrossCache, &[u32], usize)],
+        jobs: &[DecodeJob<'_>],
         stops: &[&dyn Fn() -> bool],
         stop_at_eos: bool,
     ) -> Result<Vec<Hypothesis>> {
@@ -156,17 +175,28 @@ impl Moonshine {
         let mut caches: Vec<SelfCache> = Vec::with_capacity(jobs.len());
         // The next token of each row, chosen but not yet run.
         let mut next: Vec<Option<u32>> = Vec::with_capacity(jobs.len());
-        // Prefill: bos and the forced tokens of every row that decodes, in one call.
+        // Prefill: bos, the forced tokens and the draft of every row that decodes, in one call.
         let mut prompts: Vec<Vec<u32>> = Vec::new();
+        let mut drafts: Vec<usize> = Vec::new();
         let mut starting: Vec<usize> = Vec::new();
-        for (i, &(cross, forced, max_tokens)) in jobs.iter().enumerate() {
+        for (i, job) in jobs.iter().enumerate() {
             let mut hyp = Hypothesis::default();
-            if cross.frames() == 0 || max_tokens == 0 || stops[i]() {
-                hyp.ended = cross.frames() == 0;
+            if job.cross.frames() == 0 || job.max_tokens == 0 || stops[i]() {
+                hyp.ended = job.cross.frames() == 0;
             } else {
+                // The draft's tokens up to the limit, none after an end of text.
+                let draft: Vec<u32> = job
+                    .draft
+                    .iter()
+                    .copied()
+                    .take_while(|&t| Some(t) != eos)
+                    .take(job.max_tokens)
+                    .collect();
                 let mut first = vec![self.config.bos_token_id];
-                first.extend_from_slice(forced);
+                first.extend_from_slice(job.forced);
+                first.extend_from_slice(&draft);
                 prompts.push(first);
+                drafts.push(draft.len());
                 starting.push(i);
             }
             hyps.push(hyp);
@@ -178,34 +208,64 @@ impl Moonshine {
                 .iter()
                 .map(|&i| std::mem::take(&mut caches[i]))
                 .collect();
-            let crosses: Vec<&CrossCache> = starting.iter().map(|&i| jobs[i].0).collect();
+            let crosses: Vec<&CrossCache> = starting.iter().map(|&i| jobs[i].cross).collect();
             let prompt_refs: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
-            let (logits, weights) =
-                self.decoder
-                    .prefill_batch(&prompt_refs, &mut row_caches, &crosses, true)?;
-            for (r, ((&i, cache), weights)) in
-                starting.iter().zip(row_caches).zip(weights).enumerate()
-            {
-                caches[i] = cache;
-                let forced = jobs[i].1;
-                let hyp = &mut hyps[i];
-                for (k, &t) in forced.iter().enumerate() {
-                    hyp.tokens.push(t);
-                    hyp.probs.push(1.0);
-                    hyp.attention
-                        .push(weights.get(k).cloned().unwrap_or_default());
+            // Logits of the last forced position and of every draft token's.
+            let wanted: Vec<usize> = drafts.iter().map(|d| d + 1).collect();
+            let (logits, weights) = self.decoder.prefill_batch(
+                &prompt_refs,
+                &wanted,
+                &mut row_caches,
+                &crosses,
+                true,
+            )?;
+            with_logit_rows(&logits, |logits, width| {
+                let mut at = 0;
+                for (((&i, mut cache), weights), prompt) in
+                    starting.iter().zip(row_caches).zip(weights).zip(&prompts)
+                {
+                    let job = &jobs[i];
+                    let n_forced = job.forced.len();
+                    let hyp = &mut hyps[i];
+                    for (k, &t) in job.forced.iter().enumerate() {
+                        hyp.tokens.push(t);
+                        hyp.probs.push(1.0);
+                        hyp.attention
+                            .push(weights.get(k).cloned().unwrap_or_default());
+                    }
+                    hyp.forced = n_forced;
+                    // The draft is kept while greedy decoding would have chosen its tokens; the
+                    // first it would not have is replaced by greedy's choice there.
+                    let draft = &prompt[1 + n_forced..];
+                    let mut kept = 0;
+                    for j in 0..=draft.len() {
+                        let choice = pick(&logits[(at + j) * width..][..width]);
+                        let attention = weights.get(n_forced + j);
+                        if j < draft.len() && choice.0 == draft[j] {
+                            take(hyp, choice, attention, eos);
+                            kept += 1;
+                            continue;
+                        }
+                        // Greedy's own token, unless the limit is reached.
+                        if kept < job.max_tokens {
+                            next[i] = take(hyp, choice, attention, eos);
+                        }
+                        break;
+                    }
+                    at += draft.len() + 1;
+                    hyp.drafted = kept;
+                    // The draft's positions past what was kept are not part of the text.
+                    cache.truncate(1 + n_forced + kept);
+                    caches[i] = cache;
                 }
-                hyp.forced = forced.len();
-                let row = logits.get(r)?;
-                let token = argmax(&row)?;
-                next[i] = self.take(hyp, token, &row, weights.last(), eos)?;
-            }
+                Ok(())
+            })?;
         }
         loop {
             let rows: Vec<usize> = (0..jobs.len())
                 .filter(|&i| {
                     next[i].is_some()
-                        && hyps[i].tokens.len() < jobs[i].2 + jobs[i].1.len()
+                        && hyps[i].tokens.len() < jobs[i].max_tokens + jobs[i].forced.len()
                         && !stops[i]()
                 })
                 .collect();
@@ -217,40 +277,20 @@ impl Moonshine {
                 .iter()
                 .map(|&i| std::mem::take(&mut caches[i]))
                 .collect();
-            let crosses: Vec<&CrossCache> = rows.iter().map(|&i| jobs[i].0).collect();
+            let crosses: Vec<&CrossCache> = rows.iter().map(|&i| jobs[i].cross).collect();
             let (logits, weights) =
                 self.decoder
                     .step_batch(&tokens, &mut row_caches, &crosses, true)?;
-            for (r, (&i, cache)) in rows.iter().zip(row_caches).enumerate() {
-                caches[i] = cache;
-                let row = logits.get(r)?;
-                let token = argmax(&row)?;
-                next[i] = self.take(&mut hyps[i], token, &row, weights.get(r), eos)?;
-            }
+            with_logit_rows(&logits, |logits, width| {
+                for (r, (&i, cache)) in rows.iter().zip(row_caches).enumerate() {
+                    caches[i] = cache;
+                    let choice = pick(&logits[r * width..][..width]);
+                    next[i] = take(&mut hyps[i], choice, weights.get(r), eos);
+                }
+                Ok(())
+            })?;
         }
         Ok(hyps)
-    }
-
-    /// Records a chosen token (or the end of the text); the token to run next, if any.
-    fn take(
-        &self,
-        hyp: &mut Hypothesis,
-        token: u32,
-        logits: &Tensor,
-        weights: Option<&Vec<f32>>,
-        eos: Option<u32>,
-    ) -> Result<Option<u32>> {
-        if Some(token) == eos {
-            hyp.ended = true;
-            return Ok(None);
-        }
-        let probs = candle_nn::ops::softmax_last_dim(logits)?;
-        hyp.probs
-            .push(probs.get(token as usize)?.to_scalar::<f32>()?);
-        let w = weights.cloned().unwrap_or_default();
-        hyp.attention.push(w);
-        hyp.tokens.push(token);
-        Ok(Some(token))
     }
 
     /// As [`Self::greedy`], with `forced` text tokens taken as given after `bos` (run in one
@@ -263,9 +303,33 @@ impl Moonshine {
         stop_at_eos: bool,
         stop: &dyn Fn() -> bool,
     ) -> Result<Hypothesis> {
-        let mut hyps = self.decode_batch(&[(cross, forced, max_tokens)], &[stop], stop_at_eos)?;
+        let job = DecodeJob {
+            cross,
+            forced,
+            draft: &[],
+            max_tokens,
+        };
+        let mut hyps = self.decode_batch(&[job], &[stop], stop_at_eos)?;
         Ok(hyps.pop().unwrap_or_default())
     }
+}
+
+/// Records a chosen token and its probability (or the end of the text); the token to run next,
+/// if any.
+fn take(
+    hyp: &mut Hypothesis,
+    (token, prob): (u32, f32),
+    weights: Option<&Vec<f32>>,
+    eos: Option<u32>,
+) -> Option<u32> {
+    if Some(token) == eos {
+        hyp.ended = true;
+        return None;
+    }
+    hyp.probs.push(prob);
+    hyp.attention.push(weights.cloned().unwrap_or_default());
+    hyp.tokens.push(token);
+    Some(token)
 }
 
 /// The index of a row's largest weight.

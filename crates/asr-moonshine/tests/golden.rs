@@ -5,7 +5,7 @@
 use candle_core::{Device, Tensor};
 use hark_asr_moonshine::decoder::SelfCache;
 use hark_asr_moonshine::model::Encoder;
-use hark_asr_moonshine::Moonshine;
+use hark_asr_moonshine::{DecodeJob, Hypothesis, Moonshine};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -193,22 +193,61 @@ fn batched_greedy_decoding_equals_each_segment_alone() {
         let forced: [&[u32]; 3] = [&[], &[17, 250], &[999]];
         let limits = [12usize, 7, 9];
         let jobs: Vec<_> = (0..3)
-            .map(|i| (&crosses[i], forced[i], limits[i]))
+            .map(|i| DecodeJob {
+                cross: &crosses[i],
+                forced: forced[i],
+                draft: &[],
+                max_tokens: limits[i],
+            })
             .collect();
         let never = || false;
         let stops: Vec<&dyn Fn() -> bool> = vec![&never, &never, &never];
         let batched = model.greedy_batch(&jobs, &stops).expect("batch");
+        let alone: Vec<_> = (0..3)
+            .map(|i| {
+                model
+                    .greedy_after(&crosses[i], forced[i], limits[i], true, &|| false)
+                    .expect("alone")
+            })
+            .collect();
         for i in 0..3 {
-            let alone = model
-                .greedy_after(&crosses[i], forced[i], limits[i], true, &|| false)
-                .expect("alone");
-            assert_eq!(batched[i].tokens, alone.tokens, "{name} row {i}");
-            assert_eq!(batched[i].peaks(), alone.peaks(), "{name} row {i}");
+            same_hypothesis(&batched[i], &alone[i], &format!("{name} row {i}"));
             assert_eq!(batched[i].tokens.len(), forced[i].len() + limits[i]);
-            for (a, b) in batched[i].probs.iter().zip(&alone.probs) {
-                assert!((a - b).abs() < 1e-4, "{name} row {i}: {a} {b}");
-            }
+            assert_eq!(batched[i].drafted, 0);
         }
+
+        // Drafts: right all through, right for three tokens then wrong, longer than the
+        // limit. The text is greedy's whatever the draft; what was right of it is kept.
+        let decoded = |i: usize| alone[i].tokens[forced[i].len()..].to_vec();
+        let mut wrong = decoded(1)[..3].to_vec();
+        wrong.extend([decoded(1)[3] + 1, 5, 6]);
+        let mut long = decoded(2);
+        long.extend([1, 2, 3, 4]);
+        let drafts = [decoded(0), wrong, long];
+        let jobs: Vec<_> = (0..3)
+            .map(|i| DecodeJob {
+                draft: &drafts[i],
+                ..jobs[i]
+            })
+            .collect();
+        let drafted = model.greedy_batch(&jobs, &stops).expect("drafted");
+        for i in 0..3 {
+            same_hypothesis(&drafted[i], &alone[i], &format!("{name} drafted row {i}"));
+        }
+        assert_eq!(drafted[0].drafted, limits[0]);
+        assert_eq!(drafted[1].drafted, 3);
+        assert_eq!(drafted[2].drafted, limits[2]);
+    }
+}
+
+/// Two decodings of one segment agree: tokens, where each token's attention peaks, and
+/// probabilities.
+fn same_hypothesis(a: &Hypothesis, b: &Hypothesis, what: &str) {
+    assert_eq!(a.tokens, b.tokens, "{what}");
+    assert_eq!(a.peaks(), b.peaks(), "{what}");
+    assert_eq!(a.ended, b.ended, "{what}");
+    for (x, y) in a.probs.iter().zip(&b.probs) {
+        assert!((x - y).abs() < 1e-4, "{what}: {x} {y}");
     }
 }
 
