@@ -14,6 +14,10 @@ use candle_nn::VarBuilder;
 use hark_kernels::packed::PackedMatrix;
 use hark_kernels::rows::{attend_rows, Keys, RowKv};
 use hark_kernels::Linear;
+use rayon::prelude::*;
+
+/// Rows of vocabulary logits [`Decoder::pick_rows`] computes at once (4 MiB at 32k tokens).
+const PICK_ROWS: usize = 32;
 
 struct DecLayer {
     norm1: Norm,
@@ -323,9 +327,9 @@ impl Decoder {
 
     /// Runs several sequences' first tokens at once: `prompts[i]` (the positions after
     /// `caches[i]`) over `crosses[i]`, every row of every prompt through each layer's products in
-    /// one call. Returns the logits of each prompt's last `wanted[i]` positions (at least one),
-    /// prompt after prompt (`[Σ wanted, vocab]`), and, when asked, each prompt's cross-attention
-    /// per position.
+    /// one call. Returns the likeliest token and its probability ([`Self::pick_rows`]) at each
+    /// prompt's last `wanted[i]` positions (at least one), prompt after prompt, and, when asked,
+    /// each prompt's cross-attention per position.
     pub fn prefill_batch(
         &self,
         prompts: &[&[u32]],
@@ -333,7 +337,7 @@ impl Decoder {
         caches: &mut [SelfCache],
         crosses: &[&CrossCache],
         want_weights: bool,
-    ) -> Result<(Tensor, Vec<Vec<Vec<f32>>>)> {
+    ) -> Result<(Vec<(u32, f32)>, Vec<Vec<Vec<f32>>>)> {
         if caches.len() != prompts.len()
             || crosses.len() != prompts.len()
             || wanted.len() != prompts.len()
@@ -355,7 +359,7 @@ impl Decoder {
         let (x, mut weights) = self.forward_rows(&tokens, &rows, caches, crosses, want_weights)?;
         let n = picked.len();
         let picked = Tensor::from_vec(picked, n, &self.device)?;
-        let logits = self.logits(&x.index_select(&picked, 0)?)?;
+        let picks = self.pick_rows(&x.index_select(&picked, 0)?)?;
         let mut per_prompt = Vec::with_capacity(prompts.len());
         if want_weights {
             for p in prompts.iter().rev() {
@@ -365,7 +369,23 @@ impl Decoder {
         } else {
             per_prompt.resize(prompts.len(), Vec::new());
         }
-        Ok((logits, per_prompt))
+        Ok((picks, per_prompt))
+    }
+
+    /// The likeliest token and its probability for each hidden row `[rows, hidden]` (before the
+    /// final norm): the vocabulary's logits computed [`PICK_ROWS`] rows at a time, so that a long
+    /// prefill's rows never need one buffer of them all.
+    pub fn pick_rows(&self, x: &Tensor) -> Result<Vec<(u32, f32)>> {
+        let n = x.dim(0)?;
+        let mut out = Vec::with_capacity(n);
+        for start in (0..n).step_by(PICK_ROWS) {
+            let logits = self.logits(&x.narrow(0, start, PICK_ROWS.min(n - start))?)?;
+            with_logit_rows(&logits, |rows, width| {
+                out.par_extend(rows.par_chunks_exact(width).map(pick));
+                Ok(())
+            })?;
+        }
+        Ok(out)
     }
 
     /// The vocabulary's logits of hidden rows `[rows, hidden]` (before the final norm).
@@ -464,15 +484,15 @@ impl Decoder {
     /// One decoding step of several sequences at once: row `i` runs `tokens[i]` after
     /// `caches[i]` over `crosses[i]`. The products of every layer (projections, feed-forward,
     /// vocabulary) take all rows in one call; attention runs per row over the row's own caches
-    /// ([`attend_rows`]). Returns the logits (`[rows, vocab]`) and, when asked, each row's
-    /// cross-attention.
+    /// ([`attend_rows`]). Returns each row's likeliest next token and its probability
+    /// ([`Self::pick_rows`]) and, when asked, each row's cross-attention.
     pub fn step_batch(
         &self,
         tokens: &[u32],
         caches: &mut [SelfCache],
         crosses: &[&CrossCache],
         want_weights: bool,
-    ) -> Result<(Tensor, Vec<Vec<f32>>)> {
+    ) -> Result<(Vec<(u32, f32)>, Vec<Vec<f32>>)> {
         if caches.len() != tokens.len() || crosses.len() != tokens.len() {
             candle_core::bail!("decoder step: tokens, caches and frames differ in number");
         }
@@ -484,7 +504,7 @@ impl Decoder {
         } else {
             vec![Vec::new(); tokens.len()]
         };
-        Ok((self.logits(&x)?, weights))
+        Ok((self.pick_rows(&x)?, weights))
     }
 }
 

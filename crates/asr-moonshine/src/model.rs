@@ -2,7 +2,7 @@
 //! greedy decoding over a segment's encoder frames.
 
 use crate::config::{Arch, MoonshineConfig};
-use crate::decoder::{pick, with_logit_rows, CrossCache, Decoder, SelfCache};
+use crate::decoder::{CrossCache, Decoder, SelfCache};
 use crate::error::MoonshineError;
 use crate::original::OriginalEncoder;
 use crate::streaming::StreamingEncoder;
@@ -212,54 +212,51 @@ impl Moonshine {
             let prompt_refs: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
             // Logits of the last forced position and of every draft token's.
             let wanted: Vec<usize> = drafts.iter().map(|d| d + 1).collect();
-            let (logits, weights) = self.decoder.prefill_batch(
+            let (picks, weights) = self.decoder.prefill_batch(
                 &prompt_refs,
                 &wanted,
                 &mut row_caches,
                 &crosses,
                 true,
             )?;
-            with_logit_rows(&logits, |logits, width| {
-                let mut at = 0;
-                for (((&i, mut cache), weights), prompt) in
-                    starting.iter().zip(row_caches).zip(weights).zip(&prompts)
-                {
-                    let job = &jobs[i];
-                    let n_forced = job.forced.len();
-                    let hyp = &mut hyps[i];
-                    for (k, &t) in job.forced.iter().enumerate() {
-                        hyp.tokens.push(t);
-                        hyp.probs.push(1.0);
-                        hyp.attention
-                            .push(weights.get(k).cloned().unwrap_or_default());
-                    }
-                    hyp.forced = n_forced;
-                    // The draft is kept while greedy decoding would have chosen its tokens; the
-                    // first it would not have is replaced by greedy's choice there.
-                    let draft = &prompt[1 + n_forced..];
-                    let mut kept = 0;
-                    for j in 0..=draft.len() {
-                        let choice = pick(&logits[(at + j) * width..][..width]);
-                        let attention = weights.get(n_forced + j);
-                        if j < draft.len() && choice.0 == draft[j] {
-                            take(hyp, choice, attention, eos);
-                            kept += 1;
-                            continue;
-                        }
-                        // Greedy's own token, unless the limit is reached.
-                        if kept < job.max_tokens {
-                            next[i] = take(hyp, choice, attention, eos);
-                        }
-                        break;
-                    }
-                    at += draft.len() + 1;
-                    hyp.drafted = kept;
-                    // The draft's positions past what was kept are not part of the text.
-                    cache.truncate(1 + n_forced + kept);
-                    caches[i] = cache;
+            let mut at = 0;
+            for (((&i, mut cache), weights), prompt) in
+                starting.iter().zip(row_caches).zip(weights).zip(&prompts)
+            {
+                let job = &jobs[i];
+                let n_forced = job.forced.len();
+                let hyp = &mut hyps[i];
+                for (k, &t) in job.forced.iter().enumerate() {
+                    hyp.tokens.push(t);
+                    hyp.probs.push(1.0);
+                    hyp.attention
+                        .push(weights.get(k).cloned().unwrap_or_default());
                 }
-                Ok(())
-            })?;
+                hyp.forced = n_forced;
+                // The draft is kept while greedy decoding would have chosen its tokens; the
+                // first it would not have is replaced by greedy's choice there.
+                let draft = &prompt[1 + n_forced..];
+                let mut kept = 0;
+                for j in 0..=draft.len() {
+                    let choice = picks.get(at + j).copied().unwrap_or_default();
+                    let attention = weights.get(n_forced + j);
+                    if j < draft.len() && choice.0 == draft[j] {
+                        take(hyp, choice, attention, eos);
+                        kept += 1;
+                        continue;
+                    }
+                    // Greedy's own token, unless the limit is reached.
+                    if kept < job.max_tokens {
+                        next[i] = take(hyp, choice, attention, eos);
+                    }
+                    break;
+                }
+                at += draft.len() + 1;
+                hyp.drafted = kept;
+                // The draft's positions past what was kept are not part of the text.
+                cache.truncate(1 + n_forced + kept);
+                caches[i] = cache;
+            }
         }
         loop {
             let rows: Vec<usize> = (0..jobs.len())
@@ -278,17 +275,14 @@ impl Moonshine {
                 .map(|&i| std::mem::take(&mut caches[i]))
                 .collect();
             let crosses: Vec<&CrossCache> = rows.iter().map(|&i| jobs[i].cross).collect();
-            let (logits, weights) =
+            let (picks, weights) =
                 self.decoder
                     .step_batch(&tokens, &mut row_caches, &crosses, true)?;
-            with_logit_rows(&logits, |logits, width| {
-                for (r, (&i, cache)) in rows.iter().zip(row_caches).enumerate() {
-                    caches[i] = cache;
-                    let choice = pick(&logits[r * width..][..width]);
-                    next[i] = take(&mut hyps[i], choice, weights.get(r), eos);
-                }
-                Ok(())
-            })?;
+            for (r, (&i, cache)) in rows.iter().zip(row_caches).enumerate() {
+                caches[i] = cache;
+                let choice = picks.get(r).copied().unwrap_or_default();
+                next[i] = take(&mut hyps[i], choice, weights.get(r), eos);
+            }
         }
         Ok(hyps)
     }

@@ -1,6 +1,8 @@
 //! Moonshine Streaming's per-stream state in the engine: live windows of a growing segment,
 //! encoded frame by frame from where the previous window left off, give the transcripts the same
-//! windows give encoded from scratch (random weights of the real architecture, the fixture).
+//! windows give encoded from scratch, as the first window of a stream of their own (random
+//! weights of the real architecture, the fixture). Interims hear the frames that are final, finals
+//! all of their audio.
 
 use candle_core::Device;
 use hark_asr::{AudioWindow, DecodeOptions, Engine, StreamKey, Transcript, WindowContext};
@@ -36,6 +38,23 @@ fn window(samples: &[f32], stream: Option<StreamKey>, context: &WindowContext) -
 
 fn run(e: &mut MoonshineEngine, w: AudioWindow) -> Transcript {
     e.transcribe_batch(&[w]).expect("transcribe").remove(0)
+}
+
+/// `samples` with `context` before them, encoded from scratch: the first window of a stream never
+/// seen (an interim, or a final when `last`).
+fn anew(
+    e: &mut MoonshineEngine,
+    samples: &[f32],
+    last: bool,
+    context: &WindowContext,
+) -> Transcript {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1_000);
+    let key = StreamKey {
+        stream: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        segment_start: 1 << 40,
+        last,
+    };
+    run(e, window(samples, Some(key), context))
 }
 
 fn same(a: &Transcript, b: &Transcript, what: &str) {
@@ -90,8 +109,12 @@ fn growing_windows_resume_the_encoder_and_match_a_fresh_encode() {
             &mut stateful,
             window(&audio[start..end], Some(key), &offered),
         );
-        let b = run(&mut fresh, window(&audio[start..end], None, &context));
+        let b = anew(&mut fresh, &audio[start..end], last, &context);
         same(&a, &b, &format!("window to {end}"));
+        if last {
+            let whole = run(&mut fresh, window(&audio[start..end], None, &context));
+            same(&a, &whole, "the final, as a window of no stream");
+        }
         // Kept after the final: the stream's next segment goes on from it.
         assert_eq!(stateful.streams_held(), 1);
     }
@@ -132,7 +155,7 @@ fn a_new_segment_hears_its_context_from_frames_already_encoded() {
                 &context,
             ),
         );
-        let b = run(&mut fresh, window(&audio[cut..end], None, &context));
+        let b = anew(&mut fresh, &audio[cut..end], end == audio.len(), &context);
         same(&a, &b, &format!("second segment to {end}"));
     }
     assert_eq!(stateful.encoded_samples(5), Some(audio.len() as u64));
@@ -155,7 +178,7 @@ fn a_window_that_does_not_continue_what_was_heard_starts_over() {
     let a = run(&mut stateful, window(&audio[..20_000], key(0), &none));
     same(
         &a,
-        &run(&mut fresh, window(&audio[..20_000], None, &none)),
+        &anew(&mut fresh, &audio[..20_000], false, &none),
         "shorter window",
     );
     // A segment after audio the engine never heard starts over at it.
@@ -165,7 +188,7 @@ fn a_window_that_does_not_continue_what_was_heard_starts_over() {
     );
     same(
         &a,
-        &run(&mut fresh, window(&audio[24_000..28_000], None, &none)),
+        &anew(&mut fresh, &audio[24_000..28_000], false, &none),
         "after a gap",
     );
     assert_eq!(stateful.streams_held(), 1);
@@ -187,7 +210,7 @@ fn a_window_that_does_not_continue_what_was_heard_starts_over() {
     };
     same(
         &a,
-        &run(&mut fresh, window(&audio[28_000..end], None, &heard)),
+        &anew(&mut fresh, &audio[28_000..end], false, &heard),
         "a context longer than what was heard",
     );
 }
@@ -210,7 +233,7 @@ fn two_windows_of_one_stream_in_a_call_leave_one_state() {
         .expect("transcribe");
     same(
         &out[1],
-        &run(&mut fresh, window(&audio[..16_000], None, &none)),
+        &anew(&mut fresh, &audio[..16_000], false, &none),
         "the later window",
     );
     assert_eq!(stateful.streams_held(), 1);
@@ -230,4 +253,32 @@ fn stream_states_are_bounded() {
         run(&mut e, window(&audio[..4_000], Some(key), &none));
     }
     assert_eq!(e.streams_held(), 32);
+}
+
+#[test]
+fn interims_hear_the_frames_that_are_final_and_finals_all_their_audio() {
+    let audio = audio();
+    let mut e = engine();
+    let none = WindowContext::default();
+    let samples = &audio[..24_000];
+    let window_s = samples.len() as f32 / 16_000.0;
+    let end_of = |t: &Transcript| t.words.last().map_or(0.0, |w| w.end_s);
+    let key = |stream, last| StreamKey {
+        stream,
+        segment_start: 0,
+        last,
+    };
+    let interim = run(&mut e, window(samples, Some(key(1, false)), &none));
+    let last = run(&mut e, window(samples, Some(key(2, true)), &none));
+    // The fixture holds back 6 encoder frames (20 ms each) for its look-ahead.
+    assert!(
+        end_of(&interim) <= window_s - 0.1,
+        "an interim's words end where its final frames do: {} of {window_s} s",
+        end_of(&interim)
+    );
+    assert!(
+        end_of(&last) >= window_s - 0.021,
+        "a final hears its audio to the end: {} of {window_s} s",
+        end_of(&last)
+    );
 }
