@@ -16,6 +16,9 @@ use hark_kernels::rows::{attend_rows, Keys, RowKv};
 use hark_kernels::Linear;
 use rayon::prelude::*;
 
+/// A position's likeliest next token and its probability.
+pub type Pick = (u32, f32);
+
 /// Rows of vocabulary logits [`Decoder::pick_rows`] computes at once (4 MiB at 32k tokens).
 const PICK_ROWS: usize = 32;
 
@@ -337,7 +340,7 @@ impl Decoder {
         caches: &mut [SelfCache],
         crosses: &[&CrossCache],
         want_weights: bool,
-    ) -> Result<(Vec<(u32, f32)>, Vec<Vec<Vec<f32>>>)> {
+    ) -> Result<(Vec<Pick>, Vec<Vec<Vec<f32>>>)> {
         if caches.len() != prompts.len()
             || crosses.len() != prompts.len()
             || wanted.len() != prompts.len()
@@ -375,7 +378,7 @@ impl Decoder {
     /// The likeliest token and its probability for each hidden row `[rows, hidden]` (before the
     /// final norm): the vocabulary's logits computed [`PICK_ROWS`] rows at a time, so that a long
     /// prefill's rows never need one buffer of them all.
-    pub fn pick_rows(&self, x: &Tensor) -> Result<Vec<(u32, f32)>> {
+    pub fn pick_rows(&self, x: &Tensor) -> Result<Vec<Pick>> {
         let n = x.dim(0)?;
         let mut out = Vec::with_capacity(n);
         for start in (0..n).step_by(PICK_ROWS) {
@@ -492,7 +495,7 @@ impl Decoder {
         caches: &mut [SelfCache],
         crosses: &[&CrossCache],
         want_weights: bool,
-    ) -> Result<(Vec<(u32, f32)>, Vec<Vec<f32>>)> {
+    ) -> Result<(Vec<Pick>, Vec<Vec<f32>>)> {
         if caches.len() != tokens.len() || crosses.len() != tokens.len() {
             candle_core::bail!("decoder step: tokens, caches and frames differ in number");
         }
@@ -528,7 +531,7 @@ pub fn with_logit_rows<T>(
 }
 
 /// A logits row's likeliest token (ties: the first) and its probability.
-pub fn pick(row: &[f32]) -> (u32, f32) {
+pub fn pick(row: &[f32]) -> Pick {
     let (token, best) =
         row.iter().enumerate().fold(
             (0, f32::NEG_INFINITY),

@@ -312,7 +312,7 @@ impl Moonshine {
 /// if any.
 fn take(
     hyp: &mut Hypothesis,
-    (token, prob): (u32, f32),
+    (token, prob): crate::decoder::Pick,
     weights: Option<&Vec<f32>>,
     eos: Option<u32>,
 ) -> Option<u32> {
