@@ -16,6 +16,9 @@ use hark_kernels::rows::{attend_rows, Keys, RowKv};
 use hark_kernels::Linear;
 use rayon::prelude::*;
 
+/// A position's cross-attention over the encoder frames (averaged over heads and layers).
+pub type Attention = Vec<f32>;
+
 /// A position's likeliest next token and its probability.
 pub type Pick = (u32, f32);
 
@@ -340,7 +343,7 @@ impl Decoder {
         caches: &mut [SelfCache],
         crosses: &[&CrossCache],
         want_weights: bool,
-    ) -> Result<(Vec<Pick>, Vec<Vec<Vec<f32>>>)> {
+    ) -> Result<(Vec<Pick>, Vec<Vec<Attention>>)> {
         if caches.len() != prompts.len()
             || crosses.len() != prompts.len()
             || wanted.len() != prompts.len()
