@@ -73,5 +73,28 @@ fn main() -> anyhow::Result<()> {
             (t3 - t2).as_secs_f64() * 1e3 / steps.max(1) as f64
         );
     }
+    if let hark_asr_moonshine::model::Encoder::Streaming(encoder) = &model.encoder {
+        // As a live stream runs it: half a second at a time, the look-ahead tail on a copy.
+        let chunk = 8_000;
+        for _ in 0..2 {
+            let mut state = encoder.start()?;
+            let (mut push_s, mut tail_s, mut pushes) = (0.0, 0.0, 0);
+            for part in samples.chunks(chunk).filter(|p| p.len() == chunk) {
+                let t = std::time::Instant::now();
+                encoder.push(&mut state, part)?;
+                let pushed = t.elapsed().as_secs_f64();
+                encoder.finish(&mut state.clone())?;
+                push_s += pushed;
+                tail_s += t.elapsed().as_secs_f64() - pushed;
+                pushes += 1;
+            }
+            println!(
+                "stream: push of {} ms of audio {:.1} ms, look-ahead tail {:.1} ms (mean of {pushes})",
+                chunk / 16,
+                push_s * 1e3 / f64::from(pushes.max(1)),
+                tail_s * 1e3 / f64::from(pushes.max(1))
+            );
+        }
+    }
     Ok(())
 }

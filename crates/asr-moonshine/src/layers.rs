@@ -107,6 +107,13 @@ impl Mlp {
         })
     }
 
+    /// Keeps packed copies beside the weights for products of a few rows
+    /// ([`Linear::pack_beside`]).
+    pub fn pack_beside(&mut self) -> Result<()> {
+        self.fc1.pack_beside()?;
+        self.fc2.pack_beside()
+    }
+
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let h = match self.act {
             Act::Gelu => self.fc1.forward_then(x, Then::Gelu)?,
@@ -287,6 +294,15 @@ impl AttnProj {
         if kv {
             for_decoding(&mut self.k, eight_bit)?;
             for_decoding(&mut self.v, eight_bit)?;
+        }
+        Ok(())
+    }
+
+    /// Keeps packed copies beside the four projections for products of a few rows
+    /// ([`Linear::pack_beside`]).
+    pub fn pack_beside(&mut self) -> Result<()> {
+        for l in [&mut self.q, &mut self.k, &mut self.v, &mut self.o] {
+            l.pack_beside()?;
         }
         Ok(())
     }

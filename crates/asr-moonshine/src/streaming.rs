@@ -23,11 +23,9 @@ const CONV_KERNEL: usize = 5;
 const CONV_STRIDE: usize = 2;
 
 /// A causal strided convolution as a product: each output row gathers its kernel's input rows.
-#[derive(Debug, Clone)]
 struct CausalConv {
-    /// `[kernel * in, out]`, row `k * in + c` holding `weight[o, c, k]`.
-    w: Tensor,
-    bias: Tensor,
+    /// `[out, kernel * in]`, column `k * in + c` holding `weight[o, c, k]`, with the bias.
+    linear: Linear,
     in_dim: usize,
 }
 
@@ -35,14 +33,12 @@ impl CausalConv {
     fn load(vb: &VarBuilder, in_dim: usize, out_dim: usize) -> Result<Self> {
         let w = vb.get((out_dim, in_dim, CONV_KERNEL), "weight")?;
         let w = w
-            .permute((2, 1, 0))?
+            .permute((0, 2, 1))?
             .contiguous()?
-            .reshape((CONV_KERNEL * in_dim, out_dim))?;
-        Ok(Self {
-            w,
-            bias: vb.get(out_dim, "bias")?,
-            in_dim,
-        })
+            .reshape((out_dim, CONV_KERNEL * in_dim))?;
+        let mut linear = Linear::new(candle_nn::Linear::new(w, Some(vb.get(out_dim, "bias")?)));
+        linear.pack_beside()?;
+        Ok(Self { linear, in_dim })
     }
 }
 
@@ -94,7 +90,7 @@ impl ConvState {
             .rows
             .index_select(&idx, 0)?
             .reshape((n, CONV_KERNEL * conv.in_dim))?;
-        let out = gathered.matmul(&conv.w)?.broadcast_add(&conv.bias)?;
+        let out = conv.linear.forward(&gathered)?;
         self.done = total;
         let keep_from = total * CONV_STRIDE; // the next output's first row
         let drop = keep_from - self.first;
@@ -181,21 +177,27 @@ impl StreamingEncoder {
             .enumerate()
             .map(|(i, &(left, right))| {
                 let lv = vb.pp(format!("layers.{i}"));
-                Ok(Layer {
+                let mut layer = Layer {
                     norm1: Norm::unit_offset(&lv.pp("input_layernorm"), h)?,
                     attn: AttnProj::of(&lv.pp("self_attn"), c)?,
                     norm2: Norm::unit_offset(&lv.pp("post_attention_layernorm"), h)?,
                     mlp: Mlp::load(&lv.pp("mlp"), h, c.intermediate_size, act)?,
                     left,
                     right,
-                })
+                };
+                // A live stream pushes a few frames at a time (see `Linear::Both`).
+                layer.attn.pack_beside()?;
+                layer.mlp.pack_beside()?;
+                Ok(layer)
             })
             .collect::<Result<Vec<_>>>()?;
+        let mut frontend = linear(&emb.pp("linear"), config.frame_len, h, false)?;
+        frontend.pack_beside()?;
         Ok(Self {
             hidden: h,
             frame_len: config.frame_len,
             k: log_k.exp(),
-            linear: linear(&emb.pp("linear"), config.frame_len, h, false)?,
+            linear: frontend,
             conv1: CausalConv::load(&emb.pp("conv1"), h, 2 * h)?,
             conv2: CausalConv::load(&emb.pp("conv2"), 2 * h, h)?,
             layers,

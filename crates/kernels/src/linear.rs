@@ -34,7 +34,21 @@ pub enum Linear {
         weight: Int8Matrix,
         bias: Option<Tensor>,
     },
+    /// Dense and packed copies of one f32 weight (CPU): products of at most [`FEW_ROWS`] rows
+    /// use the packed one, larger ones gemm. A streaming encoder's: a live stream's pushes are a
+    /// few frames, a whole segment hundreds.
+    Both {
+        dense: candle_nn::Linear,
+        packed: PackedMatrix,
+    },
 }
+
+/// Rows up to which [`Linear::Both`] takes its packed copy. gemm packs the weight on every call,
+/// which dominates a product of a few rows: `HARK_BENCH_ROWS=25,250,500 cargo bench -p
+/// hark-kernels --bench packed -- 1280 320` on a 2-core Zen 5, packed against our dense layer:
+/// 25 rows 0.13 against 0.23 ms (320 → 1280: 0.09 against 0.51), 250 rows 0.61 against 0.50,
+/// 500 rows 1.31 against 0.92.
+pub const FEW_ROWS: usize = 256;
 
 impl Linear {
     pub fn new(inner: candle_nn::Linear) -> Self {
@@ -43,7 +57,7 @@ impl Linear {
 
     fn bias(&self) -> Option<Tensor> {
         match self {
-            Self::Dense(l) => l.bias().cloned(),
+            Self::Dense(l) | Self::Both { dense: l, .. } => l.bias().cloned(),
             Self::Quantized { bias, .. } | Self::Packed { bias, .. } | Self::Int8 { bias, .. } => {
                 bias.clone()
             }
@@ -62,6 +76,29 @@ impl Linear {
             }
         }
         Ok(())
+    }
+
+    /// Keep a dense CPU f32 weight and a packed copy beside it ([`Self::Both`]: twice the
+    /// weight's memory); other layers are left as they are.
+    pub fn pack_beside(&mut self) -> Result<()> {
+        if let Self::Dense(l) = self {
+            if let Some(packed) = PackedMatrix::new(l.weight())? {
+                *self = Self::Both {
+                    dense: l.clone(),
+                    packed,
+                };
+            }
+        }
+        Ok(())
+    }
+
+    /// A [`Self::Both`] layer's dense copy when `x` has more than [`FEW_ROWS`] rows.
+    fn dense_for(&self, x: &Tensor) -> Option<&candle_nn::Linear> {
+        match self {
+            Self::Dense(l) => Some(l),
+            Self::Both { dense, .. } if rows_of(x) > FEW_ROWS => Some(dense),
+            _ => None,
+        }
     }
 
     pub fn is_int8(&self) -> bool {
@@ -102,15 +139,16 @@ impl Linear {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        match self {
-            Self::Dense(inner) => {
-                if fast_path(x) {
-                    if let Some(y) = dense::linear(x, inner.weight(), inner.bias(), false, None)? {
-                        return Ok(y);
-                    }
+        if let Some(inner) = self.dense_for(x) {
+            if fast_path(x) {
+                if let Some(y) = dense::linear(x, inner.weight(), inner.bias(), false, None)? {
+                    return Ok(y);
                 }
-                candle_core::Module::forward(inner, x)
             }
+            return candle_core::Module::forward(inner, x);
+        }
+        match self {
+            Self::Dense(inner) => candle_core::Module::forward(inner, x),
             Self::Quantized { weight, bias } => {
                 let y = candle_core::Module::forward(weight, x)?;
                 match bias {
@@ -119,22 +157,33 @@ impl Linear {
                 }
             }
             Self::Int8 { weight, bias } => weight.forward(x, bias.as_ref(), Then::Bias),
-            Self::Packed { weight, bias } => {
-                let dims = x.dims();
-                let Some((&last, lead)) = dims.split_last() else {
-                    candle_core::bail!("linear: scalar input")
-                };
-                let y = weight.matmul_t(&x.reshape((lead.iter().product::<usize>(), last))?)?;
-                let y = match bias {
-                    Some(b) => y.broadcast_add(b)?,
-                    None => y,
-                };
-                let mut shape = lead.to_vec();
-                shape.push(y.dim(1)?);
-                y.reshape(shape)
-            }
+            Self::Packed { weight, bias } => packed_forward(weight, bias.as_ref(), x),
+            Self::Both { dense, packed } => packed_forward(packed, dense.bias(), x),
         }
     }
+}
+
+/// Rows of `x` (all dimensions but the last).
+fn rows_of(x: &Tensor) -> usize {
+    x.dims()
+        .split_last()
+        .map_or(0, |(_, lead)| lead.iter().product())
+}
+
+/// `x · Wᵀ + b` through a packed weight, for `x` of any leading dimensions.
+fn packed_forward(weight: &PackedMatrix, bias: Option<&Tensor>, x: &Tensor) -> Result<Tensor> {
+    let dims = x.dims();
+    let Some((&last, lead)) = dims.split_last() else {
+        candle_core::bail!("linear: scalar input")
+    };
+    let y = weight.matmul_t(&x.reshape((lead.iter().product::<usize>(), last))?)?;
+    let y = match bias {
+        Some(b) => y.broadcast_add(b)?,
+        None => y,
+    };
+    let mut shape = lead.to_vec();
+    shape.push(y.dim(1)?);
+    y.reshape(shape)
 }
 
 impl Linear {
@@ -145,7 +194,7 @@ impl Linear {
         if let Self::Int8 { weight, bias } = self {
             return weight.forward(x, bias.as_ref(), then);
         }
-        if let (Self::Dense(l), true) = (self, fast_path(x)) {
+        if let (Some(l), true) = (self.dense_for(x), fast_path(x)) {
             let (gelu, residual) = match then {
                 Then::Bias => (false, None),
                 Then::Gelu => (true, None),
@@ -168,6 +217,33 @@ impl Linear {
 mod tests {
     use super::*;
     use candle_core::Device;
+
+    #[test]
+    fn a_layer_with_both_copies_gives_the_dense_product_for_any_row_count() -> Result<()> {
+        let dev = Device::Cpu;
+        let w = Tensor::randn(0f32, 1.0, (70, 24), &dev)?;
+        let b = Tensor::randn(0f32, 1.0, 70, &dev)?;
+        let dense = Linear::new(candle_nn::Linear::new(w.clone(), Some(b.clone())));
+        let mut both = Linear::new(candle_nn::Linear::new(w, Some(b)));
+        both.pack_beside()?;
+        assert!(matches!(both, Linear::Both { .. }));
+        // Few rows (the packed copy), and more than FEW_ROWS (gemm), with leading dimensions.
+        for shape in [(1, 5, 24), (2, FEW_ROWS / 2 + 3, 24)] {
+            let x = Tensor::randn(0f32, 1.0, shape, &dev)?;
+            for (got, want) in [
+                (both.forward(&x)?, dense.forward(&x)?),
+                (
+                    both.forward_then(&x, Then::Gelu)?,
+                    dense.forward_then(&x, Then::Gelu)?,
+                ),
+            ] {
+                assert_eq!(got.dims(), want.dims());
+                let diff = (want - got)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                assert!(diff < 1e-4, "{shape:?}: differs by {diff}");
+            }
+        }
+        Ok(())
+    }
 
     #[test]
     fn fused_epilogues_match_separate_operations() -> Result<()> {
