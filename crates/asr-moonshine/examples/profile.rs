@@ -1,6 +1,7 @@
 //! Times a Moonshine model's encoder and decoder on a 16 kHz mono WAV file:
 //! `cargo run --release -p hark-asr-moonshine --example profile -- MODEL_DIR FILE.wav`.
-//! Env: `HARK_PROFILE_BATCH` (rows decoded together, default 1: the same window repeated),
+//! Env: `HARK_PROFILE_BATCH` (rows decoded together, default 1: the same window repeated, each
+//! row with its own copy of the frames),
 //! `HARK_PROFILE_8BIT=1` (the decoder's products in q8_0, as `hark serve` runs it on the CPU),
 //! `HARK_PROFILE_DRAFT=1` (each row decoded again with its text as the draft: a prefill alone).
 
@@ -30,9 +31,12 @@ fn main() -> anyhow::Result<()> {
         let cross = model.cross(&frames)?;
         let t2 = std::time::Instant::now();
         let limit = model.token_limit(samples.len());
-        let jobs: Vec<_> = (0..batch)
-            .map(|_| hark_asr_moonshine::DecodeJob {
-                cross: &cross,
+        // Each row its own copy of the frames, as different streams' windows have.
+        let crosses: Vec<_> = (0..batch).map(|_| cross.clone()).collect();
+        let jobs: Vec<_> = crosses
+            .iter()
+            .map(|cross| hark_asr_moonshine::DecodeJob {
+                cross,
                 forced: &[],
                 draft: &[],
                 max_tokens: limit,
