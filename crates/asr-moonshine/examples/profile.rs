@@ -9,6 +9,8 @@
 mod wav;
 
 fn main() -> anyhow::Result<()> {
+    // As `hark` runs its models.
+    hark_kernels::quiet_candle_pool();
     let args: Vec<String> = std::env::args().collect();
     anyhow::ensure!(args.len() == 3, "usage: profile MODEL_DIR FILE.wav");
     let batch: usize = std::env::var("HARK_PROFILE_BATCH")

@@ -15,6 +15,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
+    // As `hark` runs its models.
+    hark_kernels::quiet_candle_pool();
     for arg in std::env::args().skip(1).filter(|a| a.contains('=')) {
         let (name, dir) = arg.split_once('=').unwrap_or(("model", &arg));
         let engine = match WhisperEngine::load(std::path::Path::new(dir), name, Device::Cpu) {

@@ -32,6 +32,8 @@ const SAID: [(&str, f64, bool); 3] = [
 ];
 
 fn main() {
+    // As `hark` runs its models.
+    hark_kernels::quiet_candle_pool();
     let Some(dir) = std::env::args().skip(1).find(|a| !a.starts_with('-')) else {
         eprintln!("usage: flux MODEL_DIR (bench/flux.sh fetches tiny.en)");
         return;

@@ -55,6 +55,8 @@ fn real_weights() -> bool {
 }
 
 fn main() {
+    // As `hark` runs its models.
+    hark_kernels::quiet_candle_pool();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     if let Ok(dir) = std::env::var("HARK_BENCH_SERVE") {
         rt.block_on(run_server(dir));

@@ -11,6 +11,7 @@ mod transcribe;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    hark_kernels::quiet_candle_pool();
     let cli = args::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
