@@ -41,6 +41,8 @@ pub struct MoonshineEngine {
     /// Each live stream's last hypothesis of its open segment: the draft its next window's
     /// decoding checks first ([`DecodeJob::draft`]).
     drafts: Vec<Draft>,
+    /// Tokens taken from drafts, in all.
+    drafted: u64,
     calls: u64,
     max_tokens_per_second: Option<f64>,
     max_tokens: Option<usize>,
@@ -111,6 +113,7 @@ impl MoonshineEngine {
             descriptor,
             streams: Vec::new(),
             drafts: Vec::new(),
+            drafted: 0,
             calls: 0,
             max_tokens_per_second: None,
             max_tokens: None,
@@ -124,6 +127,12 @@ impl MoonshineEngine {
     pub fn set_token_limit(&mut self, per_second: f64, max: usize) {
         self.max_tokens_per_second = Some(per_second);
         self.max_tokens = Some(max);
+    }
+
+    /// Decoded tokens that came from drafts (each live window's check of its segment's last
+    /// hypothesis) rather than from decoding steps, in all.
+    pub fn drafted_tokens(&self) -> u64 {
+        self.drafted
     }
 
     /// Live streams whose encoder state is held.
@@ -178,6 +187,7 @@ impl MoonshineEngine {
         let prepared = self.prepare(samples, options)?;
         let mut hyps = self.model.greedy_batch(&[prepared.job()], &[stop])?;
         let hyp = hyps.pop().unwrap_or_default();
+        self.drafted += hyp.drafted as u64;
         if !stop() {
             self.remember(prepared.key, &hyp);
         }
@@ -580,6 +590,7 @@ impl Engine for MoonshineEngine {
         let mut out = vec![Transcript::default(); windows.len()];
         for (&i, hyp) in live.iter().zip(hyps) {
             if let Some(p) = &prepared[i] {
+                self.drafted += hyp.drafted as u64;
                 if !windows[i].is_withdrawn() {
                     self.remember(p.key, &hyp);
                 }

@@ -120,6 +120,10 @@ fn growing_windows_resume_the_encoder_and_match_a_fresh_encode() {
     }
     // Each sample once: the context, then every window's new audio.
     assert_eq!(stateful.encoded_samples(7), Some(audio.len() as u64));
+    // Each window after the first checked the one before as its draft (the words above are
+    // those of windows decoded without one).
+    assert!(stateful.drafted_tokens() > 0);
+    assert_eq!(fresh.drafted_tokens(), 0);
 }
 
 #[test]
