@@ -155,15 +155,6 @@ pub struct SelfCache {
 }
 
 impl SelfCache {
-    /// Positions held.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Keeps the first `len` positions (a draft's tokens greedy decoding did not choose go).
     pub fn truncate(&mut self, len: usize) {
         if len >= self.len {
@@ -498,7 +489,7 @@ impl Decoder {
         caches: &mut [SelfCache],
         crosses: &[&CrossCache],
         want_weights: bool,
-    ) -> Result<(Vec<Pick>, Vec<Vec<f32>>)> {
+    ) -> Result<(Vec<Pick>, Vec<Attention>)> {
         if caches.len() != tokens.len() || crosses.len() != tokens.len() {
             candle_core::bail!("decoder step: tokens, caches and frames differ in number");
         }
@@ -516,10 +507,7 @@ impl Decoder {
 
 /// Logits rows `[rows, vocab]` as one slice (borrowed on the CPU, copied from other devices),
 /// handed to `f` with the row width.
-pub fn with_logit_rows<T>(
-    logits: &Tensor,
-    f: impl FnOnce(&[f32], usize) -> Result<T>,
-) -> Result<T> {
+fn with_logit_rows<T>(logits: &Tensor, f: impl FnOnce(&[f32], usize) -> Result<T>) -> Result<T> {
     let width = logits.dims().last().copied().unwrap_or(1).max(1);
     let logits = logits.to_dtype(candle_core::DType::F32)?.contiguous()?;
     let (storage, layout) = logits.storage_and_layout();
@@ -534,9 +522,18 @@ pub fn with_logit_rows<T>(
 }
 
 /// A logits row's likeliest token (ties: the first) and its probability.
-pub fn pick(row: &[f32]) -> Pick {
-    let (token, best) =
-        row.iter().enumerate().fold(
+fn pick(row: &[f32]) -> Pick {
+    let token = argmax(row);
+    let best = row.get(token).copied().unwrap_or(f32::NEG_INFINITY);
+    let prob = (best - hark_kernels::ops::log_sum_exp(row)).exp();
+    (token as u32, prob)
+}
+
+/// The index of a row's largest value (ties: the first; 0 for an empty row).
+pub(crate) fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .fold(
             (0, f32::NEG_INFINITY),
             |(i, m), (j, &x)| {
                 if x > m {
@@ -545,7 +542,6 @@ pub fn pick(row: &[f32]) -> Pick {
                     (i, m)
                 }
             },
-        );
-    let prob = (best - hark_kernels::ops::log_sum_exp(row)).exp();
-    (token as u32, prob)
+        )
+        .0
 }

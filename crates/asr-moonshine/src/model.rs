@@ -2,7 +2,7 @@
 //! greedy decoding over a segment's encoder frames.
 
 use crate::config::{Arch, MoonshineConfig};
-use crate::decoder::{CrossCache, Decoder, SelfCache};
+use crate::decoder::{argmax, CrossCache, Decoder, SelfCache};
 use crate::error::MoonshineError;
 use crate::original::OriginalEncoder;
 use crate::streaming::StreamingEncoder;
@@ -59,7 +59,7 @@ impl Hypothesis {
     /// Each token's encoder frame where its cross-attention (averaged over every head and
     /// layer) peaks.
     pub fn peaks(&self) -> Vec<usize> {
-        self.attention.iter().map(|w| peak(w)).collect()
+        self.attention.iter().map(|w| argmax(w)).collect()
     }
 }
 
@@ -177,7 +177,8 @@ impl Moonshine {
         let mut next: Vec<Option<u32>> = Vec::with_capacity(jobs.len());
         // Prefill: bos, the forced tokens and the draft of every row that decodes, in one call.
         let mut prompts: Vec<Vec<u32>> = Vec::new();
-        let mut drafts: Vec<usize> = Vec::new();
+        // Logits wanted per prompt: its last forced position's and every draft token's.
+        let mut wanted: Vec<usize> = Vec::new();
         let mut starting: Vec<usize> = Vec::new();
         for (i, job) in jobs.iter().enumerate() {
             let mut hyp = Hypothesis::default();
@@ -196,7 +197,7 @@ impl Moonshine {
                 first.extend_from_slice(job.forced);
                 first.extend_from_slice(&draft);
                 prompts.push(first);
-                drafts.push(draft.len());
+                wanted.push(draft.len() + 1);
                 starting.push(i);
             }
             hyps.push(hyp);
@@ -210,8 +211,6 @@ impl Moonshine {
                 .collect();
             let crosses: Vec<&CrossCache> = starting.iter().map(|&i| jobs[i].cross).collect();
             let prompt_refs: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
-            // Logits of the last forced position and of every draft token's.
-            let wanted: Vec<usize> = drafts.iter().map(|d| d + 1).collect();
             let (picks, weights) = self.decoder.prefill_batch(
                 &prompt_refs,
                 &wanted,
@@ -324,15 +323,4 @@ fn take(
     hyp.attention.push(weights.cloned().unwrap_or_default());
     hyp.tokens.push(token);
     Some(token)
-}
-
-/// The index of a row's largest weight.
-fn peak(w: &[f32]) -> usize {
-    w.iter()
-        .enumerate()
-        .fold(
-            (0, f32::MIN),
-            |best, (i, &x)| if x > best.1 { (i, x) } else { best },
-        )
-        .0
 }

@@ -218,12 +218,18 @@ mod tests {
     use super::*;
     use candle_core::Device;
 
+    /// A random dense layer of 24 inputs and 70 outputs: its weight, bias and the layer.
+    fn random_layer(dev: &Device) -> Result<(Tensor, Tensor, Linear)> {
+        let w = Tensor::randn(0f32, 1.0, (70, 24), dev)?;
+        let b = Tensor::randn(0f32, 1.0, 70, dev)?;
+        let layer = Linear::new(candle_nn::Linear::new(w.clone(), Some(b.clone())));
+        Ok((w, b, layer))
+    }
+
     #[test]
     fn a_layer_with_both_copies_gives_the_dense_product_for_any_row_count() -> Result<()> {
         let dev = Device::Cpu;
-        let w = Tensor::randn(0f32, 1.0, (70, 24), &dev)?;
-        let b = Tensor::randn(0f32, 1.0, 70, &dev)?;
-        let dense = Linear::new(candle_nn::Linear::new(w.clone(), Some(b.clone())));
+        let (w, b, dense) = random_layer(&dev)?;
         let mut both = Linear::new(candle_nn::Linear::new(w, Some(b)));
         both.pack_beside()?;
         assert!(matches!(both, Linear::Both { .. }));
@@ -248,9 +254,7 @@ mod tests {
     #[test]
     fn fused_epilogues_match_separate_operations() -> Result<()> {
         let dev = Device::Cpu;
-        let w = Tensor::randn(0f32, 1.0, (70, 24), &dev)?;
-        let b = Tensor::randn(0f32, 1.0, 70, &dev)?;
-        let layer = Linear::new(candle_nn::Linear::new(w.clone(), Some(b.clone())));
+        let (w, b, layer) = random_layer(&dev)?;
         // Two items of 300 rows: more rows than one task of the in-place pass takes.
         let x = Tensor::randn(0f32, 1.0, (2, 300, 24), &dev)?;
         let residual = Tensor::randn(0f32, 1.0, (2, 300, 70), &dev)?;
