@@ -341,6 +341,24 @@ impl MoonshineEngine {
         }
     }
 
+    /// Takes in a live window sent ahead of its segment's decodes ([`StreamKey::ahead`]) from
+    /// what [`Self::claim`] gave it: its stream's encoder goes on with the new audio.
+    fn take_ahead(
+        &self,
+        samples: &[f32],
+        options: &DecodeOptions,
+        claim: Option<(StreamKey, StreamState)>,
+    ) -> Result<Option<(StreamKey, StreamState)>, MoonshineError> {
+        let (Some((key, mut state)), Encoder::Streaming(encoder)) = (claim, &self.model.encoder)
+        else {
+            return Ok(None);
+        };
+        state.ahead(&self.model, encoder, key, samples, options, |text| {
+            self.encode_text(text)
+        })?;
+        Ok(Some((key, state)))
+    }
+
     /// A decoded window's transcript: its own words (not the context's), timed from its start.
     fn finish(&self, p: &Prepared, mut hyp: Hypothesis) -> Transcript {
         cut_loop(&mut hyp);
@@ -455,6 +473,11 @@ impl Prepared {
     }
 }
 
+/// Whether a window was sent ahead of its segment's decodes (no transcript wanted).
+fn is_ahead(w: &AudioWindow) -> bool {
+    w.options.stream.is_some_and(|k| k.ahead)
+}
+
 /// When a hypothesis ran to its token limit, a phrase repeating to the end is a loop (a small
 /// model's failure on noise or a cut word): keep its first occurrence only. Forced tokens (the
 /// context's and the known start's) are never cut.
@@ -499,6 +522,10 @@ impl Engine for MoonshineEngine {
         by_positions.min(MAX_WINDOW_S * self.model.config.sample_rate_hz as usize)
     }
 
+    fn takes_audio_ahead(&self) -> bool {
+        matches!(self.model.encoder, Encoder::Streaming(_))
+    }
+
     fn transcribe_batch(&mut self, windows: &[AudioWindow]) -> Result<Vec<Transcript>, AsrError> {
         // Every window encoded first, then all decoded together, one batched step per token.
         let model = self.descriptor.name.clone();
@@ -510,9 +537,19 @@ impl Engine for MoonshineEngine {
         // Each window's stream state claimed in turn, the windows encoded in parallel (each
         // stream's encoder runs small products, which one thread does best), then the states
         // kept for the streams' next windows.
+        // A window sent ahead is left out when another window of its stream is in the call
+        // (that one covers its audio).
+        let stream_of = |w: &AudioWindow| w.options.stream.map(|k| k.stream);
+        let left_out = |w: &AudioWindow| {
+            w.is_withdrawn()
+                || (is_ahead(w)
+                    && windows
+                        .iter()
+                        .any(|o| !is_ahead(o) && stream_of(o) == stream_of(w)))
+        };
         let mut claims = Vec::with_capacity(windows.len());
         for w in windows {
-            claims.push(if w.is_withdrawn() {
+            claims.push(if left_out(w) {
                 None
             } else {
                 Some(self.claim(&w.options).map_err(failed)?)
@@ -528,6 +565,11 @@ impl Engine for MoonshineEngine {
                         // Withdrawn since the call began (a final cut it short): not encoded,
                         // its stream's state kept as it was.
                         return Ok((None, c));
+                    }
+                    if is_ahead(w) {
+                        return this
+                            .take_ahead(&w.samples, &w.options, c)
+                            .map(|state| (None, state));
                     }
                     this.encode_claimed(&w.samples, &w.options, c)
                         .map(|(p, state)| (Some(p), state))
@@ -566,12 +608,16 @@ impl Engine for MoonshineEngine {
             .collect();
         let stop_refs: Vec<&dyn Fn() -> bool> = stops.iter().map(|b| b.as_ref()).collect();
         let encoded = std::time::Instant::now();
-        let hyps = self
-            .model
-            .greedy_batch(&jobs, &stop_refs)
-            .map_err(|e| failed(e.into()))?;
+        let hyps = if jobs.is_empty() {
+            Vec::new()
+        } else {
+            self.model
+                .greedy_batch(&jobs, &stop_refs)
+                .map_err(|e| failed(e.into()))?
+        };
         tracing::debug!(
             windows = jobs.len(),
+            ahead = windows.iter().filter(|w| is_ahead(w)).count(),
             forced = hyps.iter().map(|h| h.forced).sum::<usize>(),
             decoded = hyps
                 .iter()

@@ -91,87 +91,29 @@ impl StreamState {
         options: &DecodeOptions,
         context_tokens: impl FnOnce(&str) -> Result<Vec<u32>, MoonshineError>,
     ) -> Result<Resumed, MoonshineError> {
+        let window = Window {
+            model,
+            encoder,
+            key,
+            samples,
+            options,
+        };
+        window.take_in(self, true, context_tokens)?;
         let hidden = model.config.encoder.hidden_size;
-        let per_frame = (model.config.frame_len * 4) as u64;
-        let end = key.segment_start + samples.len() as u64;
-        let kept_from = self.origin + self.first_frame as u64 * per_frame;
-        let same_segment = self
-            .segment
-            .as_ref()
-            .is_some_and(|s| s.start == key.segment_start)
-            && (key.segment_start..=end).contains(&self.fed_to);
-        // A new segment hears its context (the same segment keeps what its first window heard).
-        let context = if same_segment {
-            &[][..]
-        } else {
-            options.context.samples.as_slice()
-        };
-        let start = key.segment_start.saturating_sub(context.len() as u64);
-        let heard = (start.max(kept_from)..=end).contains(&self.fed_to);
-        if !same_segment && !heard {
-            // A gap the encoder never heard, or a window ending before what it heard.
-            *self = Self {
-                origin: start,
-                fed_to: start,
-                used: self.used,
-                encoded_samples: self.encoded_samples,
-                ..Self::new(encoder, self.stream)?
-            };
-        }
-        // Audio from `from` (at least `start`) to `end`: the context's, then the window's.
-        let audio_at = |from: u64| -> Vec<f32> {
-            let mut out = Vec::new();
-            if from < key.segment_start {
-                out.extend_from_slice(&context[(from - start) as usize..]);
-            }
-            let skip = from.saturating_sub(key.segment_start) as usize;
-            out.extend_from_slice(&samples[skip.min(samples.len())..]);
-            out
-        };
-        let new_audio = audio_at(self.fed_to);
-        self.encoded_samples += new_audio.len() as u64;
-        if let Some(frames) = encoder.push(&mut self.encoder, &new_audio)? {
-            self.frames.extend(frames.flatten_all()?.to_vec1::<f32>()?);
-        }
-        self.fed_to = end;
-        if !same_segment {
-            // The segment's frames start at the first whole frame of its context (of what this
-            // encoder heard of it, when the context reaches back before its start).
-            let from = (start.saturating_sub(self.origin).div_ceil(per_frame) as usize)
-                .max(self.first_frame);
-            let offset = (self.origin + from as u64 * per_frame).min(key.segment_start);
-            let tokens = if context.is_empty() {
-                Vec::new()
-            } else {
-                context_tokens(&options.context.text)?
-            };
-            self.segment = Some(Segment {
-                start: key.segment_start,
-                cross: CrossCache::default(),
-                from,
-                to: from,
-                offset: (key.segment_start - offset) as usize,
-                context_tokens: tokens,
-            });
-        }
         let held_to = self.first_frame + self.frames_held(hidden);
         let Some(seg) = self.segment.as_mut() else {
             return Err(MoonshineError::WeightMismatch("no open segment".into()));
         };
-        if held_to > seg.to {
-            let rows = &self.frames[(seg.to - self.first_frame) * hidden..];
-            let new = Tensor::from_slice(rows, (held_to - seg.to, hidden), encoder.device())?;
-            model.decoder.extend(&mut seg.cross, &new)?;
-            seg.to = held_to;
-        }
         // A final's frames held back for look-ahead, as at the end of its audio (those before
         // the segment's first frame left out: a new segment's first window may end before its
-        // first frame is final).
-        let mut cross = seg.cross.clone();
-        let tail = if key.last {
-            encoder.finish(&mut self.encoder.clone())?
+        // first frame is final). The final ends the segment: its cache is taken, not copied.
+        let (mut cross, tail) = if key.last {
+            (
+                std::mem::take(&mut seg.cross),
+                encoder.finish(&mut self.encoder.clone())?,
+            )
         } else {
-            None
+            (seg.cross.clone(), None)
         };
         if let Some(tail) = tail {
             let skip = seg.to.saturating_sub(held_to);
@@ -186,13 +128,42 @@ impl StreamState {
         if key.last {
             self.segment = None;
         }
-        self.trim(hidden, per_frame, model.config.sample_rate_hz);
+        self.trim(model);
         Ok(out)
     }
 
+    /// Takes in a window sent ahead of its segment's decodes ([`StreamKey::ahead`]): its new
+    /// audio is encoded and the cross-attention of its final frames computed, so that the
+    /// segment's next window has only what came after to encode. A window that does not continue
+    /// what this state heard (one that arrived after its segment's final, say) is left alone.
+    pub fn ahead(
+        &mut self,
+        model: &Moonshine,
+        encoder: &StreamingEncoder,
+        key: StreamKey,
+        samples: &[f32],
+        options: &DecodeOptions,
+        context_tokens: impl FnOnce(&str) -> Result<Vec<u32>, MoonshineError>,
+    ) -> Result<(), MoonshineError> {
+        let window = Window {
+            model,
+            encoder,
+            key,
+            samples,
+            options,
+        };
+        if window.take_in(self, false, context_tokens)? {
+            self.trim(model);
+        }
+        Ok(())
+    }
+
     /// Drops the frames older than [`KEEP_S`] before what was fed, except the open segment's.
-    fn trim(&mut self, hidden: usize, per_frame: u64, rate_hz: u32) {
-        let keep = (KEEP_S as u64 * u64::from(rate_hz)).div_ceil(per_frame) as usize;
+    fn trim(&mut self, model: &Moonshine) {
+        let hidden = model.config.encoder.hidden_size;
+        let per_frame = (model.config.frame_len * 4) as u64;
+        let keep =
+            (KEEP_S as u64 * u64::from(model.config.sample_rate_hz)).div_ceil(per_frame) as usize;
         let fed_frames = ((self.fed_to - self.origin) / per_frame) as usize;
         let mut first = fed_frames.saturating_sub(keep);
         if let Some(seg) = &self.segment {
@@ -203,5 +174,109 @@ impl StreamState {
             self.frames.drain(..drop * hidden);
             self.first_frame += drop;
         }
+    }
+}
+
+/// A window of a live stream, as [`StreamState`] takes it in.
+struct Window<'a, 'b> {
+    model: &'a Moonshine,
+    encoder: &'a StreamingEncoder,
+    key: StreamKey,
+    samples: &'b [f32],
+    options: &'b DecodeOptions,
+}
+
+impl Window<'_, '_> {
+    /// Encodes the window's audio that `state` has not heard and computes the cross-attention
+    /// of the frames that became final, opening the window's segment if it is new. A window that
+    /// does not continue what `state` heard starts it over at the window's context when
+    /// `restart`, and is left alone otherwise (returns whether it was taken in).
+    fn take_in(
+        &self,
+        state: &mut StreamState,
+        restart: bool,
+        context_tokens: impl FnOnce(&str) -> Result<Vec<u32>, MoonshineError>,
+    ) -> Result<bool, MoonshineError> {
+        let Self {
+            model,
+            encoder,
+            key,
+            samples,
+            options,
+        } = *self;
+        let hidden = model.config.encoder.hidden_size;
+        let per_frame = (model.config.frame_len * 4) as u64;
+        let end = key.segment_start + samples.len() as u64;
+        let kept_from = state.origin + state.first_frame as u64 * per_frame;
+        let same_segment = state
+            .segment
+            .as_ref()
+            .is_some_and(|s| s.start == key.segment_start)
+            && (key.segment_start..=end).contains(&state.fed_to);
+        // A new segment hears its context (the same segment keeps what its first window heard).
+        let context = if same_segment {
+            &[][..]
+        } else {
+            options.context.samples.as_slice()
+        };
+        let start = key.segment_start.saturating_sub(context.len() as u64);
+        let heard = (start.max(kept_from)..=end).contains(&state.fed_to);
+        if !same_segment && !heard && !restart {
+            return Ok(false);
+        }
+        if !same_segment && !heard {
+            // A gap the encoder never heard, or a window ending before what it heard.
+            *state = StreamState {
+                origin: start,
+                fed_to: start,
+                used: state.used,
+                encoded_samples: state.encoded_samples,
+                ..StreamState::new(encoder, state.stream)?
+            };
+        }
+        // Audio from `from` (at least `start`) to `end`: the context's, then the window's.
+        let audio_at = |from: u64| -> Vec<f32> {
+            let mut out = Vec::new();
+            if from < key.segment_start {
+                out.extend_from_slice(&context[(from - start) as usize..]);
+            }
+            let skip = from.saturating_sub(key.segment_start) as usize;
+            out.extend_from_slice(&samples[skip.min(samples.len())..]);
+            out
+        };
+        let new_audio = audio_at(state.fed_to);
+        state.encoded_samples += new_audio.len() as u64;
+        if let Some(frames) = encoder.push(&mut state.encoder, &new_audio)? {
+            state.frames.extend(frames.flatten_all()?.to_vec1::<f32>()?);
+        }
+        state.fed_to = end;
+        if !same_segment {
+            // The segment's frames start at the first whole frame of its context (of what this
+            // encoder heard of it, when the context reaches back before its start).
+            let from = (start.saturating_sub(state.origin).div_ceil(per_frame) as usize)
+                .max(state.first_frame);
+            let offset = (state.origin + from as u64 * per_frame).min(key.segment_start);
+            let tokens = if context.is_empty() {
+                Vec::new()
+            } else {
+                context_tokens(&options.context.text)?
+            };
+            state.segment = Some(Segment {
+                start: key.segment_start,
+                cross: CrossCache::default(),
+                from,
+                to: from,
+                offset: (key.segment_start - offset) as usize,
+                context_tokens: tokens,
+            });
+        }
+        let held_to = state.first_frame + state.frames_held(hidden);
+        if let Some(seg) = state.segment.as_mut().filter(|seg| held_to > seg.to) {
+            let rows = &state.frames[(seg.to - state.first_frame) * hidden..];
+            let new = Tensor::from_slice(rows, (held_to - seg.to, hidden), encoder.device())?;
+            model.decoder.extend(&mut seg.cross, &new)?;
+            seg.to = held_to;
+        }
+        Ok(true)
     }
 }

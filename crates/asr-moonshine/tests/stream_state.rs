@@ -53,6 +53,7 @@ fn anew(
         stream: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         segment_start: 1 << 40,
         last,
+        ahead: false,
     };
     run(e, window(samples, Some(key), context))
 }
@@ -93,6 +94,7 @@ fn growing_windows_resume_the_encoder_and_match_a_fresh_encode() {
             stream: 7,
             segment_start: start as u64,
             last,
+            ahead: false,
         };
         // Later windows are offered a shorter context (the live history's room shrinks as the
         // segment grows): the state keeps the one its first window had.
@@ -136,6 +138,7 @@ fn a_new_segment_hears_its_context_from_frames_already_encoded() {
             stream: 5,
             segment_start,
             last,
+            ahead: false,
         })
     };
     // The first segment: an interim, then its final.
@@ -175,6 +178,7 @@ fn a_window_that_does_not_continue_what_was_heard_starts_over() {
             stream: 3,
             segment_start,
             last: false,
+            ahead: false,
         })
     };
     run(&mut stateful, window(&audio[..32_000], key(0), &none));
@@ -228,6 +232,7 @@ fn two_windows_of_one_stream_in_a_call_leave_one_state() {
         stream: 9,
         segment_start: 0,
         last: false,
+        ahead: false,
     });
     let out = stateful
         .transcribe_batch(&[
@@ -253,6 +258,7 @@ fn stream_states_are_bounded() {
             stream,
             segment_start: 0,
             last: false,
+            ahead: false,
         };
         run(&mut e, window(&audio[..4_000], Some(key), &none));
     }
@@ -271,6 +277,7 @@ fn interims_hear_the_frames_that_are_final_and_finals_all_their_audio() {
         stream,
         segment_start: 0,
         last,
+        ahead: false,
     };
     let interim = run(&mut e, window(samples, Some(key(1, false)), &none));
     let last = run(&mut e, window(samples, Some(key(2, true)), &none));

@@ -80,6 +80,12 @@ pub struct StreamKey {
     pub segment_start: u64,
     /// The window ends its segment (a final): the engine may free the stream's state after it.
     pub last: bool,
+    /// The window is sent ahead of its segment's next decode so that the engine takes its audio
+    /// in now: no transcript is wanted (the engine answers an empty one). An engine whose encoder
+    /// runs frame by frame encodes it, so that the segment's next window (a final above all)
+    /// finds its audio encoded and waits only for what came after. Sent only to engines that
+    /// [take audio ahead](Engine::takes_audio_ahead).
+    pub ahead: bool,
 }
 
 /// A process-wide unique stream id.
@@ -160,4 +166,9 @@ pub trait Engine: Send {
     fn max_window_samples(&self) -> usize;
     /// Transcribe every window of the batch in one model call; one [`Transcript`] per window, in order.
     fn transcribe_batch(&mut self, windows: &[AudioWindow]) -> Result<Vec<Transcript>, AsrError>;
+    /// Whether live windows sent [ahead](StreamKey::ahead) of their segment's decodes help: the
+    /// engine keeps per-stream state that can take audio in as it arrives. Default: no.
+    fn takes_audio_ahead(&self) -> bool {
+        false
+    }
 }

@@ -59,6 +59,7 @@ struct Shared {
     descriptor: ModelDescriptor,
     sample_rate_hz: u32,
     max_window_samples: usize,
+    takes_audio_ahead: bool,
     config: SchedulerConfig,
     streams_in_use: AtomicUsize,
     batches_run: AtomicU64,
@@ -108,6 +109,7 @@ impl Scheduler {
             descriptor: engine.descriptor().clone(),
             sample_rate_hz: engine.sample_rate_hz(),
             max_window_samples: engine.max_window_samples(),
+            takes_audio_ahead: engine.takes_audio_ahead(),
             config,
             streams_in_use: AtomicUsize::new(0),
             batches_run: AtomicU64::new(0),
@@ -133,6 +135,11 @@ impl Scheduler {
 
     pub fn max_window_samples(&self) -> usize {
         self.shared.max_window_samples
+    }
+
+    /// [`Engine::takes_audio_ahead`] of the engine.
+    pub fn takes_audio_ahead(&self) -> bool {
+        self.shared.takes_audio_ahead
     }
 
     pub fn config(&self) -> SchedulerConfig {

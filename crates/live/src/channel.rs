@@ -45,6 +45,12 @@ pub(crate) enum Cut {
         pause: bool,
         context: WindowContext,
     },
+    /// Send this snapshot of the open segment to the engine ahead of its decodes
+    /// ([`LiveConfig::ahead_samples`]).
+    Ahead {
+        segment: Segment,
+        context: WindowContext,
+    },
     /// The segment is closed.
     Final {
         segment: Segment,
@@ -72,6 +78,16 @@ pub(crate) struct Channel {
     /// The latest deferrable interim of the open segment: a final that decodes the segment anew
     /// withdraws it.
     deferrable: Option<Ticket>,
+    /// Samples since the engine was last sent this segment's audio (a decode or a window sent
+    /// ahead).
+    since_ahead: usize,
+    /// A window sent ahead has been decided and not answered yet.
+    ahead_busy: bool,
+    /// That window's ticket: the segment's final withdraws it.
+    ahead: Option<Ticket>,
+    /// Finals decided and not answered yet (decoded or awaiting an interim): their words are not
+    /// in `history` yet, so nothing is sent ahead (its context would lack them).
+    pub(crate) finals_pending: usize,
     /// (previous, latest) hypotheses, both of the same segment start.
     hypotheses: (Option<Hypothesis>, Option<Hypothesis>),
     events: Vec<EndpointEvent>,
@@ -99,6 +115,10 @@ impl Channel {
             interim_busy: false,
             in_flight: None,
             deferrable: None,
+            since_ahead: 0,
+            ahead_busy: false,
+            ahead: None,
+            finals_pending: 0,
             hypotheses: (None, None),
             events: Vec::new(),
             last_word_end_s: None,
@@ -148,6 +168,24 @@ impl Channel {
             self.deferrable = None;
         }
         self.interim_busy = false;
+    }
+
+    /// The window sent ahead by the last push was submitted as `ticket`.
+    pub(crate) fn ahead_started(&mut self, ticket: Ticket) {
+        self.ahead = Some(ticket);
+    }
+
+    /// The window sent ahead as `ticket` was answered (or withdrawn).
+    pub(crate) fn ahead_finished(&mut self, ticket: Ticket) {
+        if self.ahead == Some(ticket) {
+            self.ahead = None;
+            self.ahead_busy = false;
+        }
+    }
+
+    /// The window sent ahead and not answered yet, which the segment's final makes stale.
+    pub(crate) fn take_ahead(&mut self) -> Option<Ticket> {
+        self.ahead.take().inspect(|_| self.ahead_busy = false)
     }
 
     /// Decide no interim until the one "in flight" is answered (tests: an interim in flight).
@@ -385,39 +423,72 @@ impl Channel {
             return;
         }
         self.since_interim += samples.len();
+        self.since_ahead += samples.len();
+        if let Some(cut) = self.interim(config, engine_busy) {
+            self.since_ahead = 0;
+            out.push(cut);
+        } else if let Some(cut) = self.send_ahead(config, engine_busy) {
+            out.push(cut);
+        }
+    }
+
+    /// The interim (or silent probe) due now, if any.
+    fn interim(&mut self, config: &LiveConfig, engine_busy: bool) -> Option<Cut> {
         // In a pause: decode the speech now unless a hypothesis covers it; otherwise rest. (Not
         // for a stream without endpoints or interims, which only a `Finalize` would repay.)
         let paused = self
             .paused_at()
             .filter(|_| config.endpointing_ms.is_some() || config.interim_samples.is_some());
         if paused.is_some_and(|speech_end| self.covered(speech_end)) {
-            return;
+            return None;
         }
         let (probe_from, probe_every) = config.probe();
         let (every, silent) = match config.interim_samples {
             Some(every) => (every, false),
             None if paused.is_some() => (0, true),
             None if self.seg.buffered_samples() >= probe_from => (probe_every, true),
-            None => return,
+            None => return None,
         };
-        if (self.since_interim >= every || paused.is_some())
-            && !engine_busy
-            && self.has_speech()
-            && self.seg.buffered_samples() > 0
-            && !self.interim_busy
+        if (self.since_interim < every && paused.is_none())
+            || engine_busy
+            || !self.has_speech()
+            || self.seg.buffered_samples() == 0
+            || self.interim_busy
         {
-            self.interim_busy = true;
-            self.since_interim = 0;
-            let segment = self.seg.snapshot();
-            let context = self.context(segment.start_sample, segment.samples.len());
-            out.push(Cut::Interim {
-                silent,
-                prefix: self.agreed_prefix(segment.start_sample),
-                pause: paused.is_some(),
-                context,
-                segment,
-            });
+            return None;
         }
+        self.interim_busy = true;
+        self.since_interim = 0;
+        let segment = self.seg.snapshot();
+        let context = self.context(segment.start_sample, segment.samples.len());
+        Some(Cut::Interim {
+            silent,
+            prefix: self.agreed_prefix(segment.start_sample),
+            pause: paused.is_some(),
+            context,
+            segment,
+        })
+    }
+
+    /// The segment's audio sent ahead of its decodes, once [`LiveConfig::ahead_samples`] of it
+    /// are new: not while finals wait for the model or this channel's last final is unanswered
+    /// (the window's context would lack its words), nor while the last one sent is not taken.
+    fn send_ahead(&mut self, config: &LiveConfig, engine_busy: bool) -> Option<Cut> {
+        let every = config.ahead_samples?;
+        if self.since_ahead < every
+            || engine_busy
+            || self.ahead_busy
+            || self.finals_pending > 0
+            || !self.has_speech()
+            || self.seg.buffered_samples() == 0
+        {
+            return None;
+        }
+        self.ahead_busy = true;
+        self.since_ahead = 0;
+        let segment = self.seg.snapshot();
+        let context = self.context(segment.start_sample, segment.samples.len());
+        Some(Cut::Ahead { segment, context })
     }
 
     /// Close the open segment now (`Finalize`, end of stream). In a pause, a hypothesis that

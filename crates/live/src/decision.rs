@@ -27,6 +27,11 @@ pub struct LiveConfig {
     /// VAD's smoothed decision leaves speech (about 100 ms later): the decode of the pause starts
     /// that much sooner. Flux sets it (a turn's end waits for that decode); `None`: the VAD decides.
     pub early_pause_ms: Option<u32>,
+    /// Send a segment holding speech to the engine about every this many new samples between
+    /// its decodes, for the engine to take in [ahead](hark_asr::StreamKey::ahead) of them (an
+    /// engine whose encoder runs frame by frame then has little audio left to encode when a
+    /// final is due). `None`: never (engines that keep no per-stream state).
+    pub ahead_samples: Option<usize>,
 }
 
 impl LiveConfig {
@@ -80,6 +85,9 @@ pub struct DecodeRequest {
     /// What came before the window.
     pub context: WindowContext,
     pub priority: Priority,
+    /// Sent [ahead](LiveConfig::ahead_samples) of the segment's decodes: no transcript is
+    /// wanted, and none is sent ([`Priority::Deferrable`], withdrawn by the segment's final).
+    pub ahead: bool,
 }
 
 /// What the caller must do, in order. Results are sent in the order of the decisions that

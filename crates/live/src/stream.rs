@@ -21,6 +21,9 @@ enum InFlight {
         start: u64,
         end: u64,
     },
+    Ahead {
+        channel: u16,
+    },
 }
 
 /// A final that takes the transcript of an interim in flight.
@@ -208,8 +211,27 @@ impl LiveStream {
                         known_start: prefix,
                         context,
                         priority,
+                        ahead: false,
                     },
                     result,
+                });
+            }
+            Cut::Ahead { segment, context } => {
+                let ticket = self.ticket();
+                self.channels[usize::from(channel)].ahead_started(ticket);
+                self.in_flight.insert(ticket, InFlight::Ahead { channel });
+                out.push(Decision::Decode {
+                    request: DecodeRequest {
+                        ticket,
+                        channel,
+                        start_sample: segment.start_sample,
+                        samples: segment.samples,
+                        known_start: String::new(),
+                        context,
+                        priority: Priority::Deferrable,
+                        ahead: true,
+                    },
+                    result: None,
                 });
             }
             Cut::Final {
@@ -227,10 +249,16 @@ impl LiveStream {
                     speech_final,
                     from_finalize,
                 };
-                // The segment's last deferrable interim: stale if this final decodes anew.
-                let stale = self.channels[usize::from(channel)].take_deferrable();
+                // The segment's last deferrable interim: stale if this final decodes anew. What
+                // was sent ahead of the segment's decodes is stale in any case.
+                let ch = &mut self.channels[usize::from(channel)];
+                let stale = ch.take_deferrable();
                 if matches!(answer, Answer::Empty | Answer::Decode { .. }) {
                     out.extend(stale.map(Decision::Withdraw));
+                }
+                out.extend(ch.take_ahead().map(Decision::Withdraw));
+                if matches!(answer, Answer::Await(_) | Answer::Decode { .. }) {
+                    ch.finals_pending += 1;
                 }
                 match answer {
                     Answer::Empty => out.push(Decision::Known {
@@ -272,6 +300,7 @@ impl LiveStream {
                                 known_start: prefix,
                                 context,
                                 priority: Priority::Due,
+                                ahead: false,
                             },
                             result: Some(result),
                         });
@@ -305,11 +334,17 @@ impl LiveStream {
                 end,
             }) => {
                 // A final's words become context for the channel's next decodes.
-                if let (Some(t), Some(c)) =
-                    (transcript, self.channels.get_mut(usize::from(channel)))
-                {
-                    c.history
-                        .decoded(start, end, &t.words, t.language.as_deref());
+                if let Some(c) = self.channels.get_mut(usize::from(channel)) {
+                    c.finals_pending = c.finals_pending.saturating_sub(1);
+                    if let Some(t) = transcript {
+                        c.history
+                            .decoded(start, end, &t.words, t.language.as_deref());
+                    }
+                }
+            }
+            Some(InFlight::Ahead { channel }) => {
+                if let Some(c) = self.channels.get_mut(usize::from(channel)) {
+                    c.ahead_finished(ticket);
                 }
             }
             None => {}
@@ -323,6 +358,9 @@ impl LiveStream {
                 continue;
             }
             let a = self.awaiting.remove(k);
+            if let Some(c) = self.channels.get_mut(usize::from(a.channel)) {
+                c.finals_pending = c.finals_pending.saturating_sub(1);
+            }
             let t = transcript.cloned().map(|mut t| {
                 keep_within(&mut t, (a.end - a.start) as f32 / rate_hz);
                 if let Some(c) = self.channels.get_mut(usize::from(a.channel)) {

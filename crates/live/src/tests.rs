@@ -14,6 +14,7 @@ fn config() -> LiveConfig {
         vad_events: true,
         utterance_end_ms: None,
         early_pause_ms: None,
+        ahead_samples: None,
     }
 }
 

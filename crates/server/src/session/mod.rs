@@ -184,6 +184,10 @@ pub async fn run(
     state.sessions_done.notify_waiters();
 }
 
+/// How often a segment's new audio is sent to an engine that takes audio ahead of its decodes
+/// (`LiveConfig::ahead_samples`): a final then has at most about this much audio left to encode.
+const AHEAD_MS: u64 = 250;
+
 /// The live policy's settings for a stream with these parameters.
 fn live_config(
     p: &ListenParams,
@@ -212,6 +216,9 @@ fn live_config(
         vad_events: p.vad_events,
         utterance_end_ms: p.utterance_end_ms,
         early_pause_ms: flux.then_some(turns::EARLY_PAUSE_MS),
+        ahead_samples: scheduler
+            .takes_audio_ahead()
+            .then(|| (AHEAD_MS * u64::from(rate) / 1000) as usize),
     }
 }
 

@@ -55,6 +55,7 @@ impl Session {
             stream: self.stream_base << 16 | u64::from(request.channel),
             segment_start: request.start_sample,
             last: result.is_some_and(|r| r.is_final),
+            ahead: request.ahead,
         });
         let window = AudioWindow {
             samples: request.samples,
