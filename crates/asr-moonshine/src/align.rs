@@ -16,40 +16,54 @@ pub fn token_spans(attention: &[Vec<f32>]) -> Vec<(usize, usize)> {
     if n == 0 || m == 0 {
         return vec![(0, 0); n];
     }
-    let at = |i: usize, j: usize| attention[i].get(j).copied().unwrap_or(0.0);
-    // Standardise each frame's column across tokens, then a median filter along frames.
-    let mut z = vec![vec![0f32; m]; n];
-    for j in 0..m {
-        let mean = (0..n).map(|i| at(i, j)).sum::<f32>() / n as f32;
-        let var = (0..n).map(|i| (at(i, j) - mean).powi(2)).sum::<f32>() / n as f32;
-        let sd = var.sqrt().max(1e-6);
-        for (i, row) in z.iter_mut().enumerate() {
-            row[j] = (at(i, j) - mean) / sd;
+    // Row-major `[n][m]`, missing weights zero; each frame's column standardised across tokens.
+    let mut z = vec![0f32; n * m];
+    for (row, weights) in z.chunks_exact_mut(m).zip(attention) {
+        row[..weights.len()].copy_from_slice(weights);
+    }
+    let mut mean = vec![0f32; m];
+    for row in z.chunks_exact(m) {
+        mean.iter_mut().zip(row).for_each(|(a, x)| *a += x);
+    }
+    mean.iter_mut().for_each(|a| *a /= n as f32);
+    let mut var = vec![0f32; m];
+    for row in z.chunks_exact(m) {
+        for ((v, x), mu) in var.iter_mut().zip(row).zip(&mean) {
+            *v += (x - mu).powi(2);
         }
     }
-    let smoothed: Vec<Vec<f32>> = z
-        .iter()
-        .map(|row| {
-            (0..m)
-                .map(|j| {
-                    let lo = j.saturating_sub(MEDIAN_HALF_WIDTH);
-                    let hi = (j + MEDIAN_HALF_WIDTH + 1).min(m);
-                    let mut w: Vec<f32> = row[lo..hi].to_vec();
-                    w.sort_by(f32::total_cmp);
-                    w[w.len() / 2]
-                })
-                .collect()
-        })
-        .collect();
+    let sd: Vec<f32> = var.iter().map(|v| (v / n as f32).sqrt().max(1e-6)).collect();
+    for row in z.chunks_exact_mut(m) {
+        for ((x, mu), sd) in row.iter_mut().zip(&mean).zip(&sd) {
+            *x = (*x - mu) / sd;
+        }
+    }
+    // Then a median filter along frames.
+    let mut smoothed = vec![0f32; n * m];
+    for (row, out) in z.chunks_exact(m).zip(smoothed.chunks_exact_mut(m)) {
+        for (j, o) in out.iter_mut().enumerate() {
+            let lo = j.saturating_sub(MEDIAN_HALF_WIDTH);
+            let hi = (j + MEDIAN_HALF_WIDTH + 1).min(m);
+            let mut w = [0f32; 2 * MEDIAN_HALF_WIDTH + 1];
+            let w = &mut w[..hi - lo];
+            w.copy_from_slice(&row[lo..hi]);
+            w.sort_unstable_by(f32::total_cmp);
+            *o = w[w.len() / 2];
+        }
+    }
     // DTW over cost = -score; moves: diagonal, down (next token, same frame), right (same token,
-    // next frame).
-    let inf = f32::INFINITY;
-    let mut cost = vec![vec![inf; m + 1]; n + 1];
-    let mut step = vec![vec![0u8; m + 1]; n + 1];
-    cost[0][0] = 0.0;
+    // next frame). `cost` and `step` are `[n + 1][m + 1]`.
+    let width = m + 1;
+    let mut cost = vec![f32::INFINITY; (n + 1) * width];
+    let mut step = vec![0u8; (n + 1) * width];
+    cost[0] = 0.0;
     for i in 1..=n {
         for j in 1..=m {
-            let (c0, c1, c2) = (cost[i - 1][j - 1], cost[i - 1][j], cost[i][j - 1]);
+            let (c0, c1, c2) = (
+                cost[(i - 1) * width + j - 1],
+                cost[(i - 1) * width + j],
+                cost[i * width + j - 1],
+            );
             let (best, s) = if c0 <= c1 && c0 <= c2 {
                 (c0, 0)
             } else if c1 <= c2 {
@@ -57,8 +71,8 @@ pub fn token_spans(attention: &[Vec<f32>]) -> Vec<(usize, usize)> {
             } else {
                 (c2, 2)
             };
-            cost[i][j] = best - smoothed[i - 1][j - 1];
-            step[i][j] = s;
+            cost[i * width + j] = best - smoothed[(i - 1) * m + j - 1];
+            step[i * width + j] = s;
         }
     }
     let mut spans = vec![(usize::MAX, 0usize); n];
@@ -67,7 +81,7 @@ pub fn token_spans(attention: &[Vec<f32>]) -> Vec<(usize, usize)> {
         let span = &mut spans[i - 1];
         span.0 = span.0.min(j - 1);
         span.1 = span.1.max(j - 1);
-        match step[i][j] {
+        match step[i * width + j] {
             0 => {
                 i -= 1;
                 j -= 1;

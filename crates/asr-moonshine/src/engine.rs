@@ -633,15 +633,25 @@ impl Engine for MoonshineEngine {
             decode_ms = encoded.elapsed().as_secs_f64() * 1e3,
             "moonshine model call"
         );
-        let mut out = vec![Transcript::default(); windows.len()];
+        let mut decoded = Vec::with_capacity(live.len());
         for (&i, hyp) in live.iter().zip(hyps) {
             if let Some(p) = &prepared[i] {
                 self.drafted += hyp.drafted as u64;
                 if !windows[i].is_withdrawn() {
                     self.remember(p.key, &hyp);
                 }
-                out[i] = self.finish(p, hyp);
+                decoded.push((i, p, hyp));
             }
+        }
+        // The windows' words timed (each its own alignment) in parallel.
+        let this = &*self;
+        let timed: Vec<(usize, Transcript)> = decoded
+            .into_par_iter()
+            .map(|(i, p, hyp)| (i, this.finish(p, hyp)))
+            .collect();
+        let mut out = vec![Transcript::default(); windows.len()];
+        for (i, t) in timed {
+            out[i] = t;
         }
         Ok(out)
     }
