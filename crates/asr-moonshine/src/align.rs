@@ -32,7 +32,10 @@ pub fn token_spans(attention: &[Vec<f32>]) -> Vec<(usize, usize)> {
             *v += (x - mu).powi(2);
         }
     }
-    let sd: Vec<f32> = var.iter().map(|v| (v / n as f32).sqrt().max(1e-6)).collect();
+    let sd: Vec<f32> = var
+        .iter()
+        .map(|v| (v / n as f32).sqrt().max(1e-6))
+        .collect();
     for row in z.chunks_exact_mut(m) {
         for ((x, mu), sd) in row.iter_mut().zip(&mean).zip(&sd) {
             *x = (*x - mu) / sd;

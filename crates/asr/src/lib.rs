@@ -28,4 +28,4 @@ pub use engine::{
 };
 pub use error::AsrError;
 pub use registry::ModelRegistry;
-pub use scheduler::{Reply, Scheduler, SchedulerConfig, StreamSlot};
+pub use scheduler::{DueAnnounced, Reply, Scheduler, SchedulerConfig, StreamSlot, GATHER_MAX};

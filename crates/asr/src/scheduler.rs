@@ -4,6 +4,13 @@
 //! window waits behind due ones once at most (a session sends its results in order, so an interim
 //! that waited for ever would hold back that session's later finals too).
 //!
+//! Finals asked for together run together: a session working out a `Finalize`'s finals
+//! [announces](Scheduler::announce_due) them, and a call about to run due windows after an
+//! announcement waits until none is announced and nothing was submitted for [`GATHER_QUIET`]
+//! (at most [`GATHER_MAX`]): a `Finalize` whose final missed the call by a millisecond waited for
+//! all of it. (Endpoint finals are not held: gathering them too made them later in the live
+//! benchmark, one large call instead of several small ones.)
+
 //! Bulk windows (pre-recorded transcription) come last: a call takes them only when nothing else
 //! is queued, and while live streams hold slots at most `max_bulk_batch` of them, so that a final
 //! arriving meanwhile waits for a short call rather than a long one. Alone, bulk windows batch
@@ -15,8 +22,16 @@ use crate::error::AsrError;
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The longest a call about to run due windows waits for announced ones.
+pub const GATHER_MAX: Duration = Duration::from_millis(10);
+/// After an announcement, a call about to run due windows starts once nothing was submitted for
+/// this long (and none is announced): `Finalize` messages sent at once reach the queue a little
+/// apart.
+pub const GATHER_QUIET: Duration = Duration::from_millis(1);
 
 /// Called once with the transcript of a submitted window (on the inference thread: keep it cheap).
 pub type Reply = Box<dyn FnOnce(Result<Transcript, AsrError>) + Send>;
@@ -68,6 +83,10 @@ struct Shared {
     waiting: AtomicUsize,
     /// Of those, the ones due now (not deferrable).
     waiting_due: AtomicUsize,
+    /// Due windows announced and not submitted yet.
+    announced: AtomicUsize,
+    /// Announcements ever made.
+    announcements: AtomicU64,
 }
 
 impl Shared {
@@ -102,6 +121,17 @@ impl Drop for StreamSlot {
     }
 }
 
+/// A due window about to be submitted ([`Scheduler::announce_due`]); the announcement ends on drop.
+pub struct DueAnnounced {
+    shared: Arc<Shared>,
+}
+
+impl Drop for DueAnnounced {
+    fn drop(&mut self) {
+        self.shared.announced.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl Scheduler {
     /// Start the inference thread for `engine`.
     pub fn spawn(engine: Box<dyn Engine>, config: SchedulerConfig) -> std::io::Result<Self> {
@@ -116,6 +146,8 @@ impl Scheduler {
             windows_run: AtomicU64::new(0),
             waiting: AtomicUsize::new(0),
             waiting_due: AtomicUsize::new(0),
+            announced: AtomicUsize::new(0),
+            announcements: AtomicU64::new(0),
         });
         let (tx, rx) = sync_channel(config.queue_capacity.max(1));
         let thread_shared = Arc::clone(&shared);
@@ -198,6 +230,18 @@ impl Scheduler {
             .collect())
     }
 
+    /// A due window will be submitted soon (a session is working out a `Finalize`'s finals): a
+    /// call about to run due windows waits for it (at most [`GATHER_MAX`]) until the returned
+    /// guard is dropped, and for others that come within [`GATHER_QUIET`]; submit before
+    /// dropping it.
+    pub fn announce_due(&self) -> DueAnnounced {
+        self.shared.announced.fetch_add(1, Ordering::AcqRel);
+        self.shared.announcements.fetch_add(1, Ordering::AcqRel);
+        DueAnnounced {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
     /// Queue a window whose result is due now (a final); `reply` is called with its transcript.
     /// Never blocks.
     pub fn submit(&self, mut window: AudioWindow, reply: Reply) -> Result<(), AsrError> {
@@ -236,6 +280,9 @@ impl Scheduler {
         let model = || self.shared.descriptor.name.clone();
         // Counted before sending so the inference thread never takes it below zero.
         let due = job_is_due(&window);
+        if due {
+            tracing::debug!("TMP due queued");
+        }
         self.shared.count(due, 1, true);
         let job = Job {
             window,
@@ -286,11 +333,37 @@ fn next_batch(queued: &mut VecDeque<Job>, max_batch: usize, max_bulk: usize) -> 
     batch
 }
 
+/// Before a call runs due windows: the announced ones, and any submitted meanwhile, received as
+/// they come, until none is announced and none came for [`GATHER_QUIET`], or [`GATHER_MAX`] has
+/// passed.
+fn gather_announced(rx: &Receiver<Job>, shared: &Shared, queued: &mut VecDeque<Job>) {
+    let started = Instant::now();
+    let mut last = started;
+    loop {
+        let now = Instant::now();
+        let quiet = now.duration_since(last) >= GATHER_QUIET;
+        if (quiet && shared.announced.load(Ordering::Acquire) == 0)
+            || now.duration_since(started) >= GATHER_MAX
+        {
+            break;
+        }
+        match rx.recv_timeout(GATHER_QUIET / 4) {
+            Ok(job) => {
+                queued.push_back(job);
+                last = Instant::now();
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
 fn run(mut engine: Box<dyn Engine>, rx: Receiver<Job>, shared: &Shared) {
     let max_batch = shared.config.max_batch.max(1);
     // Jobs received and not yet run: at most the channel's capacity, plus interims deferred
     // behind finals (a session has at most one interim in flight per channel).
     let mut queued: VecDeque<Job> = VecDeque::new();
+    let mut seen_announcements = 0;
     loop {
         if queued.is_empty() {
             // `recv` blocks until work arrives: no polling.
@@ -301,6 +374,11 @@ fn run(mut engine: Box<dyn Engine>, rx: Receiver<Job>, shared: &Shared) {
         }
         while let Ok(job) = rx.try_recv() {
             queued.push_back(job);
+        }
+        let announcements = shared.announcements.load(Ordering::Acquire);
+        if queued.iter().any(|j| job_is_due(&j.window)) && announcements != seen_announcements {
+            seen_announcements = announcements;
+            gather_announced(&rx, shared, &mut queued);
         }
         let model = shared.descriptor.name.clone();
         let (withdrawn, kept): (VecDeque<Job>, VecDeque<Job>) =

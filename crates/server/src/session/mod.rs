@@ -550,6 +550,8 @@ impl Session {
                         None,
                     )),
                     None => {
+                        // Other streams' finals asked for now run in the same model call.
+                        let _announced = self.setup.scheduler.announce_due();
                         let busy = self.engine_busy();
                         let decisions = self
                             .audio(move |a| a.flush(channel, true, busy))
