@@ -280,9 +280,6 @@ impl Scheduler {
         let model = || self.shared.descriptor.name.clone();
         // Counted before sending so the inference thread never takes it below zero.
         let due = job_is_due(&window);
-        if due {
-            tracing::debug!("TMP due queued");
-        }
         self.shared.count(due, 1, true);
         let job = Job {
             window,
