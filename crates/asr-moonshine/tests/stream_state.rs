@@ -293,3 +293,76 @@ fn interims_hear_the_frames_that_are_final_and_finals_all_their_audio() {
         end_of(&last)
     );
 }
+
+#[test]
+fn audio_sent_ahead_is_encoded_once_and_the_final_matches_a_fresh_encode() {
+    let audio = audio();
+    let (mut stateful, mut fresh) = (engine(), engine());
+    assert!(stateful.takes_audio_ahead());
+    let context = WindowContext {
+        samples: audio[..8_000].to_vec(),
+        text: "w17 w250".into(),
+        languages: vec![],
+    };
+    let start = 8_000;
+    let key = |last, ahead| StreamKey {
+        stream: 9,
+        segment_start: start as u64,
+        last,
+        ahead,
+    };
+    // The segment's audio sent ahead every 0.25 s: nothing is decoded.
+    let mut end = start + 4_000;
+    while end < audio.len() {
+        let t = run(
+            &mut stateful,
+            window(&audio[start..end], Some(key(false, true)), &context),
+        );
+        assert!(t.words.is_empty(), "a window sent ahead is not decoded");
+        assert_eq!(stateful.encoded_samples(9), Some(end as u64));
+        end += 4_000;
+    }
+    let before_final = stateful.encoded_samples(9);
+    let a = run(
+        &mut stateful,
+        window(&audio[start..], Some(key(true, false)), &context),
+    );
+    let b = anew(&mut fresh, &audio[start..], true, &context);
+    same(&a, &b, "the final after audio sent ahead");
+    assert_eq!(stateful.encoded_samples(9), Some(audio.len() as u64));
+    assert!(before_final.is_some_and(|n| n >= audio.len() as u64 - 4_000));
+    // Sent ahead of a segment whose final has run (it came late): the state is left alone.
+    let late = run(
+        &mut stateful,
+        window(
+            &audio[start..start + 8_000],
+            Some(key(false, true)),
+            &context,
+        ),
+    );
+    assert!(late.words.is_empty());
+    assert_eq!(stateful.encoded_samples(9), Some(audio.len() as u64));
+}
+
+#[test]
+fn audio_sent_ahead_beside_a_decode_of_its_stream_is_left_out() {
+    let audio = audio();
+    let mut e = engine();
+    let none = WindowContext::default();
+    let key = |last, ahead| StreamKey {
+        stream: 11,
+        segment_start: 0,
+        last,
+        ahead,
+    };
+    let out = e
+        .transcribe_batch(&[
+            window(&audio[..24_000], Some(key(false, true)), &none),
+            window(&audio[..16_000], Some(key(false, false)), &none),
+        ])
+        .expect("transcribe");
+    assert!(out[0].words.is_empty());
+    assert!(!out[1].words.is_empty());
+    // Only the decoded window's audio went through the encoder.
+    assert_eq!(e.encoded_samples(11), Some(16_000));
+}

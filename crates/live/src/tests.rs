@@ -548,3 +548,68 @@ fn a_hypothesis_keeps_only_the_words_before_its_segments_end() {
     keep_within(&mut t, 1.0);
     assert_eq!(t.words, vec![w("ask", 0.2, 0.6), w("not", 0.8, 1.0)]);
 }
+
+/// The windows sent ahead in `ds`.
+fn sent_ahead(ds: &[Decision]) -> Vec<&DecodeRequest> {
+    ds.iter()
+        .filter_map(|d| match d {
+            Decision::Decode { request, result } if request.ahead => {
+                assert!(result.is_none(), "nothing is sent for a window sent ahead");
+                assert_eq!(request.priority, Priority::Deferrable);
+                Some(request)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn audio_is_sent_ahead_between_decodes_and_withdrawn_by_the_final() {
+    let mut live = stream_with(LiveConfig {
+        interim_samples: None,
+        ahead_samples: Some(4_000),
+        ..config()
+    });
+    // Silence: nothing to send ahead.
+    assert!(sent_ahead(&feed(&mut live, 0.0, 8_000)).is_empty());
+    // Speech: once 4 000 samples are new, the segment so far; no second one until it is taken.
+    let ds = feed(&mut live, 1.0, 8_000);
+    let first = sent_ahead(&ds);
+    assert_eq!(first.len(), 1, "{ds:?}");
+    let (ticket, len) = (first[0].ticket, first[0].samples.len());
+    assert!(len >= 4_000, "{len}");
+    assert!(sent_ahead(&feed(&mut live, 1.0, 8_000)).is_empty());
+    live.on_transcript(ticket, Some(&Transcript::default()));
+    let ds = feed(&mut live, 1.0, 4_800);
+    let second = sent_ahead(&ds);
+    assert_eq!(second.len(), 1, "{ds:?}");
+    assert!(second[0].samples.len() > len);
+    let stale = second[0].ticket;
+    // Finalize: the window sent ahead is stale; the final decodes.
+    let ds = live.finalize(None, true);
+    assert!(ds
+        .iter()
+        .any(|d| matches!(d, Decision::Withdraw(t) if *t == stale)));
+    let fin = finals(&ds);
+    let Some((_, Source::Decode(request))) = fin.first() else {
+        panic!("the final decodes: {ds:?}");
+    };
+    let final_ticket = request.ticket;
+    live.on_transcript(stale, None);
+    // Until the final's words are in, nothing is sent ahead (its context would lack them).
+    assert!(sent_ahead(&feed(&mut live, 1.0, 8_000)).is_empty());
+    live.on_transcript(final_ticket, Some(&transcript("done")));
+    let ds = feed(&mut live, 1.0, 4_800);
+    let next = sent_ahead(&ds);
+    assert_eq!(next.len(), 1, "{ds:?}");
+    assert_eq!(next[0].context.text, "done");
+}
+
+#[test]
+fn nothing_is_sent_ahead_unless_the_engine_takes_it() {
+    let mut live = stream_with(LiveConfig {
+        interim_samples: None,
+        ..config()
+    });
+    assert!(sent_ahead(&feed(&mut live, 1.0, 32_000)).is_empty());
+}

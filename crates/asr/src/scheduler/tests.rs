@@ -257,3 +257,37 @@ fn bulk_windows_run_only_when_nothing_else_waits_and_few_at_a_time() {
     assert_eq!(sizes(&next_batch(&mut queued, 16, 16)), [12, 13, 14]);
     assert!(queued.is_empty());
 }
+
+#[test]
+fn announced_finals_run_in_the_call_of_the_one_before_them() {
+    let batches: Batches = Arc::default();
+    let engine = Recorder {
+        descriptor: descriptor(),
+        batches: Arc::clone(&batches),
+        gate: None,
+    };
+    let s = Scheduler::spawn(Box::new(engine), SchedulerConfig::default()).expect("spawn");
+    let (tx, rx) = channel();
+    let reply = |tx: &std::sync::mpsc::Sender<bool>| -> Reply {
+        let tx = tx.clone();
+        Box::new(move |r| {
+            let _ = tx.send(r.is_ok());
+        })
+    };
+    // Two sessions work out a Finalize each; one submits its final, the other 3 ms later.
+    let (first, second) = (s.announce_due(), s.announce_due());
+    s.submit(window(1), reply(&tx)).expect("submit");
+    drop(first);
+    std::thread::sleep(Duration::from_millis(3));
+    s.submit(window(2), reply(&tx)).expect("submit");
+    drop(second);
+    assert!(rx.recv().expect("reply") && rx.recv().expect("reply"));
+    assert_eq!(*batches.lock().expect("batches"), vec![2]);
+    // Unannounced, a final runs at once.
+    s.submit(window(3), reply(&tx)).expect("submit");
+    assert!(rx.recv().expect("reply"));
+    std::thread::sleep(Duration::from_millis(3));
+    s.submit(window(4), reply(&tx)).expect("submit");
+    assert!(rx.recv().expect("reply"));
+    assert_eq!(*batches.lock().expect("batches"), vec![2, 1, 1]);
+}
