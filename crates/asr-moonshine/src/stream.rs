@@ -9,6 +9,11 @@
 //! frame). Each audio frame therefore goes through the encoder once for the life of the stream,
 //! what a streaming encoder is for; before, every segment encoded its context (up to 8 s) again.
 //!
+//! Between a segment's decodes, the live policy sends its audio ahead ([`StreamKey::ahead`]) about
+//! every 250 ms: the encoder takes it in then (and the decoder's cross-attention of the frames that
+//! became final), so a final has only the audio since the last of those to encode. One that does
+//! not continue what the state heard (it came after its segment's final) is left alone.
+//!
 //! Frames near a window's end wait for look-ahead. An interim decodes the frames that are final
 //! (its last 80 ms or so are heard by the next window); a final's last frames are computed on a
 //! copy of the state as at the end of its audio (the segment ends there), and computed again for

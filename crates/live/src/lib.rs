@@ -19,6 +19,13 @@
 //!   on time. Interims are [`Priority::Deferrable`]: they may wait behind the model call that is
 //!   running (so the interims of many streams run together as one batch), finals run first, and
 //!   one that has not run when a final decodes its segment anew is withdrawn and not sent.
+//! - For an engine that takes audio ahead (one whose encoder runs frame by frame and keeps per-stream
+//!   state, [`hark_asr::Engine::takes_audio_ahead`]), a segment holding speech is also sent about
+//!   every `ahead_samples` of new audio between its decodes, as a deferrable window that asks for no
+//!   transcript ([`DecodeRequest::ahead`]): the engine encodes it then, so a final has only the
+//!   last fraction of a second left to encode. At most one is in flight per channel, none while
+//!   finals wait for the model or the channel's last final is unanswered (its context would lack
+//!   that final's words), and the segment's final withdraws one not yet run.
 //! - A segment in which the VAD heard no speech is answered without running the model.
 //! - When speech pauses (the VAD leaves speech), the speech so far is decoded at once, as an
 //!   interim (a silent one without `interim_results`), unless a hypothesis already covers it: the
