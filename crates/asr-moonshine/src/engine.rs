@@ -537,19 +537,19 @@ impl Engine for MoonshineEngine {
         // Each window's stream state claimed in turn, the windows encoded in parallel (each
         // stream's encoder runs small products, which one thread does best), then the states
         // kept for the streams' next windows.
-        // A window sent ahead is left out when another window of its stream is in the call
-        // (that one covers its audio).
+        // A window sent ahead is left out when the call holds a decode of its stream, or a later
+        // window sent ahead (either covers its audio; each window claims its stream's state).
         let stream_of = |w: &AudioWindow| w.options.stream.map(|k| k.stream);
-        let left_out = |w: &AudioWindow| {
+        let left_out = |i: usize, w: &AudioWindow| {
             w.is_withdrawn()
                 || (is_ahead(w)
-                    && windows
-                        .iter()
-                        .any(|o| !is_ahead(o) && stream_of(o) == stream_of(w)))
+                    && windows.iter().enumerate().any(|(j, o)| {
+                        j != i && stream_of(o) == stream_of(w) && (!is_ahead(o) || j > i)
+                    }))
         };
         let mut claims = Vec::with_capacity(windows.len());
-        for w in windows {
-            claims.push(if left_out(w) {
+        for (i, w) in windows.iter().enumerate() {
+            claims.push(if left_out(i, w) {
                 None
             } else {
                 Some(self.claim(&w.options).map_err(failed)?)

@@ -365,4 +365,13 @@ fn audio_sent_ahead_beside_a_decode_of_its_stream_is_left_out() {
     assert!(!out[1].words.is_empty());
     // Only the decoded window's audio went through the encoder.
     assert_eq!(e.encoded_samples(11), Some(16_000));
+    // Two sent ahead of one stream in a call: the later one is taken, on the stream's state.
+    let out = e
+        .transcribe_batch(&[
+            window(&audio[..20_000], Some(key(false, true)), &none),
+            window(&audio[..24_000], Some(key(false, true)), &none),
+        ])
+        .expect("transcribe");
+    assert!(out.iter().all(|t| t.words.is_empty()));
+    assert_eq!(e.encoded_samples(11), Some(24_000));
 }
