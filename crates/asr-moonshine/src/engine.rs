@@ -12,7 +12,7 @@ use crate::config::Arch;
 use crate::decoder::CrossCache;
 use crate::error::MoonshineError;
 use crate::model::{DecodeJob, Encoder, Hypothesis, Moonshine};
-use crate::stream::StreamState;
+use crate::stream::{StreamState, Window};
 use candle_core::Device;
 use hark_asr::{
     AsrError, AudioWindow, DecodeOptions, Engine, ModelDescriptor, StreamKey, Transcript,
@@ -349,14 +349,33 @@ impl MoonshineEngine {
         options: &DecodeOptions,
         claim: Option<(StreamKey, StreamState)>,
     ) -> Result<Option<(StreamKey, StreamState)>, MoonshineError> {
-        let (Some((key, mut state)), Encoder::Streaming(encoder)) = (claim, &self.model.encoder)
-        else {
+        let Some((key, mut state)) = claim else {
             return Ok(None);
         };
-        state.ahead(&self.model, encoder, key, samples, options, |text| {
-            self.encode_text(text)
-        })?;
+        let window = self.live_window(key, samples, options)?;
+        state.ahead(&window, |text| self.encode_text(text))?;
         Ok(Some((key, state)))
+    }
+
+    /// A live window as its stream's state takes it (Moonshine Streaming only).
+    fn live_window<'a>(
+        &'a self,
+        key: StreamKey,
+        samples: &'a [f32],
+        options: &'a DecodeOptions,
+    ) -> Result<Window<'a, 'a>, MoonshineError> {
+        let Encoder::Streaming(encoder) = &self.model.encoder else {
+            return Err(MoonshineError::WeightMismatch(
+                "not a streaming encoder".into(),
+            ));
+        };
+        Ok(Window {
+            model: &self.model,
+            encoder,
+            key,
+            samples,
+            options,
+        })
     }
 
     /// A decoded window's transcript: its own words (not the context's), timed from its start.
@@ -386,14 +405,8 @@ impl MoonshineEngine {
         samples: &[f32],
         options: &DecodeOptions,
     ) -> Result<(CrossCache, usize, Vec<u32>), MoonshineError> {
-        let Encoder::Streaming(encoder) = &self.model.encoder else {
-            return Err(MoonshineError::WeightMismatch(
-                "not a streaming encoder".into(),
-            ));
-        };
-        state.window(&self.model, encoder, key, samples, options, |text| {
-            self.encode_text(text)
-        })
+        let window = self.live_window(key, samples, options)?;
+        state.window(&window, |text| self.encode_text(text))
     }
 
     /// Text tokens of `text` (no special tokens), with the word-start marker a sentence's

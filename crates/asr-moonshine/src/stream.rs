@@ -85,24 +85,15 @@ impl StreamState {
         self.frames.len() / hidden.max(1)
     }
 
-    /// The window `samples` of segment `key` with `options.context` before it.
-    /// `context_tokens` turns the context's words into tokens.
+    /// A window of its stream (`window.options.context` before it, the segment's first window
+    /// only): returns what it decodes over. `context_tokens` turns the context's words into
+    /// tokens.
     pub fn window(
         &mut self,
-        model: &Moonshine,
-        encoder: &StreamingEncoder,
-        key: StreamKey,
-        samples: &[f32],
-        options: &DecodeOptions,
+        window: &Window<'_, '_>,
         context_tokens: impl FnOnce(&str) -> Result<Vec<u32>, MoonshineError>,
     ) -> Result<Resumed, MoonshineError> {
-        let window = Window {
-            model,
-            encoder,
-            key,
-            samples,
-            options,
-        };
+        let (model, encoder, key) = (window.model, window.encoder, window.key);
         window.take_in(self, true, context_tokens)?;
         let hidden = model.config.encoder.hidden_size;
         let held_to = self.first_frame + self.frames_held(hidden);
@@ -143,20 +134,10 @@ impl StreamState {
     /// what this state heard (one that arrived after its segment's final, say) is left alone.
     pub fn ahead(
         &mut self,
-        model: &Moonshine,
-        encoder: &StreamingEncoder,
-        key: StreamKey,
-        samples: &[f32],
-        options: &DecodeOptions,
+        window: &Window<'_, '_>,
         context_tokens: impl FnOnce(&str) -> Result<Vec<u32>, MoonshineError>,
     ) -> Result<(), MoonshineError> {
-        let window = Window {
-            model,
-            encoder,
-            key,
-            samples,
-            options,
-        };
+        let model = window.model;
         if window.take_in(self, false, context_tokens)? {
             self.trim(model);
         }
@@ -183,12 +164,12 @@ impl StreamState {
 }
 
 /// A window of a live stream, as [`StreamState`] takes it in.
-struct Window<'a, 'b> {
-    model: &'a Moonshine,
-    encoder: &'a StreamingEncoder,
-    key: StreamKey,
-    samples: &'b [f32],
-    options: &'b DecodeOptions,
+pub struct Window<'a, 'b> {
+    pub model: &'a Moonshine,
+    pub encoder: &'a StreamingEncoder,
+    pub key: StreamKey,
+    pub samples: &'b [f32],
+    pub options: &'b DecodeOptions,
 }
 
 impl Window<'_, '_> {
