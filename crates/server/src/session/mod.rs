@@ -145,6 +145,9 @@ struct Session {
     outbox: Outbox,
     /// Silent probes in flight (their results are not sent, so they hold no slot).
     silent: HashSet<Ticket>,
+    /// Of those, windows sent ahead of their segment's decodes: one that fails (a full queue)
+    /// costs the final a little more encoding, and the client hears nothing of it.
+    ahead: HashSet<Ticket>,
     /// Deferrable decodes in flight, which the policy may withdraw.
     cancels: HashMap<Ticket, Cancel>,
     replies_tx: mpsc::UnboundedSender<EngineReply>,
@@ -280,6 +283,7 @@ impl Session {
             hasher: Sha256::new(),
             outbox: Outbox::default(),
             silent: HashSet::new(),
+            ahead: HashSet::new(),
             cancels: HashMap::new(),
             replies_tx,
             replies,

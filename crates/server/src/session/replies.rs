@@ -46,6 +46,9 @@ impl Session {
             Some(span) => self.outbox.wait(ticket, span),
             None => {
                 self.silent.insert(ticket);
+                if request.ahead {
+                    self.ahead.insert(ticket);
+                }
             }
         }
         let mut options = self.options.clone();
@@ -85,6 +88,7 @@ impl Session {
             .remove(&ticket)
             .is_some_and(|c| c.is_cancelled());
         let silent = self.silent.remove(&ticket);
+        let ahead = self.ahead.remove(&ticket);
         let Some(stage) = self.stage.as_mut() else {
             return;
         };
@@ -101,7 +105,11 @@ impl Session {
                 Err(e) => Outgoing::EngineFailed(e.clone()),
             });
         } else if let (Err(e), false) = (&reply, withdrawn) {
-            self.outbox.ready(Outgoing::EngineFailed(e.clone()));
+            if ahead {
+                tracing::debug!(error = %e, "a window sent ahead was not taken");
+            } else {
+                self.outbox.ready(Outgoing::EngineFailed(e.clone()));
+            }
         }
         for (key, t) in awaiting {
             self.outbox.answer(key, |span| match &t {

@@ -7,7 +7,7 @@ use hark_asr::{
 };
 use hark_audio::{AudioPipeline, ChannelMode};
 use std::pin::Pin;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::task::{Context, Poll};
 
 const RATE_HZ: u32 = 16_000;
@@ -20,10 +20,12 @@ fn spell(n: usize) -> String {
         .collect()
 }
 
-/// Answers each window with one word naming its length; fails every call once told to.
+/// Answers each window with one word naming its length; fails every call once told to. With
+/// `ahead`, it takes audio ahead and refuses every call of windows sent ahead only (counting them).
 struct Scripted {
     descriptor: ModelDescriptor,
     fail: Arc<AtomicBool>,
+    ahead: Option<Arc<AtomicUsize>>,
 }
 
 impl Engine for Scripted {
@@ -36,7 +38,23 @@ impl Engine for Scripted {
     fn max_window_samples(&self) -> usize {
         RATE_HZ as usize
     }
+    fn takes_audio_ahead(&self) -> bool {
+        self.ahead.is_some()
+    }
     fn transcribe_batch(&mut self, windows: &[AudioWindow]) -> Result<Vec<Transcript>, AsrError> {
+        let ahead = |w: &AudioWindow| w.options.stream.is_some_and(|k| k.ahead);
+        if let Some(seen) = &self.ahead {
+            seen.fetch_add(
+                windows.iter().filter(|w| ahead(w)).count(),
+                Ordering::SeqCst,
+            );
+            if windows.iter().all(ahead) {
+                return Err(AsrError::Engine {
+                    model: "scripted".into(),
+                    detail: "refuses audio sent ahead".into(),
+                });
+            }
+        }
         if self.fail.load(Ordering::SeqCst) {
             return Err(AsrError::Engine {
                 model: "scripted".into(),
@@ -141,8 +159,13 @@ fn open(query: &str) -> Client {
 }
 
 fn open_with(query: &str, config: ServerConfig) -> Client {
+    open_engine(query, config, None)
+}
+
+fn open_engine(query: &str, config: ServerConfig, ahead: Option<Arc<AtomicUsize>>) -> Client {
     let fail = Arc::new(AtomicBool::new(false));
     let engine = Scripted {
+        ahead,
         descriptor: ModelDescriptor {
             name: "scripted".into(),
             version: "1".into(),
@@ -322,4 +345,34 @@ async fn a_client_that_stops_reading_is_disconnected_after_the_send_timeout() {
         ended.is_ok(),
         "the session still waits on a client that does not read"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_sent_ahead_that_the_engine_does_not_take_is_no_error_to_the_client() {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let mut c = open_engine(
+        "encoding=linear16&sample_rate=16000",
+        ServerConfig {
+            vad: false,
+            ..ServerConfig::default()
+        },
+        Some(Arc::clone(&seen)),
+    );
+    // 0.9 s in 0.1 s frames (less than a window): sent ahead every 0.25 s, then the final.
+    for _ in 0..9 {
+        c.audio(pcm(1_600));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    c.text(r#"{"type":"CloseStream"}"#);
+    let (msgs, code) = c.until_close().await;
+    assert_eq!(code, close::NORMAL);
+    assert!(seen.load(Ordering::SeqCst) > 0, "audio was sent ahead");
+    assert!(of_type(&msgs, "Error").is_empty(), "{msgs:?}");
+    let results = of_type(&msgs, "Results");
+    assert_eq!(results.len(), 1, "{msgs:?}");
+    assert_eq!(
+        results[0]["channel"]["alternatives"][0]["words"][0]["word"],
+        format!("len{}", spell(14_400))
+    );
+    c.session.await.expect("the session ends");
 }
