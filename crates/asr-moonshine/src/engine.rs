@@ -20,6 +20,7 @@ use hark_asr::{
 };
 use rayon::prelude::*;
 use std::path::Path;
+use std::sync::Arc;
 use tokenizers::Tokenizer;
 
 /// The longest window, in seconds. Moonshine tiny wrote the 19 s preamble read as one window
@@ -58,7 +59,7 @@ struct Draft {
 
 /// A window encoded and ready to decode.
 struct Prepared {
-    cross: CrossCache,
+    cross: Arc<CrossCache>,
     /// The context's tokens, then the known start's.
     forced: Vec<u32>,
     /// What the stream's last hypothesis of this segment wrote after `forced`.
@@ -277,7 +278,7 @@ impl MoonshineEngine {
                     (std::borrow::Cow::Borrowed(samples), 0)
                 };
                 let frames = self.model.encode(&audio)?;
-                (self.model.cross(&frames)?, offset, forced, None)
+                (Arc::new(self.model.cross(&frames)?), offset, forced, None)
             }
         };
         let n_context = forced.len();
@@ -404,7 +405,7 @@ impl MoonshineEngine {
         state: &mut StreamState,
         samples: &[f32],
         options: &DecodeOptions,
-    ) -> Result<(CrossCache, usize, Vec<u32>), MoonshineError> {
+    ) -> Result<crate::stream::Resumed, MoonshineError> {
         let window = self.live_window(key, samples, options)?;
         state.window(&window, |text| self.encode_text(text))
     }

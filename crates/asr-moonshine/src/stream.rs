@@ -29,6 +29,7 @@ use crate::model::Moonshine;
 use crate::streaming::{EncoderState, StreamingEncoder};
 use candle_core::Tensor;
 use hark_asr::{DecodeOptions, StreamKey};
+use std::sync::Arc;
 
 /// Seconds of encoder frames kept for later segments' context (at least the longest context a
 /// window may be given, which is at most the longest window).
@@ -54,7 +55,8 @@ pub struct StreamState {
 
 struct Segment {
     start: u64,
-    cross: CrossCache,
+    /// Shared with the segment's interims while they decode (no copy); extended in place after.
+    cross: Arc<CrossCache>,
     /// Frames of `frames` (counted from `origin`) that `cross` holds: `from..to`.
     from: usize,
     to: usize,
@@ -64,7 +66,7 @@ struct Segment {
 
 /// What a window decodes over: its encoder frames' cross-attention cache (context first), the
 /// context's length in samples, and the context's tokens.
-pub type Resumed = (CrossCache, usize, Vec<u32>);
+pub type Resumed = (Arc<CrossCache>, usize, Vec<u32>);
 
 impl StreamState {
     pub fn new(encoder: &StreamingEncoder, stream: u64) -> Result<Self, MoonshineError> {
@@ -103,21 +105,23 @@ impl StreamState {
         // A final's frames held back for look-ahead, as at the end of its audio (those before
         // the segment's first frame left out: a new segment's first window may end before its
         // first frame is final). The final ends the segment: its cache is taken, not copied.
-        let (mut cross, tail) = if key.last {
-            (
-                std::mem::take(&mut seg.cross),
-                encoder.finish(&mut self.encoder.clone())?,
-            )
+        let mut cross = if key.last {
+            std::mem::take(&mut seg.cross)
         } else {
-            (seg.cross.clone(), None)
+            Arc::clone(&seg.cross)
         };
-        if let Some(tail) = tail {
+        if let Some(tail) = key
+            .last
+            .then(|| encoder.finish(&mut self.encoder.clone()))
+            .transpose()?
+            .flatten()
+        {
             let skip = seg.to.saturating_sub(held_to);
             let n = tail.dim(0)?;
             if n > skip {
                 model
                     .decoder
-                    .extend(&mut cross, &tail.narrow(0, skip, n - skip)?)?;
+                    .extend(Arc::make_mut(&mut cross), &tail.narrow(0, skip, n - skip)?)?;
             }
         }
         let out = (cross, seg.offset, seg.context_tokens.clone());
@@ -249,7 +253,7 @@ impl Window<'_, '_> {
             };
             state.segment = Some(Segment {
                 start: key.segment_start,
-                cross: CrossCache::default(),
+                cross: Arc::default(),
                 from,
                 to: from,
                 offset: (key.segment_start - offset) as usize,
@@ -260,7 +264,7 @@ impl Window<'_, '_> {
         if let Some(seg) = state.segment.as_mut().filter(|seg| held_to > seg.to) {
             let rows = &state.frames[(seg.to - state.first_frame) * hidden..];
             let new = Tensor::from_slice(rows, (held_to - seg.to, hidden), encoder.device())?;
-            model.decoder.extend(&mut seg.cross, &new)?;
+            model.decoder.extend(Arc::make_mut(&mut seg.cross), &new)?;
             seg.to = held_to;
         }
         Ok(true)
