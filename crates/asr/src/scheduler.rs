@@ -10,7 +10,7 @@
 //! (at most [`GATHER_MAX`]): a `Finalize` whose final missed the call by a millisecond waited for
 //! all of it. (Endpoint finals are not held: gathering them too made them later in the live
 //! benchmark, one large call instead of several small ones.)
-
+//!
 //! Bulk windows (pre-recorded transcription) come last: a call takes them only when nothing else
 //! is queued, and while live streams hold slots at most `max_bulk_batch` of them, so that a final
 //! arriving meanwhile waits for a short call rather than a long one. Alone, bulk windows batch

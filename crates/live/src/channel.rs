@@ -85,9 +85,6 @@ pub(crate) struct Channel {
     ahead_busy: bool,
     /// That window's ticket: the segment's final withdraws it.
     ahead: Option<Ticket>,
-    /// Finals decided and not answered yet (decoded or awaiting an interim): their words are not
-    /// in `history` yet, so nothing is sent ahead (its context would lack them).
-    pub(crate) finals_pending: usize,
     /// (previous, latest) hypotheses, both of the same segment start.
     hypotheses: (Option<Hypothesis>, Option<Hypothesis>),
     events: Vec<EndpointEvent>,
@@ -118,7 +115,6 @@ impl Channel {
             since_ahead: 0,
             ahead_busy: false,
             ahead: None,
-            finals_pending: 0,
             hypotheses: (None, None),
             events: Vec::new(),
             last_word_end_s: None,
@@ -386,11 +382,14 @@ impl Channel {
 
     /// Add engine-rate audio; the decisions it causes are appended to `out` in order.
     /// `engine_busy`: finals are waiting for the model (no interim now).
+    /// `final_pending`: a final of this channel is unanswered (decoded or awaiting an interim):
+    /// its words are not in `history` yet, so nothing is sent ahead (its context would lack them).
     pub(crate) fn push(
         &mut self,
         samples: &[f32],
         config: &LiveConfig,
         engine_busy: bool,
+        final_pending: bool,
         out: &mut Vec<Cut>,
     ) {
         if self.seg.buffered_samples() >= config.commit_after() {
@@ -427,7 +426,7 @@ impl Channel {
         if let Some(cut) = self.interim(config, engine_busy) {
             self.since_ahead = 0;
             out.push(cut);
-        } else if let Some(cut) = self.send_ahead(config, engine_busy) {
+        } else if let Some(cut) = self.send_ahead(config, engine_busy || final_pending) {
             out.push(cut);
         }
     }
@@ -471,14 +470,13 @@ impl Channel {
     }
 
     /// The segment's audio sent ahead of its decodes, once [`LiveConfig::ahead_samples`] of it
-    /// are new: not while finals wait for the model or this channel's last final is unanswered
-    /// (the window's context would lack its words), nor while the last one sent is not taken.
-    fn send_ahead(&mut self, config: &LiveConfig, engine_busy: bool) -> Option<Cut> {
+    /// are new: not while `held` (finals wait for the model, or this channel's last final is
+    /// unanswered), nor while the last one sent is not taken.
+    fn send_ahead(&mut self, config: &LiveConfig, held: bool) -> Option<Cut> {
         let every = config.ahead_samples?;
         if self.since_ahead < every
-            || engine_busy
+            || held
             || self.ahead_busy
-            || self.finals_pending > 0
             || !self.has_speech()
             || self.seg.buffered_samples() == 0
         {

@@ -116,7 +116,8 @@ impl LiveStream {
         let mut cuts = std::mem::take(&mut self.cuts);
         for (ch, samples) in chunk.iter().enumerate() {
             cuts.clear();
-            self.channels[ch].push(samples, &self.config, busy, &mut cuts);
+            let final_pending = self.final_pending(ch as u16);
+            self.channels[ch].push(samples, &self.config, busy, final_pending, &mut cuts);
             for cut in cuts.drain(..) {
                 self.decide(ch as u16, cut, false, &mut out);
             }
@@ -127,6 +128,14 @@ impl LiveStream {
         }
         self.cuts = cuts;
         out
+    }
+
+    /// Whether a final of `channel` is unanswered: decoding, or awaiting an interim.
+    fn final_pending(&self, channel: u16) -> bool {
+        self.in_flight
+            .values()
+            .any(|f| matches!(f, InFlight::Final { channel: c, .. } if *c == channel))
+            || self.awaiting.iter().any(|a| a.channel == channel)
     }
 
     /// Close the open segment of `channel` (all: `None`) now. `from_finalize`: answering a
@@ -257,9 +266,6 @@ impl LiveStream {
                     out.extend(stale.map(Decision::Withdraw));
                 }
                 out.extend(ch.take_ahead().map(Decision::Withdraw));
-                if matches!(answer, Answer::Await(_) | Answer::Decode { .. }) {
-                    ch.finals_pending += 1;
-                }
                 match answer {
                     Answer::Empty => out.push(Decision::Known {
                         result,
@@ -334,12 +340,11 @@ impl LiveStream {
                 end,
             }) => {
                 // A final's words become context for the channel's next decodes.
-                if let Some(c) = self.channels.get_mut(usize::from(channel)) {
-                    c.finals_pending = c.finals_pending.saturating_sub(1);
-                    if let Some(t) = transcript {
-                        c.history
-                            .decoded(start, end, &t.words, t.language.as_deref());
-                    }
+                if let (Some(t), Some(c)) =
+                    (transcript, self.channels.get_mut(usize::from(channel)))
+                {
+                    c.history
+                        .decoded(start, end, &t.words, t.language.as_deref());
                 }
             }
             Some(InFlight::Ahead { channel }) => {
@@ -358,9 +363,6 @@ impl LiveStream {
                 continue;
             }
             let a = self.awaiting.remove(k);
-            if let Some(c) = self.channels.get_mut(usize::from(a.channel)) {
-                c.finals_pending = c.finals_pending.saturating_sub(1);
-            }
             let t = transcript.cloned().map(|mut t| {
                 keep_within(&mut t, (a.end - a.start) as f32 / rate_hz);
                 if let Some(c) = self.channels.get_mut(usize::from(a.channel)) {
