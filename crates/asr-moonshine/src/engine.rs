@@ -527,8 +527,11 @@ impl Engine for MoonshineEngine {
 
     fn max_window_samples(&self) -> usize {
         let max_frames = match self.model.config.arch {
-            // Learned positions bound a segment's encoder frames.
-            Arch::Streaming => self.model.config.max_position_embeddings,
+            // Learned positions bound a segment's encoder frames, and a live segment keeps the
+            // context its first window heard (up to a window's length) while it grows to the
+            // longest window: both fit, each frame of the two partial frames at their edges
+            // counted.
+            Arch::Streaming => self.model.config.max_position_embeddings.saturating_sub(2) / 2,
             Arch::Original => usize::MAX,
         };
         let by_positions = (max_frames as f64 / self.model.config.frames_per_second()

@@ -375,3 +375,38 @@ fn audio_sent_ahead_beside_a_decode_of_its_stream_is_left_out() {
     assert!(out.iter().all(|t| t.words.is_empty()));
     assert_eq!(e.encoded_samples(11), Some(24_000));
 }
+
+/// A segment keeps the context its first window heard while it grows to the longest window the
+/// engine takes, so the decoder's learned positions (512 in the fixture: 10.24 s of frames) must
+/// hold both: a first window of 0.5 s offered all the room left as context, then the segment
+/// grown to the longest window (the live path met this as `narrow` errors past 10 s).
+#[test]
+fn a_segment_grown_to_the_longest_window_after_the_longest_context_fits_the_positions() {
+    let mut e = engine();
+    let max = e.max_window_samples();
+    let audio: Vec<f32> = audio().into_iter().cycle().take(2 * max).collect();
+    let first = 8_000;
+    let start = max - first;
+    let context = WindowContext {
+        samples: audio[..start].to_vec(),
+        text: "w17 w250".into(),
+        languages: vec![],
+    };
+    let ends = [start + first, start + max / 2, start + max];
+    for end in ends {
+        let key = StreamKey {
+            stream: 9,
+            segment_start: start as u64,
+            last: end == start + max,
+            ahead: false,
+        };
+        let room = WindowContext {
+            samples: audio[end.saturating_sub(max)..start].to_vec(),
+            ..context.clone()
+        };
+        let t = e
+            .transcribe_batch(&[window(&audio[start..end], Some(key), &room)])
+            .unwrap_or_else(|err| panic!("window to {end} of {}: {err}", start + max));
+        assert!(!t[0].words.is_empty(), "random weights still write words");
+    }
+}

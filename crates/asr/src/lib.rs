@@ -28,4 +28,6 @@ pub use engine::{
 };
 pub use error::AsrError;
 pub use registry::ModelRegistry;
-pub use scheduler::{DueAnnounced, Reply, Scheduler, SchedulerConfig, StreamSlot, GATHER_MAX};
+pub use scheduler::{
+    Counters, DueAnnounced, Reply, Scheduler, SchedulerConfig, StreamSlot, GATHER_MAX,
+};

@@ -75,6 +75,18 @@ impl Default for SchedulerConfig {
     }
 }
 
+/// A scheduler's work since start ([`Scheduler::counters`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counters {
+    /// Model calls.
+    pub calls: u64,
+    /// Windows run, those sent ahead included.
+    pub windows: u64,
+    /// Of those, windows sent ahead of a decode ([`crate::StreamKey::ahead`]): audio taken in, no
+    /// transcript.
+    pub windows_ahead: u64,
+}
+
 struct Shared {
     descriptor: ModelDescriptor,
     sample_rate_hz: u32,
@@ -84,6 +96,7 @@ struct Shared {
     streams_in_use: AtomicUsize,
     batches_run: AtomicU64,
     windows_run: AtomicU64,
+    windows_ahead_run: AtomicU64,
     /// Windows submitted and not yet taken by the inference thread.
     waiting: AtomicUsize,
     /// Of those, the ones due now (not deferrable).
@@ -149,6 +162,7 @@ impl Scheduler {
             streams_in_use: AtomicUsize::new(0),
             batches_run: AtomicU64::new(0),
             windows_run: AtomicU64::new(0),
+            windows_ahead_run: AtomicU64::new(0),
             waiting: AtomicUsize::new(0),
             waiting_due: AtomicUsize::new(0),
             announced: AtomicUsize::new(0),
@@ -199,12 +213,13 @@ impl Scheduler {
         self.shared.waiting_due.load(Ordering::Acquire)
     }
 
-    /// (model calls, windows transcribed) since start.
-    pub fn counters(&self) -> (u64, u64) {
-        (
-            self.shared.batches_run.load(Ordering::Relaxed),
-            self.shared.windows_run.load(Ordering::Relaxed),
-        )
+    /// What the engine has run since start.
+    pub fn counters(&self) -> Counters {
+        Counters {
+            calls: self.shared.batches_run.load(Ordering::Relaxed),
+            windows: self.shared.windows_run.load(Ordering::Relaxed),
+            windows_ahead: self.shared.windows_ahead_run.load(Ordering::Relaxed),
+        }
     }
 
     /// Reserve `n` stream slots at once (one per channel), or refuse.
@@ -427,6 +442,13 @@ fn run(mut engine: Box<dyn Engine>, rx: Receiver<Job>, shared: &Shared) {
         shared
             .windows_run
             .fetch_add(windows.len() as u64, Ordering::Relaxed);
+        let ahead = windows
+            .iter()
+            .filter(|w| w.options.stream.is_some_and(|k| k.ahead))
+            .count();
+        shared
+            .windows_ahead_run
+            .fetch_add(ahead as u64, Ordering::Relaxed);
         match result {
             Ok(transcripts) if transcripts.len() == replies.len() => {
                 for ((reply, t), w) in replies.into_iter().zip(transcripts).zip(&windows) {

@@ -580,3 +580,143 @@ fn the_microphone_is_opened_or_its_absence_explained() {
         assert!(err.contains("--features mic"), "{err}");
     }
 }
+
+const MOONSHINE_STREAMING: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../asr-moonshine/fixtures/streaming-random"
+);
+
+/// A counter's value in a Prometheus text page (its first series).
+fn counter(page: &str, name: &str) -> Option<f64> {
+    page.lines()
+        .find(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// The streaming-native engine behind the whole live path: `hark serve` with a Moonshine
+/// Streaming checkpoint (random weights of the architecture, transformers' layout), the preamble
+/// piped in at real time with interims and endpoints, and a `Finalize` in a pause of the input.
+/// The engine takes the audio sent ahead of each decode (counted in `/metrics`), and what the
+/// client gets is whole: no error, finals in order without overlaps, every word inside its final,
+/// every second of audio in the closing `Metadata`. (Words need real weights, which the package
+/// registries do not have.)
+#[test]
+fn moonshine_streaming_serves_a_live_stream_and_takes_its_audio_ahead() {
+    use std::process::Stdio;
+    let (mut server, addr) = spawn_listening(hark().args([
+        "serve",
+        "--model",
+        MOONSHINE_STREAMING,
+        "--listen",
+        "127.0.0.1:0",
+    ]));
+    let raw = std::fs::read(shared("preamble.raw")).expect("raw");
+    let mut child = hark()
+        .args([
+            "stream", "-i", "-", "-e", "linear16", "-s", "8000", "--fast",
+        ])
+        .args(["--host", &format!("ws://{addr}"), "-f", "json"])
+        .args(["--interim-results", "--finalize-after", "0.5"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // 100 ms at a time at real time; after 8 s, 1.5 s of nothing (the client sends `Finalize`).
+    // Written beside the reading of its output (a full stdout pipe would stop the client).
+    let audio = raw.clone();
+    let feeder = std::thread::spawn(move || {
+        for (k, chunk) in audio.chunks(1600).enumerate() {
+            if k == 80 {
+                std::thread::sleep(std::time::Duration::from_millis(1500));
+            }
+            stdin.write_all(chunk).expect("audio");
+            stdin.flush().expect("flush");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    });
+    let out = child.wait_with_output().expect("wait");
+    feeder.join().expect("feeder");
+    let page = {
+        let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+        write!(
+            s,
+            "GET /metrics HTTP/1.1\r\nHost: hark\r\nConnection: close\r\n\r\n"
+        )
+        .expect("write");
+        let mut page = String::new();
+        s.read_to_string(&mut page).expect("read");
+        page
+    };
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+
+    let messages: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON message per line"))
+        .collect();
+    assert!(
+        messages.iter().all(|m| m["type"] != "Error"),
+        "{messages:?}"
+    );
+    let results = |fin: bool| {
+        messages
+            .iter()
+            .filter(move |m| m["type"] == "Results" && m["is_final"] == fin)
+    };
+    assert!(results(false).count() > 0, "no interims");
+    let finals: Vec<&serde_json::Value> = results(true).collect();
+    assert!(finals.len() >= 2, "{finals:?}");
+    let mut end_before = 0.0;
+    for f in &finals {
+        let (start, duration) = (
+            f["start"].as_f64().expect("start"),
+            f["duration"].as_f64().expect("duration"),
+        );
+        assert!(start >= end_before - 1e-3, "finals overlap: {finals:?}");
+        end_before = start + duration;
+        let mut word_start = start;
+        for w in f["channel"]["alternatives"][0]["words"]
+            .as_array()
+            .expect("words")
+        {
+            let (a, b) = (w["start"].as_f64().unwrap(), w["end"].as_f64().unwrap());
+            assert!(
+                a >= word_start - 1e-3 && a <= b && b <= start + duration + 1e-3,
+                "word {w} in the final {start}+{duration}"
+            );
+            word_start = a;
+        }
+    }
+    // The pause's Finalize flushed the first 8 s before the rest arrived.
+    assert!(
+        finals.iter().any(|f| f["from_finalize"] == true
+            && (f["start"].as_f64().unwrap_or(0.0) + f["duration"].as_f64().unwrap_or(0.0) - 8.0)
+                .abs()
+                < 1e-3),
+        "the Finalize in the pause answered by no final ending at 8 s: {finals:?}"
+    );
+    assert!(
+        finals
+            .iter()
+            .any(|f| f["channel"]["alternatives"][0]["transcript"] != ""),
+        "every final empty: {finals:?}"
+    );
+    let meta = messages.last().expect("messages");
+    assert_eq!(meta["type"], "Metadata");
+    let seconds = raw.len() as f64 / 16_000.0;
+    assert!(
+        (meta["duration"].as_f64().unwrap_or(0.0) - seconds).abs() < 1e-3,
+        "{meta}, sent {seconds} s"
+    );
+
+    let windows = counter(&page, "hark_model_windows_total").expect("windows counted");
+    let ahead = counter(&page, "hark_model_windows_ahead_total").expect("ahead counted");
+    assert!(
+        ahead >= 1.0 && windows > ahead,
+        "windows {windows}, of them sent ahead {ahead}"
+    );
+}

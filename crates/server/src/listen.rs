@@ -182,9 +182,10 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         metrics::gauge!(m::MODEL_CAPACITY_STREAMS, "model" => model.clone()).set(capacity as f64);
         metrics::gauge!(m::MODEL_UTILIZATION_RATIO, "model" => model.clone())
             .set(in_use as f64 / capacity as f64);
-        let (batches, windows) = s.counters();
-        metrics::counter!(m::MODEL_BATCHES_TOTAL, "model" => model.clone()).absolute(batches);
-        metrics::counter!(m::MODEL_WINDOWS_TOTAL, "model" => model).absolute(windows);
+        let c = s.counters();
+        metrics::counter!(m::MODEL_BATCHES_TOTAL, "model" => model.clone()).absolute(c.calls);
+        metrics::counter!(m::MODEL_WINDOWS_TOTAL, "model" => model.clone()).absolute(c.windows);
+        metrics::counter!(m::MODEL_WINDOWS_AHEAD_TOTAL, "model" => model).absolute(c.windows_ahead);
     }
     match m::handle() {
         Some(h) => ([("content-type", "text/plain; version=0.0.4")], h.render()).into_response(),

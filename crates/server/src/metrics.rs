@@ -30,3 +30,6 @@ pub const MODEL_CAPACITY_STREAMS: &str = "hark_model_capacity_streams";
 pub const MODEL_UTILIZATION_RATIO: &str = "hark_model_utilization_ratio";
 pub const MODEL_BATCHES_TOTAL: &str = "hark_model_batches_total";
 pub const MODEL_WINDOWS_TOTAL: &str = "hark_model_windows_total";
+/// Of the windows, those sent ahead of a decode: audio an engine that encodes frame by frame takes
+/// in as it arrives (Moonshine Streaming), no transcript.
+pub const MODEL_WINDOWS_AHEAD_TOTAL: &str = "hark_model_windows_ahead_total";

@@ -93,8 +93,16 @@ fn queued_windows_run_as_one_batch_in_order() {
     let (tx, rx) = channel();
     for n in 1..=6 {
         let tx = tx.clone();
+        let mut w = window(n);
+        // Two of them sent ahead of a decode (counted apart; no other difference here).
+        w.options.stream = Some(crate::StreamKey {
+            stream: 1,
+            segment_start: 0,
+            last: false,
+            ahead: n % 3 == 0,
+        });
         s.submit(
-            window(n),
+            w,
             Box::new(move |r| {
                 let _ = tx.send(r.map(|t| t.words[0].text.clone()));
             }),
@@ -110,7 +118,8 @@ fn queued_windows_run_as_one_batch_in_order() {
         .collect();
     assert_eq!(got, ["n1", "n2", "n3", "n4", "n5", "n6"]);
     assert_eq!(*batches.lock().expect("lock"), vec![1, 5]);
-    assert_eq!(s.counters(), (2, 6));
+    let c = s.counters();
+    assert_eq!((c.calls, c.windows, c.windows_ahead), (2, 6, 2));
 }
 
 #[test]
