@@ -683,7 +683,10 @@ fn moonshine_streaming_serves_a_live_stream_and_takes_its_audio_ahead() {
             .as_array()
             .expect("words")
         {
-            let (a, b) = (w["start"].as_f64().unwrap(), w["end"].as_f64().unwrap());
+            let (a, b) = (
+                w["start"].as_f64().expect("word start"),
+                w["end"].as_f64().expect("word end"),
+            );
             assert!(
                 a >= word_start - 1e-3 && a <= b && b <= start + duration + 1e-3,
                 "word {w} in the final {start}+{duration}"
