@@ -7,7 +7,7 @@ use futures_util::SinkExt;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
-use support::{hark, spawn_listening, spawn_listening_with_log, KillOnDrop};
+use support::{get, hark, spawn_listening, spawn_listening_with_log, KillOnDrop};
 use tokio_rustls::rustls;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -199,18 +199,6 @@ fn serve_speaks_https_and_wss_with_a_certificate() {
     let _ = plain.read_to_end(&mut answer);
     assert!(!String::from_utf8_lossy(&answer).contains("200 OK"));
     std::fs::remove_dir_all(&dir).ok();
-}
-
-fn get(addr: &str, path: &str) -> String {
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: hark\r\nConnection: close\r\n\r\n"
-    )
-    .expect("write");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("read");
-    out
 }
 
 /// The value of a gauge in a Prometheus text page.

@@ -53,6 +53,14 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// `hark stream -f json` output: one server message per line.
+fn json_lines(b: &[u8]) -> Vec<serde_json::Value> {
+    text(b)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON message per line"))
+        .collect()
+}
+
 /// The one file in `dir` whose name ends with `suffix`.
 fn only_file(dir: &Path, suffix: &str) -> PathBuf {
     let found: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -323,10 +331,7 @@ fn subtitles_and_json_from_a_real_server_parse_back() {
     let vtt_cues = parse_srt(&as_srt);
     assert_eq!(vtt_cues.len(), cues.len());
 
-    let messages: Vec<serde_json::Value> = text(&json.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON message per line"))
-        .collect();
+    let messages: Vec<serde_json::Value> = json_lines(&json.stdout);
     assert!(
         messages
             .iter()
@@ -546,10 +551,7 @@ fn stdin_gaps_get_keepalive_and_finalize_and_subprotocol_auth_works() {
     let _ = server.kill();
     let _ = server.wait();
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
-    let messages: Vec<serde_json::Value> = text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json line"))
-        .collect();
+    let messages: Vec<serde_json::Value> = json_lines(&out.stdout);
     let finalized: Vec<f64> = messages
         .iter()
         .filter(|m| m["from_finalize"] == true)
@@ -639,25 +641,12 @@ fn moonshine_streaming_serves_a_live_stream_and_takes_its_audio_ahead() {
     });
     let out = child.wait_with_output().expect("wait");
     feeder.join().expect("feeder");
-    let page = {
-        let mut s = std::net::TcpStream::connect(&addr).expect("connect");
-        write!(
-            s,
-            "GET /metrics HTTP/1.1\r\nHost: hark\r\nConnection: close\r\n\r\n"
-        )
-        .expect("write");
-        let mut page = String::new();
-        s.read_to_string(&mut page).expect("read");
-        page
-    };
+    let page = support::get(&addr, "/metrics");
     let _ = server.kill();
     let _ = server.wait();
     assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
 
-    let messages: Vec<serde_json::Value> = text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON message per line"))
-        .collect();
+    let messages: Vec<serde_json::Value> = json_lines(&out.stdout);
     assert!(
         messages.iter().all(|m| m["type"] != "Error"),
         "{messages:?}"

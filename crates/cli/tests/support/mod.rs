@@ -230,3 +230,18 @@ pub fn serve_model(dir: &std::path::Path, ready_s: u64) -> (KillOnDrop, String) 
     );
     (KillOnDrop(server), format!("ws://{addr}"))
 }
+
+#[allow(dead_code)] // only the tests that read `/metrics` use it
+/// `GET path` from the server at `addr` (`host:port`): the whole HTTP response.
+pub fn get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: hark\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out
+}
