@@ -1,6 +1,6 @@
 //! Writes a Moonshine Streaming checkpoint with random weights and real sizes, for benchmarks
 //! (`bench/live_moonshine.sh`): `cargo run --release -p hark-asr-moonshine --example
-//! random_checkpoint -- OUT_DIR [tiny|small]`. Copy a `tokenizer.json` with 32768 tokens beside it
+//! random_checkpoint -- OUT_DIR [tiny|small|medium]`. Copy a `tokenizer.json` with 32768 tokens beside it
 //! (Moonshine tiny's: `scripts/real_speech.py` fetches one).
 //!
 //! - `tiny` (the default) is transformers' default `MoonshineStreamingConfig`, which its
@@ -19,6 +19,10 @@
 //!   Also chosen: tiny's sliding windows stretched to 10 layers (look-ahead in the first and last
 //!   two) and 32 rotary dimensions per head as in tiny. None of the chosen values changes the
 //!   amount of work by more than the feed-forward widths' share of the weights.
+//! - `medium` likewise: encoder 768 wide with attention 640 wide (10 heads of 64), decoder 640
+//!   wide, 14 + 14 layers (Moonshine's own export tooling's `streaming_config.json` for it and its
+//!   LoRA notebook's "14-layer decoder 640 units wide"; the 4 x feed-forward rule gives the 266 M
+//!   weights that notebook states, 245 M without the output head as published).
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
@@ -80,13 +84,43 @@ const SMALL: &str = r#"{
   }
 }"#;
 
+const MEDIUM: &str = r#"{
+  "model_type": "moonshine_streaming",
+  "vocab_size": 32768,
+  "hidden_size": 640,
+  "intermediate_size": 2560,
+  "num_hidden_layers": 14,
+  "num_attention_heads": 10,
+  "num_key_value_heads": 10,
+  "head_dim": 64,
+  "hidden_act": "silu",
+  "max_position_embeddings": 4096,
+  "bos_token_id": 1,
+  "eos_token_id": 2,
+  "tie_word_embeddings": false,
+  "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
+  "encoder_config": {
+    "hidden_size": 768,
+    "intermediate_size": 3072,
+    "num_hidden_layers": 14,
+    "num_attention_heads": 10,
+    "num_key_value_heads": 10,
+    "head_dim": 64,
+    "hidden_act": "gelu",
+    "sample_rate": 16000,
+    "frame_ms": 5.0,
+    "sliding_windows": [[16, 4], [16, 4], [16, 0], [16, 0], [16, 0], [16, 0], [16, 0], [16, 0], [16, 0], [16, 0], [16, 0], [16, 0], [16, 4], [16, 4]]
+  }
+}"#;
+
 fn main() -> anyhow::Result<()> {
-    let usage = || anyhow::anyhow!("usage: random_checkpoint OUT_DIR [tiny|small]");
+    let usage = || anyhow::anyhow!("usage: random_checkpoint OUT_DIR [tiny|small|medium]");
     let mut args = std::env::args().skip(1);
     let out = args.next().ok_or_else(usage)?;
     let shape = match args.next().as_deref() {
         None | Some("tiny") => TINY,
         Some("small") => SMALL,
+        Some("medium") => MEDIUM,
         Some(_) => return Err(usage()),
     };
     let out = std::path::Path::new(&out);
