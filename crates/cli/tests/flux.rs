@@ -1,6 +1,6 @@
 //! Flux (`/v2/listen`) end to end on real weights: espeak-ng speech with pauses (a hesitation
-//! inside the first turn, then pauses that end turns), OpenAI's Whisper tiny.en (pinned, from
-//! `scripts/real_speech.py`'s cache) through `hark serve`, streamed at real time by
+//! inside the first turn, then pauses that end turns), OpenAI's Whisper tiny.en and Moonshine tiny
+//! (pinned, from `scripts/real_speech.py`'s cache) through `hark serve`, streamed at real time by
 //! `hark stream --v2`, once as JSON (every `TurnInfo`) and once as text (a line per turn).
 
 mod support;
@@ -40,18 +40,41 @@ fn turns_audio(dir: &Path) -> (PathBuf, Vec<f64>) {
     (path, pauses)
 }
 
-fn close_to(got: &str, want: &str) -> bool {
+/// `got` within `errors` words of `want`.
+fn close_to(got: &str, want: &str, errors: usize) -> bool {
     let want: Vec<String> = want.split_whitespace().map(str::to_owned).collect();
-    edit_distance(&words(got), &want) <= 1
+    edit_distance(&words(got), &want) <= errors
 }
 
 #[test]
 fn turns_of_real_speech_through_hark_stream_v2() {
+    turns_through_hark_stream_v2("whisper-tiny.en-ct2", 1);
+}
+
+/// The same with real Moonshine tiny (converted from Useful Sensors' ONNX export by
+/// `scripts/real_speech.py`): Flux's turns are the engine's words and the VAD's pauses, whichever
+/// engine serves them. Moonshine tiny mishears espeak-ng's voice a little more ("tell whom I will
+/// be laid"): two words a turn allowed.
+#[test]
+fn turns_of_real_speech_through_hark_stream_v2_on_moonshine() {
+    turns_through_hark_stream_v2("moonshine-tiny", 2);
+}
+
+/// Both renderings of the turns, streamed at real time to `hark serve` with the cached model
+/// `model`, checked against what was said (up to `errors` words wrong a turn) and where its pauses
+/// are.
+fn turns_through_hark_stream_v2(model: &str, errors: usize) {
+    // One at a time: each streams at real time, and turn ends are timed (two engines side by
+    // side on 2 cores would time each other's turns).
+    static ALONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _alone = ALONE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let cache = real_speech_dir();
-    let dir = std::env::temp_dir().join(format!("hark-flux-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("hark-flux-{model}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let (audio, pauses) = turns_audio(&dir);
-    let (_server, host) = serve_model(&cache.join("models/whisper-tiny.en-ct2"), 300);
+    let (_server, host) = serve_model(&cache.join("models").join(model), 300);
     let raw = ["--v2", "-e", "linear16", "-s", "22050"];
 
     // The text rendering runs alongside the JSON one (each streams at real time).
@@ -91,7 +114,11 @@ fn turns_of_real_speech_through_hark_stream_v2() {
         "turns {said:?}: the hesitation must not end one"
     );
     for (k, end) in ends.iter().enumerate() {
-        assert!(close_to(said[k], TURNS[k]), "turn {k}: {:?}", said[k]);
+        assert!(
+            close_to(said[k], TURNS[k], errors),
+            "turn {k}: {:?}",
+            said[k]
+        );
         assert_eq!(end["trigger"], "model");
         assert_eq!(end["turn_index"], k as u64);
         let events: Vec<&str> = infos
@@ -118,7 +145,7 @@ fn turns_of_real_speech_through_hark_stream_v2() {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 2, "{text}");
     for (line, want) in lines.iter().zip(TURNS) {
-        assert!(close_to(line, want), "{line:?} vs {want:?}");
+        assert!(close_to(line, want, errors), "{line:?} vs {want:?}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
