@@ -529,8 +529,8 @@ impl Engine for MoonshineEngine {
         let max_frames = match self.model.config.arch {
             // Learned positions bound a segment's encoder frames, and a live segment keeps the
             // context its first window heard (up to a window's length) while it grows to the
-            // longest window: both fit, each frame of the two partial frames at their edges
-            // counted.
+            // longest window: a window is at most half the positions (less the two frames its
+            // edges may split), so context and segment fit together.
             Arch::Streaming => self.model.config.max_position_embeddings.saturating_sub(2) / 2,
             Arch::Original => usize::MAX,
         };
