@@ -1,8 +1,8 @@
 //! # hark-asr-moonshine — the Moonshine engines on candle
 //!
 //! What this crate does:
-//! - loads Moonshine checkpoints in the Hugging Face layout (`config.json`, `model.safetensors`,
-//!   `tokenizer.json`), both architectures ([`config`]): **Moonshine Streaming**
+//! - loads Moonshine checkpoints in the Hugging Face layout (`config.json`, `model.safetensors`
+//!   or a quantized `model.gguf` ([`gguf`]), `tokenizer.json`), both architectures ([`config`]): **Moonshine Streaming**
 //!   (`moonshine_streaming`: a raw-audio frontend and an encoder whose attention is limited to a
 //!   window around each frame, so audio is encoded as it arrives, each frame once — [`streaming`])
 //!   and the first **Moonshine** (`moonshine`: a convolution stem and a full-attention encoder over
@@ -28,6 +28,7 @@ pub mod config;
 pub mod decoder;
 mod engine;
 mod error;
+pub mod gguf;
 pub mod layers;
 pub mod model;
 pub mod original;

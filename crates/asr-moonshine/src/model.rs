@@ -83,13 +83,20 @@ impl Moonshine {
         eight_bit: bool,
     ) -> std::result::Result<Self, MoonshineError> {
         let config = MoonshineConfig::from_dir(dir)?;
-        let weights = dir.join("model.safetensors");
-        let data = std::fs::read(&weights).map_err(|e| MoonshineError::MissingFile {
-            path: weights.display().to_string(),
-            detail: e.to_string(),
-        })?;
-        let vb = VarBuilder::from_buffered_safetensors(data, DType::F32, device)
-            .map_err(|e| MoonshineError::WeightMismatch(e.to_string()))?;
+        let vb = match crate::gguf::find(dir)? {
+            Some(path) => {
+                VarBuilder::from_tensors(crate::gguf::read(&path, device)?, DType::F32, device)
+            }
+            None => {
+                let weights = dir.join("model.safetensors");
+                let data = std::fs::read(&weights).map_err(|e| MoonshineError::MissingFile {
+                    path: weights.display().to_string(),
+                    detail: format!("{e} (nor a .gguf file)"),
+                })?;
+                VarBuilder::from_buffered_safetensors(data, DType::F32, device)
+                    .map_err(|e| MoonshineError::WeightMismatch(e.to_string()))?
+            }
+        };
         Self::load_with(config, vb, eight_bit)
             .map_err(|e| MoonshineError::WeightMismatch(e.to_string()))
     }

@@ -169,7 +169,11 @@ impl StreamingEncoder {
         let c = &config.encoder;
         let h = c.hidden_size;
         let emb = vb.pp("embedder");
-        let log_k = emb.get((), "comp.log_k")?.to_scalar::<f32>()?;
+        // A scalar; GGUF files hold it as one element (they have no rank-0 tensors).
+        let log_k = emb
+            .get((), "comp.log_k")
+            .or_else(|_| emb.get(1, "comp.log_k")?.squeeze(0))?
+            .to_scalar::<f32>()?;
         let act = Act::parse(&c.act);
         let layers = config
             .sliding_windows

@@ -263,6 +263,66 @@ fn models_list_shows_cached_models_and_serve_accepts_their_names() {
     let _ = std::fs::remove_dir_all(&home);
 }
 
+/// `hark models quantize` on a Moonshine Streaming checkpoint (the fixture: random weights,
+/// transformers' layout): a GGUF copy that `hark serve` loads as Moonshine and that transcribes an
+/// upload whole.
+#[test]
+fn models_quantize_writes_a_servable_moonshine_gguf_model() {
+    let out_dir = std::env::temp_dir().join(format!("hark-quantized-ms-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../asr-moonshine/fixtures/streaming-random"
+    );
+    let ok = hark()
+        .args(["models", "quantize", fixture])
+        .arg(&out_dir)
+        .output()
+        .expect("run");
+    let said = String::from_utf8_lossy(&ok.stdout);
+    // The layers' matrices whose input width is a multiple of the block (32): the encoder's
+    // query, key, value and feed-forward products (4 layers × 5) and the decoder's second
+    // feed-forward products (2); the rest, 48 wide in, and the convolutions, norms, embeddings
+    // and the scalar stay f32.
+    assert!(
+        ok.status.success() && said.contains("22 matrices as q8_0"),
+        "{said}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(!out_dir.join("model.safetensors").exists());
+    let (mut child, addr) = spawn_listening(
+        hark()
+            .args(["serve", "--model"])
+            .arg(&out_dir)
+            .args(["--listen", "127.0.0.1:0"]),
+    );
+    let host = format!("ws://{addr}");
+    let wav = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/starter-kit/preamble.wav"
+    ));
+    let response = support::transcribe_json(&host, wav, &[]);
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&out_dir);
+    assert_eq!(
+        response["metadata"]["model_info"]
+            .as_object()
+            .and_then(|m| m.values().next())
+            .and_then(|m| m["arch"].as_str()),
+        Some("moonshine-streaming"),
+        "{response}"
+    );
+    let words = response["results"]["channels"][0]["alternatives"][0]["words"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert!(words > 0, "{response}");
+    assert!(
+        (response["metadata"]["duration"].as_f64().unwrap_or(0.0) - 19.098).abs() < 0.01,
+        "{response}"
+    );
+}
+
 #[test]
 fn models_quantize_writes_a_servable_gguf_model() {
     let out_dir = std::env::temp_dir().join(format!("hark-quantized-{}", std::process::id()));

@@ -1,6 +1,7 @@
 //! Finding and reading a model directory's weights: `model.safetensors`, a sharded checkpoint
 //! (`model.safetensors.index.json` and its shards), or a GGUF file with quantized matrices
-//! (HF tensor names, candle's layout). Also writes such GGUF files ([`quantize_model`]).
+//! (HF tensor names, candle's layout). Also writes such GGUF files ([`quantize_model`]), for
+//! Moonshine checkpoints too (same tensor names; `hark-asr-moonshine` reads them back).
 //!
 //! Quantization applies to the decoder's matrices and the output projection, and to the encoder
 //! layers' matrices:
@@ -182,6 +183,18 @@ fn copy_files(src: &Path, dst: &Path, files: &[&str]) -> Result<(), WhisperError
     Ok(())
 }
 
+/// The `general.architecture` of a model directory's GGUF file: its `config.json`'s Moonshine
+/// `model_type` (`moonshine`, `moonshine_streaming`: the same tensor names and the same quantizer
+/// serve them), else `whisper`.
+fn architecture(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("config.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.get("model_type")?.as_str().map(str::to_owned))
+        .filter(|t| t.starts_with("moonshine"))
+        .unwrap_or_else(|| "whisper".into())
+}
+
 /// Quantization types `hark models quantize` offers (block size 32: works for every Whisper width).
 pub fn parse_quantization(name: &str) -> Option<GgmlDType> {
     match name.to_ascii_lowercase().as_str() {
@@ -243,8 +256,13 @@ pub fn quantize_model(
     let mut quantized_tensors = 0;
     for name in names {
         let t = weights.dense[name].to_dtype(DType::F32)?;
+        // GGUF has no rank-0 tensors: a scalar (Moonshine Streaming's `log_k`) as one element.
+        let t = if t.rank() == 0 { t.reshape(1)? } else { t };
         let fits = t.rank() == 2 && t.dims()[1] % dtype.block_size() == 0;
-        let q = if (is_decoder_matrix(name) || is_encoder_matrix(name)) && fits {
+        // (An untied output projection, Moonshine Streaming's, is a decoder product too.)
+        let matrix =
+            is_decoder_matrix(name) || is_encoder_matrix(name) || name == "proj_out.weight";
+        let q = if matrix && fits {
             quantized_tensors += 1;
             QTensor::quantize(&t, dtype)?
         } else {
@@ -255,7 +273,7 @@ pub fn quantize_model(
     let out = dst.join("model.gguf");
     let tmp = dst.join("model.gguf.partial");
     let mut file = std::fs::File::create(&tmp).map_err(|e| missing(&tmp, &e.to_string()))?;
-    let arch = gguf_file::Value::String("whisper".into());
+    let arch = gguf_file::Value::String(architecture(dst));
     let kind = gguf_file::Value::String(format!("{dtype:?}").to_ascii_lowercase());
     let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, q)| (n.as_str(), q)).collect();
     gguf_file::write(
