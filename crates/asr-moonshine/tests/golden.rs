@@ -276,43 +276,22 @@ fn the_8_bit_decoder_stays_close_to_the_reference() {
     assert!(d > 0.0 && d < 0.02, "8-bit logits differ by {d}");
 }
 
-/// A GGUF copy of the fixture (as `hark models quantize` writes one: every matrix whose input
-/// width is a multiple of 32 in q8_0, the rest f32, transformers' names) loads in place of its
-/// safetensors and stays close to the reference; the same directory with both files takes the
-/// GGUF. The q8_0 rounding shows: the logits are not the f32 model's.
+/// A GGUF copy of the fixture, as `hark models quantize` writes it (every layer matrix whose
+/// input width is a multiple of 32 in q8_0, the rest f32, transformers' names), loads in place of
+/// its safetensors and stays close to the reference; a directory with both files takes the GGUF.
+/// The q8_0 rounding shows: the logits are not the f32 model's.
 #[test]
 fn a_quantized_gguf_copy_loads_and_stays_close_to_the_reference() {
-    use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
     let g = golden();
     let src = fixtures().join("streaming-random");
     let dir = std::env::temp_dir().join(format!("hark-moonshine-gguf-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    for f in ["config.json", "tokenizer.json"] {
-        std::fs::copy(src.join(f), dir.join(f)).expect("copy");
-    }
-    let dense =
-        candle_core::safetensors::load(src.join("model.safetensors"), &Device::Cpu).expect("f32");
-    let mut quantized = 0;
-    let tensors: Vec<(String, QTensor)> = dense
-        .iter()
-        .map(|(name, t)| {
-            let q8 = t.rank() == 2 && t.dims()[1] % 32 == 0;
-            quantized += usize::from(q8);
-            let kind = if q8 { GgmlDType::Q8_0 } else { GgmlDType::F32 };
-            // (GGUF has no rank-0 tensors: `log_k` as one element, as the quantizer writes it.)
-            let t = if t.rank() == 0 {
-                t.reshape(1).expect("one element")
-            } else {
-                t.clone()
-            };
-            (name.clone(), QTensor::quantize(&t, kind).expect("quantize"))
-        })
-        .collect();
-    assert!(quantized >= 4, "{quantized} matrices in q8_0");
-    let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, q)| (n.as_str(), q)).collect();
-    let mut file = std::fs::File::create(dir.join("model.gguf")).expect("create");
-    gguf_file::write(&mut file, &[], &refs).expect("write gguf");
-    drop(file);
+    let report = hark_asr_whisper::weights::quantize_model(
+        &src,
+        &dir,
+        candle_core::quantized::GgmlDType::Q8_0,
+    )
+    .expect("quantize");
+    assert!(report.quantized_tensors >= 4, "{report:?}");
 
     let logits = |model: &Moonshine| {
         let cross = model
