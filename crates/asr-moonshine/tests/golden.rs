@@ -251,6 +251,23 @@ fn same_hypothesis(a: &Hypothesis, b: &Hypothesis, what: &str) {
     }
 }
 
+/// The streaming model's logits after the golden prompt, over the golden audio.
+fn prompt_logits(model: &Moonshine, g: &HashMap<String, Tensor>) -> Tensor {
+    let cross = model
+        .cross(&model.encode(&audio(g)).expect("encode"))
+        .expect("cross");
+    model
+        .decoder
+        .step(
+            &ids(&g["s_prefix"]),
+            &mut SelfCache::default(),
+            &cross,
+            false,
+        )
+        .expect("step")
+        .logits
+}
+
 #[test]
 fn the_8_bit_decoder_stays_close_to_the_reference() {
     // What `MoonshineEngine::load` serves on the CPU: the decoder's products in q8_0 where their
@@ -259,19 +276,7 @@ fn the_8_bit_decoder_stays_close_to_the_reference() {
     let g = golden();
     let model = Moonshine::load_dir_with(&fixtures().join("streaming-random"), &Device::Cpu, true)
         .expect("model loads");
-    let cross = model
-        .cross(&model.encode(&audio(&g)).expect("encode"))
-        .expect("cross");
-    let step = model
-        .decoder
-        .step(
-            &ids(&g["s_prefix"]),
-            &mut SelfCache::default(),
-            &cross,
-            false,
-        )
-        .expect("step");
-    let d = rel_diff(&step.logits, &g["s_logits_last"]);
+    let d = rel_diff(&prompt_logits(&model, &g), &g["s_logits_last"]);
     eprintln!("8-bit logits differ by {d}");
     assert!(d > 0.0 && d < 0.02, "8-bit logits differ by {d}");
 }
@@ -293,21 +298,7 @@ fn a_quantized_gguf_copy_loads_and_stays_close_to_the_reference() {
     .expect("quantize");
     assert!(report.quantized_tensors >= 4, "{report:?}");
 
-    let logits = |model: &Moonshine| {
-        let cross = model
-            .cross(&model.encode(&audio(&g)).expect("encode"))
-            .expect("cross");
-        model
-            .decoder
-            .step(
-                &ids(&g["s_prefix"]),
-                &mut SelfCache::default(),
-                &cross,
-                false,
-            )
-            .expect("step")
-            .logits
-    };
+    let logits = |model: &Moonshine| prompt_logits(model, &g);
     let from_gguf = Moonshine::load_dir(&dir, &Device::Cpu).expect("the GGUF copy loads");
     let d = rel_diff(&logits(&from_gguf), &g["s_logits_last"]);
     eprintln!("q8_0 GGUF logits differ by {d}");
