@@ -296,9 +296,20 @@ fn subtitles_and_json_from_a_real_server_parse_back() {
         |format: &[&str]| stream(&[&["-i", wav, "--host", &host, "--fast"][..], format].concat());
     let srt = run(&["-f", "srt", "-o", srt_path.to_str().expect("utf8")]);
     let vtt = run(&["-f", "vtt", "-o", vtt_path.to_str().expect("utf8")]);
-    // Without endpoints the preamble is one growing segment, so interims are certain (with the
-    // default 10 ms endpointing, `--fast` can close every segment before its first interim).
-    let json = run(&["-f", "json", "--interim-results", "--endpointing", "false"]);
+    // At real time, so interims are certain: sent as fast as the server takes it, the whole file
+    // can arrive, and its final withdraw the first interim, while that interim still runs (seen
+    // on a loaded CI machine). Without endpoints the preamble is one growing segment.
+    let json = stream(&[
+        "-i",
+        wav,
+        "--host",
+        &host,
+        "-f",
+        "json",
+        "--interim-results",
+        "--endpointing",
+        "false",
+    ]);
     let plain = run(&["--timestamps"]);
     let _ = server.kill();
     let _ = server.wait();
