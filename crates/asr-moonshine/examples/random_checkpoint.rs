@@ -28,104 +28,92 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use hark_asr_moonshine::{Moonshine, MoonshineConfig};
 
-const TINY: &str = r#"{
-  "model_type": "moonshine_streaming",
-  "vocab_size": 32768,
-  "hidden_size": 320,
-  "intermediate_size": 1280,
-  "num_hidden_layers": 6,
-  "num_attention_heads": 8,
-  "num_key_value_heads": 8,
-  "hidden_act": "silu",
-  "max_position_embeddings": 4096,
-  "bos_token_id": 1,
-  "eos_token_id": 2,
-  "tie_word_embeddings": false,
-  "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.8},
-  "encoder_config": {
-    "hidden_size": 320,
-    "intermediate_size": 1280,
-    "num_hidden_layers": 6,
-    "num_attention_heads": 8,
-    "num_key_value_heads": 8,
-    "hidden_act": "gelu",
-    "sample_rate": 16000,
-    "frame_ms": 5.0,
-    "sliding_windows": [[16, 4], [16, 4], [16, 0], [16, 0], [16, 4], [16, 4]]
-  }
-}"#;
+/// A shape: widths, layers (the encoder's and the decoder's alike), heads and their width. The
+/// rest follows tiny's rules: feed-forward 4 x the width, look-ahead windows in the first and last
+/// two encoder layers, 32 rotary dimensions per head.
+struct Shape {
+    encoder: usize,
+    decoder: usize,
+    layers: usize,
+    heads: usize,
+    head_dim: usize,
+}
 
-const SMALL: &str = r#"{
-  "model_type": "moonshine_streaming",
-  "vocab_size": 32768,
-  "hidden_size": 512,
-  "intermediate_size": 2048,
-  "num_hidden_layers": 10,
-  "num_attention_heads": 8,
-  "num_key_value_heads": 8,
-  "head_dim": 64,
-  "hidden_act": "silu",
-  "max_position_embeddings": 4096,
-  "bos_token_id": 1,
-  "eos_token_id": 2,
-  "tie_word_embeddings": false,
-  "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
-  "encoder_config": {
-    "hidden_size": 620,
-    "intermediate_size": 2480,
-    "num_hidden_layers": 10,
-    "num_attention_heads": 8,
-    "num_key_value_heads": 8,
-    "head_dim": 64,
-    "hidden_act": "gelu",
-    "sample_rate": 16000,
-    "frame_ms": 5.0,
-    "sliding_windows": [[16, 4], [16, 4], [16, 0], [16, 0], [16, 0], [16, 0], [16, 0], [16, 0], [16, 4], [16, 4]]
-  }
-}"#;
+const TINY: Shape = Shape {
+    encoder: 320,
+    decoder: 320,
+    layers: 6,
+    heads: 8,
+    head_dim: 40,
+};
+const SMALL: Shape = Shape {
+    encoder: 620,
+    decoder: 512,
+    layers: 10,
+    heads: 8,
+    head_dim: 64,
+};
+const MEDIUM: Shape = Shape {
+    encoder: 768,
+    decoder: 640,
+    layers: 14,
+    heads: 10,
+    head_dim: 64,
+};
 
-const MEDIUM: &str = r#"{
-  "model_type": "moonshine_streaming",
-  "vocab_size": 32768,
-  "hidden_size": 640,
-  "intermediate_size": 2560,
-  "num_hidden_layers": 14,
-  "num_attention_heads": 10,
-  "num_key_value_heads": 10,
-  "head_dim": 64,
-  "hidden_act": "silu",
-  "max_position_embeddings": 4096,
-  "bos_token_id": 1,
-  "eos_token_id": 2,
-  "tie_word_embeddings": false,
-  "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
-  "encoder_config": {
-    "hidden_size": 768,
-    "intermediate_size": 3072,
-    "num_hidden_layers": 14,
-    "num_attention_heads": 10,
-    "num_key_value_heads": 10,
-    "head_dim": 64,
-    "hidden_act": "gelu",
-    "sample_rate": 16000,
-    "frame_ms": 5.0,
-    "sliding_windows": [[16, 4], [16, 4], [16, 0], [16, 0], [16, 0], [16, 0], [16, 0], [16, 0], [16, 0], [16, 0], [16, 0], [16, 0], [16, 4], [16, 4]]
-  }
-}"#;
+/// `config.json` of `shape`, as transformers writes a `MoonshineStreamingConfig`.
+fn config(shape: &Shape) -> String {
+    let windows: Vec<[usize; 2]> = (0..shape.layers)
+        .map(|i| [16, if i < 2 || i + 2 >= shape.layers { 4 } else { 0 }])
+        .collect();
+    let config = serde_json::json!({
+        "model_type": "moonshine_streaming",
+        "vocab_size": 32768,
+        "hidden_size": shape.decoder,
+        "intermediate_size": 4 * shape.decoder,
+        "num_hidden_layers": shape.layers,
+        "num_attention_heads": shape.heads,
+        "num_key_value_heads": shape.heads,
+        "head_dim": shape.head_dim,
+        "hidden_act": "silu",
+        "max_position_embeddings": 4096,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "tie_word_embeddings": false,
+        "rope_parameters": {
+            "rope_type": "default",
+            "rope_theta": 10000.0,
+            "partial_rotary_factor": 32.0 / shape.head_dim as f64
+        },
+        "encoder_config": {
+            "hidden_size": shape.encoder,
+            "intermediate_size": 4 * shape.encoder,
+            "num_hidden_layers": shape.layers,
+            "num_attention_heads": shape.heads,
+            "num_key_value_heads": shape.heads,
+            "head_dim": shape.head_dim,
+            "hidden_act": "gelu",
+            "sample_rate": 16000,
+            "frame_ms": 5.0,
+            "sliding_windows": windows
+        }
+    });
+    serde_json::to_string_pretty(&config).unwrap_or_default()
+}
 
 fn main() -> anyhow::Result<()> {
     let usage = || anyhow::anyhow!("usage: random_checkpoint OUT_DIR [tiny|small|medium]");
     let mut args = std::env::args().skip(1);
     let out = args.next().ok_or_else(usage)?;
-    let shape = match args.next().as_deref() {
-        None | Some("tiny") => TINY,
-        Some("small") => SMALL,
-        Some("medium") => MEDIUM,
+    let json = config(match args.next().as_deref() {
+        None | Some("tiny") => &TINY,
+        Some("small") => &SMALL,
+        Some("medium") => &MEDIUM,
         Some(_) => return Err(usage()),
-    };
+    });
     let out = std::path::Path::new(&out);
     std::fs::create_dir_all(out)?;
-    let config = MoonshineConfig::from_json(shape).map_err(anyhow::Error::msg)?;
+    let config = MoonshineConfig::from_json(&json).map_err(anyhow::Error::msg)?;
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
     Moonshine::load(config, vb)?; // creates every tensor the network reads
@@ -150,7 +138,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     varmap.save(out.join("model.safetensors"))?;
-    std::fs::write(out.join("config.json"), shape)?;
+    std::fs::write(out.join("config.json"), &json)?;
     println!("{}", out.display());
     Ok(())
 }

@@ -249,11 +249,7 @@ fn models_list_shows_cached_models_and_serve_accepts_their_names() {
             ])
             .env("HF_HOME", &home),
     );
-    let mut tcp = std::net::TcpStream::connect(&addr).expect("connect");
-    tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .expect("write");
-    let mut metrics = String::new();
-    tcp.read_to_string(&mut metrics).expect("read");
+    let metrics = support::get(&addr, "/metrics");
     let _ = child.kill();
     let _ = child.wait();
     assert!(
@@ -261,6 +257,22 @@ fn models_list_shows_cached_models_and_serve_accepts_their_names() {
         "serve loads a cached model by name and serves it under that name:\n{metrics}"
     );
     let _ = std::fs::remove_dir_all(&home);
+}
+
+/// `hark models quantize MODEL OUT` (q8_0, the default), which must say it wrote `matrices` q8_0
+/// matrices.
+fn quantize_q8(model: &str, out: &std::path::Path, matrices: usize) {
+    let ok = hark()
+        .args(["models", "quantize", model])
+        .arg(out)
+        .output()
+        .expect("run");
+    let said = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success() && said.contains(&format!("{matrices} matrices as q8_0")),
+        "{said}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
 }
 
 /// `hark models quantize` on a Moonshine Streaming checkpoint (the fixture: random weights,
@@ -274,21 +286,11 @@ fn models_quantize_writes_a_servable_moonshine_gguf_model() {
         env!("CARGO_MANIFEST_DIR"),
         "/../asr-moonshine/fixtures/streaming-random"
     );
-    let ok = hark()
-        .args(["models", "quantize", fixture])
-        .arg(&out_dir)
-        .output()
-        .expect("run");
-    let said = String::from_utf8_lossy(&ok.stdout);
     // The layers' matrices whose input width is a multiple of the block (32): the encoder's
     // query, key, value and feed-forward products (4 layers × 5) and the decoder's second
     // feed-forward products (2); the rest, 48 wide in, and the convolutions, norms, embeddings
     // and the scalar stay f32.
-    assert!(
-        ok.status.success() && said.contains("22 matrices as q8_0"),
-        "{said}{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    quantize_q8(fixture, &out_dir, 22);
     assert!(!out_dir.join("model.safetensors").exists());
     let (mut child, addr) = spawn_listening(
         hark()
@@ -339,17 +341,7 @@ fn models_quantize_writes_a_servable_gguf_model() {
         .expect("run");
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown quantization"));
-    let ok = hark()
-        .args(["models", "quantize", fixture])
-        .arg(&out_dir)
-        .output()
-        .expect("run");
-    let said = String::from_utf8_lossy(&ok.stdout);
-    assert!(
-        ok.status.success() && said.contains("29 matrices as q8_0"),
-        "{said}{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    quantize_q8(fixture, &out_dir, 29);
     let (mut child, addr) =
         spawn_listening(hark().args(["serve", "--model"]).arg(&out_dir).args([
             "--beam-size",
@@ -357,11 +349,7 @@ fn models_quantize_writes_a_servable_gguf_model() {
             "--listen",
             "127.0.0.1:0",
         ]));
-    let mut tcp = std::net::TcpStream::connect(&addr).expect("connect");
-    tcp.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .expect("write");
-    let mut reply = String::new();
-    tcp.read_to_string(&mut reply).expect("read");
+    let reply = support::get(&addr, "/readyz");
     let _ = child.kill();
     let _ = child.wait();
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");

@@ -526,30 +526,41 @@ fn decode_sends_16k_linear16_and_says_so() {
     }
 }
 
-#[test]
-fn stdin_gaps_get_keepalive_and_finalize_and_subprotocol_auth_works() {
+/// `hark stream` of 8 kHz linear16 piped into its stdin (sent as it comes), to the server at
+/// `addr`, printing JSON lines, with `extra` flags; every stdio piped.
+fn stream_stdin(addr: &str, extra: &[&str]) -> std::process::Child {
     use std::process::Stdio;
-    // The server closes idle streams after 1 s: only KeepAlive keeps this one open through a 2.5 s gap.
-    let (mut server, addr) = serve(&["--api-key", "k1", "--idle-timeout-ms", "1000"]);
-    let raw = std::fs::read(shared("preamble.raw")).expect("raw");
-    let mut child = hark()
+    hark()
         .args([
-            "stream", "-i", "-", "-e", "linear16", "-s", "8000", "--fast", "-f", "json",
+            "stream", "-i", "-", "-e", "linear16", "-s", "8000", "--fast",
         ])
-        .args([
-            "--host",
-            &format!("ws://{addr}"),
-            "-k",
-            "k1",
-            "--auth",
-            "subprotocol",
-        ])
-        .args(["--keepalive", "0.4", "--finalize-after", "0.5"])
+        .args(["--host", &format!("ws://{addr}"), "-f", "json"])
+        .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn");
+        .expect("spawn hark stream")
+}
+
+#[test]
+fn stdin_gaps_get_keepalive_and_finalize_and_subprotocol_auth_works() {
+    // The server closes idle streams after 1 s: only KeepAlive keeps this one open through a 2.5 s gap.
+    let (mut server, addr) = serve(&["--api-key", "k1", "--idle-timeout-ms", "1000"]);
+    let raw = std::fs::read(shared("preamble.raw")).expect("raw");
+    let mut child = stream_stdin(
+        &addr,
+        &[
+            "-k",
+            "k1",
+            "--auth",
+            "subprotocol",
+            "--keepalive",
+            "0.4",
+            "--finalize-after",
+            "0.5",
+        ],
+    );
     let mut stdin = child.stdin.take().expect("stdin");
     stdin.write_all(&raw[..32_000]).expect("first second");
     stdin.flush().expect("flush");
@@ -616,7 +627,6 @@ fn counter(page: &str, name: &str) -> Option<f64> {
 /// registries do not have.)
 #[test]
 fn moonshine_streaming_serves_a_live_stream_and_takes_its_audio_ahead() {
-    use std::process::Stdio;
     let (mut server, addr) = spawn_listening(hark().args([
         "serve",
         "--model",
@@ -625,17 +635,7 @@ fn moonshine_streaming_serves_a_live_stream_and_takes_its_audio_ahead() {
         "127.0.0.1:0",
     ]));
     let raw = std::fs::read(shared("preamble.raw")).expect("raw");
-    let mut child = hark()
-        .args([
-            "stream", "-i", "-", "-e", "linear16", "-s", "8000", "--fast",
-        ])
-        .args(["--host", &format!("ws://{addr}"), "-f", "json"])
-        .args(["--interim-results", "--finalize-after", "0.5"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = stream_stdin(&addr, &["--interim-results", "--finalize-after", "0.5"]);
     let mut stdin = child.stdin.take().expect("stdin");
     // 100 ms at a time at real time; after 8 s, 1.5 s of nothing (the client sends `Finalize`).
     // Written beside the reading of its output (a full stdout pipe would stop the client).
